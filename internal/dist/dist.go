@@ -1,0 +1,101 @@
+// Package dist maps key hashes to servers the way twemproxy 0.5 does, with its
+// three distributions: ketama (consistent hashing), modula and random.
+//
+// A Continuum is built once from a pool's live servers, in the order the pool
+// keeps them (sorted by ring name with Compare), and never changes afterwards:
+// when the set of live servers changes, the caller builds a new one and swaps
+// it in. Pick returns an index into the server slice the continuum was built
+// from, so the caller maps it back to its own server. Pick is safe for
+// concurrent use and does not allocate.
+//
+// Hash tags, the empty key (hash 0) and key hashing itself belong to the
+// caller; see package hashkit.
+package dist
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Server is one live server as the distribution sees it: its ring name (see
+// RingName) and its configured weight.
+type Server struct {
+	Name   string
+	Weight int
+}
+
+// Continuum picks the server for a key hash.
+type Continuum interface {
+	// Pick returns the index of the server, among those the continuum was
+	// built from, that owns hash.
+	Pick(hash uint32) int
+}
+
+// New builds the continuum of distribution kind ("ketama", "modula" or
+// "random") over servers, which must be the live servers in pool order.
+// Every weight must be at least 1.
+func New(kind string, servers []Server) (Continuum, error) {
+	build, ok := builders[kind]
+	if !ok {
+		return nil, fmt.Errorf("dist: unknown distribution %q (want ketama, modula or random)", kind)
+	}
+	if len(servers) == 0 {
+		return nil, errors.New("dist: no live servers")
+	}
+	for _, s := range servers {
+		if s.Weight < 1 {
+			return nil, fmt.Errorf("dist: server %q has weight %d, want at least 1", s.Name, s.Weight)
+		}
+	}
+	if len(servers) == 1 {
+		return single{}, nil
+	}
+	return build(servers), nil
+}
+
+// builders holds the constructor of each distribution by its config name.
+var builders = map[string]func([]Server) Continuum{
+	"ketama": func(s []Server) Continuum { return newKetama(s) },
+	"modula": func(s []Server) Continuum { return newModula(s) },
+	"random": func(s []Server) Continuum { return random(len(s)) },
+}
+
+// single is the continuum of a one-server pool: twemproxy sends every key to
+// that server without hashing.
+type single struct{}
+
+func (single) Pick(uint32) int { return 0 }
+
+// Compare orders names as twemproxy's string_compare does: the shorter string
+// first, then bytewise. Pools sort their servers by ring name and the
+// configuration sorts pools by name with it.
+func Compare(a, b string) int {
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// ketamaDefaultPort is the port that libmemcached, and so twemproxy, leaves
+// out of a server's ring name.
+const ketamaDefaultPort = 11211
+
+// RingName returns the name twemproxy places a server under on the ketama
+// ring and sorts it by: its configured name when there is one, else
+// "host:port", or only host when port is 11211. For a unix socket (a host
+// starting with '/') it is the socket path.
+func RingName(name, host string, port int) string {
+	switch {
+	case name != "":
+		return name
+	case strings.HasPrefix(host, "/"), port == ketamaDefaultPort:
+		return host
+	default:
+		return host + ":" + strconv.Itoa(port)
+	}
+}

@@ -1,0 +1,93 @@
+package dist
+
+import (
+	"cmp"
+	"crypto/md5"
+	"encoding/binary"
+	"math"
+	"slices"
+	"strconv"
+)
+
+const (
+	// ketamaPointsPerServer is the number of ring points a server of average
+	// weight gets.
+	ketamaPointsPerServer = 160
+	// ketamaPointsPerHash is the number of points taken from one MD5 digest.
+	ketamaPointsPerHash = 4
+	// ketamaMaxHostLen bounds the "<name>-<i>" string, as the C buffer does
+	// (KETAMA_MAX_HOSTLEN, 273 bytes including the NUL).
+	ketamaMaxHostLen = 272
+)
+
+// point is one position on the ketama ring and the server that owns it.
+type point struct {
+	value  uint32
+	server int32
+}
+
+// ketama is twemproxy's consistent-hashing ring (nc_ketama.c): points sorted
+// by value; a hash belongs to the first point at or after it, wrapping to the
+// first point.
+type ketama []point
+
+func newKetama(servers []Server) ketama {
+	total := 0
+	for _, s := range servers {
+		total += s.Weight
+	}
+	ring := make(ketama, 0, len(servers)*ketamaPointsPerServer)
+	var host []byte
+	for i, s := range servers {
+		n := ketamaPoints(s.Weight, total, len(servers))
+		for j := range n / ketamaPointsPerHash {
+			host = strconv.AppendUint(append(append(host[:0], s.Name...), '-'), uint64(j), 10)
+			if len(host) > ketamaMaxHostLen {
+				host = host[:ketamaMaxHostLen]
+			}
+			digest := md5.Sum(host)
+			for k := range ketamaPointsPerHash {
+				ring = append(ring, point{
+					value:  binary.LittleEndian.Uint32(digest[4*k:]),
+					server: int32(i),
+				})
+			}
+		}
+	}
+	// Equal values keep server order. twemproxy's qsort does not promise
+	// any order for them; glibc's merge sort keeps it too.
+	slices.SortStableFunc(ring, func(a, b point) int { return cmp.Compare(a.value, b.value) })
+	return ring
+}
+
+// ketamaPoints is the number of ring points for a server, computed in single
+// precision as nc_ketama.c does:
+//
+//	pct = (float)weight / (float)total_weight;
+//	floorf((float)(pct * 160 / 4 * (float)nlive + 0.0000000001)) * 4
+//
+// Every float32 conversion below is a rounding the C code performs (and keeps
+// the compiler from fusing operations). For some weights, such as 1,1,1,11,11
+// or 2,29,29, the count differs from the one double precision gives.
+func ketamaPoints(weight, total, nlive int) int {
+	pct := float32(weight) / float32(total)
+	perServer := float32(float32(pct*ketamaPointsPerServer)/ketamaPointsPerHash) * float32(nlive)
+	withEpsilon := float32(float64(perServer) + 0.0000000001)
+	return int(math.Floor(float64(withEpsilon))) * ketamaPointsPerHash
+}
+
+func (r ketama) Pick(hash uint32) int {
+	lo, hi := 0, len(r)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if r[mid].value < hash {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo == len(r) {
+		lo = 0
+	}
+	return int(r[lo].server)
+}

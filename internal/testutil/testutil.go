@@ -1,0 +1,311 @@
+// Package testutil starts real backend processes (redis-server, memcached)
+// on free loopback ports for tests, and polls conditions with a deadline
+// instead of sleeping.
+//
+// Every process is started in its own temporary directory, is killed when
+// the test ends, and can be killed (SIGKILL), paused (SIGSTOP), resumed and
+// restarted on the same port to inject faults.
+package testutil
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// StartTimeout bounds how long a backend may take to answer after start.
+const StartTimeout = 10 * time.Second
+
+// Process is a backend server process listening on a loopback port.
+type Process struct {
+	Kind string // "redis" or "memcached"
+	Port int
+	Addr string // 127.0.0.1:Port
+	Dir  string // its working directory
+
+	t      testing.TB
+	args   []string
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartRedis starts a redis-server with no persistence on a free port.
+// Extra arguments are passed as config directives, e.g. "--requirepass", "x".
+func StartRedis(t testing.TB, extra ...string) *Process {
+	t.Helper()
+	return start(t, "redis", FreePort(t), extra)
+}
+
+// StartMemcached starts a memcached with 64 MB of memory on a free port.
+func StartMemcached(t testing.TB, extra ...string) *Process {
+	t.Helper()
+	return start(t, "memcached", FreePort(t), extra)
+}
+
+func start(t testing.TB, kind string, port int, extra []string) *Process {
+	t.Helper()
+	p := &Process{Kind: kind, Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port), Dir: t.TempDir(), t: t}
+	switch kind {
+	case "redis":
+		p.args = append([]string{"redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", p.Dir, "--protected-mode", "no"}, extra...)
+	case "memcached":
+		p.args = append([]string{"memcached", "-p", strconv.Itoa(port), "-l", "127.0.0.1", "-U", "0", "-m", "64"}, extra...)
+	}
+	p.launch()
+	t.Cleanup(p.Kill)
+	return p
+}
+
+func (p *Process) launch() {
+	p.t.Helper()
+	bin, err := exec.LookPath(p.args[0])
+	if err != nil {
+		p.t.Fatalf("%s not installed (apt-get install -y redis-server memcached): %v", p.args[0], err)
+	}
+	cmd := exec.Command(bin, p.args[1:]...)
+	cmd.Dir = p.Dir
+	log, err := os.Create(p.Dir + "/server.log")
+	if err != nil {
+		p.t.Fatalf("create log: %v", err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("start %s: %v", p.args[0], err)
+	}
+	p.cmd = cmd
+	p.exited = make(chan struct{})
+	go func() { cmd.Wait(); log.Close(); close(p.exited) }()
+	deadline := time.Now().Add(StartTimeout)
+	for !p.ready() {
+		select {
+		case <-p.exited:
+			out, _ := os.ReadFile(p.Dir + "/server.log")
+			p.t.Fatalf("%s on port %d exited at start: %s", p.Kind, p.Port, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s on port %d not ready after %v", p.Kind, p.Port, StartTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ready reports whether the server answers a trivial command.
+func (p *Process) ready() bool {
+	c, err := net.DialTimeout("tcp", p.Addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	probe, want := "PING\r\n", "+PONG"
+	if p.Kind == "memcached" {
+		probe, want = "version\r\n", "VERSION"
+	}
+	if _, err := c.Write([]byte(probe)); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && (strings.HasPrefix(line, want) || strings.HasPrefix(line, "-NOAUTH"))
+}
+
+// Kill sends SIGKILL and waits for the process to exit. Safe to call twice.
+func (p *Process) Kill() {
+	if p.cmd == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGCONT)
+	p.cmd.Process.Kill()
+	<-p.exited
+	p.cmd = nil
+}
+
+// Pause stops the process with SIGSTOP: it keeps its sockets but answers nothing.
+func (p *Process) Pause() { p.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process with SIGCONT.
+func (p *Process) Resume() { p.signal(syscall.SIGCONT) }
+
+func (p *Process) signal(sig syscall.Signal) {
+	p.t.Helper()
+	if p.cmd == nil {
+		p.t.Fatalf("%s on port %d is not running", p.Kind, p.Port)
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signal %v to %s: %v", sig, p.Kind, err)
+	}
+}
+
+// Restart starts the process again on the same port after a Kill.
+func (p *Process) Restart() {
+	p.t.Helper()
+	p.Kill()
+	p.launch()
+}
+
+// Eventually polls cond every 5 ms until it returns true, failing the test
+// with msg if it has not within timeout.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v: %s", timeout, fmt.Sprintf(msg, args...))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Client is a raw RESP or memcached text connection for tests: it writes
+// bytes as given and reads replies frame by frame, so tests see exactly
+// what a client on the wire would.
+type Client struct {
+	t    testing.TB
+	Conn net.Conn
+	R    *bufio.Reader
+}
+
+// Dial connects to addr ("host:port" or a unix socket path starting with "/").
+func Dial(t testing.TB, addr string) *Client {
+	t.Helper()
+	network := "tcp"
+	if strings.HasPrefix(addr, "/") {
+		network = "unix"
+	}
+	c, err := net.DialTimeout(network, addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &Client{t: t, Conn: c, R: bufio.NewReaderSize(c, 64<<10)}
+}
+
+// Send writes raw bytes.
+func (c *Client) Send(raw string) {
+	c.t.Helper()
+	c.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Conn.Write([]byte(raw)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// Cmd encodes args as a RESP multibulk request and writes it.
+func (c *Client) Cmd(args ...string) {
+	c.t.Helper()
+	c.Send(EncodeCmd(args...))
+}
+
+// Do sends one RESP command and returns its raw reply.
+func (c *Client) Do(args ...string) string {
+	c.t.Helper()
+	c.Cmd(args...)
+	return c.Reply()
+}
+
+// Reply reads one complete RESP reply and returns its raw bytes.
+func (c *Client) Reply() string {
+	c.t.Helper()
+	c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	s, err := ReadReply(c.R)
+	if err != nil {
+		c.t.Fatalf("read reply: %v", err)
+	}
+	return s
+}
+
+// Line reads one CRLF-terminated line (memcached replies), CRLF included.
+func (c *Client) Line() string {
+	c.t.Helper()
+	c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	s, err := c.R.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("read line: %v", err)
+	}
+	return s
+}
+
+// Closed reports whether the server closed the connection (EOF within d with nothing read).
+func (c *Client) Closed(d time.Duration) bool {
+	c.Conn.SetReadDeadline(time.Now().Add(d))
+	_, err := c.R.ReadByte()
+	return err != nil && !isTimeout(err)
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+// EncodeCmd returns args as a RESP multibulk request.
+func EncodeCmd(args ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	return b.String()
+}
+
+// ReadReply reads one complete RESP2 reply and returns its raw bytes.
+func ReadReply(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return "", fmt.Errorf("bad reply line %q", line)
+	}
+	switch line[0] {
+	case '+', '-', ':':
+		return line, nil
+	case '$':
+		n, err := strconv.Atoi(line[1 : len(line)-2])
+		if err != nil {
+			return "", fmt.Errorf("bad bulk length %q", line)
+		}
+		if n < 0 {
+			return line, nil
+		}
+		body := make([]byte, n+2)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return "", err
+		}
+		return line + string(body), nil
+	case '*':
+		n, err := strconv.Atoi(line[1 : len(line)-2])
+		if err != nil {
+			return "", fmt.Errorf("bad array length %q", line)
+		}
+		out := line
+		for i := 0; i < n; i++ {
+			el, err := ReadReply(r)
+			if err != nil {
+				return "", err
+			}
+			out += el
+		}
+		return out, nil
+	}
+	return "", fmt.Errorf("bad reply type %q", line)
+}
