@@ -1,0 +1,226 @@
+package resp
+
+// Kind says how the proxy handles a command.
+type Kind uint8
+
+const (
+	KindSingle    Kind = iota // routed by the one key at Command.KeyIndex
+	KindMulti                 // MGET DEL UNLINK TOUCH EXISTS: every argument from 1 is a key; split per server, replies merged
+	KindMultiKV               // MSET: key value pairs from argument 1; split per server, replies merged
+	KindEval                  // EVAL, EVALSHA: numkeys at argument 2, routed by the first key, at argument 3
+	KindPing                  // answered locally
+	KindQuit                  // connection closed without a reply
+	KindAuth                  // handled locally
+	KindSelect                // handled locally
+	KindAnyServer             // COMMAND, LOLWUT: forwarded to an arbitrary server
+)
+
+// Command describes a supported command.
+type Command struct {
+	Name  string // lowercase, e.g. "get"
+	Kind  Kind
+	Arity int // as Redis 7.0 reports it: >0 exact argument count with the name, <0 minimum
+	// KeyIndex is the argument index of the routing key for KindSingle (1,
+	// or 2 for ZDIFF, ZINTER and ZUNION, whose argument 1 is numkeys); of
+	// the first key for KindMulti, KindMultiKV (1) and KindEval (3); 0 for
+	// the other kinds.
+	KeyIndex int
+}
+
+// CheckArity reports whether argc arguments, the name included, satisfy
+// c's arity; MSET also needs key value pairs (an odd argc).
+func (c *Command) CheckArity(argc int) bool {
+	if c.Arity > 0 && argc != c.Arity || argc < -c.Arity {
+		return false
+	}
+	return c.Kind != KindMultiKV || argc%2 == 1
+}
+
+// commands are those twemproxy 0.5 accepts (COMPAT.md §2.5) plus SELECT.
+// Arities are Redis 7.0's (checked against a live server by the tests).
+var commands = []Command{
+	// keys
+	{"copy", KindSingle, -3, 1},
+	{"del", KindMulti, -2, 1},
+	{"dump", KindSingle, 2, 1},
+	{"exists", KindMulti, -2, 1},
+	{"expire", KindSingle, -3, 1},
+	{"expireat", KindSingle, -3, 1},
+	{"persist", KindSingle, 2, 1},
+	{"pexpire", KindSingle, -3, 1},
+	{"pexpireat", KindSingle, -3, 1},
+	{"pttl", KindSingle, 2, 1},
+	{"restore", KindSingle, -4, 1},
+	{"sort", KindSingle, -2, 1},
+	{"touch", KindMulti, -2, 1},
+	{"ttl", KindSingle, 2, 1},
+	{"type", KindSingle, 2, 1},
+	{"unlink", KindMulti, -2, 1},
+
+	// strings
+	{"append", KindSingle, 3, 1},
+	{"bitcount", KindSingle, -2, 1},
+	{"bitfield", KindSingle, -2, 1},
+	{"bitpos", KindSingle, -3, 1},
+	{"decr", KindSingle, 2, 1},
+	{"decrby", KindSingle, 3, 1},
+	{"get", KindSingle, 2, 1},
+	{"getbit", KindSingle, 3, 1},
+	{"getdel", KindSingle, 2, 1},
+	{"getex", KindSingle, -2, 1},
+	{"getrange", KindSingle, 4, 1},
+	{"getset", KindSingle, 3, 1},
+	{"incr", KindSingle, 2, 1},
+	{"incrby", KindSingle, 3, 1},
+	{"incrbyfloat", KindSingle, 3, 1},
+	{"mget", KindMulti, -2, 1},
+	{"mset", KindMultiKV, -3, 1},
+	{"psetex", KindSingle, 4, 1},
+	{"set", KindSingle, -3, 1},
+	{"setbit", KindSingle, 4, 1},
+	{"setex", KindSingle, 4, 1},
+	{"setnx", KindSingle, 3, 1},
+	{"setrange", KindSingle, 4, 1},
+	{"strlen", KindSingle, 2, 1},
+
+	// hashes
+	{"hdel", KindSingle, -3, 1},
+	{"hexists", KindSingle, 3, 1},
+	{"hget", KindSingle, 3, 1},
+	{"hgetall", KindSingle, 2, 1},
+	{"hincrby", KindSingle, 4, 1},
+	{"hincrbyfloat", KindSingle, 4, 1},
+	{"hkeys", KindSingle, 2, 1},
+	{"hlen", KindSingle, 2, 1},
+	{"hmget", KindSingle, -3, 1},
+	{"hmset", KindSingle, -4, 1},
+	{"hrandfield", KindSingle, -2, 1},
+	{"hscan", KindSingle, -3, 1},
+	{"hset", KindSingle, -4, 1},
+	{"hsetnx", KindSingle, 4, 1},
+	{"hstrlen", KindSingle, 3, 1},
+	{"hvals", KindSingle, 2, 1},
+
+	// lists
+	{"lindex", KindSingle, 3, 1},
+	{"linsert", KindSingle, 5, 1},
+	{"llen", KindSingle, 2, 1},
+	{"lmove", KindSingle, 5, 1},
+	{"lpop", KindSingle, -2, 1},
+	{"lpos", KindSingle, -3, 1},
+	{"lpush", KindSingle, -3, 1},
+	{"lpushx", KindSingle, -3, 1},
+	{"lrange", KindSingle, 4, 1},
+	{"lrem", KindSingle, 4, 1},
+	{"lset", KindSingle, 4, 1},
+	{"ltrim", KindSingle, 4, 1},
+	{"rpop", KindSingle, -2, 1},
+	{"rpoplpush", KindSingle, 3, 1},
+	{"rpush", KindSingle, -3, 1},
+	{"rpushx", KindSingle, -3, 1},
+
+	// sets
+	{"sadd", KindSingle, -3, 1},
+	{"scard", KindSingle, 2, 1},
+	{"sdiff", KindSingle, -2, 1},
+	{"sdiffstore", KindSingle, -3, 1},
+	{"sinter", KindSingle, -2, 1},
+	{"sinterstore", KindSingle, -3, 1},
+	{"sismember", KindSingle, 3, 1},
+	{"smembers", KindSingle, 2, 1},
+	{"smismember", KindSingle, -3, 1},
+	{"smove", KindSingle, 4, 1},
+	{"spop", KindSingle, -2, 1},
+	{"srandmember", KindSingle, -2, 1},
+	{"srem", KindSingle, -3, 1},
+	{"sscan", KindSingle, -3, 1},
+	{"sunion", KindSingle, -2, 1},
+	{"sunionstore", KindSingle, -3, 1},
+
+	// sorted sets
+	{"zadd", KindSingle, -4, 1},
+	{"zcard", KindSingle, 2, 1},
+	{"zcount", KindSingle, 4, 1},
+	{"zdiff", KindSingle, -3, 2},
+	{"zdiffstore", KindSingle, -4, 1},
+	{"zincrby", KindSingle, 4, 1},
+	{"zinter", KindSingle, -3, 2},
+	{"zinterstore", KindSingle, -4, 1},
+	{"zlexcount", KindSingle, 4, 1},
+	{"zmscore", KindSingle, -3, 1},
+	{"zpopmax", KindSingle, -2, 1},
+	{"zpopmin", KindSingle, -2, 1},
+	{"zrandmember", KindSingle, -2, 1},
+	{"zrange", KindSingle, -4, 1},
+	{"zrangebylex", KindSingle, -4, 1},
+	{"zrangebyscore", KindSingle, -4, 1},
+	{"zrangestore", KindSingle, -5, 1},
+	{"zrank", KindSingle, 3, 1},
+	{"zrem", KindSingle, -3, 1},
+	{"zremrangebylex", KindSingle, 4, 1},
+	{"zremrangebyrank", KindSingle, 4, 1},
+	{"zremrangebyscore", KindSingle, 4, 1},
+	{"zrevrange", KindSingle, -4, 1},
+	{"zrevrangebylex", KindSingle, -4, 1},
+	{"zrevrangebyscore", KindSingle, -4, 1},
+	{"zrevrank", KindSingle, 3, 1},
+	{"zscan", KindSingle, -3, 1},
+	{"zscore", KindSingle, 3, 1},
+	{"zunion", KindSingle, -3, 2},
+	{"zunionstore", KindSingle, -4, 1},
+
+	// hyperloglog
+	{"pfadd", KindSingle, -2, 1},
+	{"pfcount", KindSingle, -2, 1},
+	{"pfmerge", KindSingle, -2, 1},
+
+	// geo
+	{"geoadd", KindSingle, -5, 1},
+	{"geodist", KindSingle, -4, 1},
+	{"geohash", KindSingle, -2, 1},
+	{"geopos", KindSingle, -2, 1},
+	{"georadius", KindSingle, -6, 1},
+	{"georadiusbymember", KindSingle, -5, 1},
+	{"geosearch", KindSingle, -7, 1},
+	{"geosearchstore", KindSingle, -8, 1},
+
+	// scripting
+	{"eval", KindEval, -3, 3},
+	{"evalsha", KindEval, -3, 3},
+
+	// local and other
+	{"auth", KindAuth, -2, 0},
+	{"command", KindAnyServer, -1, 0},
+	{"lolwut", KindAnyServer, -1, 0},
+	{"ping", KindPing, -1, 0},
+	{"quit", KindQuit, -1, 0},
+	{"select", KindSelect, 2, 0},
+}
+
+// maxNameLen bounds the names Lookup folds on the stack; the longest
+// supported name, "georadiusbymember", has 17 bytes.
+const maxNameLen = 24
+
+var byName = func() map[string]*Command {
+	m := make(map[string]*Command, len(commands))
+	for i := range commands {
+		m[commands[i].Name] = &commands[i]
+	}
+	return m
+}()
+
+// Lookup returns the supported command called name, in any letter case, or
+// nil. It does not allocate. The Command is shared: do not modify it.
+func Lookup(name []byte) *Command {
+	var lower [maxNameLen]byte
+	if len(name) > len(lower) {
+		return nil
+	}
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	return byName[string(lower[:len(name)])]
+}
