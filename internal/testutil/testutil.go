@@ -69,7 +69,11 @@ func start(t testing.TB, kind string, port int, extra []string) *Process {
 		p.args = append([]string{"redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 			"--save", "", "--appendonly", "no", "--dir", p.Dir, "--protected-mode", "no"}, extra...)
 	case "memcached":
-		p.args = append([]string{"memcached", "-p", strconv.Itoa(port), "-l", "127.0.0.1", "-U", "0", "-m", "64"}, extra...)
+		p.args = []string{"memcached", "-p", strconv.Itoa(port), "-l", "127.0.0.1", "-U", "0", "-m", "64"}
+		if os.Geteuid() == 0 {
+			p.args = append(p.args, "-u", "root") // memcached refuses root without it
+		}
+		p.args = append(p.args, extra...)
 	}
 	p.launch()
 	t.Cleanup(p.Kill)

@@ -1,0 +1,304 @@
+// Package backend manages one connection to a server (a redis-server or a
+// memcached): a writer goroutine that batches every queued request into one
+// write, and a reader goroutine that matches replies to requests through an
+// in-flight FIFO.
+//
+// Lifecycle: a Conn is created idle and dials on the first request (or at
+// once with Connect, for preconnect). When the connection breaks, times out
+// or cannot be established, every queued and in-flight request completes
+// with an error, and the next request dials again. Requests are never
+// retried: the server may have executed them.
+//
+// Ownership: a Request belongs to the Conn from Send until its Owner's
+// Complete is called; after that the Conn never touches it again.
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Typed failures a request can complete with. Their messages are Linux's
+// strerror texts, which twemproxy sends to clients.
+var (
+	ErrTimedOut  = errors.New("Connection timed out")
+	ErrRefused   = errors.New("Connection refused")
+	ErrReset     = errors.New("Connection reset by peer")
+	ErrHostDown  = errors.New("Host is down")
+	ErrClosed    = errors.New("Connection closed")
+	ErrBadReply  = errors.New("Invalid argument")
+	ErrQueueFull = errors.New("Server queue full")
+)
+
+// Owner is told when its request has a reply or an error.
+type Owner interface {
+	Complete(r *Request)
+}
+
+// Request is one message for a server.
+type Request struct {
+	Wire  []byte // bytes to send; set by the owner before Send
+	Reply []byte // the reply bytes, appended by the reader
+	Err   error  // set instead of Reply when the server failed
+	Owner Owner  // nil for requests whose reply is swallowed
+	// NoReply requests get no reply from the server (memcached noreply):
+	// they complete once written.
+	NoReply bool
+
+	// Kind is protocol data the Codec may need to frame the reply.
+	Kind uint8
+
+	sentAt time.Time
+}
+
+// Codec frames replies on one connection. It is stateful so a large reply
+// arriving in pieces is scanned once.
+type Codec interface {
+	// ReplyLen returns the length of the complete reply to r at the start of
+	// buf, or 0 when more bytes are needed.
+	ReplyLen(r *Request, buf []byte) (int, error)
+	// Reset forgets a partly scanned reply.
+	Reset()
+}
+
+// Events receives a connection's health changes (a Server uses them for
+// auto-ejection). Methods are called from the conn's goroutines.
+type Events interface {
+	// ServerOK is called when replies arrive.
+	ServerOK()
+	// ServerFailed is called when a connection attempt fails or an
+	// established connection breaks.
+	ServerFailed(err error)
+}
+
+// Options configure a Conn.
+type Options struct {
+	Network   string // "tcp" or "unix"
+	Addr      string
+	Timeout   time.Duration // connect and reply timeout; 0 = none
+	KeepAlive bool
+	NewCodec  func() Codec
+	// Handshake requests are written first on every new connection (redis
+	// AUTH, SELECT); their replies are read and dropped.
+	Handshake [][]byte
+	Events    Events
+	// ReadBufferSize is the reader's initial buffer size.
+	ReadBufferSize int
+}
+
+// Conn is one server connection, shared by many clients.
+type Conn struct {
+	opts *Options
+
+	mu      sync.Mutex
+	queue   []*Request // waiting for the writer
+	closed  bool
+	wake    chan struct{} // cap 1: the queue became non-empty
+	done    chan struct{} // closed by Close
+	stopped chan struct{} // closed when the writer has exited
+
+	// Owned by the writer goroutine.
+	batch   []*Request
+	noReply []*Request // the batch's requests that get no reply
+	wbuf    []byte
+	sess    *session
+}
+
+// DefaultConnectTimeout bounds a dial when the pool has no timeout.
+const DefaultConnectTimeout = 10 * time.Second
+
+// maxIdleBuffer is the largest buffer a connection keeps between bursts.
+const maxIdleBuffer = 256 << 10
+
+// New returns an idle Conn and starts its writer.
+func New(opts *Options) *Conn {
+	c := &Conn{
+		opts:    opts,
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go c.writeLoop()
+	return c
+}
+
+// Send queues r for the server. It never blocks on I/O.
+func (c *Conn) Send(r *Request) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		r.Err = ErrClosed
+		r.Owner.Complete(r)
+		return
+	}
+	first := len(c.queue) == 0
+	c.queue = append(c.queue, r)
+	c.mu.Unlock()
+	if first {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Connect asks the writer to dial now (preconnect) without a request.
+func (c *Conn) Connect() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close fails every queued and in-flight request with ErrClosed, closes
+// the connection and waits for the writer to exit.
+func (c *Conn) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		<-c.stopped
+		return
+	}
+	c.closed = true
+	close(c.done)
+	c.mu.Unlock()
+	<-c.stopped
+}
+
+func (c *Conn) writeLoop() {
+	defer close(c.stopped)
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+			c.shutdown()
+			return
+		}
+		c.mu.Lock()
+		c.batch, c.queue = c.queue, c.batch[:0]
+		c.mu.Unlock()
+		if c.sess == nil || c.sess.isBroken() {
+			if err := c.dial(); err != nil {
+				failAll(c.batch, err)
+				clear(c.batch)
+				continue
+			}
+		}
+		if len(c.batch) > 0 {
+			c.write()
+			clear(c.batch)
+		}
+	}
+}
+
+// write sends the batch as one write. Requests go into the in-flight FIFO
+// before the bytes leave, so the reader can always match a reply.
+func (c *Conn) write() {
+	c.wbuf = c.wbuf[:0]
+	c.noReply = c.noReply[:0]
+	for _, r := range c.batch {
+		c.wbuf = append(c.wbuf, r.Wire...)
+		if r.NoReply {
+			c.noReply = append(c.noReply, r)
+		}
+	}
+	s := c.sess
+	if !s.push(c.batch, time.Now(), c.opts.Timeout) {
+		// The reader saw the connection break after the check above; the
+		// batch is not on the wire, so it fails with the session's error.
+		failAll(c.batch, s.failure())
+		return
+	}
+	if _, err := s.conn.Write(c.wbuf); err != nil {
+		s.fail(classify(err))
+	}
+	// The other requests belong to the reader now: touch only these.
+	for _, r := range c.noReply {
+		r.Owner.Complete(r)
+	}
+	clear(c.noReply)
+	if cap(c.wbuf) > maxIdleBuffer {
+		c.wbuf = nil // give a burst's buffer back
+	}
+}
+
+func (c *Conn) dial() error {
+	timeout := c.opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
+	if c.opts.KeepAlive {
+		d.KeepAlive = 0 // Go's default keep-alive period
+	}
+	conn, err := d.Dial(c.opts.Network, c.opts.Addr)
+	if err != nil {
+		err = classify(err)
+		if c.opts.Events != nil {
+			c.opts.Events.ServerFailed(err)
+		}
+		return err
+	}
+	s := newSession(c, conn)
+	c.sess = s
+	if len(c.opts.Handshake) > 0 {
+		hs := make([]*Request, len(c.opts.Handshake))
+		for i, w := range c.opts.Handshake {
+			hs[i] = &Request{Wire: w}
+		}
+		saved := c.batch
+		c.batch = hs
+		c.write()
+		c.batch = saved
+	}
+	go s.readLoop()
+	return nil
+}
+
+func (c *Conn) shutdown() {
+	c.mu.Lock()
+	q := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	failAll(q, ErrClosed)
+	if c.sess != nil {
+		c.sess.fail(ErrClosed)
+		<-c.sess.readerDone
+	}
+}
+
+func failAll(rs []*Request, err error) {
+	for _, r := range rs {
+		r.Err = err
+		if r.Owner != nil {
+			r.Owner.Complete(r)
+		}
+	}
+}
+
+// classify maps a network error to the error twemproxy would report.
+func classify(err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, os.ErrNotExist), errors.Is(err, syscall.ENOENT):
+		return ErrRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return ErrReset
+	case errors.As(err, &ne) && ne.Timeout():
+		return ErrTimedOut
+	case errors.Is(err, syscall.EHOSTDOWN), errors.Is(err, syscall.EHOSTUNREACH):
+		return ErrHostDown
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return ErrHostDown
+	}
+	return fmt.Errorf("%w", err)
+}

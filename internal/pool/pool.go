@@ -1,0 +1,244 @@
+// Package pool is one twemproxy server pool: its servers, their
+// connections, the key distribution over the live servers and
+// auto-ejection.
+//
+// Routing state (the continuum over live servers) is immutable and swapped
+// atomically when a server is ejected or comes back; Route never locks.
+package pool
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"nutcracker/internal/backend"
+	"nutcracker/internal/config"
+	"nutcracker/internal/dist"
+	"nutcracker/internal/hashkit"
+	"nutcracker/internal/logging"
+)
+
+// Pool routes keys to servers.
+type Pool struct {
+	Config  *config.Pool
+	Servers []*Server // in twemproxy's order (sorted by ring name)
+
+	hash    hashkit.Func
+	tag     []byte
+	routing atomic.Pointer[routing]
+
+	mu      sync.Mutex // serialises rebuilds
+	closed  bool
+	rebuild *time.Timer
+}
+
+// routing is the continuum over the servers that were live when it was built.
+type routing struct {
+	continuum dist.Continuum
+	live      []*Server // continuum index -> server
+}
+
+// Server is one backend of a pool with its connections.
+type Server struct {
+	Config *config.Server
+	pool   *Pool
+	index  int
+	conns  []*backend.Conn
+
+	failures     atomic.Int32
+	ejectedUntil atomic.Int64 // unix nanos; 0 = in the ring
+}
+
+// CodecFactory returns a new reply framer for one server connection.
+type CodecFactory func() backend.Codec
+
+// New builds a pool and its (idle) server connections. handshake is sent
+// on every new server connection (redis AUTH and SELECT).
+func New(cfg *config.Pool, newCodec CodecFactory, handshake [][]byte, readBufferSize int) (*Pool, error) {
+	hash, ok := hashkit.ByName(cfg.Hash)
+	if !ok {
+		return nil, fmt.Errorf("pool %s: unknown hash %q", cfg.Name, cfg.Hash)
+	}
+	p := &Pool{Config: cfg, hash: hash, tag: []byte(cfg.HashTag)}
+	for i := range cfg.Servers {
+		sc := &cfg.Servers[i]
+		s := &Server{Config: sc, pool: p, index: i}
+		addr := sc.Addr
+		if sc.Network == "tcp" {
+			addr = net.JoinHostPort(sc.Host, strconv.Itoa(sc.Port))
+		}
+		opts := &backend.Options{
+			Network:        sc.Network,
+			Addr:           addr,
+			Timeout:        cfg.Timeout,
+			KeepAlive:      cfg.TCPKeepalive,
+			NewCodec:       newCodec,
+			Handshake:      handshake,
+			Events:         s,
+			ReadBufferSize: readBufferSize,
+		}
+		for range cfg.ServerConnections {
+			s.conns = append(s.conns, backend.New(opts))
+		}
+		p.Servers = append(p.Servers, s)
+	}
+	if err := p.buildRouting(0); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Preconnect dials every server connection now.
+func (p *Pool) Preconnect() {
+	for _, s := range p.Servers {
+		for _, c := range s.conns {
+			c.Connect()
+		}
+	}
+}
+
+// Route returns the server for key, or nil when no server is live.
+func (p *Pool) Route(key []byte) *Server {
+	rt := p.routing.Load()
+	switch len(rt.live) {
+	case 0:
+		return nil
+	case 1:
+		return rt.live[0]
+	}
+	var h uint32
+	if k := hashkit.TagKey(key, p.tag); len(k) > 0 {
+		h = p.hash(k)
+	}
+	return rt.live[rt.continuum.Pick(h)]
+}
+
+// Any returns a live server for commands that have no key, or nil.
+func (p *Pool) Any() *Server {
+	rt := p.routing.Load()
+	if len(rt.live) == 0 {
+		return nil
+	}
+	return rt.live[0]
+}
+
+// Index returns the server's position in Servers.
+func (s *Server) Index() int { return s.index }
+
+// Name is the server's name in logs and stats.
+func (s *Server) Name() string { return s.Config.RingName }
+
+// Send queues r on one of the server's connections. A client always uses
+// the same connection of a server (chosen by its affinity number), so its
+// requests to that server run in order and it reads its own writes, which
+// twemproxy does not promise with server_connections > 1.
+func (s *Server) Send(r *backend.Request, affinity uint32) {
+	c := s.conns[0]
+	if len(s.conns) > 1 {
+		c = s.conns[affinity%uint32(len(s.conns))]
+	}
+	c.Send(r)
+}
+
+// ServerOK resets the failure count (twemproxy: any good response).
+func (s *Server) ServerOK() {
+	if s.failures.Load() != 0 {
+		s.failures.Store(0)
+	}
+}
+
+// ServerFailed counts a failure and ejects the server when the pool says so.
+func (s *Server) ServerFailed(err error) {
+	n := s.failures.Add(1)
+	cfg := s.pool.Config
+	logging.Warnf("server %s of pool %s failed: %v", s.Name(), cfg.Name, err)
+	if !cfg.AutoEjectHosts || int(n) < cfg.ServerFailureLimit {
+		return
+	}
+	if !s.ejectedUntil.CompareAndSwap(0, time.Now().Add(cfg.ServerRetryTimeout).UnixNano()) {
+		return
+	}
+	s.failures.Store(0)
+	logging.Warnf("ejecting server %s of pool %s for %v after %d failures",
+		s.Name(), cfg.Name, cfg.ServerRetryTimeout, n)
+	s.pool.updateRouting()
+}
+
+// Ejected reports whether the server is out of the ring.
+func (s *Server) Ejected() bool { return s.ejectedUntil.Load() != 0 }
+
+// updateRouting rebuilds the continuum from live servers, first putting
+// back those whose retry timeout has passed, and schedules the next return.
+func (p *Pool) updateRouting() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	now := time.Now().UnixNano()
+	if err := p.buildRouting(now); err != nil {
+		logging.Errorf("pool %s: %v", p.Config.Name, err)
+	}
+	// Clear the returned servers' marks only once the ring has them, so
+	// Ejected never reports false while routing still avoids the server.
+	var next int64
+	for _, s := range p.Servers {
+		switch until := s.ejectedUntil.Load(); {
+		case until == 0:
+		case until <= now:
+			s.ejectedUntil.Store(0)
+			logging.Noticef("server %s of pool %s back in the ring", s.Name(), p.Config.Name)
+		case next == 0 || until < next:
+			next = until
+		}
+	}
+	if p.rebuild != nil {
+		p.rebuild.Stop()
+		p.rebuild = nil
+	}
+	if next != 0 {
+		p.rebuild = time.AfterFunc(time.Duration(next-now), p.updateRouting)
+	}
+}
+
+// buildRouting makes the continuum over the servers that are not ejected
+// at time now.
+func (p *Pool) buildRouting(now int64) error {
+	rt := &routing{}
+	var ring []dist.Server
+	for _, s := range p.Servers {
+		if until := s.ejectedUntil.Load(); until > now {
+			continue
+		}
+		rt.live = append(rt.live, s)
+		ring = append(ring, dist.Server{Name: s.Config.RingName, Weight: s.Config.Weight})
+	}
+	if len(ring) > 0 {
+		c, err := dist.New(p.Config.Distribution, ring)
+		if err != nil {
+			return fmt.Errorf("pool %s: %w", p.Config.Name, err)
+		}
+		rt.continuum = c
+	}
+	p.routing.Store(rt)
+	return nil
+}
+
+// Close closes every server connection; their requests fail.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	p.closed = true
+	if p.rebuild != nil {
+		p.rebuild.Stop()
+	}
+	p.mu.Unlock()
+	for _, s := range p.Servers {
+		for _, c := range s.conns {
+			c.Close()
+		}
+	}
+}
