@@ -1,0 +1,64 @@
+package mc
+
+import (
+	"bytes"
+	"testing"
+)
+
+func FuzzRequestParser(f *testing.F) {
+	for _, c := range reqCases {
+		if data := c.in + c.rest; len(data) < 4096 {
+			f.Add([]byte(data), uint16(len(c.in)/2))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
+		r := parseRequestAllWays(t, data, int(cut))
+		if r.n == 0 {
+			return
+		}
+		if len(r.args) == 0 || r.args[0] != r.cmd {
+			t.Fatalf("%q: args %q, command %q", trunc(data), r.args, r.cmd)
+		}
+		line, _, _ := bytes.Cut(data[:r.n], []byte("\n"))
+		if bytes.ContainsFunc(bytes.TrimSuffix(line, []byte("\r")), func(c rune) bool { return c < ' ' || c == 0x7f }) {
+			t.Fatalf("%q: accepted a line with a control byte", trunc(data))
+		}
+		for _, k := range r.keys {
+			if len(k) == 0 || len(k) > maxKeyLen || bytes.ContainsAny([]byte(k), " \r\n\x00") {
+				t.Fatalf("%q: bad key %q", trunc(data), k)
+			}
+		}
+		if r.base64 {
+			if _, err := DecodeKey(nil, []byte(r.keys[0])); err != nil {
+				t.Fatalf("%q: accepted base64 key %q: %v", trunc(data), r.keys[0], err)
+			}
+		}
+	})
+}
+
+func FuzzReplyParser(f *testing.F) {
+	for _, c := range replyCases {
+		f.Add(uint8(c.kind), []byte(c.in+c.rest), uint16(len(c.in)/2))
+	}
+	f.Fuzz(func(t *testing.T, kind uint8, data []byte, cut uint16) {
+		k := Kind(kind % uint8(KindMetaDebug+2)) // every kind, and one unknown
+		n, err := parseReplyAllWays(t, k, data, int(cut))
+		if err != nil || n == 0 || k != KindRetrieval && k != KindGat {
+			return
+		}
+		// The reply is values when it ends with an END line and what comes
+		// before that line is VALUE blocks only, which frame as incomplete.
+		reply := data[:n]
+		head, isEnd := bytes.CutSuffix(reply, []byte("END\r\n"))
+		values := isEnd && (len(head) == 0 || head[len(head)-1] == '\n')
+		if values {
+			var p ReplyParser
+			hn, herr := p.Parse(k, head)
+			values = hn == 0 && herr == nil
+		}
+		v, err := ValuesEnd(reply)
+		if values != (err == nil) || err == nil && v != len(head) {
+			t.Fatalf("ValuesEnd(%q) = (%d, %v)", trunc(reply), v, err)
+		}
+	})
+}

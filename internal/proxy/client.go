@@ -1,0 +1,299 @@
+package proxy
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"nutcracker/internal/backend"
+	"nutcracker/internal/pool"
+	"nutcracker/internal/proto/mc"
+	"nutcracker/internal/proto/resp"
+)
+
+// maxPipeline bounds the requests a client may have waiting for replies;
+// past it the reader stops reading until the writer catches up.
+const maxPipeline = 1024
+
+// flushSize is how much reply data the writer gathers before writing even
+// though more replies are ready.
+const flushSize = 64 << 10
+
+// client is one client connection.
+type client struct {
+	ps   *poolServer
+	conn net.Conn
+
+	queue  chan *msg     // requests in arrival order, read by the writer
+	notify chan struct{} // cap 1: some request of this client completed
+
+	proto    protocol
+	affinity uint32 // picks this client's connection to each server
+
+	// Owned by the reader goroutine.
+	parser    resp.RequestParser
+	mcParser  mc.RequestParser
+	mcRefused *mc.Error // a refused memcached request to answer in order
+	authed    bool
+	fragOf    []int32 // scratch: server index -> fragment index
+	keyTmp    []byte  // scratch: a decoded key
+}
+
+// protocol is what differs between redis and memcached clients.
+type protocol interface {
+	// parse returns the length of the complete request at the start of
+	// buf, 0 when more bytes are needed; an error when framing is lost.
+	parse(c *client, buf []byte) (int, error)
+	// dispatch answers or forwards one parsed request; true stops reading.
+	dispatch(c *client, frame []byte) bool
+	// appendError encodes an error reply.
+	appendError(out []byte, msg string) []byte
+	// appendFramingError encodes the last reply before closing a client
+	// whose request framing is lost.
+	appendFramingError(out []byte, err error) []byte
+	// appendMerged encodes the reply to a split command from its fragments.
+	appendMerged(out []byte, m *msg) []byte
+}
+
+var clientCount atomic.Uint32
+
+func newClient(ps *poolServer, conn net.Conn) *client {
+	c := &client{
+		ps:       ps,
+		conn:     conn,
+		queue:    make(chan *msg, maxPipeline),
+		notify:   make(chan struct{}, 1),
+		authed:   ps.cfg.RedisAuth == "",
+		proto:    ps.proto,
+		affinity: clientCount.Add(1),
+		fragOf:   make([]int32, len(ps.pool.Servers)),
+	}
+	for i := range c.fragOf {
+		c.fragOf[i] = -1
+	}
+	return c
+}
+
+func (c *client) start() {
+	go c.readLoop()
+	go c.writeLoop()
+}
+
+// msg is one client request and, for a split command, its fragments.
+type msg struct {
+	req    backend.Request // Owner is the msg itself
+	c      *client
+	done   atomic.Bool
+	local  []byte // a reply made by the proxy when not empty
+	closes bool   // close the connection after this reply (QUIT, bad framing)
+
+	// Split commands (MGET, DEL, MSET, ...).
+	cmd     *resp.Command
+	frags   []*msg
+	keyFrag []int32 // per key, in request order: index into frags
+	pending atomic.Int32
+
+	// Fragments.
+	parent *msg
+	server *pool.Server
+	nkeys  int
+	elems  [][]byte
+
+	// memcached
+	mcQuiet bool     // a quiet meta command fenced with "mn"
+	vkeys   [][]byte // keys of elems (VALUE blocks)
+	wkeys   [][]byte // keys this fragment asked for
+	vcur    int
+}
+
+var msgPool = sync.Pool{New: func() any {
+	m := &msg{}
+	m.req.Owner = m
+	return m
+}}
+
+func (c *client) newMsg() *msg {
+	m := msgPool.Get().(*msg)
+	m.c = c
+	return m
+}
+
+// maxKeptBuffer is the largest buffer a recycled message keeps.
+const maxKeptBuffer = 64 << 10
+
+func releaseMsg(m *msg) {
+	for _, f := range m.frags {
+		releaseMsg(f)
+	}
+	clear(m.frags)
+	clear(m.elems)
+	clear(m.vkeys)
+	clear(m.wkeys)
+	*m = msg{
+		req:     backend.Request{Wire: keep(m.req.Wire), Reply: keep(m.req.Reply)},
+		local:   keep(m.local),
+		frags:   m.frags[:0],
+		keyFrag: m.keyFrag[:0],
+		elems:   m.elems[:0],
+		vkeys:   m.vkeys[:0],
+		wkeys:   m.wkeys[:0],
+	}
+	m.req.Owner = m
+	msgPool.Put(m)
+}
+
+func keep(b []byte) []byte {
+	if cap(b) > maxKeptBuffer {
+		return nil
+	}
+	return b[:0]
+}
+
+// Complete is called by the backend when a forwarded request has its reply.
+func (m *msg) Complete(*backend.Request) {
+	if p := m.parent; p != nil {
+		if p.pending.Add(-1) == 0 {
+			p.finish()
+		}
+		return
+	}
+	m.finish()
+}
+
+// finish marks m done and wakes its client's writer. The writer may
+// recycle m as soon as done is set, so m is not touched after that.
+func (m *msg) finish() {
+	c := m.c
+	m.done.Store(true)
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// readLoop parses requests and forwards them until EOF, an error or QUIT.
+func (c *client) readLoop() {
+	defer c.ps.proxy.wg.Done()
+	defer close(c.queue)
+	size := c.ps.proxy.opts.MbufSize
+	buf := make([]byte, 0, size)
+	start := 0 // first byte of the request being parsed
+	for {
+		if len(buf) == cap(buf) {
+			if start > 0 {
+				n := copy(buf, buf[start:])
+				buf, start = buf[:n], 0
+			} else {
+				grown := make([]byte, len(buf), 2*cap(buf))
+				copy(grown, buf)
+				buf = grown
+			}
+		}
+		n, err := c.conn.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		for start < len(buf) {
+			n, perr := c.proto.parse(c, buf[start:])
+			if perr != nil {
+				m := c.newMsg()
+				m.local = c.proto.appendFramingError(m.local, perr)
+				m.closes = true
+				m.done.Store(true)
+				c.queue <- m
+				return
+			}
+			if n == 0 {
+				break
+			}
+			stop := c.proto.dispatch(c, buf[start:start+n])
+			start += n
+			if stop {
+				return
+			}
+		}
+		if start == len(buf) {
+			start, buf = 0, buf[:0]
+			if cap(buf) > 4*size && cap(buf) > maxKeptBuffer {
+				buf = make([]byte, 0, size)
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// writeLoop writes replies in request order, flushing when the next reply
+// is not ready yet, then closes the connection.
+func (c *client) writeLoop() {
+	defer c.ps.proxy.wg.Done()
+	defer c.ps.proxy.untrack(c)
+	defer c.conn.Close()
+	var out []byte
+	failed := false
+	flush := func() {
+		if len(out) == 0 || failed {
+			out = out[:0]
+			return
+		}
+		if _, err := c.conn.Write(out); err != nil {
+			failed = true
+			c.conn.Close() // unblocks the reader
+		}
+		if cap(out) > maxKeptBuffer {
+			out = nil
+		} else {
+			out = out[:0]
+		}
+	}
+	for {
+		var m *msg
+		var ok bool
+		select {
+		case m, ok = <-c.queue:
+		default:
+			flush()
+			m, ok = <-c.queue
+		}
+		if !ok {
+			flush()
+			return
+		}
+		if failed {
+			if m.done.Load() {
+				releaseMsg(m)
+			} // else a backend still owns it: leave it to the GC
+			continue
+		}
+		for !m.done.Load() {
+			flush()
+			<-c.notify
+		}
+		out = c.appendReply(out, m)
+		closes := m.closes
+		releaseMsg(m)
+		if len(out) >= flushSize || closes {
+			flush()
+		}
+		if closes {
+			failed = true // discard whatever the reader queued meanwhile
+			c.conn.Close()
+		}
+	}
+}
+
+// appendReply encodes m's reply.
+func (c *client) appendReply(out []byte, m *msg) []byte {
+	switch {
+	case len(m.local) > 0:
+		return append(out, m.local...)
+	case m.req.NoReply:
+		return out
+	case len(m.frags) > 0:
+		return c.proto.appendMerged(out, m)
+	case m.req.Err != nil:
+		return c.proto.appendError(out, m.req.Err.Error())
+	case m.mcQuiet:
+		return append(out, m.req.Reply[:len(m.req.Reply)-len(replyMN)]...)
+	}
+	return append(out, m.req.Reply...)
+}

@@ -1,0 +1,74 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+
+	"nutcracker/internal/config"
+)
+
+// listen opens a TCP or unix listener with the pool's backlog (the Go
+// net package always uses the system maximum, so the socket is made by
+// hand and handed to net.FileListener).
+func listen(l config.Listen, backlog int) (net.Listener, error) {
+	if backlog <= 0 {
+		backlog = syscall.SOMAXCONN
+	}
+	var (
+		family int
+		sa     syscall.Sockaddr
+	)
+	switch l.Network {
+	case "unix":
+		if fi, err := os.Lstat(l.Addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(l.Addr) // a stale socket from an earlier run
+		}
+		family, sa = syscall.AF_UNIX, &syscall.SockaddrUnix{Name: l.Addr}
+	default:
+		addr, err := net.ResolveTCPAddr("tcp", l.Addr)
+		if err != nil {
+			return nil, err
+		}
+		if ip4 := addr.IP.To4(); ip4 != nil || addr.IP == nil {
+			s := &syscall.SockaddrInet4{Port: addr.Port}
+			copy(s.Addr[:], ip4)
+			family, sa = syscall.AF_INET, s
+		} else {
+			s := &syscall.SockaddrInet6{Port: addr.Port}
+			copy(s.Addr[:], addr.IP.To16())
+			family, sa = syscall.AF_INET6, s
+		}
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), l.Addr)
+	defer f.Close()
+	if family != syscall.AF_UNIX {
+		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+			return nil, fmt.Errorf("setsockopt SO_REUSEADDR: %w", err)
+		}
+	}
+	if err := syscall.Bind(fd, sa); err != nil {
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	if l.Network == "unix" && l.Perm != 0 {
+		if err := os.Chmod(l.Addr, l.Perm); err != nil {
+			return nil, fmt.Errorf("chmod: %w", err)
+		}
+	}
+	if err := syscall.Listen(fd, backlog); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return net.FileListener(f)
+}
+
+// setKeepAlive applies the pool's tcpkeepalive to an accepted connection.
+func setKeepAlive(conn net.Conn, on bool) {
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetKeepAlive(on)
+	}
+}

@@ -1,0 +1,193 @@
+package proxy
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"nutcracker/internal/testutil"
+)
+
+// startMC starts n memcached backends and a memcache pool over them.
+func startMC(t testing.TB, n int, extra string) *testProxy {
+	t.Helper()
+	tp := &testProxy{}
+	var servers []string
+	for i := 0; i < n; i++ {
+		m := testutil.StartMemcached(t)
+		tp.backends = append(tp.backends, m)
+		servers = append(servers, m.Addr+":1")
+	}
+	tp.addr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	yaml := strings.Replace(poolYAML(tp.addr, extra, servers...), "redis: true", "redis: false", 1)
+	tp.Proxy = runProxy(t, yaml, DefaultMbufSize)
+	return tp
+}
+
+// exchange sends raw and reads as many lines as want has, comparing them.
+func exchange(t *testing.T, c *testutil.Client, raw string, want ...string) {
+	t.Helper()
+	c.Send(raw)
+	for _, w := range want {
+		if got := c.Line(); got != w+"\r\n" {
+			t.Fatalf("after %q: got %q, want %q", raw, got, w)
+		}
+	}
+}
+
+func TestMemcacheCommands(t *testing.T) {
+	tp := startMC(t, 3, "")
+	c := testutil.Dial(t, tp.addr)
+	exchange(t, c, "set a 5 0 1\r\n1\r\n", "STORED")
+	exchange(t, c, "add a 0 0 1\r\n2\r\n", "NOT_STORED")
+	exchange(t, c, "append a 0 0 1\r\nx\r\n", "STORED")
+	exchange(t, c, "prepend a 0 0 1\r\ny\r\n", "STORED")
+	exchange(t, c, "get a\r\n", "VALUE a 5 3", "y1x", "END")
+	exchange(t, c, "replace b 0 0 1\r\n1\r\n", "NOT_STORED")
+	exchange(t, c, "set n 0 0 2\r\n10\r\n", "STORED")
+	exchange(t, c, "incr n 5\r\n", "15")
+	exchange(t, c, "decr n 20\r\n", "0")
+	exchange(t, c, "touch n 100\r\n", "TOUCHED")
+	exchange(t, c, "set n 0 0 1\r\n0\r\n", "STORED")
+	c.Send("gets n\r\n")
+	line := c.Line()
+	var cas uint64
+	if _, err := fmt.Sscanf(line, "VALUE n 0 1 %d\r\n", &cas); err != nil {
+		t.Fatalf("gets: %q", line)
+	}
+	exchange(t, c, "", "0", "END")
+	exchange(t, c, fmt.Sprintf("cas n 0 0 1 %d\r\n7\r\n", cas), "STORED")
+	exchange(t, c, fmt.Sprintf("cas n 0 0 1 %d\r\n8\r\n", cas), "EXISTS")
+	exchange(t, c, "delete n\r\n", "DELETED")
+	exchange(t, c, "delete n\r\n", "NOT_FOUND")
+	exchange(t, c, "version\r\n")
+	if v := c.Line(); !strings.HasPrefix(v, "VERSION ") {
+		t.Fatalf("version: %q", v)
+	}
+	// noreply: no reply is owed, and later replies stay in order.
+	exchange(t, c, "set q 0 0 1 noreply\r\nq\r\ndelete nothing noreply\r\nget q\r\n", "VALUE q 0 1", "q", "END")
+	// Meta commands, quiet ones fenced by the proxy.
+	exchange(t, c, "ms m 2\r\nhi\r\n", "HD")
+	exchange(t, c, "mg m v\r\n", "VA 2", "hi")
+	exchange(t, c, "mg missing v q\r\nmg m v q\r\nmn\r\n", "VA 2", "hi", "MN")
+	exchange(t, c, "md m q\r\nmg m v\r\n", "EN")
+	exchange(t, c, "ms bQ== 1 b\r\nz\r\nmg bQ== b v\r\n", "HD", "VA 1", "z")
+}
+
+func TestMemcacheMultiGet(t *testing.T) {
+	tp := startMC(t, 3, "")
+	c := testutil.Dial(t, tp.addr)
+	var get strings.Builder
+	get.WriteString("get")
+	var want []string
+	for i := 0; i < 30; i++ {
+		k := fmt.Sprintf("%d:mk", i)
+		exchange(t, c, fmt.Sprintf("set %s %d 0 %d\r\n%s\r\n", k, i, len(k), k), "STORED")
+		fmt.Fprintf(&get, " %s missing%d", k, i)
+		want = append(want, fmt.Sprintf("VALUE %s %d %d", k, i, len(k)), k)
+	}
+	get.WriteString(" 0:mk\r\n")
+	want = append(want, "VALUE 0:mk 0 4", "0:mk", "END")
+	exchange(t, c, get.String(), want...)
+	used := map[int]bool{}
+	for i := 0; i < 30; i++ {
+		k := fmt.Sprintf("%d:mk", i)
+		for j, b := range tp.backends {
+			d := testutil.Dial(t, b.Addr)
+			d.Send("get " + k + "\r\n")
+			if strings.HasPrefix(d.Line(), "VALUE") {
+				used[j] = true
+			}
+		}
+	}
+	if len(used) != 3 {
+		t.Fatalf("multi-get keys only on backends %v", used)
+	}
+}
+
+func TestMemcacheBadInput(t *testing.T) {
+	tp := startMC(t, 2, "")
+	c := testutil.Dial(t, tp.addr)
+	exchange(t, c, "get "+strings.Repeat("k", 251)+"\r\n", "CLIENT_ERROR bad command line format")
+	exchange(t, c, "flush_all\r\n", "ERROR")
+	// As memcached: the block's length and two bytes are skipped, and the
+	// leftover "\r\n" is an empty command.
+	exchange(t, c, "set k 0 0 1\r\nxyz\r\n", "CLIENT_ERROR bad data chunk", "ERROR")
+	exchange(t, c, "set k 0 0 1\r\nv\r\nget k\r\n", "STORED", "VALUE k 0 1", "v", "END")
+	c.Send("quit\r\n")
+	if !c.Closed(5 * time.Second) {
+		t.Fatal("quit did not close")
+	}
+}
+
+func TestMemcacheBackendDown(t *testing.T) {
+	tp := startMC(t, 2, "timeout: 300")
+	c := testutil.Dial(t, tp.addr)
+	srv := tp.Proxy.pools[0].pool.Servers[0]
+	idx := 0
+	if tp.backends[1].Addr == srv.Config.Addr {
+		idx = 1
+	}
+	kDown, kUp := keyOn(t, tp.Proxy, 0, "d"), keyOn(t, tp.Proxy, 1, "u")
+	exchange(t, c, "set "+kUp+" 0 0 1\r\n1\r\n", "STORED")
+	tp.backends[idx].Pause()
+	exchange(t, c, "get "+kDown+"\r\n", "SERVER_ERROR Connection timed out")
+	exchange(t, c, "get "+kDown+" "+kUp+"\r\n", "SERVER_ERROR Connection timed out")
+	tp.backends[idx].Resume()
+	tp.backends[idx].Kill()
+	exchange(t, c, "get "+kDown+"\r\n", "SERVER_ERROR Connection refused")
+	exchange(t, c, "get "+kUp+"\r\n", "VALUE "+kUp+" 0 1", "1", "END")
+}
+
+// TestGomemcache uses a real client library through the proxy.
+func TestGomemcache(t *testing.T) {
+	tp := startMC(t, 3, "")
+	mcl := memcache.New(tp.addr)
+	mcl.Timeout = 5 * time.Second
+	keys := []string{}
+	for i := 0; i < 20; i++ {
+		k := fmt.Sprintf("%d:gm", i)
+		keys = append(keys, k)
+		if err := mcl.Set(&memcache.Item{Key: k, Value: []byte(k), Flags: uint32(i)}); err != nil {
+			t.Fatalf("set: %v", err)
+		}
+	}
+	items, err := mcl.GetMulti(append(keys, "absent"))
+	if err != nil || len(items) != 20 {
+		t.Fatalf("get multi: %d items, %v", len(items), err)
+	}
+	for i, k := range keys {
+		if it := items[k]; string(it.Value) != k || it.Flags != uint32(i) {
+			t.Fatalf("item %s: %+v", k, it)
+		}
+	}
+	it, err := mcl.Get("1:gm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	it.Value = []byte("changed")
+	if err := mcl.CompareAndSwap(it); err != nil {
+		t.Fatalf("cas: %v", err)
+	}
+	if err := mcl.CompareAndSwap(it); err != memcache.ErrCASConflict {
+		t.Fatalf("second cas: %v", err)
+	}
+	if err := mcl.Set(&memcache.Item{Key: "ctr", Value: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := mcl.Increment("ctr", 41); err != nil || n != 42 {
+		t.Fatalf("incr: %d %v", n, err)
+	}
+	if err := mcl.Touch("ctr", 100); err != nil {
+		t.Fatalf("touch: %v", err)
+	}
+	if err := mcl.Delete("ctr"); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := mcl.Get("ctr"); err != memcache.ErrCacheMiss {
+		t.Fatalf("get deleted: %v", err)
+	}
+}

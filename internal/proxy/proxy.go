@@ -1,0 +1,184 @@
+// Package proxy serves the pools of a configuration: it owns the listeners
+// and client connections, routes each request to its server and writes the
+// replies back to every client in its own order.
+//
+// Each client connection has a reader goroutine (parse, route, forward)
+// and a writer goroutine (wait for the oldest request's reply, encode it,
+// flush when nothing else is ready), joined by a bounded FIFO of messages.
+// A slow server delays only the replies queued behind its request.
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"nutcracker/internal/config"
+	"nutcracker/internal/logging"
+	"nutcracker/internal/pool"
+)
+
+// Options are the process-wide settings that are not in the config file.
+type Options struct {
+	// MbufSize sizes client and server read buffers (twemproxy's -m), in
+	// bytes; it is also the longest key accepted.
+	MbufSize int
+}
+
+// DefaultMbufSize is twemproxy's default -m.
+const DefaultMbufSize = 16384
+
+// Proxy serves every pool of one configuration.
+type Proxy struct {
+	opts  Options
+	pools []*poolServer
+
+	mu      sync.Mutex
+	closed  bool
+	clients map[*client]struct{}
+	wg      sync.WaitGroup
+}
+
+// poolServer is one pool with its listener.
+type poolServer struct {
+	proxy    *Proxy
+	cfg      *config.Pool
+	pool     *pool.Pool
+	ln       net.Listener
+	proto    protocol
+	nclients atomic.Int64
+}
+
+// New builds the pools and opens their listeners. Nothing is served
+// until Serve.
+func New(cfg *config.Config, opts Options) (*Proxy, error) {
+	if opts.MbufSize <= 0 {
+		opts.MbufSize = DefaultMbufSize
+	}
+	p := &Proxy{opts: opts, clients: make(map[*client]struct{})}
+	for _, pc := range cfg.Pools {
+		ps, err := p.newPoolServer(pc)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.pools = append(p.pools, ps)
+	}
+	return p, nil
+}
+
+func (p *Proxy) newPoolServer(cfg *config.Pool) (*poolServer, error) {
+	var (
+		proto     protocol = mcProto{}
+		newCodec           = newMCCodec
+		handshake [][]byte
+	)
+	if cfg.Redis {
+		proto, newCodec, handshake = redisProto{}, newRedisCodec, redisHandshake(cfg)
+	}
+	pl, err := pool.New(cfg, newCodec, handshake, p.opts.MbufSize)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listen(cfg.Listen, cfg.Backlog)
+	if err != nil {
+		pl.Close()
+		return nil, fmt.Errorf("pool %s: listen on %s: %w", cfg.Name, cfg.Listen.Addr, err)
+	}
+	return &poolServer{proxy: p, cfg: cfg, pool: pl, ln: ln, proto: proto}, nil
+}
+
+// Addrs returns the address each pool listens on, by pool name.
+func (p *Proxy) Addrs() map[string]net.Addr {
+	m := make(map[string]net.Addr, len(p.pools))
+	for _, ps := range p.pools {
+		m[ps.cfg.Name] = ps.ln.Addr()
+	}
+	return m
+}
+
+// Serve accepts and serves clients on every pool until Close; it returns
+// at once, the work runs on goroutines.
+func (p *Proxy) Serve() {
+	for _, ps := range p.pools {
+		if ps.cfg.Preconnect {
+			ps.pool.Preconnect()
+		}
+		p.wg.Add(1)
+		go ps.acceptLoop()
+	}
+}
+
+func (ps *poolServer) acceptLoop() {
+	defer ps.proxy.wg.Done()
+	for {
+		conn, err := ps.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			logging.Errorf("pool %s: accept: %v", ps.cfg.Name, err)
+			continue
+		}
+		limit := int64(ps.cfg.ClientConnections)
+		if n := ps.nclients.Add(1); limit > 0 && n > limit {
+			ps.nclients.Add(-1)
+			logging.Warnf("pool %s: client connections limit %d reached, closing %s",
+				ps.cfg.Name, limit, conn.RemoteAddr())
+			conn.Close()
+			continue
+		}
+		setKeepAlive(conn, ps.cfg.TCPKeepalive)
+		c := newClient(ps, conn)
+		if !ps.proxy.track(c) {
+			conn.Close()
+			ps.nclients.Add(-1)
+			return
+		}
+		logging.Infof("accepted client %s on pool %s", conn.RemoteAddr(), ps.cfg.Name)
+		c.start()
+	}
+}
+
+func (p *Proxy) track(c *client) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.clients[c] = struct{}{}
+	p.wg.Add(2)
+	return true
+}
+
+func (p *Proxy) untrack(c *client) {
+	p.mu.Lock()
+	delete(p.clients, c)
+	p.mu.Unlock()
+	c.ps.nclients.Add(-1)
+}
+
+// Close stops accepting, closes every client and server connection and
+// waits for the proxy's goroutines to end.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	for _, ps := range p.pools {
+		ps.ln.Close()
+	}
+	for c := range p.clients {
+		c.conn.Close()
+	}
+	p.mu.Unlock()
+	for _, ps := range p.pools {
+		ps.pool.Close()
+	}
+	p.wg.Wait()
+	return nil
+}

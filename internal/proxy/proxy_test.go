@@ -1,0 +1,548 @@
+package proxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"nutcracker/internal/config"
+	"nutcracker/internal/proto/resp"
+	"nutcracker/internal/testutil"
+)
+
+// testProxy is a proxy in front of real backends.
+type testProxy struct {
+	*Proxy
+	addr     string
+	backends []*testutil.Process
+}
+
+// poolYAML renders a one-pool config named "p" listening on listen.
+func poolYAML(listen string, extra string, servers ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "p:\n  listen: %s\n  redis: true\n", listen)
+	for _, line := range strings.Split(strings.TrimSpace(extra), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			fmt.Fprintf(&b, "  %s\n", line)
+		}
+	}
+	b.WriteString("  servers:\n")
+	for _, s := range servers {
+		fmt.Fprintf(&b, "   - %s\n", s)
+	}
+	return b.String()
+}
+
+// startProxy starts n redis backends and a proxy pool over them.
+func startProxy(t testing.TB, n int, extra string, redisArgs ...string) *testProxy {
+	t.Helper()
+	tp := &testProxy{}
+	var servers []string
+	for i := 0; i < n; i++ {
+		r := testutil.StartRedis(t, redisArgs...)
+		tp.backends = append(tp.backends, r)
+		servers = append(servers, r.Addr+":1")
+	}
+	tp.addr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	tp.Proxy = runProxy(t, poolYAML(tp.addr, extra, servers...), DefaultMbufSize)
+	return tp
+}
+
+func runProxy(t testing.TB, yaml string, mbuf int) *Proxy {
+	t.Helper()
+	cfg, err := config.Parse("test.yml", []byte(yaml))
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, yaml)
+	}
+	p, err := New(cfg, Options{MbufSize: mbuf})
+	if err != nil {
+		t.Fatalf("proxy: %v", err)
+	}
+	p.Serve()
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// backendFor returns the backend that holds key, asking each directly.
+func (tp *testProxy) backendFor(t *testing.T, key string) int {
+	t.Helper()
+	found := -1
+	for i, b := range tp.backends {
+		if testutil.Dial(t, b.Addr).Do("EXISTS", key) == ":1\r\n" {
+			if found >= 0 {
+				t.Fatalf("key %q on backends %d and %d", key, found, i)
+			}
+			found = i
+		}
+	}
+	return found
+}
+
+func expect(t *testing.T, c *testutil.Client, want string, args ...string) {
+	t.Helper()
+	if got := c.Do(args...); got != want {
+		t.Fatalf("%q: got %q, want %q", args, got, want)
+	}
+}
+
+func TestGetSetAcrossServers(t *testing.T) {
+	tp := startProxy(t, 3, "hash: fnv1a_64\ndistribution: ketama")
+	c := testutil.Dial(t, tp.addr)
+	used := map[int]bool{}
+	for i := 0; i < 50; i++ {
+		// fnv1a mixes the last bytes of a key poorly: vary an early one.
+		k, v := fmt.Sprintf("%d:key", i), fmt.Sprintf("value-%d", i)
+		expect(t, c, "+OK\r\n", "SET", k, v)
+		expect(t, c, fmt.Sprintf("$%d\r\n%s\r\n", len(v), v), "GET", k)
+		used[tp.backendFor(t, k)] = true
+	}
+	if len(used) != 3 {
+		t.Fatalf("50 keys used backends %v, want all 3", used)
+	}
+	expect(t, c, "$-1\r\n", "GET", "missing")
+	expect(t, c, ":1\r\n", "INCR", "counter")
+	expect(t, c, ":3\r\n", "HSET", "h", "a", "1", "b", "2", "c", "3")
+	expect(t, c, "*2\r\n$1\r\n1\r\n$1\r\n3\r\n", "HMGET", "h", "a", "c")
+}
+
+// TestPlacementThroughProxy writes a recorded vector's keys through the
+// proxy and checks on which real backend each one lands.
+func TestPlacementThroughProxy(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "dist", "testdata", "placement", "redis_ketama_named_fnv1a_64.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vec struct {
+		Hash, Distribution string
+		Servers            []struct{ Name string }
+		Placement          map[string]int
+	}
+	if err := json.Unmarshal(raw, &vec); err != nil {
+		t.Fatal(err)
+	}
+	tp := &testProxy{}
+	var servers []string
+	for _, s := range vec.Servers {
+		r := testutil.StartRedis(t)
+		tp.backends = append(tp.backends, r)
+		servers = append(servers, r.Addr+":1 "+s.Name)
+	}
+	tp.addr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	tp.Proxy = runProxy(t, poolYAML(tp.addr, "hash: "+vec.Hash+"\ndistribution: "+vec.Distribution, servers...), DefaultMbufSize)
+	c := testutil.Dial(t, tp.addr)
+	keys := make([]string, 0, len(vec.Placement))
+	for k := range vec.Placement {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		c.Cmd("SET", k, "1")
+	}
+	for range keys {
+		if r := c.Reply(); r != "+OK\r\n" {
+			t.Fatalf("SET reply %q", r)
+		}
+	}
+	for i, b := range tp.backends {
+		held := map[string]bool{}
+		d := testutil.Dial(t, b.Addr)
+		d.Cmd("KEYS", "*")
+		for _, k := range parseArray(t, d.Reply()) {
+			held[k] = true
+		}
+		for _, k := range keys {
+			if want := vec.Placement[k] == i; held[k] != want {
+				t.Fatalf("key %q on backend %d: %v, twemproxy put it on %d", k, i, held[k], vec.Placement[k])
+			}
+		}
+	}
+}
+
+// parseArray decodes a flat RESP array of bulk strings.
+func parseArray(t *testing.T, reply string) []string {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscanf(reply, "*%d\r\n", &n); err != nil {
+		t.Fatalf("not an array: %q", reply)
+	}
+	rest := reply[strings.Index(reply, "\r\n")+2:]
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		var l int
+		fmt.Sscanf(rest, "$%d\r\n", &l)
+		rest = rest[strings.Index(rest, "\r\n")+2:]
+		out = append(out, rest[:l])
+		rest = rest[l+2:]
+	}
+	return out
+}
+
+func TestMultiKeyCommands(t *testing.T) {
+	tp := startProxy(t, 3, "")
+	c := testutil.Dial(t, tp.addr)
+	var args []string
+	var want strings.Builder
+	fmt.Fprintf(&want, "*%d\r\n", 21)
+	for i := 0; i < 20; i++ {
+		k := fmt.Sprintf("m:%d", i)
+		args = append(args, k, fmt.Sprintf("v%d", i))
+	}
+	expect(t, c, "+OK\r\n", append([]string{"MSET"}, args...)...)
+	mget := []string{"MGET"}
+	for i := 0; i < 20; i++ {
+		mget = append(mget, fmt.Sprintf("m:%d", i))
+		v := fmt.Sprintf("v%d", i)
+		fmt.Fprintf(&want, "$%d\r\n%s\r\n", len(v), v)
+	}
+	mget = append(mget, "nope")
+	want.WriteString("$-1\r\n")
+	expect(t, c, want.String(), mget...)
+	expect(t, c, ":20\r\n", append([]string{"EXISTS"}, mget[1:]...)...)
+	expect(t, c, ":2\r\n", "EXISTS", "m:1", "m:1")
+	expect(t, c, ":3\r\n", "TOUCH", "m:1", "m:2", "m:3")
+	expect(t, c, ":2\r\n", "UNLINK", "m:1", "m:2", "nope")
+	expect(t, c, ":18\r\n", append([]string{"DEL"}, mget[1:]...)...)
+	expect(t, c, "*2\r\n$-1\r\n$-1\r\n", "MGET", "m:0", "m:19")
+	expect(t, c, ":0\r\n", "DEL", "m:0")
+}
+
+func TestLocalCommands(t *testing.T) {
+	tp := startProxy(t, 1, "")
+	c := testutil.Dial(t, tp.addr)
+	expect(t, c, "+PONG\r\n", "PING")
+	expect(t, c, "$5\r\nhello\r\n", "ping", "hello")
+	expect(t, c, "+OK\r\n", "SELECT", "0")
+	if r := c.Do("SELECT", "1"); !strings.HasPrefix(r, "-ERR SELECT") {
+		t.Fatalf("SELECT 1: %q", r)
+	}
+	expect(t, c, "-ERR Client sent AUTH, but no password is set\r\n", "AUTH", "x")
+	c.Send("PING\r\nset inline \"a b\"\r\nget inline\r\n")
+	for _, want := range []string{"+PONG\r\n", "+OK\r\n", "$3\r\na b\r\n"} {
+		if got := c.Reply(); got != want {
+			t.Fatalf("inline: got %q, want %q", got, want)
+		}
+	}
+	c.Cmd("QUIT")
+	if !c.Closed(5 * time.Second) {
+		t.Fatal("QUIT did not close the connection")
+	}
+}
+
+func TestErrorsKeepConnectionOpen(t *testing.T) {
+	tp := startProxy(t, 2, "")
+	c := testutil.Dial(t, tp.addr)
+	long := strings.Repeat("k", DefaultMbufSize)
+	// Pipelined: every reply comes back, in order.
+	c.Cmd("SET", "a", "1")
+	c.Cmd("KEYS", "*")
+	c.Cmd("GET")
+	c.Cmd("MSET", "a", "1", "b")
+	c.Cmd("GET", long)
+	c.Cmd("MGET", "a", long)
+	c.Cmd("EVAL", "return 1", "0")
+	c.Cmd("GET", "a")
+	for _, want := range []string{
+		"+OK\r\n",
+		"-ERR unsupported command 'KEYS'\r\n",
+		"-ERR wrong number of arguments for 'get' command\r\n",
+		"-ERR wrong number of arguments for 'mset' command\r\n",
+		"-ERR key too long for 'get' command: 16384 bytes, the limit is 16383\r\n",
+		"-ERR key too long for 'mget' command: 16384 bytes, the limit is 16383\r\n",
+		"-ERR eval with no keys cannot be routed by the proxy\r\n",
+		"$1\r\n1\r\n",
+	} {
+		if got := c.Reply(); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	// A backend error reply passes through for that command only.
+	expect(t, c, "+OK\r\n", "SET", "s", "x")
+	if r := c.Do("LPUSH", "s", "y"); !strings.HasPrefix(r, "-WRONGTYPE") {
+		t.Fatalf("LPUSH on a string: %q", r)
+	}
+	expect(t, c, "$1\r\nx\r\n", "GET", "s")
+	// Broken framing closes, after an error.
+	c.Send("*1\r\n$abc\r\n")
+	if r := c.Reply(); r != "-ERR Protocol error: invalid bulk length\r\n" {
+		t.Fatalf("bad framing: %q", r)
+	}
+	if !c.Closed(5 * time.Second) {
+		t.Fatal("connection open after broken framing")
+	}
+}
+
+func TestAuth(t *testing.T) {
+	tp := startProxy(t, 2, "redis_auth: s3cret\nredis_db: 3", "--requirepass", "s3cret")
+	c := testutil.Dial(t, tp.addr)
+	expect(t, c, "+PONG\r\n", "PING")
+	expect(t, c, "-NOAUTH Authentication required\r\n", "GET", "a")
+	expect(t, c, "-ERR invalid password\r\n", "AUTH", "wrong")
+	expect(t, c, "+OK\r\n", "AUTH", "s3cret")
+	expect(t, c, "+OK\r\n", "SET", "a", "1")
+	expect(t, c, "$1\r\n1\r\n", "GET", "a")
+	// The proxy authenticated to the backend and selected db 3 there.
+	i := -1
+	for j, b := range tp.backends {
+		d := testutil.Dial(t, b.Addr)
+		expect(t, d, "+OK\r\n", "AUTH", "s3cret")
+		expect(t, d, "+OK\r\n", "SELECT", "3")
+		if d.Do("EXISTS", "a") == ":1\r\n" {
+			i = j
+		}
+	}
+	if i < 0 {
+		t.Fatal("key not found in db 3 of any backend")
+	}
+}
+
+func TestPipelinedClients(t *testing.T) {
+	tp := startProxy(t, 3, "server_connections: 2")
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for cl := 0; cl < 16; cl++ {
+		wg.Add(1)
+		go func(cl int) {
+			defer wg.Done()
+			c := testutil.Dial(t, tp.addr)
+			const n = 300
+			var batch strings.Builder
+			for i := 0; i < n; i++ {
+				k := fmt.Sprintf("c%d:k%d", cl, i)
+				batch.WriteString(testutil.EncodeCmd("SET", k, k))
+				batch.WriteString(testutil.EncodeCmd("GET", k))
+				batch.WriteString(testutil.EncodeCmd("MGET", k, fmt.Sprintf("c%d:k%d", cl, i/2)))
+			}
+			c.Send(batch.String())
+			for i := 0; i < n; i++ {
+				k := fmt.Sprintf("c%d:k%d", cl, i)
+				k2 := fmt.Sprintf("c%d:k%d", cl, i/2)
+				for _, want := range []string{"+OK\r\n", fmt.Sprintf("$%d\r\n%s\r\n", len(k), k),
+					fmt.Sprintf("*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(k), k, len(k2), k2)} {
+					if got := c.Reply(); got != want {
+						errs <- fmt.Errorf("client %d request %d: got %q, want %q", cl, i, got, want)
+						return
+					}
+				}
+			}
+		}(cl)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func TestUnixSocketAndClientLimit(t *testing.T) {
+	r := testutil.StartRedis(t)
+	sock := filepath.Join(t.TempDir(), "proxy.sock")
+	runProxy(t, poolYAML(sock+" 0600", "client_connections: 1", r.Addr+":1"), DefaultMbufSize)
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0600 {
+		t.Fatalf("socket %s: %v %v", sock, fi, err)
+	}
+	c := testutil.Dial(t, sock)
+	expect(t, c, "+OK\r\n", "SET", "u", "1")
+	second := testutil.Dial(t, sock)
+	if !second.Closed(5 * time.Second) {
+		t.Fatal("second client accepted past client_connections: 1")
+	}
+	expect(t, c, "$1\r\n1\r\n", "GET", "u")
+}
+
+func TestEvalRoutesByFirstKey(t *testing.T) {
+	tp := startProxy(t, 3, "")
+	c := testutil.Dial(t, tp.addr)
+	for i := 0; i < 10; i++ {
+		k := fmt.Sprintf("e%d", i)
+		expect(t, c, "+OK\r\n", "EVAL", "return redis.call('set', KEYS[1], ARGV[1])", "1", k, "v")
+		expect(t, c, "$1\r\nv\r\n", "GET", k)
+	}
+}
+
+// keyOn finds a key that the pool routes to backend i.
+func keyOn(t *testing.T, p *Proxy, i int, prefix string) string {
+	t.Helper()
+	pl := p.pools[0].pool
+	for n := 0; n < 10000; n++ {
+		k := fmt.Sprintf("%s%d", prefix, n)
+		if s := pl.Route([]byte(k)); s != nil && s.Index() == i {
+			return k
+		}
+	}
+	t.Fatalf("no key routes to server %d", i)
+	return ""
+}
+
+func TestBackendKilled(t *testing.T) {
+	tp := startProxy(t, 2, "timeout: 2000")
+	c := testutil.Dial(t, tp.addr)
+	dead := tp.Proxy.pools[0].pool.Servers[0].Config.Addr
+	deadIdx := 0
+	if tp.backends[1].Addr == dead {
+		deadIdx = 1
+	}
+	kDead, kLive := keyOn(t, tp.Proxy, 0, "d"), keyOn(t, tp.Proxy, 1, "l")
+	expect(t, c, "+OK\r\n", "SET", kDead, "1")
+	expect(t, c, "+OK\r\n", "SET", kLive, "1")
+	tp.backends[deadIdx].Kill()
+	got := c.Do("GET", kDead)
+	if got != "-ERR Connection reset by peer\r\n" && got != "-ERR Connection refused\r\n" {
+		t.Fatalf("GET on killed server: %q", got)
+	}
+	expect(t, c, "-ERR Connection refused\r\n", "GET", kDead)
+	expect(t, c, "$1\r\n1\r\n", "GET", kLive)
+	expect(t, c, "-ERR Invalid argument: "+dead+": Connection refused\r\n", "MGET", kLive, kDead)
+	tp.backends[deadIdx].Restart()
+	expect(t, c, "$-1\r\n", "GET", kDead)
+}
+
+func TestAutoEject(t *testing.T) {
+	tp := startProxy(t, 2, "auto_eject_hosts: true\nserver_failure_limit: 2\nserver_retry_timeout: 500\ntimeout: 2000")
+	c := testutil.Dial(t, tp.addr)
+	srv := tp.Proxy.pools[0].pool.Servers[0]
+	deadIdx := 0
+	if tp.backends[1].Addr == srv.Config.Addr {
+		deadIdx = 1
+	}
+	k := keyOn(t, tp.Proxy, 0, "ej")
+	tp.backends[deadIdx].Kill()
+	// Failures until ejection, then the key moves to the live server.
+	testutil.Eventually(t, 5*time.Second, func() bool { return c.Do("SET", k, "moved") == "+OK\r\n" },
+		"key of a killed server never moved to the live one")
+	if !srv.Ejected() {
+		t.Fatal("server not ejected")
+	}
+	tp.backends[deadIdx].Restart()
+	testutil.Eventually(t, 5*time.Second, func() bool { return !srv.Ejected() }, "server never back in the ring")
+	expect(t, c, "$-1\r\n", "GET", k) // routed to the restarted (empty) server again
+}
+
+func TestTimeout(t *testing.T) {
+	tp := startProxy(t, 2, "timeout: 300")
+	c := testutil.Dial(t, tp.addr)
+	srv := tp.Proxy.pools[0].pool.Servers[0]
+	idx := 0
+	if tp.backends[1].Addr == srv.Config.Addr {
+		idx = 1
+	}
+	kSlow, kFast := keyOn(t, tp.Proxy, 0, "s"), keyOn(t, tp.Proxy, 1, "f")
+	expect(t, c, "+OK\r\n", "SET", kFast, "1")
+	tp.backends[idx].Pause()
+	defer tp.backends[idx].Resume()
+	start := time.Now()
+	c.Cmd("GET", kSlow)
+	c.Cmd("GET", kFast)
+	if got := c.Reply(); got != "-ERR Connection timed out\r\n" {
+		t.Fatalf("GET on paused server: %q", got)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("timed out after %v, before the 300ms timeout", d)
+	}
+	if got := c.Reply(); got != "$1\r\n1\r\n" {
+		t.Fatalf("GET on live server behind a timed out one: %q", got)
+	}
+}
+
+// benchClient is a minimal RESP client that allocates nothing per request,
+// so the benchmark's allocation count is the proxy's.
+type benchClient struct {
+	conn net.Conn
+	buf  []byte
+}
+
+func (bc *benchClient) roundTrip(b *testing.B, req []byte, replies int) {
+	if _, err := bc.conn.Write(req); err != nil {
+		b.Fatal(err)
+	}
+	got := 0
+	n := 0
+	for got < replies {
+		m, err := bc.conn.Read(bc.buf[n:])
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += m
+		for {
+			l, _ := resp.ReplyLen(bc.buf[:n])
+			if l == 0 {
+				break
+			}
+			copy(bc.buf, bc.buf[l:n])
+			n -= l
+			got++
+		}
+	}
+}
+
+func benchmarkProxy(b *testing.B, pipeline int, args ...string) {
+	tp := startProxy(b, 2, "")
+	conn, err := net.Dial("tcp", tp.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	bc := &benchClient{conn: conn, buf: make([]byte, 1<<20)}
+	bc.roundTrip(b, []byte(testutil.EncodeCmd("SET", "bench", strings.Repeat("v", 100))), 1)
+	req := []byte(strings.Repeat(testutil.EncodeCmd(args...), pipeline))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		bc.roundTrip(b, req, pipeline)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*pipeline), "ns/req")
+}
+
+func BenchmarkProxyGet(b *testing.B)            { benchmarkProxy(b, 1, "GET", "bench") }
+func BenchmarkProxyGetPipelined16(b *testing.B) { benchmarkProxy(b, 16, "GET", "bench") }
+func BenchmarkProxyMGet10(b *testing.B) {
+	args := []string{"MGET"}
+	for i := 0; i < 10; i++ {
+		args = append(args, fmt.Sprintf("bench%d", i))
+	}
+	benchmarkProxy(b, 1, args...)
+}
+
+// TestRedisTools drives the proxy with redis-cli and redis-benchmark, as a
+// user trying it would.
+func TestRedisTools(t *testing.T) {
+	tp := startProxy(t, 2, "")
+	_, port, _ := net.SplitHostPort(tp.addr)
+	cli := func(args ...string) string {
+		out, err := exec.Command("redis-cli", append([]string{"-p", port}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("redis-cli %q: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := cli("SET", "tool", "works"); got != "OK" {
+		t.Fatalf("redis-cli SET: %q", got)
+	}
+	if got := cli("GET", "tool"); got != "works" {
+		t.Fatalf("redis-cli GET: %q", got)
+	}
+	if got := cli("MGET", "tool", "missing"); got != "works" {
+		t.Fatalf("redis-cli MGET: %q", got)
+	}
+	out, err := exec.Command("redis-benchmark", "-p", port, "-c", "8", "-n", "2000", "-r", "1000",
+		"-t", "set,get,incr,lpush,rpop,sadd,hset,mset", "-P", "4", "-q").CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-benchmark: %v\n%s", err, out)
+	}
+	for _, test := range []string{"SET", "GET", "INCR", "LPUSH", "RPOP", "SADD", "HSET", "MSET (10 keys)"} {
+		if !strings.Contains(string(out), test+": ") {
+			t.Errorf("redis-benchmark has no result for %s:\n%s", test, out)
+		}
+	}
+	if strings.Contains(string(out), "ERR") {
+		t.Errorf("redis-benchmark saw errors:\n%s", out)
+	}
+}

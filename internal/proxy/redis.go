@@ -1,0 +1,349 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"strconv"
+
+	"nutcracker/internal/backend"
+	"nutcracker/internal/config"
+	"nutcracker/internal/pool"
+	"nutcracker/internal/proto/resp"
+)
+
+// redisCodec frames RESP replies for a server connection.
+type redisCodec struct{ p resp.ReplyParser }
+
+func newRedisCodec() backend.Codec { return &redisCodec{} }
+
+func (rc *redisCodec) ReplyLen(_ *backend.Request, buf []byte) (int, error) { return rc.p.Parse(buf) }
+func (rc *redisCodec) Reset()                                               { rc.p.Reset() }
+
+// redisHandshake is what twemproxy sends first on every new server
+// connection: AUTH when redis_auth is set, SELECT when redis_db > 0.
+func redisHandshake(cfg *config.Pool) [][]byte {
+	var hs [][]byte
+	if cfg.RedisAuth != "" {
+		w := resp.AppendArrayHeader(nil, 2)
+		w = resp.AppendBulkString(w, "AUTH")
+		hs = append(hs, resp.AppendBulkString(w, cfg.RedisAuth))
+	}
+	if cfg.RedisDB > 0 {
+		w := resp.AppendArrayHeader(nil, 2)
+		w = resp.AppendBulkString(w, "SELECT")
+		hs = append(hs, resp.AppendBulkString(w, strconv.Itoa(cfg.RedisDB)))
+	}
+	return hs
+}
+
+// Replies the proxy makes itself (twemproxy's strings where it has one).
+const (
+	errNoAuth       = "NOAUTH Authentication required"
+	errNoPassword   = "ERR Client sent AUTH, but no password is set"
+	errBadPassword  = "ERR invalid password"
+	errInvalidArg   = "ERR Invalid argument"
+	errRefused      = "ERR Connection refused"
+	replyOK         = "+OK\r\n"
+	replyPong       = "+PONG\r\n"
+	maxNameInErrors = 64
+)
+
+// redisProto serves RESP clients.
+type redisProto struct{}
+
+func (redisProto) parse(c *client, buf []byte) (int, error) { return c.parser.Parse(buf) }
+
+func (redisProto) appendError(out []byte, msg string) []byte {
+	return resp.AppendError(out, "ERR "+msg)
+}
+
+func (redisProto) appendFramingError(out []byte, err error) []byte {
+	return resp.AppendError(out, "ERR "+err.Error())
+}
+
+func (redisProto) appendMerged(out []byte, m *msg) []byte { return appendMerged(out, m) }
+
+func (redisProto) dispatch(c *client, frame []byte) bool {
+	stop := c.dispatch(frame, c.parser.Args(frame))
+	c.parser.Reset()
+	return stop
+}
+
+// dispatch handles one parsed request: answers it locally or forwards it.
+// It reports true when the client must not be read any more (QUIT).
+func (c *client) dispatch(frame []byte, args [][]byte) bool {
+	if len(args) == 0 {
+		return false // an empty line or *0: Redis ignores it
+	}
+	m := c.newMsg()
+	cmd := resp.Lookup(args[0])
+	switch {
+	case cmd == nil:
+		c.reject(m, "ERR unsupported command '"+printable(args[0])+"'")
+		return false
+	case !cmd.CheckArity(len(args)):
+		c.reject(m, "ERR wrong number of arguments for '"+cmd.Name+"' command")
+		return false
+	case !c.authed && cmd.Kind != resp.KindAuth && cmd.Kind != resp.KindPing && cmd.Kind != resp.KindQuit:
+		c.reject(m, errNoAuth)
+		return false
+	}
+	m.cmd = cmd
+	switch cmd.Kind {
+	case resp.KindPing:
+		if len(args) == 1 {
+			c.answer(m, replyPong)
+		} else {
+			m.local = resp.AppendBulk(m.local, args[1])
+			c.answer(m, "")
+		}
+	case resp.KindQuit:
+		m.closes = true // and no reply, as twemproxy
+		c.answer(m, "")
+		return true
+	case resp.KindAuth:
+		c.auth(m, args)
+	case resp.KindSelect:
+		if string(args[1]) == "0" {
+			c.answer(m, replyOK)
+		} else {
+			c.reject(m, "ERR SELECT is not allowed in a proxy: only db 0 is served (see redis_db)")
+		}
+	case resp.KindAnyServer:
+		c.forward(m, c.ps.pool.Any(), frame, args)
+	case resp.KindSingle:
+		c.forwardByKey(m, args[cmd.KeyIndex], frame, args)
+	case resp.KindEval:
+		numkeys, err := strconv.Atoi(string(args[2]))
+		switch {
+		case err != nil || numkeys < 0:
+			c.reject(m, "ERR value is not an integer or out of range")
+		case numkeys > len(args)-3:
+			c.reject(m, "ERR Number of keys can't be greater than number of args")
+		case numkeys == 0:
+			c.reject(m, "ERR "+cmd.Name+" with no keys cannot be routed by the proxy")
+		default:
+			c.forwardByKey(m, args[3], frame, args)
+		}
+	case resp.KindMulti:
+		c.split(m, frame, args, 1)
+	case resp.KindMultiKV:
+		c.split(m, frame, args, 2)
+	}
+	return false
+}
+
+// reject queues a locally made error reply.
+func (c *client) reject(m *msg, msg string) {
+	m.local = resp.AppendError(m.local, msg)
+	m.done.Store(true)
+	c.queue <- m
+}
+
+// answer queues a locally made reply (appended to m.local when not empty).
+func (c *client) answer(m *msg, reply string) {
+	m.local = append(m.local, reply...)
+	m.done.Store(true)
+	c.queue <- m
+}
+
+func (c *client) auth(m *msg, args [][]byte) {
+	want := c.ps.cfg.RedisAuth
+	pass := args[len(args)-1]
+	userOK := len(args) == 2 || string(args[1]) == "default"
+	switch {
+	case want == "":
+		c.reject(m, errNoPassword)
+	case userOK && subtle.ConstantTimeCompare(pass, []byte(want)) == 1:
+		c.authed = true
+		c.answer(m, replyOK)
+	default:
+		c.authed = false
+		c.reject(m, errBadPassword)
+	}
+}
+
+// keyTooLong returns the error for a key the proxy refuses, or "".
+func (c *client) keyTooLong(m *msg, key []byte) string {
+	if len(key) < c.ps.proxy.opts.MbufSize {
+		return ""
+	}
+	return "ERR key too long for '" + m.cmd.Name + "' command: " +
+		strconv.Itoa(len(key)) + " bytes, the limit is " + strconv.Itoa(c.ps.proxy.opts.MbufSize-1)
+}
+
+func (c *client) forwardByKey(m *msg, key, frame []byte, args [][]byte) {
+	if e := c.keyTooLong(m, key); e != "" {
+		c.reject(m, e)
+		return
+	}
+	c.forward(m, c.ps.pool.Route(key), frame, args)
+}
+
+// forward sends the request as the client framed it (inline commands are
+// re-encoded as RESP).
+func (c *client) forward(m *msg, s *pool.Server, frame []byte, args [][]byte) {
+	if s == nil {
+		c.reject(m, errRefused)
+		return
+	}
+	if c.parser.Inline() {
+		m.req.Wire = appendCommand(m.req.Wire[:0], args)
+	} else {
+		m.req.Wire = append(m.req.Wire[:0], frame...)
+	}
+	c.queue <- m
+	s.Send(&m.req, c.affinity)
+}
+
+func appendCommand(dst []byte, args [][]byte) []byte {
+	dst = resp.AppendArrayHeader(dst, len(args))
+	for _, a := range args {
+		dst = resp.AppendBulk(dst, a)
+	}
+	return dst
+}
+
+// split sends a multi-key command as one fragment per server, each with
+// that server's keys in request order; step is 2 for key-value commands.
+func (c *client) split(m *msg, frame []byte, args [][]byte, step int) {
+	servers := c.ps.pool
+	for i := 1; i < len(args); i += step {
+		if e := c.keyTooLong(m, args[i]); e != "" {
+			c.resetFrags(m)
+			c.reject(m, e)
+			return
+		}
+		s := servers.Route(args[i])
+		if s == nil {
+			c.resetFrags(m)
+			c.reject(m, errRefused)
+			return
+		}
+		c.addKeyFrag(m, s)
+	}
+	c.resetFrags(m)
+	if len(m.frags) == 1 {
+		// Every key is on one server: its reply is the client's reply.
+		s := m.frags[0].server
+		releaseMsg(m.frags[0])
+		m.frags, m.keyFrag = m.frags[:0], m.keyFrag[:0]
+		c.forward(m, s, frame, args)
+		return
+	}
+	name := m.cmd.Name
+	for _, f := range m.frags {
+		f.req.Wire = resp.AppendArrayHeader(f.req.Wire[:0], 1+f.nkeys*step)
+		f.req.Wire = resp.AppendBulkString(f.req.Wire, name)
+	}
+	for k, fi := range m.keyFrag {
+		f := m.frags[fi]
+		i := 1 + k*step
+		f.req.Wire = resp.AppendBulk(f.req.Wire, args[i])
+		if step == 2 {
+			f.req.Wire = resp.AppendBulk(f.req.Wire, args[i+1])
+		}
+	}
+	m.pending.Store(int32(len(m.frags)))
+	c.queue <- m
+	for _, f := range m.frags {
+		f.server.Send(&f.req, c.affinity)
+	}
+}
+
+// addKeyFrag assigns the next key of split command m to server s's
+// fragment, creating the fragment on first use.
+func (c *client) addKeyFrag(m *msg, s *pool.Server) {
+	idx := s.Index()
+	fi := c.fragOf[idx]
+	if fi < 0 {
+		f := c.newMsg()
+		f.parent, f.server = m, s
+		fi = int32(len(m.frags))
+		m.frags = append(m.frags, f)
+		c.fragOf[idx] = fi
+	}
+	m.frags[fi].nkeys++
+	m.keyFrag = append(m.keyFrag, fi)
+}
+
+// resetFrags clears the server -> fragment scratch for the next request.
+func (c *client) resetFrags(m *msg) {
+	for _, f := range m.frags {
+		c.fragOf[f.server.Index()] = -1
+	}
+}
+
+// appendMerged builds the client's reply to a split command from its
+// fragments' replies, or one error naming the first failed fragment.
+func appendMerged(out []byte, m *msg) []byte {
+	for _, f := range m.frags {
+		if f.req.Err != nil {
+			return resp.AppendError(out, errInvalidArg+": "+f.server.Name()+": "+f.req.Err.Error())
+		}
+		if len(f.req.Reply) > 0 && f.req.Reply[0] == '-' {
+			return resp.AppendError(out, errInvalidArg+": "+f.server.Name()+": "+
+				string(bytes.TrimRight(f.req.Reply[1:], "\r\n")))
+		}
+	}
+	switch m.cmd.Kind {
+	case resp.KindMultiKV: // MSET
+		for _, f := range m.frags {
+			if string(f.req.Reply) != replyOK {
+				return resp.AppendError(out, errInvalidArg+": "+f.server.Name()+": unexpected reply")
+			}
+		}
+		return append(out, replyOK...)
+	}
+	if m.cmd.Name != "mget" {
+		var sum int64
+		for _, f := range m.frags {
+			n, err := resp.ParseInt(f.req.Reply)
+			if err != nil {
+				return resp.AppendError(out, errInvalidArg+": "+f.server.Name()+": "+err.Error())
+			}
+			sum += n
+		}
+		return resp.AppendInt(out, sum)
+	}
+	for _, f := range m.frags {
+		var err error
+		f.elems, err = resp.ArrayElems(f.req.Reply, f.elems[:0])
+		if err == nil && len(f.elems) != f.nkeys {
+			err = errWrongCount
+		}
+		if err != nil {
+			return resp.AppendError(out, errInvalidArg+": "+f.server.Name()+": "+err.Error())
+		}
+		f.nkeys = 0 // now the cursor into elems
+	}
+	out = resp.AppendArrayHeader(out, len(m.keyFrag))
+	for _, fi := range m.keyFrag {
+		f := m.frags[fi]
+		out = append(out, f.elems[f.nkeys]...)
+		f.nkeys++
+	}
+	return out
+}
+
+var errWrongCount = errorString("reply has the wrong number of elements")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// printable quotes a client-sent name for an error reply.
+func printable(b []byte) string {
+	if len(b) > maxNameInErrors {
+		b = b[:maxNameInErrors]
+	}
+	out := make([]byte, 0, len(b))
+	for _, ch := range b {
+		if ch < 0x20 || ch > 0x7e || ch == '\'' {
+			out = append(out, '?')
+		} else {
+			out = append(out, ch)
+		}
+	}
+	return string(out)
+}
