@@ -1,0 +1,377 @@
+#!/usr/bin/env bash
+# make bench: throughput and CPU cost of redis direct, Debian's twemproxy and our nutcracker on the
+# same backends, on loopback.
+#
+# Layout (2 cores): the load generator runs on LOAD_CPU (0), the proxies and the backends share
+# SERVER_CPU (1), so a proxy's CPU cost shows up as lost throughput, as it does on a busy host.
+# Per round and workload the targets run in the order direct, twemproxy, ours, ours, twemproxy,
+# direct; each run is one sample, so every target gets 2*ROUNDS samples per workload.
+# For the proxies, utime+stime of the proxy (and its child processes) is read from /proc before
+# and after each run, giving CPU microseconds per request.
+#
+# Environment (defaults in brackets):
+#   ROUNDS [3]          rounds of the interleaved order
+#   QUICK=1             smoke run: 1 round, a tenth of the requests (seconds, not minutes)
+#   CLIENTS [50]        redis-benchmark connections
+#   KEYSPACE [100000]   -r: keys key:000000000000 .. key:<KEYSPACE-1>, all preloaded
+#   N [100000]          requests per GET/SET -P 1 run
+#   N_PIPE [500000]     requests per GET/SET -P 16 run (more, so a proxied run lasts over a second)
+#   N_MGET [20000]      requests per MGET run
+#   MGET_KEYS [100]     keys per MGET
+#   LOAD_CPU [0], SERVER_CPU [1]   taskset cores (no pinning on a 1-core machine)
+#   RUN_TIMEOUT [120]   seconds before one redis-benchmark run is abandoned
+#   MAX_SECONDS [240]   no new round starts after this many seconds of runs
+#   TWEMPROXY_BIN [/usr/sbin/nutcracker]
+#   NUTCRACKER_BIN      our binary; default: build bin/nutcracker
+#   OURS_ARGS           extra flags for our binary only
+#   RESULTS             also write the raw samples (TSV) to this file
+#
+# A target that cannot start (or fails its smoke check, or dies) is reported as n/a; the others go on.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+	ROUNDS=${ROUNDS:-1}
+	N=${N:-10000}
+	N_PIPE=${N_PIPE:-50000}
+	N_MGET=${N_MGET:-2000}
+fi
+ROUNDS=${ROUNDS:-3}
+N=${N:-100000}
+N_PIPE=${N_PIPE:-500000}
+N_MGET=${N_MGET:-20000}
+MGET_KEYS=${MGET_KEYS:-100}
+CLIENTS=${CLIENTS:-50}
+KEYSPACE=${KEYSPACE:-100000}
+LOAD_CPU=${LOAD_CPU:-0}
+SERVER_CPU=${SERVER_CPU:-1}
+RUN_TIMEOUT=${RUN_TIMEOUT:-120}
+MAX_SECONDS=${MAX_SECONDS:-240}
+TWEMPROXY_BIN=${TWEMPROXY_BIN:-/usr/sbin/nutcracker}
+
+PROTOCOLS=(redis) # memcache: add "memcache" once memcache_setup/memcache_load below are written
+TARGETS=(direct twemproxy ours)
+ORDER=(direct twemproxy ours ours twemproxy direct)
+
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+log() { echo "bench: $*" >&2; }
+die() {
+	log "$*"
+	exit 1
+}
+
+bash scripts/deps.sh bench
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nutcracker-bench.XXXXXX")
+pids=()
+cleanup() {
+	trap - EXIT INT TERM HUP
+	stop_pids "${pids[@]}"
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# ---------------------------------------------------------------- helpers
+
+if [ "$(nproc)" -ge 2 ]; then
+	pin_load=(taskset -c "$LOAD_CPU")
+	pin_server=(taskset -c "$SERVER_CPU")
+else
+	log "only one core: running unpinned"
+	pin_load=()
+	pin_server=()
+fi
+clk_tck=$(getconf CLK_TCK)
+
+# alloc_port VAR: store in VAR a loopback port that nobody uses and we have not handed out.
+# Ports come from below the ephemeral range: a port there can be held by a client socket or a
+# TIME-WAIT left by an earlier run, and then a server's bind fails although nothing listens on it.
+read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_lo=32768
+next_port=$((eph_lo - 8000 + RANDOM % 6000))
+port_used() {
+	if command -v ss >/dev/null 2>&1; then
+		[ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ]
+	else
+		port_busy "$1"
+	fi
+}
+alloc_port() {
+	while port_used "$next_port"; do next_port=$((next_port + 1)); done
+	((next_port < eph_lo)) || die "no free port below $eph_lo"
+	printf -v "$1" %d "$next_port"
+	next_port=$((next_port + 1))
+}
+
+# cpu_ticks PID: utime+stime of PID and all its descendants, in clock ticks.
+cpu_ticks() {
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$1" '
+		{
+			p = 0; while ((q = index(substr($0, p + 1), ")")) > 0) p += q # comm may hold ")"
+			split(substr($0, p + 2), f, " ")                            # f[1] = field 3 (state)
+			parent[$1] = f[2]; ticks[$1] = f[12] + f[13]                 # ppid, utime + stime
+		}
+		END {
+			in_tree[root] = 1; sum = ticks[root]
+			do {
+				grew = 0
+				for (pid in parent) if (!(pid in in_tree) && (parent[pid] in in_tree)) { in_tree[pid] = 1; sum += ticks[pid]; grew = 1 }
+			} while (grew)
+			print sum + 0
+		}'
+}
+
+declare -A PORT    # "proto/target" -> port
+declare -A PID     # proxy target -> pid
+declare -A NA      # target -> why it is not measured
+
+start_redis() { # start_redis PORT
+	"${pin_server[@]}" redis-server --port "$1" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly no \
+		--daemonize no --logfile "$tmp/redis-$1.log" </dev/null &
+	pids+=($!)
+	wait_port $! "$1" || die "redis-server on port $1 did not start (see $tmp/redis-$1.log)"
+}
+
+# ---------------------------------------------------------------- redis
+
+redis_setup() {
+	local p1 p2
+	alloc_port p1
+	alloc_port p2
+	start_redis "$p1"
+	start_redis "$p2"
+	REDIS_BACKENDS=("$p1" "$p2")
+	PORT[redis/direct]=$p1
+	alloc_port "PORT[redis/twemproxy]"
+	alloc_port "PORT[redis/ours]"
+
+	# Every key on both backends, so direct and proxied GET/MGET all hit.
+	local p
+	for p in "${REDIS_BACKENDS[@]}"; do
+		awk -v n="$KEYSPACE" 'BEGIN { for (i = 0; i < n; i++) printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$3\r\nxxx\r\n", i }' |
+			redis-cli -p "$p" --pipe >"$tmp/preload-$p.log" 2>&1 || die "preloading 127.0.0.1:$p failed"
+	done
+}
+
+# redis_pool_conf TARGET: the redis pool of a proxy's config.
+redis_pool_conf() {
+	cat <<EOF
+bench_redis:
+  listen: 127.0.0.1:${PORT[redis/$1]}
+  hash: fnv1a_64
+  distribution: ketama
+  timeout: 5000
+  redis: true
+  servers:
+   - 127.0.0.1:${REDIS_BACKENDS[0]}:1
+   - 127.0.0.1:${REDIS_BACKENDS[1]}:1
+EOF
+}
+
+# redis_smoke PORT: a SET, then an MGET of preloaded keys, answered correctly through the target.
+redis_smoke() {
+	local out
+	out=$(timeout 5 redis-cli -p "$1" set key:000000000000 xxx 2>&1) && [ "$out" = OK ] || return 1
+	out=$(timeout 5 redis-cli -p "$1" mget key:000000000000 key:000000000001 key:000000000002 key:000000000003 2>&1) || return 1
+	[ "$(printf '%s' "$out" | tr '\n' ' ')" = "xxx xxx xxx xxx" ]
+}
+
+# shellcheck disable=SC2034 # read through "declare -n workloads=${proto^^}_WORKLOADS"
+REDIS_WORKLOADS=(get_p1 set_p1 get_p16 set_p16 mget)
+redis_label() {
+	case $1 in
+	get_p1) echo "redis GET -P 1" ;;
+	set_p1) echo "redis SET -P 1" ;;
+	get_p16) echo "redis GET -P 16" ;;
+	set_p16) echo "redis SET -P 16" ;;
+	mget) echo "redis MGET $MGET_KEYS keys" ;;
+	esac
+}
+
+# redis_load WORKLOAD PORT LOG: one redis-benchmark run; prints "requests rps".
+redis_load() {
+	local n args=()
+	case $1 in
+	get_p1) n=$N args=(-t get -P 1) ;;
+	set_p1) n=$N args=(-t set -P 1) ;;
+	get_p16) n=$N_PIPE args=(-t get -P 16) ;;
+	set_p16) n=$N_PIPE args=(-t set -P 16) ;;
+	mget)
+		n=$N_MGET args=(MGET)
+		local i
+		for ((i = 0; i < MGET_KEYS; i++)); do args+=("key:__rand_int__"); done
+		;;
+	esac
+	timeout "$RUN_TIMEOUT" "${pin_load[@]}" redis-benchmark -h 127.0.0.1 -p "$2" -c "$CLIENTS" -n "$n" \
+		-r "$KEYSPACE" --csv "${args[@]}" >"$3" 2>&1 || return 1
+	# An error reply or a dropped connection makes the sample worthless.
+	grep -qiE '^(error|.*error from server)' "$3" && return 1
+	local rps
+	rps=$(awk -F'","' 'NR > 1 && NF >= 2 { r = $2 } END { print r }' "$3")
+	[ -n "$rps" ] || return 1
+	echo "$n $rps"
+}
+
+# ---------------------------------------------------------------- memcache (to be added)
+# memcache_setup: start two memcached on free ports, set PORT[memcache/direct|twemproxy|ours].
+# memcache_pool_conf TARGET: the memcache pool of a proxy's config.
+# memcache_smoke PORT, MEMCACHE_WORKLOADS=(...), memcache_label W, memcache_load W PORT LOG:
+# as for redis (a load generator such as memcslap from libmemcached-tools, pinned with pin_load).
+
+# ---------------------------------------------------------------- proxies
+
+# start_proxy TARGET BINARY EXTRA_ARGS...: generated config, pinned, stats on a free port.
+start_proxy() {
+	local target=$1 bin=$2 stats proto pid
+	shift 2
+	local conf=$tmp/$target.yml
+	: >"$conf"
+	for proto in "${PROTOCOLS[@]}"; do "${proto}_pool_conf" "$target" >>"$conf"; done
+	alloc_port stats
+	if [ ! -x "$bin" ]; then
+		NA[$target]="$bin not found"
+		return
+	fi
+	"${pin_server[@]}" "$bin" -c "$conf" -s "$stats" -a 127.0.0.1 -o "$tmp/$target.log" "$@" </dev/null \
+		>"$tmp/$target.out" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	for proto in "${PROTOCOLS[@]}"; do
+		if ! wait_port "$pid" "${PORT[$proto/$target]}"; then
+			NA[$target]="exited or did not listen on port ${PORT[$proto/$target]}"
+			log "$target: ${NA[$target]}; its output:"
+			tail -n 5 "$tmp/$target.out" "$tmp/$target.log" 2>/dev/null | sed 's/^/    /' >&2 || true
+			kill -KILL "$pid" 2>/dev/null || true
+			return
+		fi
+		if ! "${proto}_smoke" "${PORT[$proto/$target]}"; then
+			NA[$target]="failed the $proto smoke check"
+			log "$target: ${NA[$target]}"
+			kill -KILL "$pid" 2>/dev/null || true
+			return
+		fi
+	done
+	PID[$target]=$pid
+}
+
+for proto in "${PROTOCOLS[@]}"; do "${proto}_setup"; done
+
+start_proxy twemproxy "$TWEMPROXY_BIN"
+if [ -n "${NUTCRACKER_BIN:-}" ]; then
+	ours_bin=$NUTCRACKER_BIN
+else
+	ours_bin=bin/nutcracker
+	if ! go build -o bin/nutcracker ./cmd/nutcracker >"$tmp/build.log" 2>&1; then
+		NA[ours]="build failed: $(head -n 1 "$tmp/build.log")"
+	fi
+fi
+# shellcheck disable=SC2086 # OURS_ARGS is a list of flags
+[ -n "${NA[ours]:-}" ] || start_proxy ours "$ours_bin" ${OURS_ARGS:-}
+for t in twemproxy ours; do
+	[ -z "${NA[$t]:-}" ] || log "$t: n/a (${NA[$t]})"
+done
+
+# ---------------------------------------------------------------- runs
+
+samples=$tmp/samples.tsv
+printf 'protocol\tworkload\ttarget\tround\trequests\trps\tcpu_us_per_req\n' >"$samples"
+runs=0
+start=$SECONDS
+
+# run_sample PROTO WORKLOAD TARGET ROUND
+run_sample() {
+	local proto=$1 w=$2 t=$3 pid=${PID[$3]:-} before after out cpu=NA
+	[ -z "${NA[$t]:-}" ] || return 0
+	[ -z "$pid" ] || before=$(cpu_ticks "$pid")
+	runs=$((runs + 1))
+	if ! out=$("${proto}_load" "$w" "${PORT[$proto/$t]}" "$tmp/run-$runs.log"); then
+		log "$("${proto}_label" "$w") on $t: run failed: $(grep -v '^WARNING' "$tmp/run-$runs.log" | tail -n 1 | tr -d '\r' | cut -c1-160)"
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			NA[$t]="died during the runs"
+			log "$t: ${NA[$t]}"
+		fi
+		return 0
+	fi
+	local n=${out% *} rps=${out#* }
+	if [ -n "$pid" ]; then
+		after=$(cpu_ticks "$pid")
+		cpu=$(awk -v d=$((after - before)) -v hz="$clk_tck" -v n="$n" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$proto" "$w" "$t" "$4" "$n" "$rps" "$cpu" >>"$samples"
+}
+
+log "rounds=$ROUNDS clients=$CLIENTS keyspace=$KEYSPACE n=$N n_pipe=$N_PIPE n_mget=$N_MGET (load on cpu ${pin_load[2]:-any}, servers on cpu ${pin_server[2]:-any})"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+rounds_done=0
+for ((round = 1; round <= ROUNDS; round++)); do
+	if ((SECONDS - start > MAX_SECONDS)); then
+		log "over MAX_SECONDS=$MAX_SECONDS after $rounds_done rounds: stopping early"
+		break
+	fi
+	for proto in "${PROTOCOLS[@]}"; do
+		declare -n workloads="${proto^^}_WORKLOADS"
+		for w in "${workloads[@]}"; do
+			log "round $round/$ROUNDS: $("${proto}_label" "$w")"
+			for t in "${ORDER[@]}"; do run_sample "$proto" "$w" "$t" "$round"; done
+		done
+		unset -n workloads
+	done
+	rounds_done=$round
+done
+
+# ---------------------------------------------------------------- report
+
+[ -z "${RESULTS:-}" ] || cp "$samples" "$RESULTS"
+
+echo
+echo "nutcracker bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))"
+echo "  $(redis-server --version | cut -d' ' -f1-3), twemproxy $("$TWEMPROXY_BIN" -V 2>&1 | sed -n 's/.*nutcracker-//p' | head -n 1)," \
+	"$rounds_done of $ROUNDS rounds x 2 samples per target, $CLIENTS clients, -r $KEYSPACE, $((SECONDS - start)) s of runs"
+echo "  load average before the runs: $load_before (anything well above 0 means other work shared the cores)"
+echo "  rps: median (min-max) over the samples; ratios of medians; CPU: proxy utime+stime per request, median"
+for t in "${TARGETS[@]}"; do
+	[ -z "${NA[$t]:-}" ] || echo "  $t: n/a (${NA[$t]})"
+done
+echo
+
+labels=$tmp/labels.tsv
+: >"$labels"
+for proto in "${PROTOCOLS[@]}"; do
+	declare -n workloads="${proto^^}_WORKLOADS"
+	for w in "${workloads[@]}"; do printf '%s\t%s\t%s\n' "$proto" "$w" "$("${proto}_label" "$w")" >>"$labels"; done
+	unset -n workloads
+done
+
+awk -F'\t' '
+	function median(key,    n, i, j, v, t) {
+		n = cnt[key]; if (n == 0) return ""
+		for (i = 1; i <= n; i++) v[i] = val[key, i]
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+		lo[key] = v[1]; hi[key] = v[n]
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	function add(key, x) { if (x != "NA") val[key, ++cnt[key]] = x }
+	function rpscol(key, m) { m = median(key); return m == "" ? "n/a" : sprintf("%d (%d-%d)", m, lo[key], hi[key]) }
+	function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "n/a" : sprintf("%.2f", a / b) }
+	function cpucol(key, m) { m = median(key); return m == "" ? "n/a" : sprintf("%.1f", m) }
+	FILENAME == ARGV[1] { label[++nw] = $3; wkey[nw] = $1 SUBSEP $2; next }
+	FNR == 1 { next }
+	{ k = $1 SUBSEP $2; add(k SUBSEP $3 SUBSEP "rps", $6); add(k SUBSEP $3 SUBSEP "cpu", $7) }
+	END {
+		fmt = "%-20s %-27s %-27s %-27s %8s %8s %9s %11s\n"
+		printf fmt, "workload", "direct rps", "twemproxy rps", "ours rps", "ours/tw", "ours/dir", "tw us/req", "ours us/req"
+		for (i = 1; i <= nw; i++) {
+			k = wkey[i]
+			d = median(k SUBSEP "direct" SUBSEP "rps"); tw = median(k SUBSEP "twemproxy" SUBSEP "rps"); o = median(k SUBSEP "ours" SUBSEP "rps")
+			printf fmt, label[i], rpscol(k SUBSEP "direct" SUBSEP "rps"), rpscol(k SUBSEP "twemproxy" SUBSEP "rps"), rpscol(k SUBSEP "ours" SUBSEP "rps"),
+				ratio(o, tw), ratio(o, d), cpucol(k SUBSEP "twemproxy" SUBSEP "cpu"), cpucol(k SUBSEP "ours" SUBSEP "cpu")
+			if (o != "" && tw != "" && tw > 0) { lsum += log(o / tw); nr++ }
+		}
+		printf "\ngeometric mean ours/twemproxy: %s\n", nr ? sprintf("%.2f (over %d workloads)", exp(lsum / nr), nr) : "n/a"
+	}' "$labels" "$samples"
