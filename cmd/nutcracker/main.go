@@ -2,6 +2,10 @@
 // it reads the same YAML file, takes the same flags and places keys on the
 // same servers. This file turns flags into a running proxy; the work is in
 // the internal packages.
+//
+// Texts a user or a script sees (-h, -V, -D, -t, the flag errors, the
+// signal lines in the log) are twemproxy 0.5's, which writes all of them to
+// stderr.
 package main
 
 import (
@@ -11,10 +15,12 @@ import (
 	"math/bits"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
+	"unsafe"
 
 	flag "github.com/spf13/pflag"
 
@@ -25,13 +31,18 @@ import (
 	"nutcracker/internal/stats"
 )
 
-// version is this implementation's version, not twemproxy's.
+// version is this implementation's version, not twemproxy's; this is the
+// one place it is written.
 const version = "0.1.0"
 
-// Limits on -m, as twemproxy's NC_MBUF_MIN_SIZE and NC_MBUF_MAX_SIZE.
+// Defaults and limits, as twemproxy's nc.c and nc_mbuf.h.
 const (
-	mbufMin = 512
-	mbufMax = 16777216
+	defaultConfFile      = "conf/nutcracker.yml"
+	defaultStatsPort     = 22222
+	defaultStatsAddr     = "0.0.0.0"
+	defaultStatsInterval = 30000 // msec
+	mbufMin              = 512
+	mbufMax              = 16777216
 )
 
 // options are the parsed command line.
@@ -39,21 +50,22 @@ type options struct {
 	help, version, testConf, daemonize, describe bool
 
 	verbosity     int
-	output        string
+	output        string // log file, "" = stderr
 	confFile      string
 	statsPort     int
 	statsAddr     string
-	statsInterval int
+	statsInterval int // msec
 	pidFile       string
 	mbufSize      int
-	workers       int
-	coreMask      string
+	workers       int    // bilitw -n: parsed and checked, not used yet
+	coreMask      uint64 // bilitw -M: 0 = no pinning; not used yet
 }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
+// run is the whole program but the exit; it returns the exit code.
 func run(args []string, stderr io.Writer) int {
 	opts, err := parseFlags(args)
 	if err != nil {
@@ -61,209 +73,264 @@ func run(args []string, stderr io.Writer) int {
 		usage(stderr)
 		return 1
 	}
-	switch {
-	case opts.help:
+	if opts.help || opts.version || opts.describe {
 		fmt.Fprintf(stderr, "This is nutcracker-%s\n\n", version)
-		usage(stderr)
-		return 0
-	case opts.version:
-		fmt.Fprintf(stderr, "This is nutcracker-%s\n", version)
-		return 0
-	case opts.describe:
-		fmt.Fprintf(stderr, "This is nutcracker-%s\n\n", version)
-		stats.Describe(stderr)
-		return 0
-	}
-	cfg, err := config.Load(opts.confFile)
-	if opts.testConf {
-		if err != nil {
-			fmt.Fprintf(stderr, "nutcracker: configuration file '%s' syntax is invalid\n%v\n", opts.confFile, err)
-			return 1
+		if opts.help {
+			usage(stderr)
 		}
-		fmt.Fprintf(stderr, "nutcracker: configuration file '%s' syntax is ok\n", opts.confFile)
+		if opts.describe {
+			stats.Describe(stderr)
+		}
 		return 0
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "nutcracker: %v\n", err)
+	if opts.testConf {
+		return testConf(opts.confFile, stderr)
+	}
+
+	// As twemproxy: open the log before daemonizing, so that a bad -o is
+	// reported on the terminal.
+	if err := logging.Init(opts.verbosity, opts.output); err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
-	if opts.daemonize && !daemon.IsChild() {
-		if err := daemon.Detach(opts.absoluteArgs()); err != nil {
+	if opts.daemonize {
+		parent, err := daemon.Daemonize()
+		if err != nil {
 			fmt.Fprintf(stderr, "nutcracker: %v\n", err)
 			return 1
 		}
-		return 0
+		if parent {
+			return 0
+		}
 	}
-	return serve(opts, cfg, stderr)
+	return serve(opts)
 }
 
-// serve runs the proxy until SIGTERM or SIGINT.
-func serve(opts *options, cfg *config.Config, stderr io.Writer) int {
-	if err := logging.Init(opts.verbosity, opts.output); err != nil {
+// testConf is -t: load and check the configuration, bind nothing.
+func testConf(file string, stderr io.Writer) int {
+	if _, err := config.Load(file); err != nil {
 		fmt.Fprintf(stderr, "nutcracker: %v\n", err)
+		fmt.Fprintf(stderr, "nutcracker: configuration file '%s' syntax is invalid\n", file)
 		return 1
 	}
-	logging.Noticef("nutcracker-%s built for %s %s/%s started on pid %d",
-		version, runtime.Version(), runtime.GOOS, runtime.GOARCH, os.Getpid())
+	fmt.Fprintf(stderr, "nutcracker: configuration file '%s' syntax is ok\n", file)
+	return 0
+}
 
+// serve runs the proxy until SIGTERM or SIGINT and returns the exit code.
+func serve(opts *options) int {
+	// Caught from the start, acted on once the proxy runs.
 	signals := make(chan os.Signal, 16)
-	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU,
-		syscall.SIGTERM, syscall.SIGINT, syscall.SIGSEGV, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGTERM,
+		syscall.SIGINT, syscall.SIGSEGV, syscall.SIGUSR1, syscall.SIGUSR2)
 	signal.Ignore(syscall.SIGPIPE)
 
-	p, err := proxy.New(cfg, proxy.Options{MbufSize: opts.mbufSize})
+	logging.Logf(logging.Emerg, "nutcracker-%s built for %s %s started on pid %d",
+		version, runtime.GOOS, runtime.GOARCH, os.Getpid())
+	logging.Logf(logging.Emerg, "run, rabbit run")
+	code := runProxy(opts, signals)
+	logging.Logf(logging.Emerg, "done, rabbit done")
+	return code
+}
+
+// runProxy loads the configuration, opens the listeners, writes the pid
+// file and serves until a signal ends it; it returns the exit code.
+func runProxy(opts *options, signals <-chan os.Signal) int {
+	cfg, err := config.Load(opts.confFile)
 	if err != nil {
-		logging.Errorf("%v", err)
+		logging.Logf(logging.Emerg, "%v", err)
 		return 1
 	}
+	p, err := proxy.New(cfg, proxy.Options{MbufSize: opts.mbufSize})
+	if err != nil {
+		logging.Logf(logging.Emerg, "%v", err)
+		return 1
+	}
+	// Written once the listeners are open, so a pid file names a process
+	// that serves.
 	if opts.pidFile != "" {
 		if err := daemon.WritePIDFile(opts.pidFile); err != nil {
-			logging.Errorf("%v", err)
+			logging.Logf(logging.Emerg, "%v", err)
 			p.Close()
 			return 1
 		}
-		defer daemon.RemovePIDFile(opts.pidFile)
 	}
 	p.Serve()
 	for _, pc := range cfg.Pools {
 		logging.Noticef("pool %s listening on %s", pc.Name, pc.Listen.Addr)
 	}
 	code := handleSignals(signals)
-	p.Close()
-	logging.Noticef("nutcracker-%s on pid %d stopped", version, os.Getpid())
+	if err := p.Close(); err != nil {
+		logging.Errorf("close: %v", err)
+	}
+	if opts.pidFile != "" {
+		daemon.RemovePIDFile(opts.pidFile)
+	}
 	return code
 }
 
-// handleSignals acts on signals as twemproxy's nc_signal.c does, until one
-// ends the process; it returns the exit code.
+// handleSignals acts on signals as twemproxy's nc_signal.c does, logging
+// each one with twemproxy's text at every level, until one ends the
+// process; it returns the exit code.
 func handleSignals(signals <-chan os.Signal) int {
 	for sig := range signals {
 		s := sig.(syscall.Signal)
-		name := signalNames[s]
+		prefix := fmt.Sprintf("signal %d (%s) received", int(s), signalName(s))
 		switch s {
 		case syscall.SIGHUP:
-			err := logging.Reopen() // first, so the new file gets the line
-			logging.Logf(logging.Emerg, "signal %d (%s) received, reopening log file", s, name)
-			if err != nil {
-				logging.Errorf("%v", err)
+			logging.Logf(logging.Emerg, "%s, reopening log file", prefix)
+			if err := logging.Reopen(); err != nil {
+				logging.Logf(logging.Emerg, "%v", err)
 			}
 		case syscall.SIGTTIN:
-			logging.Logf(logging.Emerg, "signal %d (%s) received, up logging level", s, name)
+			logging.Logf(logging.Emerg, "%s, up logging level", prefix)
 			logging.LevelUp()
 		case syscall.SIGTTOU:
-			logging.Logf(logging.Emerg, "signal %d (%s) received, down logging level", s, name)
+			logging.Logf(logging.Emerg, "%s, down logging level", prefix)
 			logging.LevelDown()
 		case syscall.SIGTERM, syscall.SIGINT:
-			logging.Logf(logging.Emerg, "signal %d (%s) received, exiting", s, name)
+			logging.Logf(logging.Emerg, "%s, exiting", prefix)
 			return 0
 		case syscall.SIGSEGV:
-			logging.Logf(logging.Emerg, "signal %d (%s) received, exiting", s, name)
-			return 128 + int(s)
+			logging.Logf(logging.Emerg, "%s, core dumping", prefix)
+			dieOf(s)
 		default:
-			logging.Logf(logging.Emerg, "signal %d (%s) received", s, name)
+			logging.Logf(logging.Emerg, "%s", prefix)
 		}
 	}
 	return 0
 }
 
-// signalNames are the names logged for the signals handled.
-var signalNames = map[syscall.Signal]string{
-	syscall.SIGHUP:  "SIGHUP",
-	syscall.SIGINT:  "SIGINT",
-	syscall.SIGTERM: "SIGTERM",
-	syscall.SIGTTIN: "SIGTTIN",
-	syscall.SIGTTOU: "SIGTTOU",
-	syscall.SIGSEGV: "SIGSEGV",
-	syscall.SIGUSR1: "SIGUSR1",
-	syscall.SIGUSR2: "SIGUSR2",
+// signalName is the C name of a signal caught by handleSignals.
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGSEGV:
+		return "SIGSEGV"
+	case syscall.SIGUSR1:
+		return "SIGUSR1"
+	case syscall.SIGUSR2:
+		return "SIGUSR2"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGTTIN:
+		return "SIGTTIN"
+	case syscall.SIGTTOU:
+		return "SIGTTOU"
+	}
+	return "signal " + strconv.Itoa(int(s))
 }
 
+// dieOf ends the process by sig with the default action, as twemproxy's
+// handler re-raises SIGSEGV (and so dumps core where core dumps are on).
+// The Go runtime keeps its own SIGSEGV handler installed, so the default
+// action is restored with a raw rt_sigaction before the signal is sent to
+// this thread.
+func dieOf(sig syscall.Signal) {
+	signal.Reset(sig)
+	var act [4]uint64 // struct sigaction, all zero: SIG_DFL, no flags, empty mask
+	syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
+	runtime.LockOSThread()
+	syscall.Tgkill(syscall.Getpid(), syscall.Gettid(), sig)
+	time.Sleep(time.Second) // the signal is delivered before this returns
+	os.Exit(128 + int(sig))
+}
+
+// parseFlags reads twemproxy's flags plus bilitw's -n and -M. Numbers are
+// taken as strings and checked here, for twemproxy's error texts.
 func parseFlags(args []string) (*options, error) {
 	o := &options{}
+	var verbosity, statsPort, statsInterval, mbufSize, workers, coreMask string
 	fs := flag.NewFlagSet("nutcracker", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
+	fs.SortFlags = false
 	fs.BoolVarP(&o.help, "help", "h", false, "")
+	fs.BoolVarP(&o.help, "help-short", "?", false, "") // -?, in twemproxy's usage line
+	fs.MarkHidden("help-short")
 	fs.BoolVarP(&o.version, "version", "V", false, "")
 	fs.BoolVarP(&o.testConf, "test-conf", "t", false, "")
 	fs.BoolVarP(&o.daemonize, "daemonize", "d", false, "")
 	fs.BoolVarP(&o.describe, "describe-stats", "D", false, "")
-	fs.IntVarP(&o.verbosity, "verbose", "v", logging.DefaultLevel, "")
+	fs.StringVarP(&verbosity, "verbose", "v", strconv.Itoa(logging.DefaultLevel), "")
 	fs.StringVarP(&o.output, "output", "o", "", "")
-	fs.StringVarP(&o.confFile, "conf-file", "c", "conf/nutcracker.yml", "")
-	fs.IntVarP(&o.statsPort, "stats-port", "s", 22222, "")
-	fs.StringVarP(&o.statsAddr, "stats-addr", "a", "0.0.0.0", "")
-	fs.IntVarP(&o.statsInterval, "stats-interval", "i", 30000, "")
+	fs.StringVarP(&o.confFile, "conf-file", "c", defaultConfFile, "")
+	fs.StringVarP(&statsPort, "stats-port", "s", strconv.Itoa(defaultStatsPort), "")
+	fs.StringVarP(&o.statsAddr, "stats-addr", "a", defaultStatsAddr, "")
+	fs.StringVarP(&statsInterval, "stats-interval", "i", strconv.Itoa(defaultStatsInterval), "")
 	fs.StringVarP(&o.pidFile, "pid-file", "p", "", "")
-	fs.IntVarP(&o.mbufSize, "mbuf-size", "m", proxy.DefaultMbufSize, "")
-	fs.IntVarP(&o.workers, "worker-num", "n", runtime.NumCPU(), "")
-	fs.StringVarP(&o.coreMask, "core-mask", "M", "", "")
+	fs.StringVarP(&mbufSize, "mbuf-size", "m", strconv.Itoa(proxy.DefaultMbufSize), "")
+	fs.StringVarP(&workers, "worker-num", "n", strconv.Itoa(runtime.NumCPU()), "")
+	fs.StringVarP(&coreMask, "core-mask", "M", "0", "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return nil, fmt.Errorf("unexpected argument '%s'", fs.Arg(0))
 	}
-	switch {
-	case o.verbosity < logging.Emerg || o.verbosity > logging.PVerb:
-		return nil, fmt.Errorf("option -v requires a number from %d to %d", logging.Emerg, logging.PVerb)
-	case o.statsPort < 1 || o.statsPort > 65535:
-		return nil, errors.New("option -s requires a valid port")
-	case o.statsInterval <= 0:
-		return nil, errors.New("option -i requires a positive number of milliseconds")
-	case o.mbufSize < mbufMin || o.mbufSize > mbufMax:
+
+	var ok bool
+	// twemproxy takes any -v >= 0 and clamps it to 11 (log_init).
+	if o.verbosity, ok = atoi(verbosity); !ok {
+		return nil, errors.New("option -v requires a number")
+	}
+	o.verbosity = min(o.verbosity, logging.PVerb)
+	if o.statsPort, ok = atoi(statsPort); !ok {
+		return nil, errors.New("option -s requires a number")
+	}
+	if o.statsPort < 1 || o.statsPort > 65535 {
+		return nil, fmt.Errorf("option -s value %d is not a valid port", o.statsPort)
+	}
+	// twemproxy also takes 0, which would make stats busy-loop.
+	if o.statsInterval, ok = atoi(statsInterval); !ok || o.statsInterval == 0 {
+		return nil, errors.New("option -i requires a non-zero number")
+	}
+	if o.mbufSize, ok = atoi(mbufSize); !ok || o.mbufSize == 0 {
+		return nil, errors.New("option -m requires a non-zero number")
+	}
+	if o.mbufSize < mbufMin || o.mbufSize > mbufMax {
 		return nil, fmt.Errorf("mbuf chunk size must be between %d and %d bytes", mbufMin, mbufMax)
-	case o.workers < 0:
-		return nil, errors.New("option -n requires a number of workers, 0 or more")
 	}
-	if o.coreMask != "" {
-		mask, err := strconv.ParseUint(o.coreMask, 0, 64)
-		if err != nil || mask == 0 {
-			return nil, fmt.Errorf("option -M requires a core mask, decimal or 0x hex, got %q", o.coreMask)
-		}
-		if n := bits.OnesCount64(mask); n < o.workers {
-			return nil, fmt.Errorf("core mask %s has %d cores, fewer than the %d workers", o.coreMask, n, o.workers)
-		}
+	if o.workers, ok = atoi(workers); !ok || o.workers == 0 {
+		return nil, errors.New("option -n requires a non-zero number")
+	}
+	if o.coreMask, ok = parseMask(coreMask); !ok {
+		return nil, errors.New("option -M requires a core mask, decimal or 0x hex")
+	}
+	if n := bits.OnesCount64(o.coreMask); o.coreMask != 0 && n < o.workers {
+		return nil, fmt.Errorf("core mask %s has %d cores, fewer than the %d workers", coreMask, n, o.workers)
 	}
 	return o, nil
 }
 
-// absoluteArgs rebuilds the command line for the daemon child, whose
-// working directory is "/", with every path made absolute.
-func (o *options) absoluteArgs() []string {
-	abs := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		a, err := filepath.Abs(p)
-		if err != nil {
-			return p
-		}
-		return a
+// atoi is twemproxy's nc_atoi: decimal digits only, no sign.
+func atoi(s string) (int, bool) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
 	}
-	args := []string{"-d",
-		"-v", strconv.Itoa(o.verbosity),
-		"-c", abs(o.confFile),
-		"-s", strconv.Itoa(o.statsPort),
-		"-a", o.statsAddr,
-		"-i", strconv.Itoa(o.statsInterval),
-		"-m", strconv.Itoa(o.mbufSize),
-		"-n", strconv.Itoa(o.workers),
-	}
-	if o.output != "" {
-		args = append(args, "-o", abs(o.output))
-	}
-	if o.pidFile != "" {
-		args = append(args, "-p", abs(o.pidFile))
-	}
-	if o.coreMask != "" {
-		args = append(args, "-M", o.coreMask)
-	}
-	return args
+	n, err := strconv.Atoi(s)
+	return n, err == nil
 }
 
+// parseMask reads a core mask: decimal as bilitw (so "012" is twelve), or
+// hexadecimal after 0x.
+func parseMask(s string) (uint64, bool) {
+	base := 10
+	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") {
+		s, base = s[2:], 16
+	} else if strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	m, err := strconv.ParseUint(s, base, 64)
+	return m, err == nil
+}
+
+// usage is twemproxy's help text, with our defaults and bilitw's flags.
 func usage(w io.Writer) {
-	fmt.Fprintf(w, `Usage: nutcracker [-hVdDt] [-v verbosity level] [-o output file]
+	fmt.Fprintf(w, `Usage: nutcracker [-?hVdDt] [-v verbosity level] [-o output file]
                   [-c conf file] [-s stats port] [-a stats addr]
                   [-i stats interval] [-p pid file] [-m mbuf size]
                   [-n worker num] [-M core mask]
@@ -276,13 +343,15 @@ Options:
   -D, --describe-stats   : print stats description and exit
   -v, --verbose=N        : set logging level (default: %d, min: %d, max: %d)
   -o, --output=S         : set logging file (default: stderr)
-  -c, --conf-file=S      : set configuration file (default: conf/nutcracker.yml)
-  -s, --stats-port=N     : set stats monitoring port (default: 22222)
-  -a, --stats-addr=S     : set stats monitoring ip (default: 0.0.0.0)
-  -i, --stats-interval=N : set stats aggregation interval in msec (default: 30000 msec)
+  -c, --conf-file=S      : set configuration file (default: %s)
+  -s, --stats-port=N     : set stats monitoring port (default: %d)
+  -a, --stats-addr=S     : set stats monitoring ip (default: %s)
+  -i, --stats-interval=N : set stats aggregation interval in msec (default: %d msec)
   -p, --pid-file=S       : set pid file (default: off)
   -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: %d bytes)
-  -n, --worker-num=N     : set number of worker processes (default: number of CPUs)
-  -M, --core-mask=MASK   : pin workers to the cores set in MASK, decimal or 0x hex (default: off)
-`, logging.DefaultLevel, logging.Emerg, logging.PVerb, proxy.DefaultMbufSize)
+  -n, --worker-num=N     : set number of worker processes (default: %d, the number of cpus)
+  -M, --core-mask=MASK   : pin workers to the cpus set in MASK, decimal or 0x hex (default: off)
+
+`, logging.DefaultLevel, logging.Emerg, logging.PVerb, defaultConfFile, defaultStatsPort, defaultStatsAddr,
+		defaultStatsInterval, proxy.DefaultMbufSize, runtime.NumCPU())
 }

@@ -224,6 +224,9 @@ func TestLocalCommands(t *testing.T) {
 		t.Fatalf("SELECT 1: %q", r)
 	}
 	expect(t, c, "-ERR Client sent AUTH, but no password is set\r\n", "AUTH", "x")
+	if r := c.Do("COMMAND", "COUNT"); !strings.HasPrefix(r, ":") { // forwarded to a server
+		t.Fatalf("COMMAND COUNT: %q", r)
+	}
 	c.Send("PING\r\nset inline \"a b\"\r\nget inline\r\n")
 	for _, want := range []string{"+PONG\r\n", "+OK\r\n", "$3\r\na b\r\n"} {
 		if got := c.Reply(); got != want {
@@ -544,5 +547,109 @@ func TestRedisTools(t *testing.T) {
 	}
 	if strings.Contains(string(out), "ERR") {
 		t.Errorf("redis-benchmark saw errors:\n%s", out)
+	}
+}
+
+func TestPreconnect(t *testing.T) {
+	tp := startProxy(t, 2, "preconnect: true\nserver_connections: 2")
+	for _, b := range tp.backends {
+		d := testutil.Dial(t, b.Addr)
+		// The test's own connection plus the proxy's two.
+		testutil.Eventually(t, 5*time.Second, func() bool {
+			return strings.Contains(d.Do("INFO", "clients"), "connected_clients:3\r\n")
+		}, "backend %s has not the proxy's 2 connections", b.Addr)
+	}
+}
+
+// TestKillUnderLoad kills one backend while clients hammer the pool: only
+// requests for that server's keys fail, with a connection error; with
+// auto-eject its keys then move to the other servers, and come back.
+func TestKillUnderLoad(t *testing.T) {
+	tp := startProxy(t, 3, "auto_eject_hosts: true\nserver_failure_limit: 1\nserver_retry_timeout: 1000\ntimeout: 1000")
+	pl := tp.Proxy.pools[0].pool
+	victim := pl.Servers[0]
+	vi := -1
+	for i, b := range tp.backends {
+		if b.Addr == victim.Config.Addr {
+			vi = i
+		}
+	}
+	// Where each key lives while every server is up.
+	origVictim := map[string]bool{}
+	for cl := 0; cl < 4; cl++ {
+		for i := 0; i < 200; i++ {
+			k := fmt.Sprintf("%d:load:%d", i, cl)
+			origVictim[k] = pl.Route([]byte(k)) == victim
+		}
+	}
+	stop := make(chan struct{})
+	type result struct{ okVictim, failVictim, failOther, ok int }
+	results := make(chan result, 4)
+	for cl := 0; cl < 4; cl++ {
+		go func(cl int) {
+			var r result
+			defer func() { results <- r }()
+			c := testutil.Dial(t, tp.addr)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := fmt.Sprintf("%d:load:%d", i%200, cl)
+				onVictim := origVictim[k]
+				got := c.Do("SET", k, "v")
+				switch {
+				case got == "+OK\r\n":
+					r.ok++
+					if onVictim {
+						r.okVictim++
+					}
+				case got == "-ERR Connection refused\r\n" || got == "-ERR Connection reset by peer\r\n" ||
+					got == "-ERR Connection timed out\r\n":
+					if onVictim {
+						r.failVictim++
+					} else {
+						r.failOther++
+					}
+				default:
+					t.Errorf("unexpected reply %q", got)
+					return
+				}
+			}
+		}(cl)
+	}
+	time.Sleep(200 * time.Millisecond) // let the load run before the kill
+	tp.backends[vi].Kill()
+	testutil.Eventually(t, 5*time.Second, victim.Ejected, "killed server never ejected")
+	// While it is out, its keys are served by the others.
+	for k, onVictim := range origVictim {
+		if onVictim {
+			if got := testutil.Dial(t, tp.addr).Do("SET", k, "v"); got != "+OK\r\n" || !victim.Ejected() {
+				t.Fatalf("key %s of the ejected server: %q", k, got)
+			}
+			break
+		}
+	}
+	tp.backends[vi].Restart()
+	testutil.Eventually(t, 5*time.Second, func() bool { return !victim.Ejected() }, "server never returned")
+	// Load keeps flowing to the returned server.
+	d := testutil.Dial(t, tp.backends[vi].Addr)
+	testutil.Eventually(t, 5*time.Second, func() bool { return d.Do("DBSIZE") != ":0\r\n" }, "no keys on the returned server")
+	close(stop)
+	var total result
+	for range 4 {
+		r := <-results
+		total.ok += r.ok
+		total.okVictim += r.okVictim
+		total.failVictim += r.failVictim
+		total.failOther += r.failOther
+	}
+	t.Logf("%+v", total)
+	if total.failOther > 0 {
+		t.Fatalf("%d requests for live servers failed", total.failOther)
+	}
+	if total.failVictim == 0 || total.ok == 0 {
+		t.Fatalf("load saw no failure or no success: %+v", total)
 	}
 }

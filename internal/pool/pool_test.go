@@ -1,0 +1,86 @@
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"nutcracker/internal/backend"
+	"nutcracker/internal/config"
+	"nutcracker/internal/testutil"
+)
+
+// nopCodec frames nothing: these tests never read a reply.
+type nopCodec struct{}
+
+func (nopCodec) ReplyLen(*backend.Request, []byte) (int, error) { return 0, nil }
+func (nopCodec) Reset()                                         {}
+
+func newPool(t testing.TB, extra string) *Pool {
+	t.Helper()
+	yaml := "p:\n  listen: 127.0.0.1:1\n  redis: true\n" + extra +
+		"  servers:\n   - 127.0.0.1:7001:1 a\n   - 127.0.0.1:7002:1 b\n   - 127.0.0.1:7003:1 c\n"
+	cfg, err := config.Parse("test.yml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(cfg.Pools[0], func() backend.Codec { return nopCodec{} }, nil, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func TestEjectAndReturn(t *testing.T) {
+	p := newPool(t, "  auto_eject_hosts: true\n  server_failure_limit: 2\n  server_retry_timeout: 200\n")
+	owners := map[string]*Server{}
+	for i := 0; i < 300; i++ {
+		k := fmt.Sprintf("%d:k", i)
+		owners[k] = p.Route([]byte(k))
+	}
+	a := p.Servers[0]
+	a.ServerFailed(errors.New("boom"))
+	if a.Ejected() {
+		t.Fatal("ejected after 1 failure, limit is 2")
+	}
+	a.ServerOK() // a good reply resets the count
+	a.ServerFailed(errors.New("boom"))
+	if a.Ejected() {
+		t.Fatal("ejected although a success reset the count")
+	}
+	a.ServerFailed(errors.New("boom"))
+	if !a.Ejected() {
+		t.Fatal("not ejected after 2 failures in a row")
+	}
+	for k, owner := range owners {
+		got := p.Route([]byte(k))
+		if got == a || owner != a && got != owner {
+			t.Fatalf("key %s: owner %s, routed to %s with %s ejected", k, owner.Name(), got.Name(), a.Name())
+		}
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return !a.Ejected() }, "server not back after the retry timeout")
+	for k, owner := range owners {
+		if got := p.Route([]byte(k)); got != owner {
+			t.Fatalf("key %s: routed to %s after the return, owner %s", k, got.Name(), owner.Name())
+		}
+	}
+}
+
+func TestNoEjectWithoutAutoEject(t *testing.T) {
+	p := newPool(t, "  server_failure_limit: 1\n")
+	p.Servers[1].ServerFailed(errors.New("boom"))
+	if p.Servers[1].Ejected() {
+		t.Fatal("ejected with auto_eject_hosts false")
+	}
+}
+
+func BenchmarkRoute(b *testing.B) {
+	p := newPool(b, "")
+	key := []byte("user:1000:profile")
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Route(key)
+	}
+}
