@@ -1,25 +1,36 @@
 #!/usr/bin/env bash
-# make bench: throughput and CPU cost of redis direct, Debian's twemproxy and our nutcracker on the
-# same backends, on loopback.
+# make bench: throughput and CPU cost of redis and memcached direct, Debian's twemproxy and our
+# nutcracker on the same backends, on loopback.
+#
+# Redis: two redis-server backends, load from redis-benchmark. Memcached: two memcached backends
+# (-m 64 -U 0), load from memcslap (libmemcached-tools) with --concurrency=CLIENTS and
+# --execute-number=N/CLIENTS: "memcache SET" is --test=set (CLIENTS threads, each setting the same
+# N/CLIENTS keys), "memcache GET" is --test=get (memcslap first sets those N/CLIENTS keys from one
+# connection, then each thread gets N/CLIENTS random ones of them); rps is the count over the time
+# memcslap prints for that phase, and a run with an error or fewer keys done than asked is thrown
+# away. "direct" is one backend for both protocols (memcslap is given that one server only).
+# Each protocol has its own proxy process per proxy (one pool, ketama, fnv1a_64, timeout 5000), so
+# one that fails leaves the other protocol measured, and the CPU figures are per protocol.
 #
 # Layout (2 cores): the load generator runs on LOAD_CPU (0), the proxies and the backends share
 # SERVER_CPU (1), so a proxy's CPU cost shows up as lost throughput, as it does on a busy host.
 # Per round and workload the targets run in the order direct, twemproxy, ours, ours, twemproxy,
 # direct; each run is one sample, so every target gets 2*ROUNDS samples per workload.
 # For the proxies, utime+stime of the proxy (and its child processes) is read from /proc before
-# and after each run, giving CPU microseconds per request.
+# and after each run, giving CPU microseconds per request (for memcache GET the requests include
+# memcslap's preload of N/CLIENTS sets, which goes through the proxy too).
 #
 # Environment (defaults in brackets):
 #   ROUNDS [3]          rounds of the interleaved order
 #   QUICK=1             smoke run: 1 round, a tenth of the requests (seconds, not minutes)
-#   CLIENTS [50]        redis-benchmark connections
+#   CLIENTS [50]        redis-benchmark connections, memcslap threads (one connection each)
 #   KEYSPACE [100000]   -r: keys key:000000000000 .. key:<KEYSPACE-1>, all preloaded
-#   N [100000]          requests per GET/SET -P 1 run
+#   N [100000]          requests per GET/SET -P 1 run, and per memcache GET/SET run
 #   N_PIPE [500000]     requests per GET/SET -P 16 run (more, so a proxied run lasts over a second)
 #   N_MGET [20000]      requests per MGET run
 #   MGET_KEYS [100]     keys per MGET
 #   LOAD_CPU [0], SERVER_CPU [1]   taskset cores (no pinning on a 1-core machine)
-#   RUN_TIMEOUT [120]   seconds before one redis-benchmark run is abandoned
+#   RUN_TIMEOUT [120]   seconds before one redis-benchmark or memcslap run is abandoned
 #   MAX_SECONDS [240]   no new round starts after this many seconds of runs
 #   TWEMPROXY_BIN [/usr/sbin/nutcracker]
 #   NUTCRACKER_BIN      our binary; default: build bin/nutcracker
@@ -52,7 +63,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 MAX_SECONDS=${MAX_SECONDS:-240}
 TWEMPROXY_BIN=${TWEMPROXY_BIN:-/usr/sbin/nutcracker}
 
-PROTOCOLS=(redis) # memcache: add "memcache" once memcache_setup/memcache_load below are written
+PROTOCOLS=(redis memcache)
 TARGETS=(direct twemproxy ours)
 ORDER=(direct twemproxy ours ours twemproxy direct)
 

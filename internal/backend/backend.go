@@ -107,6 +107,7 @@ type Conn struct {
 	batch   []*Request
 	noReply []*Request // the batch's requests that get no reply
 	wbuf    []byte
+	segs    net.Buffers // writev segments when the batch holds a large request
 	sess    *session
 }
 
@@ -115,6 +116,10 @@ const DefaultConnectTimeout = 10 * time.Second
 
 // maxIdleBuffer is the largest buffer a connection keeps between bursts.
 const maxIdleBuffer = 256 << 10
+
+// DirectWriteSize is the size from which a message is written from its own
+// buffer rather than copied into a connection's output buffer.
+const DirectWriteSize = 64 << 10
 
 // New returns an idle Conn and starts its writer.
 func New(opts *Options) *Conn {
@@ -199,11 +204,25 @@ func (c *Conn) writeLoop() {
 
 // write sends the batch as one write. Requests go into the in-flight FIFO
 // before the bytes leave, so the reader can always match a reply.
+//
+// Small requests are copied into one buffer; a large one (a big value) is
+// written from its own buffer with writev, so its bytes are never copied
+// again on the way out.
 func (c *Conn) write() {
 	c.wbuf = c.wbuf[:0]
 	c.noReply = c.noReply[:0]
+	c.segs = c.segs[:0]
+	mark := 0 // start of wbuf bytes not yet in segs
 	for _, r := range c.batch {
-		c.wbuf = append(c.wbuf, r.Wire...)
+		if len(r.Wire) >= DirectWriteSize {
+			if len(c.wbuf) > mark {
+				c.segs = append(c.segs, c.wbuf[mark:])
+				mark = len(c.wbuf)
+			}
+			c.segs = append(c.segs, r.Wire)
+		} else {
+			c.wbuf = append(c.wbuf, r.Wire...)
+		}
 		if r.NoReply {
 			c.noReply = append(c.noReply, r)
 		}
@@ -215,7 +234,18 @@ func (c *Conn) write() {
 		failAll(c.batch, s.failure())
 		return
 	}
-	if _, err := s.conn.Write(c.wbuf); err != nil {
+	var err error
+	if len(c.segs) == 0 {
+		_, err = s.conn.Write(c.wbuf)
+	} else {
+		if len(c.wbuf) > mark {
+			c.segs = append(c.segs, c.wbuf[mark:])
+		}
+		bufs := c.segs
+		_, err = bufs.WriteTo(s.conn)
+		clear(c.segs)
+	}
+	if err != nil {
 		s.fail(classify(err))
 	}
 	// The other requests belong to the reader now: touch only these.

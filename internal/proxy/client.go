@@ -230,15 +230,17 @@ func (c *client) writeLoop() {
 	defer c.conn.Close()
 	var out []byte
 	failed := false
-	flush := func() {
-		if len(out) == 0 || failed {
-			out = out[:0]
+	write := func(b []byte) {
+		if len(b) == 0 || failed {
 			return
 		}
-		if _, err := c.conn.Write(out); err != nil {
+		if _, err := c.conn.Write(b); err != nil {
 			failed = true
 			c.conn.Close() // unblocks the reader
 		}
+	}
+	flush := func() {
+		write(out)
 		if cap(out) > maxKeptBuffer {
 			out = nil
 		} else {
@@ -268,7 +270,14 @@ func (c *client) writeLoop() {
 			flush()
 			<-c.notify
 		}
-		out = c.appendReply(out, m)
+		if len(m.req.Reply) >= backend.DirectWriteSize && len(m.local) == 0 && len(m.frags) == 0 &&
+			m.req.Err == nil && !m.mcQuiet {
+			// A large value goes out from the buffer it was read into.
+			flush()
+			write(m.req.Reply)
+		} else {
+			out = c.appendReply(out, m)
+		}
 		closes := m.closes
 		releaseMsg(m)
 		if len(out) >= flushSize || closes {

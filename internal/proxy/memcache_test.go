@@ -191,3 +191,90 @@ func TestGomemcache(t *testing.T) {
 		t.Fatalf("get deleted: %v", err)
 	}
 }
+
+func TestMemcacheGat(t *testing.T) {
+	tp := startMC(t, 3, "")
+	c := testutil.Dial(t, tp.addr)
+	var keys []string
+	for i := 0; i < 10; i++ {
+		k := fmt.Sprintf("%d:gat", i)
+		keys = append(keys, k)
+		exchange(t, c, fmt.Sprintf("set %s 0 0 1\r\n%d\r\n", k, i), "STORED")
+	}
+	var want []string
+	for i, k := range keys {
+		want = append(want, fmt.Sprintf("VALUE %s 0 1", k), fmt.Sprint(i))
+	}
+	exchange(t, c, "gat 100 "+strings.Join(keys, " ")+" nokey\r\n", append(want, "END")...)
+	c.Send("gats 100 " + strings.Join(keys[:3], " ") + "\r\n")
+	for i := 0; i < 3; i++ {
+		var cas uint64
+		if line := c.Line(); !strings.HasPrefix(line, "VALUE "+keys[i]+" 0 1 ") {
+			t.Fatalf("gats: %q", line)
+		} else if _, err := fmt.Sscanf(strings.Fields(line)[4], "%d", &cas); err != nil {
+			t.Fatalf("gats cas: %q", line)
+		}
+		exchange(t, c, "", fmt.Sprint(i))
+	}
+	exchange(t, c, "", "END")
+	exchange(t, c, "gat 0\r\n", "END")
+}
+
+func TestMemcacheLargeValuesAndMultiGet(t *testing.T) {
+	tp := startMC(t, 3, "")
+	c := testutil.Dial(t, tp.addr)
+	big := strings.Repeat("0123456789abcdef", 60000) // 960,000 bytes, under memcached's 1 MB item
+	exchange(t, c, fmt.Sprintf("set big 0 0 %d\r\n%s\r\n", len(big), big), "STORED")
+	exchange(t, c, "get big\r\n", fmt.Sprintf("VALUE big 0 %d", len(big)), big, "END")
+	// A 10,000-key multi-get, every other key missing.
+	var get strings.Builder
+	get.WriteString("get")
+	const n = 10000
+	for i := 0; i < n; i++ {
+		k := fmt.Sprintf("%d:many", i)
+		if i%2 == 0 {
+			c.Send(fmt.Sprintf("set %s 0 0 %d noreply\r\n%s\r\n", k, len(k), k))
+		}
+		get.WriteString(" " + k)
+	}
+	get.WriteString("\r\n")
+	c.Send(get.String())
+	for i := 0; i < n; i += 2 {
+		k := fmt.Sprintf("%d:many", i)
+		exchange(t, c, "", fmt.Sprintf("VALUE %s 0 %d", k, len(k)), k)
+	}
+	exchange(t, c, "", "END")
+}
+
+func TestMemcacheKillUnderLoad(t *testing.T) {
+	tp := startMC(t, 2, "timeout: 1000")
+	pl := tp.Proxy.pools[0].pool
+	victim := pl.Servers[0]
+	vi := 0
+	if tp.backends[1].Addr == victim.Config.Addr {
+		vi = 1
+	}
+	c := testutil.Dial(t, tp.addr)
+	failures, okOther := 0, 0
+	for i := 0; i < 2000; i++ {
+		if i == 500 {
+			tp.backends[vi].Kill()
+		}
+		k := fmt.Sprintf("%d:kl", i%100)
+		c.Send(fmt.Sprintf("set %s 0 0 1\r\nv\r\n", k))
+		got := c.Line()
+		switch {
+		case got == "STORED\r\n":
+			if pl.Route([]byte(k)) != victim {
+				okOther++
+			}
+		case pl.Route([]byte(k)) == victim && i >= 500 && strings.HasPrefix(got, "SERVER_ERROR Connection "):
+			failures++
+		default:
+			t.Fatalf("request %d for %s: %q", i, k, got)
+		}
+	}
+	if failures == 0 || okOther == 0 {
+		t.Fatalf("failures %d, successes on the live server %d", failures, okOther)
+	}
+}

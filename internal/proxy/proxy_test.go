@@ -653,3 +653,32 @@ func TestKillUnderLoad(t *testing.T) {
 		t.Fatalf("load saw no failure or no success: %+v", total)
 	}
 }
+
+func TestLargeValuesAndMGet(t *testing.T) {
+	tp := startProxy(t, 3, "")
+	c := testutil.Dial(t, tp.addr)
+	big := strings.Repeat("x", 4<<20)
+	expect(t, c, "+OK\r\n", "SET", "big", big)
+	expect(t, c, fmt.Sprintf("$%d\r\n%s\r\n", len(big), big), "GET", "big")
+	const n = 10000
+	mget := []string{"MGET"}
+	var want strings.Builder
+	fmt.Fprintf(&want, "*%d\r\n", n)
+	for i := 0; i < n; i++ {
+		k := fmt.Sprintf("%d:many", i)
+		mget = append(mget, k)
+		if i%2 == 0 {
+			c.Cmd("SET", k, k)
+			fmt.Fprintf(&want, "$%d\r\n%s\r\n", len(k), k)
+		} else {
+			want.WriteString("$-1\r\n")
+		}
+	}
+	for i := 0; i < n; i += 2 {
+		if r := c.Reply(); r != "+OK\r\n" {
+			t.Fatalf("SET: %q", r)
+		}
+	}
+	expect(t, c, want.String(), mget...)
+	expect(t, c, fmt.Sprintf(":%d\r\n", n/2), append([]string{"DEL"}, mget[1:]...)...)
+}
