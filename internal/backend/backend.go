@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"nutcracker/internal/stats"
 )
 
 // Typed failures a request can complete with. Their messages are Linux's
@@ -88,6 +90,8 @@ type Options struct {
 	// AUTH, SELECT); their replies are read and dropped.
 	Handshake [][]byte
 	Events    Events
+	// Stats are the server's counters, shared by its connections.
+	Stats *stats.Server
 	// ReadBufferSize is the reader's initial buffer size.
 	ReadBufferSize int
 }
@@ -145,6 +149,9 @@ func (c *Conn) Send(r *Request) {
 	first := len(c.queue) == 0
 	c.queue = append(c.queue, r)
 	c.mu.Unlock()
+	st := c.opts.Stats
+	st.InQueue.Add(1)
+	st.InQueueBytes.Add(int64(len(r.Wire)))
 	if first {
 		select {
 		case c.wake <- struct{}{}:
@@ -188,10 +195,10 @@ func (c *Conn) writeLoop() {
 		c.mu.Lock()
 		c.batch, c.queue = c.queue, c.batch[:0]
 		c.mu.Unlock()
+		c.dequeued()
 		if c.sess == nil || c.sess.isBroken() {
 			if err := c.dial(); err != nil {
-				failAll(c.batch, err)
-				clear(c.batch)
+				c.failBatch(err)
 				continue
 			}
 		}
@@ -231,7 +238,7 @@ func (c *Conn) write() {
 	if !s.push(c.batch, time.Now(), c.opts.Timeout) {
 		// The reader saw the connection break after the check above; the
 		// batch is not on the wire, so it fails with the session's error.
-		failAll(c.batch, s.failure())
+		c.failBatch(s.failure())
 		return
 	}
 	var err error
@@ -250,6 +257,7 @@ func (c *Conn) write() {
 	}
 	// The other requests belong to the reader now: touch only these.
 	for _, r := range c.noReply {
+		c.opts.replied(r)
 		r.Owner.Complete(r)
 	}
 	clear(c.noReply)
@@ -270,6 +278,7 @@ func (c *Conn) dial() error {
 	conn, err := d.Dial(c.opts.Network, c.opts.Addr)
 	if err != nil {
 		err = classify(err)
+		c.opts.Stats.Err.Add(1)
 		if c.opts.Events != nil {
 			c.opts.Events.ServerFailed(err)
 		}
@@ -281,9 +290,12 @@ func (c *Conn) dial() error {
 		hs := make([]*Request, len(c.opts.Handshake))
 		for i, w := range c.opts.Handshake {
 			hs[i] = &Request{Wire: w}
+			c.opts.Stats.InQueue.Add(1)
+			c.opts.Stats.InQueueBytes.Add(int64(len(w)))
 		}
 		saved := c.batch
 		c.batch = hs
+		c.dequeued()
 		c.write()
 		c.batch = saved
 	}
@@ -293,14 +305,46 @@ func (c *Conn) dial() error {
 
 func (c *Conn) shutdown() {
 	c.mu.Lock()
-	q := c.queue
-	c.queue = nil
+	c.batch, c.queue = c.queue, nil
 	c.mu.Unlock()
-	failAll(q, ErrClosed)
+	c.dequeued()
+	c.failBatch(ErrClosed)
 	if c.sess != nil {
 		c.sess.fail(ErrClosed)
 		<-c.sess.readerDone
 	}
+}
+
+// dequeued moves the batch from the server's in_queue to its out_queue
+// and counts its requests.
+func (c *Conn) dequeued() {
+	var n int64
+	for _, r := range c.batch {
+		n += int64(len(r.Wire))
+	}
+	st, k := c.opts.Stats, int64(len(c.batch))
+	st.InQueue.Add(-k)
+	st.InQueueBytes.Add(-n)
+	st.OutQueue.Add(k)
+	st.OutQueueBytes.Add(n)
+	st.Requests.Add(k)
+	st.RequestBytes.Add(n)
+}
+
+// failBatch fails the requests the writer took that never reached the
+// wire.
+func (c *Conn) failBatch(err error) {
+	for _, r := range c.batch {
+		c.opts.replied(r)
+	}
+	failAll(c.batch, err)
+	clear(c.batch)
+}
+
+// replied takes a request off the server's out_queue.
+func (o *Options) replied(r *Request) {
+	o.Stats.OutQueue.Add(-1)
+	o.Stats.OutQueueBytes.Add(-int64(len(r.Wire)))
 }
 
 func failAll(rs []*Request, err error) {

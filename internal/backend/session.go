@@ -26,6 +26,8 @@ type session struct {
 }
 
 func newSession(c *Conn, conn net.Conn) *session {
+	c.opts.Stats.Connections.Add(1)
+	c.opts.Stats.Process.AddConn()
 	return &session{c: c, conn: conn, readerDone: make(chan struct{})}
 }
 
@@ -128,6 +130,21 @@ func (s *session) fail(err error) {
 	s.inflight, s.head = nil, 0
 	s.mu.Unlock()
 	s.conn.Close()
+	st := s.c.opts.Stats
+	st.Connections.Add(-1)
+	st.Process.DoneConn()
+	switch err {
+	case ErrClosed:
+	case ErrReset:
+		st.EOF.Add(1)
+	case ErrTimedOut:
+		st.TimedOut.Add(1)
+	default:
+		st.Err.Add(1)
+	}
+	for _, r := range taken {
+		s.c.opts.replied(r)
+	}
 	failAll(taken, err)
 	if err != ErrClosed && s.c.opts.Events != nil {
 		s.c.opts.Events.ServerFailed(err)
@@ -205,6 +222,9 @@ func (s *session) complete(codec Codec, buf []byte) (int, bool) {
 		}
 		reply := buf[off : off+n]
 		off += n
+		s.c.opts.replied(r)
+		s.c.opts.Stats.Responses.Add(1)
+		s.c.opts.Stats.ResponseBytes.Add(int64(n))
 		if r.Owner == nil {
 			if len(reply) > 0 && reply[0] == '-' {
 				logging.Warnf("server %s rejected a connection handshake: %s", s.c.opts.Addr, trimCRLF(reply))

@@ -19,12 +19,14 @@ import (
 	"nutcracker/internal/dist"
 	"nutcracker/internal/hashkit"
 	"nutcracker/internal/logging"
+	"nutcracker/internal/stats"
 )
 
 // Pool routes keys to servers.
 type Pool struct {
 	Config  *config.Pool
 	Servers []*Server // in twemproxy's order (sorted by ring name)
+	Stats   *stats.Pool
 
 	hash    hashkit.Func
 	tag     []byte
@@ -44,6 +46,7 @@ type routing struct {
 // Server is one backend of a pool with its connections.
 type Server struct {
 	Config *config.Server
+	Stats  *stats.Server
 	pool   *Pool
 	index  int
 	conns  []*backend.Conn
@@ -56,16 +59,18 @@ type Server struct {
 type CodecFactory func() backend.Codec
 
 // New builds a pool and its (idle) server connections. handshake is sent
-// on every new server connection (redis AUTH and SELECT).
-func New(cfg *config.Pool, newCodec CodecFactory, handshake [][]byte, readBufferSize int) (*Pool, error) {
+// on every new server connection (redis AUTH and SELECT); proc, if not
+// nil, counts the server connections.
+func New(cfg *config.Pool, newCodec CodecFactory, handshake [][]byte, readBufferSize int, proc *stats.Process) (*Pool, error) {
 	hash, ok := hashkit.ByName(cfg.Hash)
 	if !ok {
 		return nil, fmt.Errorf("pool %s: unknown hash %q", cfg.Name, cfg.Hash)
 	}
-	p := &Pool{Config: cfg, hash: hash, tag: []byte(cfg.HashTag)}
+	p := &Pool{Config: cfg, hash: hash, tag: []byte(cfg.HashTag), Stats: &stats.Pool{Name: cfg.Name}}
 	for i := range cfg.Servers {
 		sc := &cfg.Servers[i]
-		s := &Server{Config: sc, pool: p, index: i}
+		s := &Server{Config: sc, pool: p, index: i, Stats: &stats.Server{Name: sc.RingName, Process: proc}}
+		p.Stats.Servers = append(p.Stats.Servers, s.Stats)
 		addr := sc.Addr
 		if sc.Network == "tcp" {
 			addr = net.JoinHostPort(sc.Host, strconv.Itoa(sc.Port))
@@ -78,6 +83,7 @@ func New(cfg *config.Pool, newCodec CodecFactory, handshake [][]byte, readBuffer
 			NewCodec:       newCodec,
 			Handshake:      handshake,
 			Events:         s,
+			Stats:          s.Stats,
 			ReadBufferSize: readBufferSize,
 		}
 		for range cfg.ServerConnections {
@@ -163,6 +169,8 @@ func (s *Server) ServerFailed(err error) {
 		return
 	}
 	s.failures.Store(0)
+	s.Stats.EjectedAt.Store(time.Now().UnixMicro())
+	s.pool.Stats.ServerEjects.Add(1)
 	logging.Warnf("ejecting server %s of pool %s for %v after %d failures",
 		s.Name(), cfg.Name, cfg.ServerRetryTimeout, n)
 	s.pool.updateRouting()

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -196,6 +198,7 @@ func (c *client) readLoop() {
 			if perr != nil {
 				m := c.newMsg()
 				m.local = c.proto.appendFramingError(m.local, perr)
+				c.ps.pool.Stats.ClientErr.Add(1)
 				m.closes = true
 				m.done.Store(true)
 				c.queue <- m
@@ -217,6 +220,12 @@ func (c *client) readLoop() {
 			}
 		}
 		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF):
+				c.ps.pool.Stats.ClientEOF.Add(1)
+			case !errors.Is(err, net.ErrClosed): // not our own close
+				c.ps.pool.Stats.ClientErr.Add(1)
+			}
 			return
 		}
 	}
@@ -300,6 +309,7 @@ func (c *client) appendReply(out []byte, m *msg) []byte {
 	case len(m.frags) > 0:
 		return c.proto.appendMerged(out, m)
 	case m.req.Err != nil:
+		c.ps.pool.Stats.ForwardError.Add(1)
 		return c.proto.appendError(out, m.req.Err.Error())
 	case m.mcQuiet:
 		return append(out, m.req.Reply[:len(m.req.Reply)-len(replyMN)]...)

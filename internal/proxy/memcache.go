@@ -199,6 +199,7 @@ func (c *client) mcSplit(m *msg, frame []byte, keys [][]byte) {
 		f.req.Wire = append(f.req.Wire, "\r\n"...)
 	}
 	m.pending.Store(int32(len(m.frags)))
+	c.ps.pool.Stats.Fragments.Add(int64(len(m.frags)))
 	c.queue <- m
 	for _, f := range m.frags {
 		f.server.Send(&f.req, c.affinity)
@@ -210,6 +211,7 @@ func (c *client) mcSplit(m *msg, frame []byte, keys [][]byte) {
 func (mcProto) appendMerged(out []byte, m *msg) []byte {
 	for _, f := range m.frags {
 		if f.req.Err != nil {
+			m.c.ps.pool.Stats.ForwardError.Add(1)
 			return appendLine(out, "SERVER_ERROR ", f.req.Err.Error())
 		}
 		if _, err := mc.ValuesEnd(f.req.Reply); err != nil {

@@ -12,12 +12,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"nutcracker/internal/config"
 	"nutcracker/internal/logging"
 	"nutcracker/internal/pool"
+	"nutcracker/internal/stats"
 )
 
 // Options are the process-wide settings that are not in the config file.
@@ -25,6 +28,8 @@ type Options struct {
 	// MbufSize sizes client and server read buffers (twemproxy's -m), in
 	// bytes; it is also the longest key accepted.
 	MbufSize int
+	// Version is reported in the stats document.
+	Version string
 }
 
 // DefaultMbufSize is twemproxy's default -m.
@@ -34,6 +39,7 @@ const DefaultMbufSize = 16384
 type Proxy struct {
 	opts  Options
 	pools []*poolServer
+	stats *stats.Process
 
 	mu      sync.Mutex
 	closed  bool
@@ -57,7 +63,12 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if opts.MbufSize <= 0 {
 		opts.MbufSize = DefaultMbufSize
 	}
-	p := &Proxy{opts: opts, clients: make(map[*client]struct{})}
+	host, _ := os.Hostname()
+	p := &Proxy{
+		opts:    opts,
+		clients: make(map[*client]struct{}),
+		stats:   &stats.Process{Source: host, Version: opts.Version, Start: time.Now()},
+	}
 	for _, pc := range cfg.Pools {
 		ps, err := p.newPoolServer(pc)
 		if err != nil {
@@ -65,6 +76,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 			return nil, err
 		}
 		p.pools = append(p.pools, ps)
+		p.stats.Pools = append(p.stats.Pools, ps.pool.Stats)
 	}
 	return p, nil
 }
@@ -78,7 +90,7 @@ func (p *Proxy) newPoolServer(cfg *config.Pool) (*poolServer, error) {
 	if cfg.Redis {
 		proto, newCodec, handshake = redisProto{}, newRedisCodec, redisHandshake(cfg)
 	}
-	pl, err := pool.New(cfg, newCodec, handshake, p.opts.MbufSize)
+	pl, err := pool.New(cfg, newCodec, handshake, p.opts.MbufSize, p.stats)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +99,7 @@ func (p *Proxy) newPoolServer(cfg *config.Pool) (*poolServer, error) {
 		pl.Close()
 		return nil, fmt.Errorf("pool %s: listen on %s: %w", cfg.Name, cfg.Listen.Addr, err)
 	}
+	p.stats.AddConn() // twemproxy counts listeners as connections
 	return &poolServer{proxy: p, cfg: cfg, pool: pl, ln: ln, proto: proto}, nil
 }
 
@@ -137,6 +150,8 @@ func (ps *poolServer) acceptLoop() {
 			ps.nclients.Add(-1)
 			return
 		}
+		ps.proxy.stats.AddConn()
+		ps.pool.Stats.ClientConnections.Add(1)
 		logging.Infof("accepted client %s on pool %s", conn.RemoteAddr(), ps.cfg.Name)
 		c.start()
 	}
@@ -158,7 +173,12 @@ func (p *Proxy) untrack(c *client) {
 	delete(p.clients, c)
 	p.mu.Unlock()
 	c.ps.nclients.Add(-1)
+	c.ps.pool.Stats.ClientConnections.Add(-1)
+	p.stats.DoneConn()
 }
+
+// Stats returns the counters behind the stats document.
+func (p *Proxy) Stats() *stats.Process { return p.stats }
 
 // Close stops accepting, closes every client and server connection and
 // waits for the proxy's goroutines to end.
@@ -171,6 +191,7 @@ func (p *Proxy) Close() error {
 	p.closed = true
 	for _, ps := range p.pools {
 		ps.ln.Close()
+		p.stats.DoneConn()
 	}
 	for c := range p.clients {
 		c.conn.Close()

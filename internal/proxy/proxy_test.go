@@ -682,3 +682,47 @@ func TestLargeValuesAndMGet(t *testing.T) {
 	expect(t, c, want.String(), mget...)
 	expect(t, c, fmt.Sprintf(":%d\r\n", n/2), append([]string{"DEL"}, mget[1:]...)...)
 }
+
+func TestStatsCounters(t *testing.T) {
+	tp := startProxy(t, 2, "")
+	st := tp.Proxy.Stats()
+	c := testutil.Dial(t, tp.addr)
+	k0, k1 := keyOn(t, tp.Proxy, 0, "a"), keyOn(t, tp.Proxy, 1, "b")
+	expect(t, c, "+OK\r\n", "SET", k0, "1")
+	expect(t, c, "*2\r\n$1\r\n1\r\n$-1\r\n", "MGET", k0, k1)
+	pool := st.Pools[0]
+	s0 := pool.Servers[0]
+	if got := s0.Requests.Load(); got != 2 {
+		t.Errorf("server 0 requests %d, want 2", got)
+	}
+	if got := s0.Responses.Load(); got != 2 {
+		t.Errorf("server 0 responses %d, want 2", got)
+	}
+	if s0.ResponseBytes.Load() != int64(len("+OK\r\n")+len("*1\r\n$1\r\n1\r\n")) {
+		t.Errorf("server 0 response bytes %d", s0.ResponseBytes.Load())
+	}
+	if pool.Fragments.Load() != 2 || pool.ClientConnections.Load() != 1 || s0.Connections.Load() != 1 {
+		t.Errorf("fragments %d, clients %d, server connections %d",
+			pool.Fragments.Load(), pool.ClientConnections.Load(), s0.Connections.Load())
+	}
+	for _, s := range pool.Servers {
+		if s.InQueue.Load() != 0 || s.OutQueue.Load() != 0 || s.OutQueueBytes.Load() != 0 {
+			t.Errorf("server %s queues not empty: %d %d", s.Name, s.InQueue.Load(), s.OutQueue.Load())
+		}
+	}
+	// 1 listener + 1 client + 2 server connections.
+	if st.CurrConnections.Load() != 4 {
+		t.Errorf("curr_connections %d, want 4", st.CurrConnections.Load())
+	}
+	c.Conn.Close()
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return pool.ClientEOF.Load() == 1 && pool.ClientConnections.Load() == 0
+	}, "client close not counted")
+	tp.backends[0].Kill()
+	tp.backends[1].Kill()
+	d := testutil.Dial(t, tp.addr)
+	d.Do("GET", k0)
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return pool.ForwardError.Load() >= 1 && pool.Servers[0].Connections.Load()+pool.Servers[1].Connections.Load() == 0
+	}, "forward error or server closes not counted")
+}

@@ -245,6 +245,7 @@ func (c *client) split(m *msg, frame []byte, args [][]byte, step int) {
 		}
 	}
 	m.pending.Store(int32(len(m.frags)))
+	c.ps.pool.Stats.Fragments.Add(int64(len(m.frags)))
 	c.queue <- m
 	for _, f := range m.frags {
 		f.server.Send(&f.req, c.affinity)
@@ -279,6 +280,7 @@ func (c *client) resetFrags(m *msg) {
 func appendMerged(out []byte, m *msg) []byte {
 	for _, f := range m.frags {
 		if f.req.Err != nil {
+			m.c.ps.pool.Stats.ForwardError.Add(1)
 			return resp.AppendError(out, errInvalidArg+": "+f.server.Name()+": "+f.req.Err.Error())
 		}
 		if len(f.req.Reply) > 0 && f.req.Reply[0] == '-' {

@@ -1,0 +1,169 @@
+package stats
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Server holds one server's counters and gauges. The proxy updates them
+// with atomic adds on the request path; a reader sees current values.
+type Server struct {
+	Name    string   // the server's name in the document: ring name
+	Process *Process // counts the server's connections too; may be nil
+
+	EOF         atomic.Int64 // server_eof
+	Err         atomic.Int64 // server_err
+	TimedOut    atomic.Int64 // server_timedout
+	Connections atomic.Int64 // server_connections (gauge)
+	EjectedAt   atomic.Int64 // server_ejected_at, usec since epoch
+
+	Requests      atomic.Int64
+	RequestBytes  atomic.Int64
+	Responses     atomic.Int64
+	ResponseBytes atomic.Int64
+
+	InQueue       atomic.Int64 // waiting to be written (gauge)
+	InQueueBytes  atomic.Int64
+	OutQueue      atomic.Int64 // written, waiting for a reply (gauge)
+	OutQueueBytes atomic.Int64
+}
+
+// Pool holds one pool's counters and its servers', in twemproxy's order.
+type Pool struct {
+	Name string
+
+	ClientEOF         atomic.Int64
+	ClientErr         atomic.Int64
+	ClientConnections atomic.Int64 // gauge
+	ServerEjects      atomic.Int64
+	ForwardError      atomic.Int64
+	Fragments         atomic.Int64
+
+	Servers []*Server
+}
+
+// Process holds the counters of the whole process.
+type Process struct {
+	Source  string // host name
+	Version string
+	Start   time.Time
+
+	TotalConnections atomic.Int64 // every connection ever opened
+	CurrConnections  atomic.Int64 // open connections: listeners, clients, servers
+
+	Pools []*Pool
+}
+
+// AddConn counts a connection opened.
+func (p *Process) AddConn() {
+	if p != nil {
+		p.TotalConnections.Add(1)
+		p.CurrConnections.Add(1)
+	}
+}
+
+// DoneConn counts a connection closed.
+func (p *Process) DoneConn() {
+	if p != nil {
+		p.CurrConnections.Add(-1)
+	}
+}
+
+func (s *Server) values() [13]int64 {
+	return [13]int64{
+		s.EOF.Load(), s.Err.Load(), s.TimedOut.Load(), s.Connections.Load(), s.EjectedAt.Load(),
+		s.Requests.Load(), s.RequestBytes.Load(), s.Responses.Load(), s.ResponseBytes.Load(),
+		s.InQueue.Load(), s.InQueueBytes.Load(), s.OutQueue.Load(), s.OutQueueBytes.Load(),
+	}
+}
+
+func (p *Pool) values() [6]int64 {
+	return [6]int64{
+		p.ClientEOF.Load(), p.ClientErr.Load(), p.ClientConnections.Load(),
+		p.ServerEjects.Load(), p.ForwardError.Load(), p.Fragments.Load(),
+	}
+}
+
+// AppendJSON appends the stats document twemproxy's stats port serves,
+// byte for byte in its format (nc_stats.c): scalars as `"key":value, `,
+// nestings opened with `"name": {` and closed with `}` replacing the last
+// `, `, pools and servers in configuration order (sorted as twemproxy
+// sorts them), and a final newline.
+func (p *Process) AppendJSON(dst []byte, now time.Time) []byte {
+	dst = append(dst, '{')
+	dst = appendString(dst, "service", "nutcracker")
+	dst = appendString(dst, "source", p.Source)
+	dst = appendString(dst, "version", p.Version)
+	dst = appendInt(dst, "uptime", int64(now.Sub(p.Start)/time.Second))
+	dst = appendInt(dst, "timestamp", now.Unix())
+	dst = appendInt(dst, "total_connections", p.TotalConnections.Load())
+	dst = appendInt(dst, "curr_connections", p.CurrConnections.Load())
+	for _, pool := range p.Pools {
+		dst = appendKey(dst, pool.Name)
+		dst = append(dst, " {"...)
+		for i, v := range pool.values() {
+			dst = appendInt(dst, PoolMetrics[i].Name, v)
+		}
+		for _, s := range pool.Servers {
+			dst = appendKey(dst, s.Name)
+			dst = append(dst, " {"...)
+			for i, v := range s.values() {
+				dst = appendInt(dst, ServerMetrics[i].Name, v)
+			}
+			dst = closeNesting(dst)
+		}
+		dst = closeNesting(dst)
+	}
+	dst = closeNesting(dst)
+	dst[len(dst)-1] = '\n' // the document's closing "}," becomes "}\n"
+	return dst
+}
+
+// closeNesting replaces the separator after the last member (", " after a
+// scalar, "," after a nesting) with "},", as twemproxy's
+// stats_end_nesting does.
+func closeNesting(dst []byte) []byte {
+	n := len(dst)
+	if n >= 2 && dst[n-2] == ',' && dst[n-1] == ' ' {
+		dst = dst[:n-2]
+	} else if n >= 1 && dst[n-1] == ',' {
+		dst = dst[:n-1]
+	}
+	return append(dst, "},"...)
+}
+
+func appendKey(dst []byte, key string) []byte {
+	dst = appendQuoted(dst, key)
+	return append(dst, ':')
+}
+
+func appendString(dst []byte, key, value string) []byte {
+	dst = appendKey(dst, key)
+	dst = appendQuoted(dst, value)
+	return append(dst, ", "...)
+}
+
+// appendQuoted writes s as a JSON string. twemproxy writes names raw;
+// escaping only changes names that would otherwise break the document.
+func appendQuoted(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
+
+func appendInt(dst []byte, key string, v int64) []byte {
+	dst = appendKey(dst, key)
+	dst = strconv.AppendInt(dst, v, 10)
+	return append(dst, ", "...)
+}
