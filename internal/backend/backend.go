@@ -146,12 +146,13 @@ func (c *Conn) Send(r *Request) {
 		r.Owner.Complete(r)
 		return
 	}
-	first := len(c.queue) == 0
-	c.queue = append(c.queue, r)
-	c.mu.Unlock()
+	// Counted before it is queued: from then on the writer owns r.
 	st := c.opts.Stats
 	st.InQueue.Add(1)
 	st.InQueueBytes.Add(int64(len(r.Wire)))
+	first := len(c.queue) == 0
+	c.queue = append(c.queue, r)
+	c.mu.Unlock()
 	if first {
 		select {
 		case c.wake <- struct{}{}:
