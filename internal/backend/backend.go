@@ -56,6 +56,10 @@ type Request struct {
 	// Kind is protocol data the Codec may need to frame the reply.
 	Kind uint8
 
+	// DoneAt is when the reply was read (the reader's clock, read once per
+	// read); zero for failed requests.
+	DoneAt time.Time
+
 	sentAt time.Time
 }
 

@@ -177,7 +177,7 @@ func (s *session) readLoop() {
 			s.fail(classify(err))
 			return
 		}
-		off, ok := s.complete(codec, buf)
+		off, ok := s.complete(codec, buf, time.Now())
 		if !ok {
 			return
 		}
@@ -197,7 +197,7 @@ func (s *session) readLoop() {
 
 // complete hands every whole reply in buf to its request and returns the
 // bytes consumed; false when the session failed.
-func (s *session) complete(codec Codec, buf []byte) (int, bool) {
+func (s *session) complete(codec Codec, buf []byte, now time.Time) (int, bool) {
 	off := 0
 	for off < len(buf) {
 		r := s.peek()
@@ -232,6 +232,7 @@ func (s *session) complete(codec Codec, buf []byte) (int, bool) {
 			continue
 		}
 		r.Reply = append(r.Reply[:0], reply...)
+		r.DoneAt = now
 		r.Owner.Complete(r)
 	}
 	return off, true

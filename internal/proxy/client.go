@@ -6,8 +6,10 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"nutcracker/internal/backend"
+	"nutcracker/internal/logging"
 	"nutcracker/internal/pool"
 	"nutcracker/internal/proto/mc"
 	"nutcracker/internal/proto/resp"
@@ -37,8 +39,9 @@ type client struct {
 	mcParser  mc.RequestParser
 	mcRefused *mc.Error // a refused memcached request to answer in order
 	authed    bool
-	fragOf    []int32 // scratch: server index -> fragment index
-	keyTmp    []byte  // scratch: a decoded key
+	fragOf    []int32   // scratch: server index -> fragment index
+	keyTmp    []byte    // scratch: a decoded key
+	readAt    time.Time // when the last read returned, if slow requests are logged
 }
 
 // protocol is what differs between redis and memcached clients.
@@ -55,6 +58,9 @@ type protocol interface {
 	appendFramingError(out []byte, err error) []byte
 	// appendMerged encodes the reply to a split command from its fragments.
 	appendMerged(out []byte, m *msg) []byte
+	// describe returns the command name and first key of a request the
+	// proxy sends, for the slow request log.
+	describe(wire []byte) (cmd, key []byte)
 }
 
 var clientCount atomic.Uint32
@@ -85,6 +91,7 @@ func (c *client) start() {
 type msg struct {
 	req    backend.Request // Owner is the msg itself
 	c      *client
+	start  time.Time // when its bytes were read; zero unless slow requests are logged
 	done   atomic.Bool
 	local  []byte // a reply made by the proxy when not empty
 	closes bool   // close the connection after this reply (QUIT, bad framing)
@@ -116,7 +123,7 @@ var msgPool = sync.Pool{New: func() any {
 
 func (c *client) newMsg() *msg {
 	m := msgPool.Get().(*msg)
-	m.c = c
+	m.c, m.start = c, c.readAt
 	return m
 }
 
@@ -193,6 +200,9 @@ func (c *client) readLoop() {
 		}
 		n, err := c.conn.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if c.ps.cfg.SlowReqDuration > 0 {
+			c.readAt = time.Now() // once per read, for every request in it
+		}
 		for start < len(buf) {
 			n, perr := c.proto.parse(c, buf[start:])
 			if perr != nil {
@@ -287,6 +297,9 @@ func (c *client) writeLoop() {
 		} else {
 			out = c.appendReply(out, m)
 		}
+		if !m.start.IsZero() {
+			c.checkSlow(m)
+		}
 		closes := m.closes
 		releaseMsg(m)
 		if len(out) >= flushSize || closes {
@@ -298,6 +311,40 @@ func (c *client) writeLoop() {
 		}
 	}
 }
+
+// checkSlow logs m if it took slow_req_duration or longer, from the read
+// that brought it to its (last) reply or failure.
+func (c *client) checkSlow(m *msg) {
+	r, server := &m.req, m.server
+	if len(m.frags) > 0 { // the fragment that ended last (or failed) decides
+		r, server = &m.frags[0].req, m.frags[0].server
+		for _, f := range m.frags[1:] {
+			if f.req.DoneAt.IsZero() || !r.DoneAt.IsZero() && f.req.DoneAt.After(r.DoneAt) {
+				r, server = &f.req, f.server
+			}
+		}
+	}
+	if server == nil {
+		return // answered by the proxy
+	}
+	done := r.DoneAt
+	if done.IsZero() {
+		done = time.Now() // failed: timed out, refused, ...
+	}
+	d := done.Sub(m.start)
+	if d < c.ps.cfg.SlowReqDuration {
+		return
+	}
+	cmd, key := c.proto.describe(r.Wire)
+	if len(key) > maxKeyInLog {
+		key = key[:maxKeyInLog]
+	}
+	logging.Warnf("slow request on pool %s: %s key %q from client %s to server %s took %d ms",
+		c.ps.cfg.Name, cmd, key, c.conn.RemoteAddr(), server.Name(), d.Milliseconds())
+}
+
+// maxKeyInLog truncates keys in the slow request log.
+const maxKeyInLog = 64
 
 // appendReply encodes m's reply.
 func (c *client) appendReply(out []byte, m *msg) []byte {

@@ -79,6 +79,17 @@ func (mcProto) appendFramingError(out []byte, err error) []byte {
 	return appendLine(out, "CLIENT_ERROR ", err.Error())
 }
 
+func (mcProto) describe(wire []byte) (cmd, key []byte) {
+	var p mc.RequestParser
+	if n, _ := p.Parse(wire); n == 0 {
+		return nil, nil
+	}
+	if keys := p.Keys(wire); len(keys) > 0 {
+		key = keys[0]
+	}
+	return p.Arg(wire, 0), key
+}
+
 func (mcProto) appendError(out []byte, msg string) []byte {
 	return appendLine(out, "SERVER_ERROR ", msg)
 }
@@ -150,6 +161,7 @@ func (c *client) mcForward(m *msg, s *pool.Server, frame []byte) {
 		c.reject(m, "Connection refused")
 		return
 	}
+	m.server = s
 	m.req.Wire = append(m.req.Wire[:0], frame...)
 	if m.mcQuiet {
 		m.req.Wire = append(m.req.Wire, "mn\r\n"...)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"nutcracker/internal/config"
+	"nutcracker/internal/logging"
 	"nutcracker/internal/proto/resp"
 	"nutcracker/internal/testutil"
 )
@@ -725,4 +726,33 @@ func TestStatsCounters(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		return pool.ForwardError.Load() >= 1 && pool.Servers[0].Connections.Load()+pool.Servers[1].Connections.Load() == 0
 	}, "forward error or server closes not counted")
+}
+
+func TestSlowRequestLog(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "nc.log")
+	if err := logging.Init(logging.Notice, logFile); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logging.Init(logging.DefaultLevel, "") })
+	tp := startProxy(t, 2, "slow_req_duration: 100")
+	c := testutil.Dial(t, tp.addr)
+	srv := tp.Proxy.pools[0].pool.Servers[0]
+	idx := 0
+	if tp.backends[1].Addr == srv.Config.Addr {
+		idx = 1
+	}
+	k := keyOn(t, tp.Proxy, 0, "slow")
+	expect(t, c, "+OK\r\n", "SET", k, "1")
+	tp.backends[idx].Pause()
+	c.Cmd("GET", k)
+	time.Sleep(150 * time.Millisecond) // the backend must stay paused past slow_req_duration
+	tp.backends[idx].Resume()
+	if got := c.Reply(); got != "$1\r\n1\r\n" {
+		t.Fatalf("GET after resume: %q", got)
+	}
+	want := fmt.Sprintf("slow request on pool p: GET key %q from client %s to server %s took ", k, c.Conn.LocalAddr(), srv.Name())
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		b, _ := os.ReadFile(logFile)
+		return strings.Contains(string(b), want)
+	}, "no slow log line %q", want)
 }

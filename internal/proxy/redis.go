@@ -63,6 +63,19 @@ func (redisProto) appendFramingError(out []byte, err error) []byte {
 
 func (redisProto) appendMerged(out []byte, m *msg) []byte { return appendMerged(out, m) }
 
+func (redisProto) describe(wire []byte) (cmd, key []byte) {
+	var p resp.RequestParser
+	if n, _ := p.Parse(wire); n == 0 {
+		return nil, nil
+	}
+	args := p.Args(wire)
+	cmd = args[0]
+	if c := resp.Lookup(cmd); c != nil && c.KeyIndex > 0 && c.KeyIndex < len(args) {
+		key = args[c.KeyIndex]
+	}
+	return cmd, key
+}
+
 func (redisProto) dispatch(c *client, frame []byte) bool {
 	stop := c.dispatch(frame, c.parser.Args(frame))
 	c.parser.Reset()
@@ -187,6 +200,7 @@ func (c *client) forward(m *msg, s *pool.Server, frame []byte, args [][]byte) {
 		c.reject(m, errRefused)
 		return
 	}
+	m.server = s
 	if c.parser.Inline() {
 		m.req.Wire = appendCommand(m.req.Wire[:0], args)
 	} else {
