@@ -31,6 +31,10 @@ type Config struct {
 
 // Global holds bilitw's `global:` block. Its values apply to the whole process.
 type Global struct {
+	// Present is set when the file has a global: block. Periodic stats dumps
+	// (bilitw) run only then, so a plain twemproxy file writes no stats file.
+	Present bool
+
 	StatsDuration   time.Duration // stats_duration: how often stats are appended to StatsFile
 	ReloadTimeout   time.Duration // reload_timeout: how long an old worker may drain after a reload
 	SlowReqDuration time.Duration // slow_req_duration: default slow request threshold; 0 = off

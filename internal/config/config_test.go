@@ -295,6 +295,7 @@ func TestEveryPoolKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantGlobal := Global{
+		Present:         true,
 		StatsDuration:   time.Minute,
 		ReloadTimeout:   5 * time.Second,
 		SlowReqDuration: 50 * time.Millisecond,

@@ -262,6 +262,7 @@ func parseConfig(file string, root *yaml.Node) (*Config, error) {
 
 func parseGlobal(file string, g *Global, value *yaml.Node) error {
 	s := section{file, globalKey}
+	g.Present = true
 	if isNull(value) {
 		return nil // "global:" with every key commented out
 	}

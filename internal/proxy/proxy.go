@@ -37,9 +37,11 @@ const DefaultMbufSize = 16384
 
 // Proxy serves every pool of one configuration.
 type Proxy struct {
-	opts  Options
-	pools []*poolServer
-	stats *stats.Process
+	opts   Options
+	global config.Global
+	pools  []*poolServer
+	stats  *stats.Process
+	done   chan struct{} // closed by Close
 
 	mu      sync.Mutex
 	closed  bool
@@ -66,6 +68,8 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	host, _ := os.Hostname()
 	p := &Proxy{
 		opts:    opts,
+		global:  cfg.Global,
+		done:    make(chan struct{}),
 		clients: make(map[*client]struct{}),
 		stats:   &stats.Process{Source: host, Version: opts.Version, Start: time.Now()},
 	}
@@ -122,6 +126,43 @@ func (p *Proxy) Serve() {
 		p.wg.Add(1)
 		go ps.acceptLoop()
 	}
+	if p.global.Present && p.global.StatsDuration > 0 {
+		p.wg.Add(1)
+		go p.dumpStats()
+	}
+}
+
+// dumpStats writes the stats document to the log and appends it to
+// stats_file every stats_duration, as bilitw does (without resetting the
+// counters, which bilitw's dumps do).
+func (p *Proxy) dumpStats() {
+	defer p.wg.Done()
+	tick := time.NewTicker(p.global.StatsDuration)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case now := <-tick.C:
+			doc := p.stats.AppendJSON(nil, now)
+			logging.Noticef("stats: %s", doc[:len(doc)-1])
+			if err := appendFile(p.global.StatsFile, doc); err != nil {
+				logging.Warnf("stats_file: %v", err)
+			}
+		}
+	}
+}
+
+func appendFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (ps *poolServer) acceptLoop() {
@@ -189,6 +230,7 @@ func (p *Proxy) Close() error {
 		return nil
 	}
 	p.closed = true
+	close(p.done)
 	for _, ps := range p.pools {
 		ps.ln.Close()
 		p.stats.DoneConn()
