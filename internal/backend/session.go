@@ -223,8 +223,10 @@ func (s *session) complete(codec Codec, buf []byte, now time.Time) (int, bool) {
 		reply := buf[off : off+n]
 		off += n
 		s.c.opts.replied(r)
-		s.c.opts.Stats.Responses.Add(1)
-		s.c.opts.Stats.ResponseBytes.Add(int64(n))
+		st := s.c.opts.Stats
+		st.Responses.Add(1)
+		st.ResponseBytes.Add(int64(n))
+		st.ObserveLatency(now.Sub(r.sentAt))
 		if r.Owner == nil {
 			if len(reply) > 0 && reply[0] == '-' {
 				logging.Warnf("server %s rejected a connection handshake: %s", s.c.opts.Addr, trimCRLF(reply))

@@ -123,6 +123,9 @@ func (p *Pool) Route(key []byte) *Server {
 	return rt.live[rt.continuum.Pick(h)]
 }
 
+// Live reports whether the pool has a server in the ring.
+func (p *Pool) Live() bool { return len(p.routing.Load().live) > 0 }
+
 // Any returns a live server for commands that have no key, or nil.
 func (p *Pool) Any() *Server {
 	rt := p.routing.Load()

@@ -335,6 +335,7 @@ func (c *client) checkSlow(m *msg) {
 	if d < c.ps.cfg.SlowReqDuration {
 		return
 	}
+	c.ps.pool.Stats.SlowRequests.Add(1)
 	cmd, key := c.proto.describe(r.Wire)
 	if len(key) > maxKeyInLog {
 		key = key[:maxKeyInLog]

@@ -218,6 +218,17 @@ func (p *Proxy) untrack(c *client) {
 	p.stats.DoneConn()
 }
 
+// Health returns nil when every pool has a live server, else an error
+// naming the first pool that has none.
+func (p *Proxy) Health() error {
+	for _, ps := range p.pools {
+		if !ps.pool.Live() {
+			return fmt.Errorf("pool %q: no live server", ps.cfg.Name)
+		}
+	}
+	return nil
+}
+
 // Stats returns the counters behind the stats document.
 func (p *Proxy) Stats() *stats.Process { return p.stats }
 

@@ -1,5 +1,13 @@
-// Package stats holds twemproxy's pool and server metrics: their names,
-// order and descriptions as twemproxy's nc_stats.h has them.
+// Package stats holds twemproxy's pool and server metrics (their names,
+// order and descriptions as twemproxy's nc_stats.h has them), the atomic
+// counters the request path updates, and the stats port.
+//
+// The request path only does atomic adds (and ObserveLatency, a fixed
+// bucket histogram with no locks). Everything else reads the atomics when
+// asked: AppendJSON renders twemproxy's document, and the Prometheus
+// collector behind /metrics builds its metrics at scrape time. Serve runs
+// the stats port: twemproxy's document for plain TCP clients, HTTP for
+// clients that send an HTTP request first.
 package stats
 
 import (

@@ -3,15 +3,69 @@ package stats
 import (
 	"errors"
 	"net"
+	"net/http"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// writeTimeout bounds how long a stats client may take to read the document.
-const writeTimeout = 5 * time.Second
+// The stats port speaks two protocols on one listener. A connection whose
+// first bytes are an HTTP request line is handed to an HTTP server
+// (/metrics, /stats, /healthz); any other connection (one that sends
+// nothing within sniffWait, closes, or sends something else) gets
+// twemproxy's document and is closed, as twemproxy does.
+const (
+	// sniffWait bounds the wait for a connection's first bytes; a
+	// twemproxy client, which sends nothing, gets its document this late.
+	sniffWait = 50 * time.Millisecond
+	// sniffSize bounds the bytes read while deciding; non-HTTP bytes
+	// read are discarded, so a short line does not make close send a RST.
+	sniffSize = 512
+	// writeTimeout bounds how long a client may take to read a response.
+	writeTimeout = 5 * time.Second
+	// maxConns bounds the stats connections open at once; more are closed
+	// as soon as they are accepted.
+	maxConns = 128
 
-// Serve answers every connection accepted on ln with the stats document
-// and closes it, as twemproxy's stats port does, until ln is closed.
-func Serve(ln net.Listener, p *Process) error {
+	httpReadHeaderTimeout = 5 * time.Second
+	httpIdleTimeout       = 30 * time.Second
+	httpMaxHeaderBytes    = 8 << 10
+)
+
+// httpMethods are the request-line methods that make a connection HTTP.
+var httpMethods = []string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "}
+
+// Serve answers the connections accepted on ln until ln is closed, then
+// closes the HTTP connections still open and returns nil. HTTP requests get:
+//
+//	/metrics  Prometheus text format (NewRegistry)
+//	/stats    the twemproxy document, application/json
+//	/healthz  200 "ok\n" when health returns nil, else 503 and its error
+//
+// Every other connection gets the twemproxy document and is closed. A nil
+// health counts as healthy.
+func Serve(ln net.Listener, p *Process, health func() error) error {
+	hl := &handoffListener{addr: ln.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
+	srv := &http.Server{
+		Handler:           newHandler(p, health),
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadHeaderTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.Serve(hl) // returns http.ErrServerClosed once srv.Close runs
+	}()
+	defer func() {
+		srv.Close()
+		<-served
+	}()
+
+	slots := make(chan struct{}, maxConns)
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -20,10 +74,149 @@ func Serve(ln net.Listener, p *Process) error {
 			}
 			return err
 		}
-		go func() {
-			defer conn.Close()
-			conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			conn.Write(p.AppendJSON(nil, time.Now()))
-		}()
+		select {
+		case slots <- struct{}{}:
+		default:
+			conn.Close()
+			continue
+		}
+		go serveConn(&statsConn{Conn: conn, release: func() { <-slots }}, p, hl)
 	}
+}
+
+// serveConn waits for conn's first bytes and either hands it to the HTTP
+// server or writes the twemproxy document and closes it.
+func serveConn(conn *statsConn, p *Process, hl *handoffListener) {
+	var buf [sniffSize]byte
+	n := 0
+	conn.SetReadDeadline(time.Now().Add(sniffWait))
+	for n < len(buf) {
+		m, err := conn.Read(buf[n:])
+		n += m
+		if v := sniffHTTP(buf[:n]); v != maybeHTTP {
+			if v == isHTTP {
+				conn.pending = append([]byte(nil), buf[:n]...)
+				conn.SetReadDeadline(time.Now().Add(httpReadHeaderTimeout))
+				hl.handoff(conn)
+				return
+			}
+			break
+		}
+		if err != nil {
+			break
+		}
+	}
+	defer conn.Close()
+	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	conn.Write(p.AppendJSON(nil, time.Now()))
+}
+
+type sniffResult int
+
+const (
+	maybeHTTP sniffResult = iota // a prefix of a request line: read on
+	isHTTP
+	notHTTP
+)
+
+// sniffHTTP tells whether b starts like an HTTP request line: a method,
+// a space, then the start of a target ("/path", "*" or an absolute URL).
+func sniffHTTP(b []byte) sniffResult {
+	for _, m := range httpMethods {
+		switch {
+		case len(b) <= len(m):
+			if m[:len(b)] == string(b) {
+				return maybeHTTP
+			}
+		case string(b[:len(m)]) == m:
+			if c := b[len(m)]; c > ' ' && c < 0x7f {
+				return isHTTP
+			}
+			return notHTTP
+		}
+	}
+	return notHTTP
+}
+
+// statsConn is an accepted stats connection: Read returns the bytes read
+// while sniffing before reading on, and Close frees its slot.
+type statsConn struct {
+	net.Conn
+	pending []byte
+	release func()
+	once    sync.Once
+}
+
+func (c *statsConn) Read(b []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(b, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *statsConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// handoffListener is the listener the HTTP server accepts from: its
+// connections are those serveConn found to be HTTP.
+type handoffListener struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+// handoff passes conn to the HTTP server, or closes it if the server is gone.
+func (l *handoffListener) handoff(conn net.Conn) {
+	select {
+	case l.conns <- conn:
+	case <-l.done:
+		conn.Close()
+	}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+// newHandler routes the stats port's HTTP requests.
+func newHandler(p *Process, health func() error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(NewRegistry(p), promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError, // serve what was gathered, e.g. despite a duplicate server name
+	}))
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(p.AppendJSON(nil, time.Now()))
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if health != nil {
+			if err := health(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				w.Write([]byte(err.Error() + "\n"))
+				return
+			}
+		}
+		w.Write([]byte("ok\n"))
+	})
+	return mux
 }

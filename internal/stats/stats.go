@@ -27,6 +27,13 @@ type Server struct {
 	InQueueBytes  atomic.Int64
 	OutQueue      atomic.Int64 // written, waiting for a reply (gauge)
 	OutQueueBytes atomic.Int64
+
+	// latency is the request latency histogram fed by ObserveLatency;
+	// only /metrics shows it, not the twemproxy document.
+	latency struct {
+		counts   [len(latencyBounds) + 1]atomic.Int64 // per bucket, last is +Inf
+		sumNanos atomic.Int64
+	}
 }
 
 // Pool holds one pool's counters and its servers', in twemproxy's order.
@@ -39,6 +46,10 @@ type Pool struct {
 	ServerEjects      atomic.Int64
 	ForwardError      atomic.Int64
 	Fragments         atomic.Int64
+
+	// SlowRequests counts requests slower than the slow-request threshold.
+	// Only /metrics shows it: the twemproxy document keeps twemproxy's keys.
+	SlowRequests atomic.Int64
 
 	Servers []*Server
 }

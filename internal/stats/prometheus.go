@@ -1,0 +1,152 @@
+package stats
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// promFamily is the Prometheus family of one twemproxy metric.
+type promFamily struct {
+	desc  *prometheus.Desc
+	typ   prometheus.ValueType
+	scale float64 // multiplies the raw value
+}
+
+// promSpec names the family of one twemproxy metric; help, if set,
+// replaces the twemproxy description (for a metric whose unit changes).
+type promSpec struct {
+	name  string
+	typ   prometheus.ValueType
+	scale float64
+	help  string
+}
+
+const (
+	counter = prometheus.CounterValue
+	gauge   = prometheus.GaugeValue
+)
+
+// newFamilies pairs specs with ms (same order) and their descriptions.
+func newFamilies(ms []Metric, specs []promSpec, labels ...string) []promFamily {
+	if len(ms) != len(specs) {
+		panic("stats: Prometheus families out of step with twemproxy's metrics")
+	}
+	fams := make([]promFamily, len(ms))
+	for i, sp := range specs {
+		help := sp.help
+		if help == "" {
+			help = ms[i].Description
+		}
+		fams[i] = promFamily{prometheus.NewDesc(sp.name, help, labels, nil), sp.typ, sp.scale}
+	}
+	return fams
+}
+
+var (
+	poolFamilies = newFamilies(PoolMetrics, []promSpec{
+		{"nutcracker_pool_client_eof_total", counter, 1, ""},
+		{"nutcracker_pool_client_err_total", counter, 1, ""},
+		{"nutcracker_pool_client_connections", gauge, 1, ""},
+		{"nutcracker_pool_server_ejects_total", counter, 1, ""},
+		{"nutcracker_pool_forward_error_total", counter, 1, ""},
+		{"nutcracker_pool_fragments_total", counter, 1, ""},
+	}, "pool")
+	serverFamilies = newFamilies(ServerMetrics, []promSpec{
+		{"nutcracker_server_eof_total", counter, 1, ""},
+		{"nutcracker_server_err_total", counter, 1, ""},
+		{"nutcracker_server_timedout_total", counter, 1, ""},
+		{"nutcracker_server_connections", gauge, 1, ""},
+		{"nutcracker_server_ejected_at_seconds", gauge, 1e-6, "timestamp when server was ejected in seconds since epoch (0: never)"},
+		{"nutcracker_server_requests_total", counter, 1, ""},
+		{"nutcracker_server_request_bytes_total", counter, 1, ""},
+		{"nutcracker_server_responses_total", counter, 1, ""},
+		{"nutcracker_server_response_bytes_total", counter, 1, ""},
+		{"nutcracker_server_in_queue", gauge, 1, ""},
+		{"nutcracker_server_in_queue_bytes", gauge, 1, ""},
+		{"nutcracker_server_out_queue", gauge, 1, ""},
+		{"nutcracker_server_out_queue_bytes", gauge, 1, ""},
+	}, "pool", "server")
+
+	slowRequestsDesc = prometheus.NewDesc("nutcracker_pool_slow_requests_total",
+		"# requests slower than the slow-request threshold", []string{"pool"}, nil)
+	latencyDesc = prometheus.NewDesc("nutcracker_server_request_duration_seconds",
+		"latency of requests to the server", []string{"pool", "server"}, nil)
+	infoDesc = prometheus.NewDesc("nutcracker_info",
+		"always 1; labelled with the source (host name) and version of the stats document", []string{"source", "version"}, nil)
+	uptimeDesc = prometheus.NewDesc("nutcracker_uptime_seconds",
+		"time since the process started", nil, nil)
+	totalConnsDesc = prometheus.NewDesc("nutcracker_connections_total",
+		"# connections ever opened (twemproxy's total_connections)", nil, nil)
+	currConnsDesc = prometheus.NewDesc("nutcracker_curr_connections",
+		"# open connections: listeners, clients and servers (twemproxy's curr_connections)", nil, nil)
+
+	// latencyBoundsSeconds are latencyBounds as Prometheus bucket bounds.
+	latencyBoundsSeconds = func() (b [len(latencyBounds)]float64) {
+		for i, d := range latencyBounds {
+			b[i] = d.Seconds()
+		}
+		return b
+	}()
+)
+
+// collector exposes a Process's counters to Prometheus, reading the
+// atomics at scrape time; the request path never touches Prometheus.
+type collector struct {
+	p *Process
+}
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, f := range poolFamilies {
+		ch <- f.desc
+	}
+	for _, f := range serverFamilies {
+		ch <- f.desc
+	}
+	for _, d := range []*prometheus.Desc{slowRequestsDesc, latencyDesc, infoDesc, uptimeDesc, totalConnsDesc, currConnsDesc} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	p := c.p
+	ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, p.Source, p.Version)
+	ch <- prometheus.MustNewConstMetric(uptimeDesc, prometheus.GaugeValue, time.Since(p.Start).Seconds())
+	ch <- prometheus.MustNewConstMetric(totalConnsDesc, prometheus.CounterValue, float64(p.TotalConnections.Load()))
+	ch <- prometheus.MustNewConstMetric(currConnsDesc, prometheus.GaugeValue, float64(p.CurrConnections.Load()))
+	for _, pool := range p.Pools {
+		for i, v := range pool.values() {
+			f := poolFamilies[i]
+			ch <- prometheus.MustNewConstMetric(f.desc, f.typ, float64(v)*f.scale, pool.Name)
+		}
+		ch <- prometheus.MustNewConstMetric(slowRequestsDesc, prometheus.CounterValue, float64(pool.SlowRequests.Load()), pool.Name)
+		for _, s := range pool.Servers {
+			for i, v := range s.values() {
+				f := serverFamilies[i]
+				ch <- prometheus.MustNewConstMetric(f.desc, f.typ, float64(v)*f.scale, pool.Name, s.Name)
+			}
+			counts, count, sum := s.latencySnapshot()
+			buckets := make(map[float64]uint64, len(latencyBoundsSeconds))
+			var cum uint64
+			for i, le := range latencyBoundsSeconds {
+				cum += counts[i]
+				buckets[le] = cum
+			}
+			ch <- prometheus.MustNewConstHistogram(latencyDesc, count, sum.Seconds(), buckets, pool.Name, s.Name)
+		}
+	}
+}
+
+// NewRegistry returns a Prometheus registry holding p's metrics and the Go
+// runtime and process collectors. Serve builds one; it is exported for a
+// caller that serves /metrics elsewhere.
+func NewRegistry(p *Process) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collector{p},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}

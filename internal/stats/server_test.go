@@ -1,0 +1,481 @@
+package stats
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// testProcess has the pools and servers of testdata/twemproxy-0.5.0.yml.
+func testProcess() *Process {
+	proc := &Process{Source: "vm", Version: "0.1.0", Start: time.Now()}
+	for _, pool := range []struct {
+		name    string
+		servers []string
+	}{{"beta", []string{"s1", "127.0.0.1:7402"}}, {"alpha", []string{"127.0.0.1"}}} {
+		p := &Pool{Name: pool.name}
+		for _, s := range pool.servers {
+			p.Servers = append(p.Servers, &Server{Name: s})
+		}
+		proc.Pools = append(proc.Pools, p)
+	}
+	return proc
+}
+
+// startServer serves p on a loopback port until the test ends, then checks
+// that Serve returned nil.
+func startServer(t *testing.T, p *Process, health func() error) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- Serve(ln, p, health) }()
+	t.Cleanup(func() {
+		ln.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("Serve did not return after its listener closed")
+		}
+	})
+	return ln.Addr().String()
+}
+
+// rawExchange dials addr, writes send in the given pieces and reads until
+// the server closes the connection.
+func rawExchange(t *testing.T, addr string, send ...string) (string, time.Duration) {
+	t.Helper()
+	got, took, err := tryRawExchange(addr, send...)
+	if err != nil {
+		t.Fatalf("%v (got %q)", err, got)
+	}
+	return got, took
+}
+
+func tryRawExchange(addr string, send ...string) (string, time.Duration, error) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return "", 0, err
+	}
+	defer conn.Close()
+	start := time.Now()
+	conn.SetDeadline(start.Add(5 * time.Second))
+	for _, s := range send {
+		if _, err := conn.Write([]byte(s)); err != nil {
+			return "", 0, err
+		}
+	}
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		return string(got), 0, fmt.Errorf("reading until close: %w", err)
+	}
+	return string(got), time.Since(start), nil
+}
+
+// checkDocument fails unless doc is twemproxy's document for testProcess.
+func checkDocument(t *testing.T, doc string) {
+	t.Helper()
+	want, err := os.ReadFile("testdata/twemproxy-0.5.0.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shape(doc) != shape(strings.TrimRight(string(want), "\n")+"\n") {
+		t.Fatalf("not twemproxy's document:\ngot  %q\nwant %q", doc, want)
+	}
+}
+
+func TestSilentClientGetsDocument(t *testing.T) {
+	addr := startServer(t, testProcess(), nil)
+	doc, took := rawExchange(t, addr)
+	checkDocument(t, doc)
+	// The server waits sniffWait for bytes; the margin absorbs a slow,
+	// race-instrumented scheduler.
+	if limit := sniffWait + 450*time.Millisecond; took > limit {
+		t.Fatalf("document took %v, want at most %v", took, limit)
+	}
+}
+
+func TestNonHTTPClientGetsDocument(t *testing.T) {
+	addr := startServer(t, testProcess(), nil)
+	for _, send := range [][]string{
+		{"hello\r\n"},
+		{"GE"},                    // a method's prefix, then silence
+		{"GET\r\n"},               // a method without a target
+		{"get /metrics HTTP/1.1"}, // methods are case-sensitive
+		{"GET  /metrics"},
+	} {
+		doc, _ := rawExchange(t, addr, send...)
+		checkDocument(t, doc)
+	}
+}
+
+func TestHTTPRequestLineSplitAcrossWrites(t *testing.T) {
+	addr := startServer(t, testProcess(), nil)
+	got, _ := rawExchange(t, addr, "G", "ET /hea", "lthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(got, "\r\n\r\nok\n") {
+		t.Fatalf("response %q", got)
+	}
+}
+
+func TestSniffHTTP(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want sniffResult
+	}{
+		{"", maybeHTTP},
+		{"G", maybeHTTP},
+		{"HEAD", maybeHTTP},
+		{"OPTIONS ", maybeHTTP},
+		{"GET /", isHTTP},
+		{"HEAD /metrics HTTP/1.1\r\n", isHTTP},
+		{"OPTIONS * HTTP/1.1", isHTTP},
+		{"GET http://x/", isHTTP},
+		{"x", notHTTP},
+		{"GET\r", notHTTP},
+		{"GET  ", notHTTP},
+		{"GETS /", notHTTP},
+		{"\r\n", notHTTP},
+	} {
+		if got := sniffHTTP([]byte(tc.in)); got != tc.want {
+			t.Errorf("sniffHTTP(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func get(t *testing.T, client *http.Client, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+// findMetric returns the metric of family mf whose labels are exactly
+// labels ("name=value" pairs).
+func findMetric(t *testing.T, mf *dto.MetricFamily, labels ...string) *dto.Metric {
+	t.Helper()
+	for _, m := range mf.GetMetric() {
+		var have []string
+		for _, lp := range m.GetLabel() {
+			have = append(have, lp.GetName()+"="+lp.GetValue())
+		}
+		if strings.Join(have, ",") == strings.Join(labels, ",") {
+			return m
+		}
+	}
+	t.Fatalf("%s has no metric labelled %v", mf.GetName(), labels)
+	return nil
+}
+
+func TestHTTPMetrics(t *testing.T) {
+	p := testProcess()
+	p.TotalConnections.Add(70)
+	p.CurrConnections.Add(7)
+	beta, s1 := p.Pools[0], p.Pools[0].Servers[0]
+	s1.Requests.Add(2)
+	s1.Connections.Add(1)
+	s1.EjectedAt.Add(1795300737532234)
+	beta.ClientConnections.Add(3)
+	beta.SlowRequests.Add(4)
+	for _, d := range []time.Duration{50 * time.Microsecond, 100 * time.Microsecond, 3 * time.Millisecond, 2 * time.Second} {
+		s1.ObserveLatency(d)
+	}
+	addr := startServer(t, p, nil)
+
+	resp, body := get(t, http.DefaultClient, "http://"+addr+"/metrics")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, body)
+	}
+	family := func(name string, typ dto.MetricType) *dto.MetricFamily {
+		t.Helper()
+		mf := fams[name]
+		if mf == nil {
+			t.Fatalf("no family %s in\n%s", name, body)
+		}
+		if mf.GetType() != typ {
+			t.Fatalf("%s is a %v, want %v", name, mf.GetType(), typ)
+		}
+		return mf
+	}
+	value := func(m *dto.Metric) float64 {
+		if m.Counter != nil {
+			return m.GetCounter().GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	for _, tc := range []struct {
+		name   string
+		typ    dto.MetricType
+		labels []string
+		want   float64
+	}{
+		{"nutcracker_server_requests_total", dto.MetricType_COUNTER, []string{"pool=beta", "server=s1"}, 2},
+		{"nutcracker_server_requests_total", dto.MetricType_COUNTER, []string{"pool=alpha", "server=127.0.0.1"}, 0},
+		{"nutcracker_server_connections", dto.MetricType_GAUGE, []string{"pool=beta", "server=s1"}, 1},
+		{"nutcracker_server_ejected_at_seconds", dto.MetricType_GAUGE, []string{"pool=beta", "server=s1"}, 1795300737.532234},
+		{"nutcracker_server_in_queue", dto.MetricType_GAUGE, []string{"pool=beta", "server=127.0.0.1:7402"}, 0},
+		{"nutcracker_pool_client_connections", dto.MetricType_GAUGE, []string{"pool=beta"}, 3},
+		{"nutcracker_pool_slow_requests_total", dto.MetricType_COUNTER, []string{"pool=beta"}, 4},
+		{"nutcracker_pool_server_ejects_total", dto.MetricType_COUNTER, []string{"pool=alpha"}, 0},
+		{"nutcracker_connections_total", dto.MetricType_COUNTER, nil, 70},
+		{"nutcracker_curr_connections", dto.MetricType_GAUGE, nil, 7},
+		{"nutcracker_info", dto.MetricType_GAUGE, []string{"source=vm", "version=0.1.0"}, 1},
+	} {
+		m := findMetric(t, family(tc.name, tc.typ), tc.labels...)
+		if got := value(m); math.Abs(got-tc.want) > 1e-6 {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+	if mf := family("nutcracker_server_eof_total", dto.MetricType_COUNTER); mf.GetHelp() != ServerMetrics[0].Description {
+		t.Errorf("help %q, want describe.go's %q", mf.GetHelp(), ServerMetrics[0].Description)
+	}
+	if up := value(findMetric(t, family("nutcracker_uptime_seconds", dto.MetricType_GAUGE))); up < 0 || up > 60 {
+		t.Errorf("uptime %v", up)
+	}
+	for _, name := range []string{"go_goroutines", "process_open_fds"} {
+		if fams[name] == nil {
+			t.Errorf("no runtime/process family %s", name)
+		}
+	}
+
+	h := findMetric(t, family("nutcracker_server_request_duration_seconds", dto.MetricType_HISTOGRAM),
+		"pool=beta", "server=s1").GetHistogram()
+	if h.GetSampleCount() != 4 {
+		t.Errorf("count %d, want 4", h.GetSampleCount())
+	}
+	if want := (50*time.Microsecond + 100*time.Microsecond + 3*time.Millisecond + 2*time.Second).Seconds(); math.Abs(h.GetSampleSum()-want) > 1e-9 {
+		t.Errorf("sum %v, want %v", h.GetSampleSum(), want)
+	}
+	cum := map[float64]uint64{}
+	for _, b := range h.GetBucket() {
+		cum[b.GetUpperBound()] = b.GetCumulativeCount()
+	}
+	for le, want := range map[float64]uint64{0.0001: 2, 0.00025: 2, 0.0025: 2, 0.005: 3, 1: 3} {
+		if got := cum[le]; got != want {
+			t.Errorf("bucket le=%v: %d, want %d", le, got, want)
+		}
+	}
+	if len(h.GetBucket()) < len(latencyBounds) {
+		t.Errorf("%d buckets, want %d", len(h.GetBucket()), len(latencyBounds))
+	}
+}
+
+func TestHTTPStats(t *testing.T) {
+	p := testProcess()
+	p.Pools[0].Servers[0].Requests.Add(2)
+	p.Pools[0].SlowRequests.Add(1)
+	p.Pools[0].Servers[0].ObserveLatency(time.Millisecond)
+	addr := startServer(t, p, nil)
+	resp, body := get(t, http.DefaultClient, "http://"+addr+"/stats")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	checkDocument(t, body) // no slow_requests, no histogram: twemproxy's keys only
+	var parsed map[string]any
+	if err := json.Unmarshal([]byte(body), &parsed); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if v := parsed["beta"].(map[string]any)["s1"].(map[string]any)["requests"]; v != 2.0 {
+		t.Fatalf("beta.s1.requests = %v", v)
+	}
+}
+
+func TestHTTPHealthz(t *testing.T) {
+	var down atomic.Bool
+	addr := startServer(t, testProcess(), func() error {
+		if down.Load() {
+			return errors.New(`pool "beta": no live server`)
+		}
+		return nil
+	})
+	resp, body := get(t, http.DefaultClient, "http://"+addr+"/healthz")
+	if resp.StatusCode != http.StatusOK || body != "ok\n" {
+		t.Fatalf("healthy: %d %q", resp.StatusCode, body)
+	}
+	down.Store(true)
+	resp, body = get(t, http.DefaultClient, "http://"+addr+"/healthz")
+	if resp.StatusCode != http.StatusServiceUnavailable || body != "pool \"beta\": no live server\n" {
+		t.Fatalf("unhealthy: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestHTTPOtherRequests(t *testing.T) {
+	addr := startServer(t, testProcess(), nil)
+	for _, path := range []string{"/", "/nope", "/metrics/x", "/stats.json"} {
+		if resp, body := get(t, http.DefaultClient, "http://"+addr+path); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d %q, want 404", path, resp.StatusCode, body)
+		}
+	}
+	resp, err := http.Post("http://"+addr+"/metrics", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /metrics: %d, want 405", resp.StatusCode)
+	}
+	head, err := http.Head("http://" + addr + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Body.Close()
+	if head.StatusCode != http.StatusOK {
+		t.Errorf("HEAD /stats: %d", head.StatusCode)
+	}
+}
+
+func TestHTTPKeepAlive(t *testing.T) {
+	addr := startServer(t, testProcess(), nil)
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	var reused atomic.Bool
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused.Store(info.Reused) }}
+	for i, path := range []string{"/healthz", "/stats", "/metrics"} {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || reused.Load() != (i > 0) {
+			t.Fatalf("GET %s: status %d, connection reused %v", path, resp.StatusCode, reused.Load())
+		}
+	}
+}
+
+func TestHTTPHeaderTooLarge(t *testing.T) {
+	addr := startServer(t, testProcess(), nil)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	// Written from another goroutine: the server may answer and close
+	// before it has read everything.
+	go conn.Write([]byte("GET /stats HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 64<<10) + "\r\n\r\n"))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("status %d, want 431", resp.StatusCode)
+	}
+}
+
+func TestObserveLatency(t *testing.T) {
+	s := &Server{}
+	for _, tc := range []struct {
+		d      time.Duration
+		bucket int
+	}{
+		{-time.Second, 0},
+		{0, 0},
+		{100 * time.Microsecond, 0}, // bounds are inclusive, as Prometheus's le
+		{100*time.Microsecond + 1, 1},
+		{time.Millisecond, 3},
+		{7 * time.Millisecond, 6},
+		{time.Second, len(latencyBounds) - 1},
+		{time.Second + 1, len(latencyBounds)},
+		{time.Hour, len(latencyBounds)},
+	} {
+		before, _, _ := s.latencySnapshot()
+		s.ObserveLatency(tc.d)
+		after, _, _ := s.latencySnapshot()
+		for i := range after {
+			want := before[i]
+			if i == tc.bucket {
+				want++
+			}
+			if after[i] != want {
+				t.Errorf("ObserveLatency(%v): bucket %d went %d -> %d", tc.d, i, before[i], after[i])
+			}
+		}
+	}
+	if _, count, _ := s.latencySnapshot(); count != 9 {
+		t.Errorf("count %d, want 9", count)
+	}
+	if allocs := testing.AllocsPerRun(1000, func() { s.ObserveLatency(3 * time.Millisecond) }); allocs != 0 {
+		t.Errorf("ObserveLatency allocates %v times", allocs)
+	}
+	var nilServer *Server
+	nilServer.ObserveLatency(time.Millisecond) // must not panic
+}
+
+func BenchmarkObserveLatency(b *testing.B) {
+	s := &Server{}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		s.ObserveLatency(time.Duration(i&0xffff) * time.Microsecond)
+	}
+}
+
+func TestConnectionLimit(t *testing.T) {
+	addr := startServer(t, testProcess(), nil)
+	// Each holder is an HTTP request whose headers never end: it keeps its
+	// slot until the server's header timeout.
+	var holders []net.Conn
+	for range maxConns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("GET /stats HTTP/1.1\r\nHost: x\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		holders = append(holders, c)
+	}
+	if got, took := rawExchange(t, addr); got != "" || took > time.Second {
+		t.Fatalf("connection over the limit got %q after %v, want an immediate close", got, took)
+	}
+	holders[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		// Over the limit, the server closes without reading: a reset.
+		if got, _, err := tryRawExchange(addr, "hello\r\n"); err == nil && got != "" {
+			checkDocument(t, got)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a freed slot was not reused")
+		}
+	}
+}
