@@ -229,51 +229,124 @@ redis_load() {
 	echo "$n $rps"
 }
 
-# ---------------------------------------------------------------- memcache (to be added)
-# memcache_setup: start two memcached on free ports, set PORT[memcache/direct|twemproxy|ours].
+# ---------------------------------------------------------------- memcache
+
+MC_PER_THREAD=$((N / CLIENTS > 0 ? N / CLIENTS : 1)) # memcslap --execute-number
+mc_user=()
+[ "$(id -u)" -ne 0 ] || mc_user=(-u root) # memcached refuses to run as root without -u
+
+start_memcached() { # start_memcached PORT
+	"${pin_server[@]}" memcached "${mc_user[@]}" -l 127.0.0.1 -p "$1" -U 0 -m 64 </dev/null \
+		>"$tmp/memcached-$1.log" 2>&1 &
+	pids+=($!)
+	wait_port $! "$1" || die "memcached on port $1 did not start (see $tmp/memcached-$1.log)"
+}
+
+memcache_setup() {
+	local p1 p2
+	alloc_port p1
+	alloc_port p2
+	start_memcached "$p1"
+	start_memcached "$p2"
+	MEMCACHE_BACKENDS=("$p1" "$p2")
+	PORT[memcache/direct]=$p1
+	alloc_port "PORT[memcache/twemproxy]"
+	alloc_port "PORT[memcache/ours]"
+}
+
 # memcache_pool_conf TARGET: the memcache pool of a proxy's config.
-# memcache_smoke PORT, MEMCACHE_WORKLOADS=(...), memcache_label W, memcache_load W PORT LOG:
-# as for redis (a load generator such as memcslap from libmemcached-tools, pinned with pin_load).
+memcache_pool_conf() {
+	cat <<EOC
+bench_memcache:
+  listen: 127.0.0.1:${PORT[memcache/$1]}
+  hash: fnv1a_64
+  distribution: ketama
+  timeout: 5000
+  redis: false
+  servers:
+   - 127.0.0.1:${MEMCACHE_BACKENDS[0]}:1
+   - 127.0.0.1:${MEMCACHE_BACKENDS[1]}:1
+EOC
+}
+
+# memcache_smoke PORT: four sets, then one multi-key get of them, answered correctly through the target.
+# (A subshell, so the connection closes on every path; each read waits 5 s at most.)
+memcache_smoke() (
+	exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+	local i line req='' want='' got=''
+	for i in 0 1 2 3; do req+="set bench:smoke:$i 0 0 3\r\nxxx\r\n" want+="STORED "; done
+	for i in 0 1 2 3; do want+="VALUE bench:smoke:$i 0 3 xxx "; done
+	printf '%b' "${req}get bench:smoke:0 bench:smoke:1 bench:smoke:2 bench:smoke:3\r\n" >&3
+	while IFS= read -r -t 5 line <&3; do
+		line=${line%$'\r'}
+		got+="$line "
+		case $line in END | *ERROR*) break ;; esac
+	done
+	[ "$got" = "${want}END " ]
+) 2>/dev/null
+
+# shellcheck disable=SC2034 # read through "declare -n workloads=${proto^^}_WORKLOADS"
+MEMCACHE_WORKLOADS=(set get)
+memcache_label() {
+	case $1 in
+	set) echo "memcache SET" ;;
+	get) echo "memcache GET" ;;
+	esac
+}
+
+# memcache_load WORKLOAD PORT LOG: one memcslap run; prints "requests rps", requests counting
+# every request the run sent (the get test's preload too), rps only the timed phase.
+memcache_load() {
+	local e=$MC_PER_THREAD
+	timeout "$RUN_TIMEOUT" "${pin_load[@]}" memcslap --servers="127.0.0.1:$2" --test="$1" \
+		--concurrency="$CLIENTS" --execute-number="$e" >"$3" 2>&1 || return 1
+	# memcslap exits 0 after errors: it prints them, and counts only the keys done.
+	grep -qi 'error' "$3" && return 1
+	awk -v w="$1" -v c="$CLIENTS" -v e="$e" '
+		$1 == "Time" && $2 == "to" && $3 == "set" && $5 == "keys:" { pre = $4 }
+		$1 == "Time" && $2 == "to" && $3 == w && $5 == "keys" && $6 == "by" { n = $4; secs = $(NF - 1) }
+		END {
+			if (n != c * e || secs <= 0 || (w == "get" && pre != e)) exit 1
+			printf "%d %d\n", n + (w == "get" ? pre : 0), n / secs
+		}' "$3" && return 0
+	echo "bench: memcslap did not report $((CLIENTS * e)) keys done (and $e preloaded, for get)" >>"$3"
+	return 1
+}
 
 # ---------------------------------------------------------------- proxies
 
-# start_proxy TARGET BINARY EXTRA_ARGS...: generated config, pinned, stats on a free port.
+# start_proxy PROTO TARGET BINARY EXTRA_ARGS...: one proxy process with the PROTO pool, generated
+# config, pinned, stats on a free port.
 start_proxy() {
-	local target=$1 bin=$2 stats proto pid
-	shift 2
-	local conf=$tmp/$target.yml
-	: >"$conf"
-	for proto in "${PROTOCOLS[@]}"; do "${proto}_pool_conf" "$target" >>"$conf"; done
+	local proto=$1 target=$2 bin=$3 stats pid
+	shift 3
+	local name=$proto-$target
+	local conf=$tmp/$name.yml
+	"${proto}_pool_conf" "$target" >"$conf"
 	alloc_port stats
-	if [ ! -x "$bin" ]; then
-		NA[$target]="$bin not found"
-		return
-	fi
-	"${pin_server[@]}" "$bin" -c "$conf" -s "$stats" -a 127.0.0.1 -o "$tmp/$target.log" "$@" </dev/null \
-		>"$tmp/$target.out" 2>&1 &
+	"${pin_server[@]}" "$bin" -c "$conf" -s "$stats" -a 127.0.0.1 -o "$tmp/$name.log" "$@" </dev/null \
+		>"$tmp/$name.out" 2>&1 &
 	pid=$!
 	pids+=("$pid")
-	for proto in "${PROTOCOLS[@]}"; do
-		if ! wait_port "$pid" "${PORT[$proto/$target]}"; then
-			NA[$target]="exited or did not listen on port ${PORT[$proto/$target]}"
-			log "$target: ${NA[$target]}; its output:"
-			tail -n 5 "$tmp/$target.out" "$tmp/$target.log" 2>/dev/null | sed 's/^/    /' >&2 || true
-			kill -KILL "$pid" 2>/dev/null || true
-			return
-		fi
-		if ! "${proto}_smoke" "${PORT[$proto/$target]}"; then
-			NA[$target]="failed the $proto smoke check"
-			log "$target: ${NA[$target]}"
-			kill -KILL "$pid" 2>/dev/null || true
-			return
-		fi
-	done
-	PID[$target]=$pid
+	if ! wait_port "$pid" "${PORT[$proto/$target]}"; then
+		NA[$proto/$target]="exited or did not listen on port ${PORT[$proto/$target]}"
+		log "$target ($proto pool): ${NA[$proto/$target]}; its output:"
+		tail -n 5 "$tmp/$name.out" "$tmp/$name.log" 2>/dev/null | sed 's/^/    /' >&2 || true
+		kill -KILL "$pid" 2>/dev/null || true
+		return
+	fi
+	if ! "${proto}_smoke" "${PORT[$proto/$target]}"; then
+		NA[$proto/$target]="failed the $proto smoke check"
+		log "$target ($proto pool): ${NA[$proto/$target]}; its log:"
+		tail -n 5 "$tmp/$name.out" "$tmp/$name.log" 2>/dev/null | sed 's/^/    /' >&2 || true
+		kill -KILL "$pid" 2>/dev/null || true
+		return
+	fi
+	PID[$proto/$target]=$pid
 }
 
 for proto in "${PROTOCOLS[@]}"; do "${proto}_setup"; done
 
-start_proxy twemproxy "$TWEMPROXY_BIN"
 if [ -n "${NUTCRACKER_BIN:-}" ]; then
 	ours_bin=$NUTCRACKER_BIN
 else
@@ -282,10 +355,16 @@ else
 		NA[ours]="build failed: $(head -n 1 "$tmp/build.log")"
 	fi
 fi
-# shellcheck disable=SC2086 # OURS_ARGS is a list of flags
-[ -n "${NA[ours]:-}" ] || start_proxy ours "$ours_bin" ${OURS_ARGS:-}
 for t in twemproxy ours; do
-	[ -z "${NA[$t]:-}" ] || log "$t: n/a (${NA[$t]})"
+	bin=$TWEMPROXY_BIN args=()
+	# shellcheck disable=SC2206 # OURS_ARGS is a list of flags
+	[ "$t" = twemproxy ] || bin=$ours_bin args=(${OURS_ARGS:-})
+	[ -n "${NA[$t]:-}" ] || [ -x "$bin" ] || NA[$t]="$bin not found"
+	if [ -n "${NA[$t]:-}" ]; then
+		log "$t: n/a (${NA[$t]})"
+		continue
+	fi
+	for proto in "${PROTOCOLS[@]}"; do start_proxy "$proto" "$t" "$bin" "${args[@]}"; done
 done
 
 # ---------------------------------------------------------------- runs
@@ -297,15 +376,15 @@ start=$SECONDS
 
 # run_sample PROTO WORKLOAD TARGET ROUND
 run_sample() {
-	local proto=$1 w=$2 t=$3 pid=${PID[$3]:-} before after out cpu=NA
-	[ -z "${NA[$t]:-}" ] || return 0
+	local proto=$1 w=$2 t=$3 pid=${PID[$1/$3]:-} before after out cpu=NA
+	[ -z "${NA[$t]:-}" ] && [ -z "${NA[$proto/$t]:-}" ] || return 0
 	[ -z "$pid" ] || before=$(cpu_ticks "$pid")
 	runs=$((runs + 1))
 	if ! out=$("${proto}_load" "$w" "${PORT[$proto/$t]}" "$tmp/run-$runs.log"); then
-		log "$("${proto}_label" "$w") on $t: run failed: $(grep -v '^WARNING' "$tmp/run-$runs.log" | tail -n 1 | tr -d '\r' | cut -c1-160)"
+		log "$("${proto}_label" "$w") on $t: run failed: $({ grep -i -m 1 error "$tmp/run-$runs.log" || grep -v '^WARNING' "$tmp/run-$runs.log" | tail -n 1; } | tr -d '\r' | cut -c1-160)"
 		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-			NA[$t]="died during the runs"
-			log "$t: ${NA[$t]}"
+			NA[$proto/$t]="died during the runs"
+			log "$t ($proto pool): ${NA[$proto/$t]}"
 		fi
 		return 0
 	fi
@@ -317,7 +396,7 @@ run_sample() {
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$proto" "$w" "$t" "$4" "$n" "$rps" "$cpu" >>"$samples"
 }
 
-log "rounds=$ROUNDS clients=$CLIENTS keyspace=$KEYSPACE n=$N n_pipe=$N_PIPE n_mget=$N_MGET (load on cpu ${pin_load[2]:-any}, servers on cpu ${pin_server[2]:-any})"
+log "rounds=$ROUNDS clients=$CLIENTS keyspace=$KEYSPACE n=$N n_pipe=$N_PIPE n_mget=$N_MGET memcslap_execute_number=$MC_PER_THREAD (load on cpu ${pin_load[2]:-any}, servers on cpu ${pin_server[2]:-any})"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 rounds_done=0
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -342,12 +421,17 @@ done
 
 echo
 echo "nutcracker bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))"
-echo "  $(redis-server --version | cut -d' ' -f1-3), twemproxy $("$TWEMPROXY_BIN" -V 2>&1 | sed -n 's/.*nutcracker-//p' | head -n 1)," \
-	"$rounds_done of $ROUNDS rounds x 2 samples per target, $CLIENTS clients, -r $KEYSPACE, $((SECONDS - start)) s of runs"
+echo "  $(redis-server --version | cut -d' ' -f1-3), $(memcached -V 2>&1 | head -n 1), $(memcslap -V 2>&1 | head -n 1)," \
+	"twemproxy $("$TWEMPROXY_BIN" -V 2>&1 | sed -n 's/.*nutcracker-//p' | head -n 1)"
+echo "  $rounds_done of $ROUNDS rounds x 2 samples per target, $CLIENTS clients, -r $KEYSPACE," \
+	"memcslap -e $MC_PER_THREAD, $((SECONDS - start)) s of runs"
 echo "  load average before the runs: $load_before (anything well above 0 means other work shared the cores)"
 echo "  rps: median (min-max) over the samples; ratios of medians; CPU: proxy utime+stime per request, median"
 for t in "${TARGETS[@]}"; do
 	[ -z "${NA[$t]:-}" ] || echo "  $t: n/a (${NA[$t]})"
+	for proto in "${PROTOCOLS[@]}"; do
+		[ -z "${NA[$proto/$t]:-}" ] || echo "  $t, $proto pool: n/a (${NA[$proto/$t]})"
+	done
 done
 echo
 
