@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -141,11 +142,19 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		logging.Logf(logging.Emerg, "%v", err)
 		return 1
 	}
-	p, err := proxy.New(cfg, proxy.Options{MbufSize: opts.mbufSize})
+	p, err := proxy.New(cfg, proxy.Options{MbufSize: opts.mbufSize, Version: version})
 	if err != nil {
 		logging.Logf(logging.Emerg, "%v", err)
 		return 1
 	}
+	statsAddr := net.JoinHostPort(opts.statsAddr, strconv.Itoa(opts.statsPort))
+	statsLn, err := net.Listen("tcp", statsAddr)
+	if err != nil {
+		logging.Logf(logging.Emerg, "stats: listen on %s: %v", statsAddr, err)
+		p.Close()
+		return 1
+	}
+	go stats.Serve(statsLn, p.Stats(), p.Health)
 	// Written once the listeners are open, so a pid file names a process
 	// that serves.
 	if opts.pidFile != "" {
@@ -159,7 +168,9 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 	for _, pc := range cfg.Pools {
 		logging.Noticef("pool %s listening on %s", pc.Name, pc.Listen.Addr)
 	}
+	logging.Noticef("stats on %s", statsAddr)
 	code := handleSignals(signals)
+	statsLn.Close()
 	if err := p.Close(); err != nil {
 		logging.Errorf("close: %v", err)
 	}
@@ -178,8 +189,9 @@ func handleSignals(signals <-chan os.Signal) int {
 		prefix := fmt.Sprintf("signal %d (%s) received", int(s), signalName(s))
 		switch s {
 		case syscall.SIGHUP:
+			err := logging.Reopen() // first, so that a new file gets the line
 			logging.Logf(logging.Emerg, "%s, reopening log file", prefix)
-			if err := logging.Reopen(); err != nil {
+			if err != nil {
 				logging.Logf(logging.Emerg, "%v", err)
 			}
 		case syscall.SIGTTIN:
