@@ -201,6 +201,9 @@ func (s *session) complete(codec Codec, buf []byte, now time.Time) (int, bool) {
 	off := 0
 	for off < len(buf) {
 		r := s.peek()
+		if r == nil && s.isBroken() {
+			return off, false // failed meanwhile (closed, timed out): its replies are moot
+		}
 		if r == nil {
 			logging.Warnf("server %s sent %d bytes with no request in flight", s.c.opts.Addr, len(buf)-off)
 			s.fail(ErrBadReply)

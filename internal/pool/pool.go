@@ -52,7 +52,8 @@ type Server struct {
 	conns  []*backend.Conn
 
 	failures     atomic.Int32
-	ejectedUntil atomic.Int64 // unix nanos; 0 = in the ring
+	ejectedUntil atomic.Int64 // unix nanos; 0 = not ejected
+	outOfRing    atomic.Bool  // the current routing leaves the server out
 }
 
 // CodecFactory returns a new reply framer for one server connection.
@@ -179,8 +180,8 @@ func (s *Server) ServerFailed(err error) {
 	s.pool.updateRouting()
 }
 
-// Ejected reports whether the server is out of the ring.
-func (s *Server) Ejected() bool { return s.ejectedUntil.Load() != 0 }
+// Ejected reports whether the current routing leaves the server out.
+func (s *Server) Ejected() bool { return s.outOfRing.Load() }
 
 // updateRouting rebuilds the continuum from live servers, first putting
 // back those whose retry timeout has passed, and schedules the next return.
@@ -221,8 +222,10 @@ func (p *Pool) updateRouting() {
 func (p *Pool) buildRouting(now int64) error {
 	rt := &routing{}
 	var ring []dist.Server
-	for _, s := range p.Servers {
+	out := make([]bool, len(p.Servers))
+	for i, s := range p.Servers {
 		if until := s.ejectedUntil.Load(); until > now {
+			out[i] = true
 			continue
 		}
 		rt.live = append(rt.live, s)
@@ -236,6 +239,9 @@ func (p *Pool) buildRouting(now int64) error {
 		rt.continuum = c
 	}
 	p.routing.Store(rt)
+	for i, s := range p.Servers {
+		s.outOfRing.Store(out[i])
+	}
 	return nil
 }
 

@@ -650,8 +650,10 @@ func TestKillUnderLoad(t *testing.T) {
 	if total.failOther > 0 {
 		t.Fatalf("%d requests for live servers failed", total.failOther)
 	}
-	if total.failVictim == 0 || total.ok == 0 {
-		t.Fatalf("load saw no failure or no success: %+v", total)
+	// Requests in flight at the kill may fail (or none was in flight: the
+	// closed connection alone ejects the server); all others succeed.
+	if total.okVictim == 0 || total.ok == 0 {
+		t.Fatalf("load saw no success: %+v", total)
 	}
 }
 
