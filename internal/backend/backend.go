@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -197,6 +198,11 @@ func (c *Conn) writeLoop() {
 			c.shutdown()
 			return
 		}
+		// Let the client goroutines that are ready run first: their
+		// requests then join this batch, and one write carries them all
+		// (twemproxy's event loop gets the same effect by reading every
+		// ready client before writing to a server).
+		runtime.Gosched()
 		c.mu.Lock()
 		c.batch, c.queue = c.queue, c.batch[:0]
 		c.mu.Unlock()

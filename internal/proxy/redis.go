@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/subtle"
+	"errors"
 	"strconv"
 
 	"nutcracker/internal/backend"
@@ -342,11 +343,7 @@ func appendMerged(out []byte, m *msg) []byte {
 	return out
 }
 
-var errWrongCount = errorString("reply has the wrong number of elements")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+var errWrongCount = errors.New("reply has the wrong number of elements")
 
 // printable quotes a client-sent name for an error reply.
 func printable(b []byte) string {
