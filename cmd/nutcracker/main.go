@@ -188,7 +188,9 @@ func handleSignals(signals <-chan os.Signal) int {
 		s := sig.(syscall.Signal)
 		prefix := fmt.Sprintf("signal %d (%s) received", int(s), signalName(s))
 		switch s {
-		case syscall.SIGHUP:
+		case syscall.SIGHUP, syscall.SIGUSR1:
+			// SIGUSR1 does the same, for rotation scripts once SIGHUP
+			// reloads the configuration.
 			err := logging.Reopen() // first, so that a new file gets the line
 			logging.Logf(logging.Emerg, "%s, reopening log file", prefix)
 			if err != nil {

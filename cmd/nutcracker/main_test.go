@@ -374,7 +374,7 @@ func waitExit(t *testing.T, exited <-chan error) *os.ProcessState {
 }
 
 func TestSignals(t *testing.T) {
-	cmd, listen, logFile, exited := startForeground(t, "-v", "5")
+	cmd, listen, logFile, exited := startForeground(t, "-v", "4")
 
 	// SIGHUP reopens the log file, creating it again after a rotation.
 	if err := os.Remove(logFile); err != nil {
@@ -383,21 +383,25 @@ func TestSignals(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitFile(t, logFile, contains("signal 1 (SIGHUP) received, reopening log file\n"), "SIGHUP")
 
-	// SIGTTIN raises the level to info: accepted clients are then logged.
+	// SIGTTIN raises the level to notice: accepted clients are then logged.
 	testutil.Dial(t, listen).Do("PING")
 	cmd.Process.Signal(syscall.SIGTTIN)
 	waitFile(t, logFile, contains("signal 21 (SIGTTIN) received, up logging level\n"), "SIGTTIN")
-	waitFile(t, logFile, contains("up log level to 6\n"), "SIGTTIN")
+	waitFile(t, logFile, contains("up log level to 5\n"), "SIGTTIN")
 	if log, _ := os.ReadFile(logFile); strings.Contains(string(log), "accepted client") {
-		t.Fatalf("a client was logged at level 5:\n%s", log)
+		t.Fatalf("a client was logged at level 4:\n%s", log)
 	}
 	testutil.Dial(t, listen).Do("PING")
-	waitFile(t, logFile, contains("accepted client"), "info level")
+	waitFile(t, logFile, contains("accepted client"), "notice level")
 	cmd.Process.Signal(syscall.SIGTTOU)
 	waitFile(t, logFile, contains("signal 22 (SIGTTOU) received, down logging level\n"), "SIGTTOU")
-	waitFile(t, logFile, contains("down log level to 5\n"), "SIGTTOU")
+	waitFile(t, logFile, contains("down log level to 4\n"), "SIGTTOU")
+	// SIGUSR1 reopens the log file too (SIGHUP will also reload).
+	if err := os.Remove(logFile); err != nil {
+		t.Fatal(err)
+	}
 	cmd.Process.Signal(syscall.SIGUSR1)
-	waitFile(t, logFile, contains("signal 10 (SIGUSR1) received\n"), "SIGUSR1")
+	waitFile(t, logFile, contains("signal 10 (SIGUSR1) received, reopening log file\n"), "SIGUSR1")
 	// SIGPIPE is ignored.
 	cmd.Process.Signal(syscall.SIGPIPE)
 

@@ -193,7 +193,7 @@ func (ps *poolServer) acceptLoop() {
 		}
 		ps.proxy.stats.AddConn()
 		ps.pool.Stats.ClientConnections.Add(1)
-		logging.Infof("accepted client %s on pool %s", conn.RemoteAddr(), ps.cfg.Name)
+		logging.Noticef("accepted client %s on pool %s", conn.RemoteAddr(), ps.cfg.Name)
 		c.start()
 	}
 }
@@ -216,6 +216,7 @@ func (p *Proxy) untrack(c *client) {
 	c.ps.nclients.Add(-1)
 	c.ps.pool.Stats.ClientConnections.Add(-1)
 	p.stats.DoneConn()
+	logging.Noticef("closed client %s on pool %s", c.conn.RemoteAddr(), c.ps.cfg.Name)
 }
 
 // Health returns nil when every pool has a live server, else an error
