@@ -19,6 +19,13 @@ import (
 	"nutcracker/internal/testutil"
 )
 
+// TestMain keeps the log to warnings: every test connects clients, and
+// notices of each accept and close would drown the output.
+func TestMain(m *testing.M) {
+	logging.Init(logging.Warn, "")
+	os.Exit(m.Run())
+}
+
 // testProxy is a proxy in front of real backends.
 type testProxy struct {
 	*Proxy
@@ -735,7 +742,7 @@ func TestSlowRequestLog(t *testing.T) {
 	if err := logging.Init(logging.Notice, logFile); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { logging.Init(logging.DefaultLevel, "") })
+	t.Cleanup(func() { logging.Init(logging.Warn, "") })
 	tp := startProxy(t, 2, "slow_req_duration: 100")
 	c := testutil.Dial(t, tp.addr)
 	srv := tp.Proxy.pools[0].pool.Servers[0]
