@@ -21,6 +21,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,7 +37,7 @@ var (
 	ErrHostDown  = errors.New("Host is down")
 	ErrClosed    = errors.New("Connection closed")
 	ErrBadReply  = errors.New("Invalid argument")
-	ErrQueueFull = errors.New("Server queue full")
+	ErrQueueFull = errors.New("Server queue full: too many requests waiting for this server")
 )
 
 // Owner is told when its request has a reply or an error.
@@ -99,11 +100,30 @@ type Options struct {
 	Stats *stats.Server
 	// ReadBufferSize is the reader's initial buffer size.
 	ReadBufferSize int
+	// MaxOutstanding bounds the requests queued and in flight on the
+	// connection; past it Send fails at once with ErrQueueFull. 0 means
+	// DefaultMaxOutstanding.
+	MaxOutstanding int
+}
+
+// DefaultMaxOutstanding is the default bound on a connection's queued and
+// in-flight requests: far above what a healthy server has (each client
+// has at most 1,024 requests in the proxy), low enough that a stalled
+// server cannot make the proxy hold requests without bound.
+const DefaultMaxOutstanding = 65536
+
+func (o *Options) maxOutstanding() int {
+	if o.MaxOutstanding > 0 {
+		return o.MaxOutstanding
+	}
+	return DefaultMaxOutstanding
 }
 
 // Conn is one server connection, shared by many clients.
 type Conn struct {
 	opts *Options
+
+	outstanding atomic.Int64 // requests sent and not yet replied or failed
 
 	mu      sync.Mutex
 	queue   []*Request // waiting for the writer
@@ -144,9 +164,16 @@ func New(opts *Options) *Conn {
 
 // Send queues r for the server. It never blocks on I/O.
 func (c *Conn) Send(r *Request) {
+	if c.outstanding.Add(1) > int64(c.opts.maxOutstanding()) {
+		c.outstanding.Add(-1)
+		r.Err = ErrQueueFull
+		r.Owner.Complete(r)
+		return
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		c.outstanding.Add(-1)
 		r.Err = ErrClosed
 		r.Owner.Complete(r)
 		return
@@ -268,7 +295,7 @@ func (c *Conn) write() {
 	}
 	// The other requests belong to the reader now: touch only these.
 	for _, r := range c.noReply {
-		c.opts.replied(r)
+		c.replied(r)
 		r.Owner.Complete(r)
 	}
 	clear(c.noReply)
@@ -301,6 +328,7 @@ func (c *Conn) dial() error {
 		hs := make([]*Request, len(c.opts.Handshake))
 		for i, w := range c.opts.Handshake {
 			hs[i] = &Request{Wire: w}
+			c.outstanding.Add(1)
 			c.opts.Stats.InQueue.Add(1)
 			c.opts.Stats.InQueueBytes.Add(int64(len(w)))
 		}
@@ -346,16 +374,18 @@ func (c *Conn) dequeued() {
 // wire.
 func (c *Conn) failBatch(err error) {
 	for _, r := range c.batch {
-		c.opts.replied(r)
+		c.replied(r)
 	}
 	failAll(c.batch, err)
 	clear(c.batch)
 }
 
-// replied takes a request off the server's out_queue.
-func (o *Options) replied(r *Request) {
-	o.Stats.OutQueue.Add(-1)
-	o.Stats.OutQueueBytes.Add(-int64(len(r.Wire)))
+// replied takes a request that got its reply or failed off the server's
+// out_queue and the connection's outstanding count.
+func (c *Conn) replied(r *Request) {
+	c.outstanding.Add(-1)
+	c.opts.Stats.OutQueue.Add(-1)
+	c.opts.Stats.OutQueueBytes.Add(-int64(len(r.Wire)))
 }
 
 func failAll(rs []*Request, err error) {

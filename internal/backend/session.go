@@ -143,7 +143,7 @@ func (s *session) fail(err error) {
 		st.Err.Add(1)
 	}
 	for _, r := range taken {
-		s.c.opts.replied(r)
+		s.c.replied(r)
 	}
 	failAll(taken, err)
 	if err != ErrClosed && s.c.opts.Events != nil {
@@ -225,7 +225,7 @@ func (s *session) complete(codec Codec, buf []byte, now time.Time) (int, bool) {
 		}
 		reply := buf[off : off+n]
 		off += n
-		s.c.opts.replied(r)
+		s.c.replied(r)
 		st := s.c.opts.Stats
 		st.Responses.Add(1)
 		st.ResponseBytes.Add(int64(n))

@@ -241,26 +241,29 @@ func (c *client) readLoop() {
 	}
 }
 
-// writeLoop writes replies in request order, flushing when the next reply
-// is not ready yet, then closes the connection.
+// writeLoop encodes replies in request order and hands them to the
+// client's output whenever the next reply is not ready yet, then closes
+// the connection once everything is written.
 func (c *client) writeLoop() {
 	defer c.ps.proxy.wg.Done()
 	defer c.ps.proxy.untrack(c)
 	defer c.conn.Close()
+	o := newOutput(c.conn, c.ps.proxy.opts.OutputLimit)
 	var out []byte
 	failed := false
-	write := func(b []byte) {
-		if len(b) == 0 || failed {
-			return
+	send := func(b []byte) (owned bool) {
+		if failed {
+			return false
 		}
-		if _, err := c.conn.Write(b); err != nil {
+		owned, err := o.send(b)
+		if err != nil {
 			failed = true
 			c.conn.Close() // unblocks the reader
 		}
+		return owned
 	}
 	flush := func() {
-		write(out)
-		if cap(out) > maxKeptBuffer {
+		if send(out) || cap(out) > maxKeptBuffer {
 			out = nil
 		} else {
 			out = out[:0]
@@ -277,6 +280,7 @@ func (c *client) writeLoop() {
 		}
 		if !ok {
 			flush()
+			o.wait()
 			return
 		}
 		if failed {
@@ -293,7 +297,9 @@ func (c *client) writeLoop() {
 			m.req.Err == nil && !m.mcQuiet {
 			// A large value goes out from the buffer it was read into.
 			flush()
-			write(m.req.Reply)
+			if send(m.req.Reply) {
+				m.req.Reply = nil
+			}
 		} else {
 			out = c.appendReply(out, m)
 		}
@@ -306,6 +312,7 @@ func (c *client) writeLoop() {
 			flush()
 		}
 		if closes {
+			o.wait()
 			failed = true // discard whatever the reader queued meanwhile
 			c.conn.Close()
 		}

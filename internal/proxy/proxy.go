@@ -30,6 +30,10 @@ type Options struct {
 	MbufSize int
 	// Version is reported in the stats document.
 	Version string
+	// OutputLimit bounds the reply bytes held for a client that does not
+	// read; past it the proxy stops reading the client's requests until
+	// it drains. 0 means DefaultOutputLimit.
+	OutputLimit int
 }
 
 // DefaultMbufSize is twemproxy's default -m.
@@ -64,6 +68,9 @@ type poolServer struct {
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if opts.MbufSize <= 0 {
 		opts.MbufSize = DefaultMbufSize
+	}
+	if opts.OutputLimit <= 0 {
+		opts.OutputLimit = DefaultOutputLimit
 	}
 	host, _ := os.Hostname()
 	p := &Proxy{

@@ -1,0 +1,135 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"nutcracker/internal/testutil"
+)
+
+// floodCount is the number of SETs the flood test pipelines.
+const floodCount = 1_000_000
+
+// TestPipelineFlood writes a million SETs on one connection and reads
+// nothing until all are written, as a bulk loader does: every SET is
+// accepted, every reply arrives, and the proxy's heap stays bounded.
+func TestPipelineFlood(t *testing.T) {
+	tp := startProxy(t, 2, "")
+	peak := sampleHeap(t)
+	c := testutil.Dial(t, tp.addr)
+	if err := writeFlood(c); err != nil {
+		t.Fatal(err)
+	}
+	readFlood(t, c)
+	checkPeak(t, peak)
+}
+
+// TestPipelineFloodPausedBackends floods while both backends are paused:
+// the proxy stops reading the client (its writes stall) instead of
+// buffering without bound, and everything completes once they resume.
+func TestPipelineFloodPausedBackends(t *testing.T) {
+	tp := startProxy(t, 2, "")
+	peak := sampleHeap(t)
+	c := testutil.Dial(t, tp.addr)
+	for _, b := range tp.backends {
+		b.Pause()
+	}
+	written := make(chan error, 1)
+	go func() { written <- writeFlood(c) }()
+	// While paused, the requests held by the proxy stay within the
+	// client's pipeline bound.
+	pl := tp.Proxy.pools[0].pool
+	held := func() int64 {
+		var n int64
+		for _, s := range pl.Servers {
+			n += s.Stats.InQueue.Load() + s.Stats.OutQueue.Load()
+		}
+		return n
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return held() >= maxPipeline/2 }, "requests never reached the paused servers")
+	time.Sleep(300 * time.Millisecond) // the pause the client sits through
+	select {
+	case err := <-written:
+		t.Fatalf("the whole flood was taken while the servers were paused (%v)", err)
+	default:
+	}
+	// The queue's capacity, plus the request the writer waits on.
+	if n := held(); n > maxPipeline+1 {
+		t.Fatalf("%d requests held for paused servers, the bound is %d", n, maxPipeline+1)
+	}
+	for _, b := range tp.backends {
+		b.Resume()
+	}
+	readFlood(t, c)
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	checkPeak(t, peak)
+}
+
+// writeFlood writes floodCount SETs, 1,000 per write, keys spread over
+// the servers.
+func writeFlood(c *testutil.Client) error {
+	var chunk bytes.Buffer
+	for i := 0; i < 1000; i++ {
+		chunk.WriteString(testutil.EncodeCmd("SET", "flood:"+string(rune('a'+i%26))+string(rune('a'+i/26%26)), "v"))
+	}
+	c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Minute))
+	for i := 0; i < floodCount/1000; i++ {
+		if _, err := c.Conn.Write(chunk.Bytes()); err != nil {
+			return fmt.Errorf("write after %d requests: %w", i*1000, err)
+		}
+	}
+	return nil
+}
+
+func readFlood(t *testing.T, c *testutil.Client) {
+	t.Helper()
+	c.Conn.SetReadDeadline(time.Now().Add(5 * time.Minute))
+	want := []byte("+OK\r\n")
+	got := make([]byte, len(want))
+	r := bufio.NewReaderSize(c.Conn, 1<<16)
+	for i := 0; i < floodCount; i++ {
+		if _, err := io.ReadFull(r, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("reply %d: %q %v", i, got, err)
+		}
+	}
+}
+
+// sampleHeap records the peak heap in use until the test ends.
+func sampleHeap(t *testing.T) *atomic.Uint64 {
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-sampled })
+	return &peak
+}
+
+func checkPeak(t *testing.T, peak *atomic.Uint64) {
+	t.Helper()
+	t.Logf("peak heap in use: %.1f MB", float64(peak.Load())/(1<<20))
+	if peak.Load() > 64<<20 {
+		t.Fatalf("peak heap %d MB, want under 64 MB", peak.Load()>>20)
+	}
+}

@@ -1,0 +1,129 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+)
+
+// DefaultOutputLimit bounds the reply bytes waiting for a client that does
+// not read, like Redis's client output buffer limit.
+const DefaultOutputLimit = 64 << 20
+
+// output sends a client's replies without ever blocking the goroutine
+// that encodes them, up to a limit: a client that pipelines a million
+// requests before reading any reply gets them all, from memory. The
+// encoder first tries a non-blocking write; what the socket does not take
+// is queued, and a sender goroutine, started only then, writes the queue
+// with blocking writes until it is empty. Past the limit the encoder
+// waits, so the client's requests stop being read until it drains.
+type output struct {
+	conn  net.Conn
+	raw   syscall.RawConn // nil: every write goes through the sender
+	limit int
+
+	mu      sync.Mutex
+	drained sync.Cond   // signalled when queued bytes fall or the sender stops
+	queue   net.Buffers // owned by output once queued
+	queued  int
+	sending bool
+	err     error
+}
+
+func newOutput(conn net.Conn, limit int) *output {
+	o := &output{conn: conn, limit: limit}
+	o.drained.L = &o.mu
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			o.raw = raw
+		}
+	}
+	return o
+}
+
+// send writes b or queues it. It reports whether output owns b from now on
+// (the caller must then not reuse it) and false with an error once the
+// connection has failed.
+func (o *output) send(b []byte) (owned bool, err error) {
+	if len(b) == 0 {
+		return false, nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return false, o.err
+	}
+	if !o.sending {
+		n, err := o.tryWrite(b)
+		if err != nil {
+			o.err = err
+			return false, err
+		}
+		if n == len(b) {
+			return false, nil
+		}
+		b = b[n:]
+		o.sending = true
+		go o.sendLoop()
+	}
+	o.queue = append(o.queue, b)
+	o.queued += len(b)
+	for o.queued > o.limit && o.err == nil {
+		o.drained.Wait()
+	}
+	return true, o.err
+}
+
+// tryWrite writes what the socket takes now without waiting.
+func (o *output) tryWrite(b []byte) (int, error) {
+	if o.raw == nil {
+		return 0, nil
+	}
+	var n int
+	var werr error
+	err := o.raw.Write(func(fd uintptr) bool {
+		n, werr = syscall.Write(int(fd), b)
+		return true // never wait here
+	})
+	if err != nil {
+		return 0, err
+	}
+	if errors.Is(werr, syscall.EAGAIN) {
+		return 0, nil
+	}
+	if werr != nil {
+		return 0, werr
+	}
+	return n, nil
+}
+
+// sendLoop writes the queue until it is empty.
+func (o *output) sendLoop() {
+	o.mu.Lock()
+	for len(o.queue) > 0 && o.err == nil {
+		bufs := o.queue
+		o.queue = nil
+		o.mu.Unlock()
+		n, err := bufs.WriteTo(o.conn)
+		o.mu.Lock()
+		o.queued -= int(n)
+		if err != nil {
+			o.err = err
+		}
+		o.drained.Broadcast()
+	}
+	o.sending = false
+	o.drained.Broadcast()
+	o.mu.Unlock()
+}
+
+// wait blocks until everything queued is written or the connection failed.
+func (o *output) wait() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for o.sending && o.err == nil {
+		o.drained.Wait()
+	}
+	return o.err
+}
