@@ -4,7 +4,7 @@ GO       ?= go
 FUZZTIME ?= 30s
 BIN      := bin/nutcracker
 
-.PHONY: all build run test bench fuzz clean
+.PHONY: all build run test check soak bench fuzz clean
 
 all: build
 
@@ -20,6 +20,16 @@ test:
 	bash scripts/deps.sh
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 9m ./...
+
+# The correctness checker alone: clients verify every reply against their own model
+# while backends are killed and paused (CHECK_DURATION, default 60s; soak: 10 minutes).
+CHECK_DURATION ?= 60s
+check:
+	bash scripts/deps.sh
+	NUTCRACKER_CHECK_DURATION=$(CHECK_DURATION) $(GO) test -race -count=1 -timeout 0 -run '^TestChecker$$' -v ./internal/proxy
+
+soak:
+	$(MAKE) check CHECK_DURATION=10m
 
 # Direct redis vs Debian's twemproxy vs ours on the same backends (QUICK=1 ROUNDS=N, see the script).
 bench:
