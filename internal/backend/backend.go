@@ -108,7 +108,7 @@ type Options struct {
 
 // DefaultMaxOutstanding is the default bound on a connection's queued and
 // in-flight requests: far above what a healthy server has (each client
-// has at most 1,024 requests in the proxy), low enough that a stalled
+// has at most 256 requests in the proxy), low enough that a stalled
 // server cannot make the proxy hold requests without bound.
 const DefaultMaxOutstanding = 65536
 

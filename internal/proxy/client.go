@@ -16,8 +16,10 @@ import (
 )
 
 // maxPipeline bounds the requests a client may have waiting for replies;
-// past it the reader stops reading until the writer catches up.
-const maxPipeline = 1024
+// past it the reader stops reading until the writer catches up. Its queue
+// is allocated with the client, so the bound is also per idle client
+// memory (8 bytes a slot).
+const maxPipeline = 256
 
 // flushSize is how much reply data the writer gathers before writing even
 // though more replies are ready.
@@ -185,10 +187,12 @@ func (c *client) readLoop() {
 	defer c.ps.proxy.wg.Done()
 	defer close(c.queue)
 	size := c.ps.proxy.opts.MbufSize
-	buf := make([]byte, 0, size)
-	start := 0 // first byte of the request being parsed
+	r := newConnReader(c.conn, &c.ps.proxy.readBufs, size)
+	defer r.release()
+	var buf []byte // nil while waiting idle
+	start := 0     // first byte of the request being parsed
 	for {
-		if len(buf) == cap(buf) {
+		if buf != nil && len(buf) == cap(buf) {
 			if start > 0 {
 				n := copy(buf, buf[start:])
 				buf, start = buf[:n], 0
@@ -196,10 +200,11 @@ func (c *client) readLoop() {
 				grown := make([]byte, len(buf), 2*cap(buf))
 				copy(grown, buf)
 				buf = grown
+				r.release()
 			}
 		}
-		n, err := c.conn.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
+		var err error
+		buf, err = r.read(buf)
 		if c.ps.cfg.SlowReqDuration > 0 {
 			c.readAt = time.Now() // once per read, for every request in it
 		}
@@ -223,11 +228,8 @@ func (c *client) readLoop() {
 				return
 			}
 		}
-		if start == len(buf) {
+		if start == len(buf) { // everything parsed; r.read lets go of buf while idle
 			start, buf = 0, buf[:0]
-			if cap(buf) > 4*size && cap(buf) > maxKeptBuffer {
-				buf = make([]byte, 0, size)
-			}
 		}
 		if err != nil {
 			switch {

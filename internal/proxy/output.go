@@ -23,12 +23,13 @@ type output struct {
 	raw   syscall.RawConn // nil: every write goes through the sender
 	limit int
 
-	mu      sync.Mutex
-	drained sync.Cond   // signalled when queued bytes fall or the sender stops
-	queue   net.Buffers // owned by output once queued
-	queued  int
-	sending bool
-	err     error
+	mu        sync.Mutex
+	drained   sync.Cond   // signalled when queued bytes fall or the sender stops
+	queue     net.Buffers // owned by output once queued
+	lastOwned bool        // the last buffer of queue is a chunk output made, with room to append
+	queued    int
+	sending   bool
+	err       error
 }
 
 func newOutput(conn net.Conn, limit int) *output {
@@ -42,9 +43,9 @@ func newOutput(conn net.Conn, limit int) *output {
 	return o
 }
 
-// send writes b or queues it. It reports whether output owns b from now on
-// (the caller must then not reuse it) and false with an error once the
-// connection has failed.
+// send writes b or queues it. It reports whether output keeps b itself
+// from now on (a large b; the caller must then not reuse it; a small one is
+// copied) and an error once the connection has failed.
 func (o *output) send(b []byte) (owned bool, err error) {
 	if len(b) == 0 {
 		return false, nil
@@ -67,12 +68,34 @@ func (o *output) send(b []byte) (owned bool, err error) {
 		o.sending = true
 		go o.sendLoop()
 	}
-	o.queue = append(o.queue, b)
-	o.queued += len(b)
+	owned = o.enqueue(b)
 	for o.queued > o.limit && o.err == nil {
 		o.drained.Wait()
 	}
-	return true, o.err
+	return owned, o.err
+}
+
+// outputChunk is the size of the buffers small replies are gathered in
+// while the sender is busy.
+const outputChunk = 64 << 10
+
+// enqueue adds b to the queue: a large b as it is (output owns it from
+// then on), a small one copied into the last chunk, so that a flood of
+// small replies costs about its bytes and not a buffer each.
+func (o *output) enqueue(b []byte) (owned bool) {
+	o.queued += len(b)
+	if len(b) >= outputChunk {
+		o.queue, o.lastOwned = append(o.queue, b), false
+		return true
+	}
+	if n := len(o.queue); n > 0 && o.lastOwned && cap(o.queue[n-1])-len(o.queue[n-1]) >= len(b) {
+		o.queue[n-1] = append(o.queue[n-1], b...)
+		return false
+	}
+	chunk := make([]byte, 0, outputChunk)
+	o.queue = append(o.queue, append(chunk, b...))
+	o.lastOwned = true
+	return false
 }
 
 // tryWrite writes what the socket takes now without waiting.
@@ -103,7 +126,7 @@ func (o *output) sendLoop() {
 	o.mu.Lock()
 	for len(o.queue) > 0 && o.err == nil {
 		bufs := o.queue
-		o.queue = nil
+		o.queue, o.lastOwned = nil, false
 		o.mu.Unlock()
 		n, err := bufs.WriteTo(o.conn)
 		o.mu.Lock()

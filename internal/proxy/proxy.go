@@ -47,6 +47,8 @@ type Proxy struct {
 	stats  *stats.Process
 	done   chan struct{} // closed by Close
 
+	readBufs sync.Pool // *[]byte of MbufSize, lent to clients while they read
+
 	mu      sync.Mutex
 	closed  bool
 	clients map[*client]struct{}
@@ -79,6 +81,10 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		done:    make(chan struct{}),
 		clients: make(map[*client]struct{}),
 		stats:   &stats.Process{Source: host, Version: opts.Version, Start: time.Now()},
+	}
+	p.readBufs.New = func() any {
+		b := make([]byte, opts.MbufSize)
+		return &b
 	}
 	for _, pc := range cfg.Pools {
 		ps, err := p.newPoolServer(pc)

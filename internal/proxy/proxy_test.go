@@ -22,6 +22,9 @@ import (
 // TestMain keeps the log to warnings: every test connects clients, and
 // notices of each accept and close would drown the output.
 func TestMain(m *testing.M) {
+	if spec := os.Getenv("NUTCRACKER_HOLD"); spec != "" {
+		holdConnections(spec) // the child process of TestManyIdleClients
+	}
 	logging.Init(logging.Warn, "")
 	os.Exit(m.Run())
 }

@@ -1,0 +1,183 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"nutcracker/internal/testutil"
+)
+
+// TestBackendClosesMidReply uses a listener that answers half a bulk
+// reply and closes: no real server can be made to do that on cue. The
+// client gets a connection error for that request, and the pool's other
+// server keeps serving.
+func TestBackendClosesMidReply(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				bufio.NewReader(c).ReadString('\n') // the request's first line
+				c.Write([]byte("$10\r\nabc"))
+			}()
+		}
+	}()
+	r := testutil.StartRedis(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	p := runProxy(t, poolYAML(listen, "", ln.Addr().String()+":1", r.Addr+":1"), DefaultMbufSize)
+	half := 0
+	if p.pools[0].pool.Servers[1].Config.Addr == ln.Addr().String() {
+		half = 1
+	}
+	c := testutil.Dial(t, listen)
+	kHalf, kGood := keyOn(t, p, half, "h"), keyOn(t, p, 1-half, "g")
+	c.Cmd("GET", kHalf)
+	c.Cmd("SET", kGood, "1")
+	if got := c.Reply(); got != "-ERR Connection reset by peer\r\n" {
+		t.Fatalf("reply cut by the server: %q", got)
+	}
+	if got := c.Reply(); got != "+OK\r\n" {
+		t.Fatalf("request to the healthy server: %q", got)
+	}
+}
+
+// TestClientGoneWithRequestsInFlight closes a client while its requests
+// wait on a paused server: nothing leaks and other clients are served.
+func TestClientGoneWithRequestsInFlight(t *testing.T) {
+	tp := startProxy(t, 1, "")
+	st := tp.Proxy.pools[0].pool.Stats
+	c := testutil.Dial(t, tp.addr)
+	tp.backends[0].Pause()
+	for i := 0; i < 100; i++ {
+		c.Cmd("SET", fmt.Sprint("gone", i), "v")
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return st.Servers[0].OutQueue.Load() == 100 },
+		"requests never reached the server")
+	c.Conn.Close()
+	tp.backends[0].Resume()
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return st.ClientConnections.Load() == 0 && st.Servers[0].OutQueue.Load() == 0
+	}, "client or its requests still held")
+	if got := testutil.Dial(t, tp.addr).Do("GET", "gone99"); got != "$1\r\nv\r\n" {
+		t.Fatalf("GET after the client left: %q", got)
+	}
+}
+
+// TestClientStallsMidRequest: a client that sends half a request and
+// stops holds nobody else up, and is answered once it sends the rest.
+func TestClientStallsMidRequest(t *testing.T) {
+	tp := startProxy(t, 2, "")
+	slow := testutil.Dial(t, tp.addr)
+	full := testutil.EncodeCmd("SET", "half", "done")
+	slow.Send(full[:len(full)/2])
+	other := testutil.Dial(t, tp.addr)
+	for i := 0; i < 10; i++ {
+		expect(t, other, "+OK\r\n", "SET", fmt.Sprint("other", i), "1")
+	}
+	slow.Send(full[len(full)/2:])
+	if got := slow.Reply(); got != "+OK\r\n" {
+		t.Fatalf("completed request: %q", got)
+	}
+	expect(t, other, "$4\r\ndone\r\n", "GET", "half")
+}
+
+// TestManyIdleClients holds 10,000 idle client connections open and
+// reports what each costs the proxy. The clients live in a child process
+// (this test binary, see holdConnections) so that neither process needs
+// more than 10,000 descriptors.
+func TestManyIdleClients(t *testing.T) {
+	const n = 10000
+	raiseFDLimit(t, n+1000)
+	tp := startProxy(t, 1, "")
+	before := memInUse()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), fmt.Sprintf("NUTCRACKER_HOLD=%s,%d", tp.addr, n))
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); child.Wait() }()
+	st := tp.Proxy.pools[0].pool.Stats
+	testutil.Eventually(t, 60*time.Second, func() bool { return st.ClientConnections.Load() == n },
+		"%d of %d clients accepted", st.ClientConnections.Load(), n)
+	perConn := (memInUse() - before) / n
+	t.Logf("%d idle clients: %.1f KB each (heap and goroutine stacks)", n, float64(perConn)/1024)
+	// The proxy still serves.
+	if got := testutil.Dial(t, tp.addr).Do("PING"); got != "+PONG\r\n" {
+		t.Fatalf("PING with %d idle clients: %q", n, got)
+	}
+}
+
+// holdConnections runs in the child process of TestManyIdleClients: it
+// opens the connections NUTCRACKER_HOLD asks for ("addr,count") and holds
+// them until its standard input closes.
+func holdConnections(spec string) {
+	addr, count, _ := strings.Cut(spec, ",")
+	n, _ := strconv.Atoi(count)
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	lim.Cur = lim.Max
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	conns := make([]net.Conn, 0, n)
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "hold: connection %d: %v\n", i, err)
+			os.Exit(1)
+		}
+		conns = append(conns, c)
+	}
+	io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+// raiseFDLimit lifts the soft open-files limit to at least n (up to the
+// hard limit), restoring it when the test ends.
+func raiseFDLimit(t *testing.T, n uint64) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	old := lim
+	if lim.Cur >= n {
+		return
+	}
+	lim.Cur = min(n, lim.Max)
+	if lim.Cur < n {
+		t.Fatalf("open files hard limit %d is below the %d this test needs", lim.Max, n)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
+}
+
+// memInUse is the heap and goroutine stack memory in use after a GC.
+func memInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse
+}
