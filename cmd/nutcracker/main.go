@@ -109,10 +109,14 @@ func run(args []string, stderr io.Writer) int {
 
 // testConf is -t: load and check the configuration, bind nothing.
 func testConf(file string, stderr io.Writer) int {
-	if _, err := config.Load(file); err != nil {
+	cfg, err := config.Load(file)
+	if err != nil {
 		fmt.Fprintf(stderr, "nutcracker: %v\n", err)
 		fmt.Fprintf(stderr, "nutcracker: configuration file '%s' syntax is invalid\n", file)
 		return 1
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "nutcracker: warning: %s\n", w)
 	}
 	fmt.Fprintf(stderr, "nutcracker: configuration file '%s' syntax is ok\n", file)
 	return 0
@@ -141,6 +145,9 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 	if err != nil {
 		logging.Logf(logging.Emerg, "%v", err)
 		return 1
+	}
+	for _, w := range cfg.Warnings {
+		logging.Warnf("%s", w)
 	}
 	p, err := proxy.New(cfg, proxy.Options{MbufSize: opts.mbufSize, Version: version})
 	if err != nil {

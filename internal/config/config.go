@@ -27,6 +27,8 @@ type Config struct {
 	File   string // path it was loaded from
 	Global Global
 	Pools  []*Pool // sorted by name: shorter first, then bytewise (twemproxy's string_compare)
+	// Warnings are problems that do not stop the proxy, for the log.
+	Warnings []string
 }
 
 // Global holds bilitw's `global:` block. Its values apply to the whole process.
@@ -124,13 +126,28 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Load reads and validates a config file.
+// Load reads and validates a config file. A file holding a redis_auth
+// password that other users may read gets a warning.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	return Parse(path, data)
+	cfg, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		for _, p := range cfg.Pools {
+			if p.RedisAuth != "" {
+				cfg.Warnings = append(cfg.Warnings, fmt.Sprintf(
+					"%s: pool %q has a redis_auth password and the file is readable by every user (mode %04o); chmod o-r it",
+					path, p.Name, fi.Mode().Perm()))
+				break
+			}
+		}
+	}
+	return cfg, nil
 }
 
 // compareNames orders names as twemproxy's string_compare does: shorter first, then bytewise.

@@ -737,3 +737,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestWorldReadablePasswordWarning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nc.yml")
+	yaml := "p:\n  listen: 127.0.0.1:22121\n  redis: true\n  redis_auth: s3cret\n  servers:\n   - 127.0.0.1:6379:1\n"
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o644, true}, {0o640, false}, {0o600, false}} {
+		if err := os.WriteFile(path, []byte(yaml), tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(path, tc.mode)
+		cfg, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(cfg.Warnings) > 0; got != tc.warn {
+			t.Errorf("mode %04o: warnings %q", tc.mode, cfg.Warnings)
+		}
+		for _, w := range cfg.Warnings {
+			if strings.Contains(w, "s3cret") {
+				t.Errorf("warning shows the password: %s", w)
+			}
+		}
+	}
+}
