@@ -20,6 +20,8 @@ test:
 	bash scripts/deps.sh
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 9m ./...
+	# Allocation counts need a build without the race detector.
+	$(GO) test -count=1 -run 'NoAllocation' ./internal/proxy
 
 # The correctness checker alone: clients verify every reply against their own model
 # while backends are killed and paused (CHECK_DURATION, default 60s; soak: 10 minutes).

@@ -59,6 +59,9 @@ type mcProto struct{}
 
 func (mcProto) parse(c *client, buf []byte) (int, error) {
 	n, err := c.mcParser.Parse(buf)
+	if err == nil {
+		return n, nil
+	}
 	var refused *mc.Error
 	if errors.As(err, &refused) && !refused.Fatal {
 		// Answered in dispatch, in order; the request's bytes are skipped.

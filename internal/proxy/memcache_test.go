@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -276,5 +279,31 @@ func TestMemcacheKillUnderLoad(t *testing.T) {
 	}
 	if failures == 0 || okOther == 0 {
 		t.Fatalf("failures %d, successes on the live server %d", failures, okOther)
+	}
+}
+
+func BenchmarkMemcacheGet(b *testing.B) {
+	tp := startMC(b, 2, "")
+	conn, err := net.Dial("tcp", tp.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	conn.Write([]byte("set bench 0 0 100\r\n" + strings.Repeat("v", 100) + "\r\n"))
+	r.ReadString('\n')
+	req, end := []byte("get bench\r\n"), []byte("END\r\n")
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		conn.Write(req)
+		n := 0
+		for !bytes.HasSuffix(buf[:n], end) {
+			m, err := r.Read(buf[n:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += m
+		}
 	}
 }

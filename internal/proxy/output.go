@@ -23,6 +23,13 @@ type output struct {
 	raw   syscall.RawConn // nil: every write goes through the sender
 	limit int
 
+	// State of the raw write in progress (under mu); writeFn is writeOnce
+	// bound once, so that a write allocates nothing.
+	writeFn func(fd uintptr) bool
+	wbuf    []byte
+	wn      int
+	werr    error
+
 	mu        sync.Mutex
 	drained   sync.Cond   // signalled when queued bytes fall or the sender stops
 	queue     net.Buffers // owned by output once queued
@@ -34,6 +41,7 @@ type output struct {
 
 func newOutput(conn net.Conn, limit int) *output {
 	o := &output{conn: conn, limit: limit}
+	o.writeFn = o.writeOnce
 	o.drained.L = &o.mu
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
@@ -103,12 +111,10 @@ func (o *output) tryWrite(b []byte) (int, error) {
 	if o.raw == nil {
 		return 0, nil
 	}
-	var n int
-	var werr error
-	err := o.raw.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), b)
-		return true // never wait here
-	})
+	o.wbuf = b
+	err := o.raw.Write(o.writeFn)
+	n, werr := o.wn, o.werr
+	o.wbuf = nil
 	if err != nil {
 		return 0, err
 	}
@@ -119,6 +125,15 @@ func (o *output) tryWrite(b []byte) (int, error) {
 		return 0, werr
 	}
 	return n, nil
+}
+
+// writeOnce is the raw write; it never waits.
+func (o *output) writeOnce(fd uintptr) bool {
+	o.wn, o.werr = syscall.Write(int(fd), o.wbuf)
+	if o.wn < 0 {
+		o.wn = 0
+	}
+	return true
 }
 
 // sendLoop writes the queue until it is empty.

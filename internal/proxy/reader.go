@@ -17,10 +17,18 @@ type connReader struct {
 	pool *sync.Pool      // of *[]byte with the proxy's mbuf size
 	size int
 	bufp *[]byte // the pooled buffer in use, if any
+
+	// State of the raw read in progress; readFn is readOnce bound once, so
+	// that a read allocates nothing.
+	readFn func(fd uintptr) bool
+	buf    []byte
+	n      int
+	err    error
 }
 
 func newConnReader(conn net.Conn, pool *sync.Pool, size int) *connReader {
 	r := &connReader{conn: conn, pool: pool, size: size}
+	r.readFn = r.readOnce
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			r.raw = raw
@@ -41,28 +49,10 @@ func (r *connReader) read(buf []byte) ([]byte, error) {
 		n, err := r.conn.Read(buf[len(buf):cap(buf)])
 		return buf[:len(buf)+n], err
 	}
-	var n int
-	var rerr error
-	err := r.raw.Read(func(fd uintptr) bool {
-		if buf == nil {
-			r.bufp = r.pool.Get().(*[]byte)
-			buf = (*r.bufp)[:0]
-		}
-		for {
-			n, rerr = syscall.Read(int(fd), buf[len(buf):cap(buf)])
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
-		if rerr == syscall.EAGAIN {
-			if len(buf) == 0 { // wait without a buffer
-				r.release()
-				buf = nil
-			}
-			return false
-		}
-		return true
-	})
+	r.buf = buf
+	err := r.raw.Read(r.readFn)
+	buf, n, rerr := r.buf, r.n, r.err
+	r.buf = nil
 	switch {
 	case err != nil:
 		return buf, err
@@ -72,6 +62,29 @@ func (r *connReader) read(buf []byte) ([]byte, error) {
 		return buf, io.EOF
 	}
 	return buf[:len(buf)+n], nil
+}
+
+// readOnce is the raw read: it reports false (wait until readable) when
+// nothing is there, letting go of an empty buffer first.
+func (r *connReader) readOnce(fd uintptr) bool {
+	if r.buf == nil {
+		r.bufp = r.pool.Get().(*[]byte)
+		r.buf = (*r.bufp)[:0]
+	}
+	for {
+		r.n, r.err = syscall.Read(int(fd), r.buf[len(r.buf):cap(r.buf)])
+		if r.err != syscall.EINTR {
+			break
+		}
+	}
+	if r.err == syscall.EAGAIN {
+		if len(r.buf) == 0 { // wait without a buffer
+			r.release()
+			r.buf = nil
+		}
+		return false
+	}
+	return true
 }
 
 // release gives the pooled buffer back: when the connection ends, or when
