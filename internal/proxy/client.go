@@ -104,9 +104,10 @@ type msg struct {
 	keyFrag []int32 // per key, in request order: index into frags
 	pending atomic.Int32
 
+	server *pool.Server // where it was sent (a forwarded request or a fragment)
+
 	// Fragments.
 	parent *msg
-	server *pool.Server
 	nkeys  int
 	elems  [][]byte
 
