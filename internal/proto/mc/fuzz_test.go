@@ -2,6 +2,7 @@ package mc
 
 import (
 	"bytes"
+	"nutcracker/internal/testutil"
 	"testing"
 )
 
@@ -17,20 +18,20 @@ func FuzzRequestParser(f *testing.F) {
 			return
 		}
 		if len(r.args) == 0 || r.args[0] != r.cmd {
-			t.Fatalf("%q: args %q, command %q", trunc(data), r.args, r.cmd)
+			t.Fatalf("%q: args %q, command %q", testutil.Trunc(data), r.args, r.cmd)
 		}
 		line, _, _ := bytes.Cut(data[:r.n], []byte("\n"))
 		if bytes.ContainsFunc(bytes.TrimSuffix(line, []byte("\r")), func(c rune) bool { return c < ' ' || c == 0x7f }) {
-			t.Fatalf("%q: accepted a line with a control byte", trunc(data))
+			t.Fatalf("%q: accepted a line with a control byte", testutil.Trunc(data))
 		}
 		for _, k := range r.keys {
 			if len(k) == 0 || len(k) > maxKeyLen || bytes.ContainsAny([]byte(k), " \r\n\x00") {
-				t.Fatalf("%q: bad key %q", trunc(data), k)
+				t.Fatalf("%q: bad key %q", testutil.Trunc(data), k)
 			}
 		}
 		if r.base64 {
 			if _, err := DecodeKey(nil, []byte(r.keys[0])); err != nil {
-				t.Fatalf("%q: accepted base64 key %q: %v", trunc(data), r.keys[0], err)
+				t.Fatalf("%q: accepted base64 key %q: %v", testutil.Trunc(data), r.keys[0], err)
 			}
 		}
 	})
@@ -58,7 +59,7 @@ func FuzzReplyParser(f *testing.F) {
 		}
 		v, err := ValuesEnd(reply)
 		if values != (err == nil) || err == nil && v != len(head) {
-			t.Fatalf("ValuesEnd(%q) = (%d, %v)", trunc(reply), v, err)
+			t.Fatalf("ValuesEnd(%q) = (%d, %v)", testutil.Trunc(reply), v, err)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package mc
 import (
 	"bytes"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +12,7 @@ import (
 
 func startMemcached(t *testing.T) *testutil.Process {
 	t.Helper()
-	var extra []string
-	if os.Geteuid() == 0 {
-		extra = []string{"-u", "root"} // memcached refuses to run as root without -u
-	}
-	return testutil.StartMemcached(t, extra...)
+	return testutil.StartMemcached(t)
 }
 
 // readUntil reads from cl until what it read ends with suffix, and returns
@@ -29,7 +24,7 @@ func readUntil(t *testing.T, cl *testutil.Client, suffix string) string {
 	for !bytes.HasSuffix(out, []byte(suffix)) {
 		c, err := cl.R.ReadByte()
 		if err != nil {
-			t.Fatalf("read after %q: %v", trunc(out), err)
+			t.Fatalf("read after %q: %v", testutil.Trunc(out), err)
 		}
 		out = append(out, c)
 	}
@@ -175,7 +170,7 @@ func TestRepliesFromMemcached(t *testing.T) {
 	} {
 		var p RequestParser
 		if n, err := p.Parse([]byte(req)); n != len(req) || err != nil {
-			t.Fatalf("%q: Parse = (%d, %v)", trunc([]byte(req)), n, err)
+			t.Fatalf("%q: Parse = (%d, %v)", testutil.Trunc([]byte(req)), n, err)
 		}
 		k := p.Command().Kind
 		cl.Send(req + sentinel)
@@ -185,13 +180,13 @@ func TestRepliesFromMemcached(t *testing.T) {
 		}
 		reply := []byte(readUntil(t, cl, suffix))
 		if n, err := parseReplyAllWays(t, k, reply, len(reply)/2); n != len(reply) || err != nil {
-			t.Errorf("%q: reply %q: Parse = (%d, %v)", trunc([]byte(req)), trunc(reply), n, err)
+			t.Errorf("%q: reply %q: Parse = (%d, %v)", testutil.Trunc([]byte(req)), testutil.Trunc(reply), n, err)
 		}
 		if k == KindRetrieval || k == KindGat {
 			n, err := ValuesEnd(reply)
 			isError := !bytes.HasSuffix(reply, []byte("END\r\n"))
 			if isError != (err != nil) || err == nil && n != len(reply)-5 {
-				t.Errorf("%q: ValuesEnd(%q) = (%d, %v)", trunc([]byte(req)), trunc(reply), n, err)
+				t.Errorf("%q: ValuesEnd(%q) = (%d, %v)", testutil.Trunc([]byte(req)), testutil.Trunc(reply), n, err)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package mc
 
 import (
+	"nutcracker/internal/testutil"
 	"strings"
 	"testing"
 )
@@ -129,7 +130,7 @@ func TestReplyParser(t *testing.T) {
 		for cut := range len(data) + 1 {
 			n, err := parseReplyAllWays(t, c.kind, data, cut)
 			if n != want || err != c.err {
-				t.Fatalf("kind %d: Parse(%q) = (%d, %v), want (%d, %v)", c.kind, trunc(data), n, err, want, c.err)
+				t.Fatalf("kind %d: Parse(%q) = (%d, %v), want (%d, %v)", c.kind, testutil.Trunc(data), n, err, want, c.err)
 			}
 			if len(data) > 300 {
 				break

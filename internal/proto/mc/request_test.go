@@ -3,6 +3,7 @@ package mc
 import (
 	"bytes"
 	"math"
+	"nutcracker/internal/testutil"
 	"runtime"
 	"strconv"
 	"strings"
@@ -280,7 +281,7 @@ func TestRequestParser(t *testing.T) {
 			data := []byte(c.in + c.rest)
 			got := parseRequestAllWays(t, data, len(c.in)/2)
 			if want := c.want(); !got.equal(want) {
-				t.Fatalf("Parse(%q) =\n%+v, want\n%+v", trunc(data), got, want)
+				t.Fatalf("Parse(%q) =\n%+v, want\n%+v", testutil.Trunc(data), got, want)
 			}
 			// Split at every offset, not just the middle.
 			if len(data) < 300 {

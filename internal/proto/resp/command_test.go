@@ -132,12 +132,12 @@ func TestArityMatchesRedis(t *testing.T) {
 		reply := []byte(cl.Do("COMMAND", "INFO", c.Name))
 		outer, err := ArrayElems(reply, nil)
 		if err != nil || len(outer) != 1 {
-			t.Errorf("%s: COMMAND INFO replied %q", c.Name, trunc(reply))
+			t.Errorf("%s: COMMAND INFO replied %q", c.Name, testutil.Trunc(reply))
 			continue
 		}
 		info, err := ArrayElems(outer[0], nil)
 		if err != nil || len(info) < 2 {
-			t.Errorf("%s: unknown to redis: %q", c.Name, trunc(outer[0]))
+			t.Errorf("%s: unknown to redis: %q", c.Name, testutil.Trunc(outer[0]))
 			continue
 		}
 		arity, err := ParseInt(info[1])

@@ -1,57 +1,12 @@
 package resp
 
 import (
-	"bytes"
+	"nutcracker/internal/testutil"
 	"testing"
 )
 
-// mover is a growing buffer that moves to a new backing array before most
-// appends (always while small, on growth when large) and poisons the old
-// one, so a parser that kept a pointer into an old buffer is caught.
-type mover struct{ buf []byte }
-
-func (m *mover) add(b ...byte) []byte {
-	if len(m.buf)+len(b) > cap(m.buf) || len(m.buf) < 4096 {
-		nb := make([]byte, len(m.buf), 2*(len(m.buf)+len(b))+1)
-		copy(nb, m.buf)
-		for i := range m.buf {
-			m.buf[i] = 0xEE
-		}
-		m.buf = nb
-	}
-	m.buf = append(m.buf, b...)
-	return m.buf
-}
-
-// feedBytes feeds data to parse one byte at a time, in a moving buffer,
-// until it reports a frame or an error; it returns that result and the
-// buffer it was given last.
-func feedBytes(data []byte, parse func([]byte) (int, error)) (int, []byte, error) {
-	var m mover
-	for i := range data {
-		buf := m.add(data[i])
-		n, err := parse(buf)
-		if n > 0 || err != nil {
-			return n, buf, err
-		}
-	}
-	return 0, m.buf, nil
-}
-
-// feedTwo feeds data[:cut] and then, unless that decided already, all of
-// data in a fresh buffer.
-func feedTwo(data []byte, cut int, parse func([]byte) (int, error)) (int, []byte, error) {
-	first := bytes.Clone(data[:cut])
-	if n, err := parse(first); n > 0 || err != nil {
-		return n, first, err
-	}
-	for i := range first {
-		first[i] = 0xEE
-	}
-	all := bytes.Clone(data)
-	n, err := parse(all)
-	return n, all, err
-}
+// moveBelow: the buffer fed byte by byte moves on every append while shorter.
+const moveBelow = 4096
 
 // reqResult is what a RequestParser made of some bytes.
 type reqResult struct {
@@ -97,25 +52,25 @@ func parseRequestAllWays(t testing.TB, data []byte, cut int) reqResult {
 	n, err := p.Parse(data)
 	whole := reqResultOf(&p, n, err, data)
 	if n > len(data) {
-		t.Fatalf("%q: n = %d > len %d", trunc(data), n, len(data))
+		t.Fatalf("%q: n = %d > len %d", testutil.Trunc(data), n, len(data))
 	}
 	// Parsing again without Reset repeats the result.
 	if n2, err2 := p.Parse(data); n2 != n || err2 != err {
-		t.Fatalf("%q: second Parse gave (%d, %v), first (%d, %v)", trunc(data), n2, err2, n, err)
+		t.Fatalf("%q: second Parse gave (%d, %v), first (%d, %v)", testutil.Trunc(data), n2, err2, n, err)
 	}
 
 	p.Reset()
-	n, buf, err := feedBytes(data, p.Parse)
+	n, buf, err := testutil.FeedBytes(data, moveBelow, p.Parse)
 	if bytewise := reqResultOf(&p, n, err, buf); !bytewise.equal(whole) {
-		t.Fatalf("%q: byte by byte %+v, whole %+v", trunc(data), bytewise, whole)
+		t.Fatalf("%q: byte by byte %+v, whole %+v", testutil.Trunc(data), bytewise, whole)
 	}
 
 	if len(data) > 0 {
 		cut %= len(data) + 1
 		p.Reset()
-		n, buf, err = feedTwo(data, cut, p.Parse)
+		n, buf, err = testutil.FeedTwo(data, cut, p.Parse)
 		if two := reqResultOf(&p, n, err, buf); !two.equal(whole) {
-			t.Fatalf("%q cut at %d: %+v, whole %+v", trunc(data), cut, two, whole)
+			t.Fatalf("%q cut at %d: %+v, whole %+v", testutil.Trunc(data), cut, two, whole)
 		}
 	}
 	return whole
@@ -127,35 +82,28 @@ func parseReplyAllWays(t testing.TB, data []byte, cut int) (int, error) {
 	var p ReplyParser
 	n, err := p.Parse(data)
 	if n > len(data) {
-		t.Fatalf("%q: n = %d > len %d", trunc(data), n, len(data))
+		t.Fatalf("%q: n = %d > len %d", testutil.Trunc(data), n, len(data))
 	}
 	if n2, err2 := p.Parse(data); n2 != n || err2 != err {
-		t.Fatalf("%q: second Parse gave (%d, %v), first (%d, %v)", trunc(data), n2, err2, n, err)
+		t.Fatalf("%q: second Parse gave (%d, %v), first (%d, %v)", testutil.Trunc(data), n2, err2, n, err)
 	}
 	if l, lerr := ReplyLen(data); l != n || lerr != err {
-		t.Fatalf("%q: ReplyLen (%d, %v), Parse (%d, %v)", trunc(data), l, lerr, n, err)
+		t.Fatalf("%q: ReplyLen (%d, %v), Parse (%d, %v)", testutil.Trunc(data), l, lerr, n, err)
 	}
 	check := func(how string, n2 int, err2 error) {
 		t.Helper()
 		if n2 != n || err2 != err {
-			t.Fatalf("%q %s: (%d, %v), whole (%d, %v)", trunc(data), how, n2, err2, n, err)
+			t.Fatalf("%q %s: (%d, %v), whole (%d, %v)", testutil.Trunc(data), how, n2, err2, n, err)
 		}
 	}
 	p.Reset()
-	n2, _, err2 := feedBytes(data, p.Parse)
+	n2, _, err2 := testutil.FeedBytes(data, moveBelow, p.Parse)
 	check("byte by byte", n2, err2)
 	if len(data) > 0 {
 		cut %= len(data) + 1
 		p.Reset()
-		n2, _, err2 = feedTwo(data, cut, p.Parse)
+		n2, _, err2 = testutil.FeedTwo(data, cut, p.Parse)
 		check("in two pieces", n2, err2)
 	}
 	return n, err
-}
-
-func trunc(b []byte) []byte {
-	if len(b) > 80 {
-		return b[:80]
-	}
-	return b
 }

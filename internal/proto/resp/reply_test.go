@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"nutcracker/internal/testutil"
 	"strings"
 	"testing"
 )
@@ -76,7 +77,7 @@ func TestReplyParser(t *testing.T) {
 		}
 		n, err := parseReplyAllWays(t, data, len(c.in)/2)
 		if n != want || err != c.err {
-			t.Fatalf("Parse(%q) = (%d, %v), want (%d, %v)", trunc(data), n, err, want, c.err)
+			t.Fatalf("Parse(%q) = (%d, %v), want (%d, %v)", testutil.Trunc(data), n, err, want, c.err)
 		}
 		// Split at every offset, not just the middle.
 		if len(data) < 200 {

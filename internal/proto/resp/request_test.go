@@ -154,7 +154,7 @@ func TestRequestParser(t *testing.T) {
 			data := []byte(c.in + c.rest)
 			got := parseRequestAllWays(t, data, len(c.in)/2)
 			if want := c.want(); !got.equal(want) {
-				t.Fatalf("Parse(%q) = %+v, want %+v", trunc(data), got, want)
+				t.Fatalf("Parse(%q) = %+v, want %+v", testutil.Trunc(data), got, want)
 			}
 			// Split at every offset, not just the middle.
 			if len(data) < 200 {
@@ -249,7 +249,7 @@ func TestRequestMatchesRedis(t *testing.T) {
 			cl := testutil.Dial(t, srv.Addr)
 			cl.Send(send)
 			if got := cl.Reply(); got != want {
-				t.Fatalf("redis replied %q, want %q", trunc([]byte(got)), trunc([]byte(want)))
+				t.Fatalf("redis replied %q, want %q", testutil.Trunc([]byte(got)), testutil.Trunc([]byte(want)))
 			}
 			if c.err != "" && !cl.Closed(5*time.Second) {
 				t.Fatal("redis did not close the connection")
