@@ -28,7 +28,18 @@ func TestPipelineFlood(t *testing.T) {
 	}
 	readFlood(t, c)
 	checkPeak(t, peak)
+	// What the burst took is garbage once it is over: nothing keeps a
+	// free list of it.
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if grown := int64(ms.HeapInuse) - int64(heapBase.Load()); grown > 4<<20 {
+		t.Fatalf("heap still %d KB above its start after the burst", grown>>10)
+	}
 }
+
+// heapBase is the heap in use when sampleHeap last started.
+var heapBase atomic.Uint64
 
 // TestPipelineFloodPausedBackends floods while both backends are paused:
 // the proxy stops reading the client (its writes stall) instead of
@@ -111,6 +122,7 @@ func sampleHeap(t *testing.T) *atomic.Uint64 {
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapInuse
+	heapBase.Store(base)
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
