@@ -176,7 +176,20 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		logging.Noticef("pool %s listening on %s", pc.Name, pc.Listen.Addr)
 	}
 	logging.Noticef("stats on %s", statsAddr)
-	code := handleSignals(signals)
+	reload := func() {
+		next, err := config.Load(opts.confFile)
+		if err != nil {
+			logging.Errorf("reload refused, the running configuration stays: %v", err)
+			return
+		}
+		for _, w := range next.Warnings {
+			logging.Warnf("%s", w)
+		}
+		if err := p.Reload(next); err != nil {
+			logging.Errorf("reload: %v", err)
+		}
+	}
+	code := handleSignals(signals, reload)
 	statsLn.Close()
 	if err := p.Close(); err != nil {
 		logging.Errorf("close: %v", err)
@@ -190,18 +203,24 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 // handleSignals acts on signals as twemproxy's nc_signal.c does, logging
 // each one with twemproxy's text at every level, until one ends the
 // process; it returns the exit code.
-func handleSignals(signals <-chan os.Signal) int {
+func handleSignals(signals <-chan os.Signal, reload func()) int {
 	for sig := range signals {
 		s := sig.(syscall.Signal)
 		prefix := fmt.Sprintf("signal %d (%s) received", int(s), signalName(s))
 		switch s {
 		case syscall.SIGHUP, syscall.SIGUSR1:
-			// SIGUSR1 does the same, for rotation scripts once SIGHUP
-			// reloads the configuration.
+			// SIGUSR1 only reopens the log, for rotation scripts.
 			err := logging.Reopen() // first, so that a new file gets the line
-			logging.Logf(logging.Emerg, "%s, reopening log file", prefix)
+			if s == syscall.SIGHUP {
+				logging.Logf(logging.Emerg, "%s, reopening log file and reloading the configuration", prefix)
+			} else {
+				logging.Logf(logging.Emerg, "%s, reopening log file", prefix)
+			}
 			if err != nil {
 				logging.Logf(logging.Emerg, "%v", err)
+			}
+			if s == syscall.SIGHUP {
+				reload()
 			}
 		case syscall.SIGTTIN:
 			logging.Logf(logging.Emerg, "%s, up logging level", prefix)

@@ -381,7 +381,7 @@ func TestSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitFile(t, logFile, contains("signal 1 (SIGHUP) received, reopening log file\n"), "SIGHUP")
+	waitFile(t, logFile, contains("signal 1 (SIGHUP) received, reopening log file and reloading the configuration\n"), "SIGHUP")
 
 	// SIGTTIN raises the level to notice: accepted clients are then logged.
 	testutil.Dial(t, listen).Do("PING")
@@ -470,5 +470,37 @@ func TestStartFailures(t *testing.T) {
 	}
 	if _, err := os.Stat(pidFile); err == nil {
 		t.Error("pid file written though the listeners failed")
+	}
+}
+
+// TestSIGHUPReloads edits the configuration file and sends SIGHUP: an
+// added pool starts listening; a broken file is refused and the running
+// configuration stays.
+func TestSIGHUPReloads(t *testing.T) {
+	cmd, listen, logFile, _ := startForeground(t)
+	conf := cmd.Args[2]
+	added := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	body, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := fmt.Sprintf("%sq:\n  listen: %s\n  redis: true\n  servers:\n   - 127.0.0.1:1:1\n", body, added)
+	if err := os.WriteFile(conf, []byte(more), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFile(t, logFile, contains("configuration reloaded: 2 pools"), "reload")
+	if got := testutil.Dial(t, added).Do("PING"); got != "+PONG\r\n" {
+		t.Fatalf("added pool: %q", got)
+	}
+	if err := os.WriteFile(conf, []byte("p:\n  listen: nowhere\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFile(t, logFile, contains("reload refused, the running configuration stays"), "bad reload")
+	for _, addr := range []string{listen, added} {
+		if got := testutil.Dial(t, addr).Do("PING"); got != "+PONG\r\n" {
+			t.Fatalf("pool on %s after a refused reload: %q", addr, got)
+		}
 	}
 }

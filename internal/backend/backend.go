@@ -216,6 +216,22 @@ func (c *Conn) Close() {
 	<-c.stopped
 }
 
+// CloseWhenIdle closes the connection once no request has been queued or
+// in flight on it for a moment, or after grace at most (requests then
+// left fail with ErrClosed). A reload retires connections this way.
+func (c *Conn) CloseWhenIdle(grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	for idle := 0; idle < 2 && time.Now().Before(deadline); {
+		if c.outstanding.Load() == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.Close()
+}
+
 func (c *Conn) writeLoop() {
 	defer close(c.stopped)
 	for {

@@ -7,8 +7,10 @@
 package pool
 
 import (
+	"bytes"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -50,6 +52,9 @@ type Server struct {
 	pool   *Pool
 	index  int
 	conns  []*backend.Conn
+	opts   *backend.Options // the conns' settings
+	events *serverEvents    // the conns' health events go to the Server owning them
+	reused bool             // a reload handed conns to a newer pool's server
 
 	failures     atomic.Int32
 	ejectedUntil atomic.Int64 // unix nanos; 0 = not ejected
@@ -62,16 +67,25 @@ type CodecFactory func() backend.Codec
 // New builds a pool and its (idle) server connections. handshake is sent
 // on every new server connection (redis AUTH and SELECT); proc, if not
 // nil, counts the server connections.
-func New(cfg *config.Pool, newCodec CodecFactory, handshake [][]byte, readBufferSize int, proc *stats.Process) (*Pool, error) {
+//
+// prev, if not nil, is the pool this one replaces (a configuration
+// reload): a server of prev with the same name, address and connection
+// settings lends this pool its connections and counters, so its clients'
+// requests and its stats go on undisturbed. Call prev.Retire after the
+// new pool is in use.
+func New(cfg *config.Pool, newCodec CodecFactory, handshake [][]byte, readBufferSize int, proc *stats.Process, prev *Pool) (*Pool, error) {
 	hash, ok := hashkit.ByName(cfg.Hash)
 	if !ok {
 		return nil, fmt.Errorf("pool %s: unknown hash %q", cfg.Name, cfg.Hash)
 	}
 	p := &Pool{Config: cfg, hash: hash, tag: []byte(cfg.HashTag), Stats: &stats.Pool{Name: cfg.Name}}
+	if prev != nil && prev.Config.Name == cfg.Name {
+		p.Stats = prev.Stats // counters go on; the server list is rebuilt below
+	}
+	var statServers []*stats.Server
 	for i := range cfg.Servers {
 		sc := &cfg.Servers[i]
-		s := &Server{Config: sc, pool: p, index: i, Stats: &stats.Server{Name: sc.RingName, Process: proc}}
-		p.Stats.Servers = append(p.Stats.Servers, s.Stats)
+		s := &Server{Config: sc, pool: p, index: i}
 		addr := sc.Addr
 		if sc.Network == "tcp" {
 			addr = net.JoinHostPort(sc.Host, strconv.Itoa(sc.Port))
@@ -83,21 +97,78 @@ func New(cfg *config.Pool, newCodec CodecFactory, handshake [][]byte, readBuffer
 			KeepAlive:      cfg.TCPKeepalive,
 			NewCodec:       newCodec,
 			Handshake:      handshake,
-			Events:         s,
-			Stats:          s.Stats,
 			ReadBufferSize: readBufferSize,
 		}
-		for range cfg.ServerConnections {
-			s.conns = append(s.conns, backend.New(opts))
+		if old := prev.reusable(sc.RingName, opts, cfg.ServerConnections); old != nil {
+			old.reused = true
+			s.conns, s.opts, s.events, s.Stats = old.conns, old.opts, old.events, old.Stats
+			s.events.server.Store(s)
+		} else {
+			s.Stats = &stats.Server{Name: sc.RingName, Process: proc}
+			s.events = &serverEvents{}
+			s.events.server.Store(s)
+			opts.Events, opts.Stats = s.events, s.Stats
+			s.opts = opts
+			for range cfg.ServerConnections {
+				s.conns = append(s.conns, backend.New(opts))
+			}
 		}
+		statServers = append(statServers, s.Stats)
 		p.Servers = append(p.Servers, s)
 	}
+	p.Stats.Servers = statServers
 	if err := p.buildRouting(0); err != nil {
 		p.Close()
 		return nil, err
 	}
 	return p, nil
 }
+
+// reusable returns the server of p (which may be nil) named name whose
+// connections were made with the same settings, or nil.
+func (p *Pool) reusable(name string, opts *backend.Options, conns int) *Server {
+	if p == nil {
+		return nil
+	}
+	for _, s := range p.Servers {
+		o := s.opts
+		if s.Config.RingName != name || s.reused || len(s.conns) != conns ||
+			o.Network != opts.Network || o.Addr != opts.Addr || o.Timeout != opts.Timeout ||
+			o.KeepAlive != opts.KeepAlive || o.ReadBufferSize != opts.ReadBufferSize ||
+			!slices.EqualFunc(o.Handshake, opts.Handshake, bytes.Equal) {
+			continue
+		}
+		return s
+	}
+	return nil
+}
+
+// Retire ends a pool replaced by a reload: the connections of servers the
+// new pool did not take over are closed once their requests are answered,
+// or after grace at most.
+func (p *Pool) Retire(grace time.Duration) {
+	p.mu.Lock()
+	p.closed = true
+	if p.rebuild != nil {
+		p.rebuild.Stop()
+	}
+	p.mu.Unlock()
+	for _, s := range p.Servers {
+		if s.reused {
+			continue
+		}
+		for _, c := range s.conns {
+			go c.CloseWhenIdle(grace)
+		}
+	}
+}
+
+// serverEvents passes a connection's health events to the server that
+// owns it now: a reload may hand the connection to a new Server.
+type serverEvents struct{ server atomic.Pointer[Server] }
+
+func (e *serverEvents) ServerOK()              { e.server.Load().ServerOK() }
+func (e *serverEvents) ServerFailed(err error) { e.server.Load().ServerFailed(err) }
 
 // Preconnect dials every server connection now.
 func (p *Pool) Preconnect() {

@@ -25,7 +25,7 @@ func newPool(t testing.TB, extra string) *Pool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(cfg.Pools[0], func() backend.Codec { return nopCodec{} }, nil, 1024, nil)
+	p, err := New(cfg.Pools[0], func() backend.Codec { return nopCodec{} }, nil, 1024, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

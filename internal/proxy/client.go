@@ -73,10 +73,10 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 		conn:     conn,
 		queue:    make(chan *msg, maxPipeline),
 		notify:   make(chan struct{}, 1),
-		authed:   ps.cfg.RedisAuth == "",
+		authed:   ps.cfg().RedisAuth == "",
 		proto:    ps.proto,
 		affinity: clientCount.Add(1),
-		fragOf:   make([]int32, len(ps.pool.Servers)),
+		fragOf:   make([]int32, len(ps.pool().Servers)),
 	}
 	for i := range c.fragOf {
 		c.fragOf[i] = -1
@@ -206,7 +206,7 @@ func (c *client) readLoop() {
 		}
 		var err error
 		buf, err = r.read(buf)
-		if c.ps.cfg.SlowReqDuration > 0 {
+		if c.ps.cfg().SlowReqDuration > 0 {
 			c.readAt = time.Now() // once per read, for every request in it
 		}
 		for start < len(buf) {
@@ -214,7 +214,7 @@ func (c *client) readLoop() {
 			if perr != nil {
 				m := c.newMsg()
 				m.local = c.proto.appendFramingError(m.local, perr)
-				c.ps.pool.Stats.ClientErr.Add(1)
+				c.ps.pool().Stats.ClientErr.Add(1)
 				m.closes = true
 				m.done.Store(true)
 				c.queue <- m
@@ -235,9 +235,9 @@ func (c *client) readLoop() {
 		if err != nil {
 			switch {
 			case errors.Is(err, io.EOF):
-				c.ps.pool.Stats.ClientEOF.Add(1)
+				c.ps.pool().Stats.ClientEOF.Add(1)
 			case !errors.Is(err, net.ErrClosed): // not our own close
-				c.ps.pool.Stats.ClientErr.Add(1)
+				c.ps.pool().Stats.ClientErr.Add(1)
 			}
 			return
 		}
@@ -342,16 +342,16 @@ func (c *client) checkSlow(m *msg) {
 		done = time.Now() // failed: timed out, refused, ...
 	}
 	d := done.Sub(m.start)
-	if d < c.ps.cfg.SlowReqDuration {
+	if d < c.ps.cfg().SlowReqDuration {
 		return
 	}
-	c.ps.pool.Stats.SlowRequests.Add(1)
+	c.ps.pool().Stats.SlowRequests.Add(1)
 	cmd, key := c.proto.describe(r.Wire)
 	if len(key) > maxKeyInLog {
 		key = key[:maxKeyInLog]
 	}
 	logging.Warnf("slow request on pool %s: %s key %q from client %s to server %s took %d ms",
-		c.ps.cfg.Name, cmd, key, c.conn.RemoteAddr(), server.Name(), d.Milliseconds())
+		c.ps.cfg().Name, cmd, key, c.conn.RemoteAddr(), server.Name(), d.Milliseconds())
 }
 
 // maxKeyInLog truncates keys in the slow request log.
@@ -367,7 +367,7 @@ func (c *client) appendReply(out []byte, m *msg) []byte {
 	case len(m.frags) > 0:
 		return c.proto.appendMerged(out, m)
 	case m.req.Err != nil:
-		c.ps.pool.Stats.ForwardError.Add(1)
+		c.ps.pool().Stats.ForwardError.Add(1)
 		return c.proto.appendError(out, m.req.Err.Error())
 	case m.mcQuiet:
 		return append(out, m.req.Reply[:len(m.req.Reply)-len(replyMN)]...)

@@ -126,7 +126,7 @@ func (mcProto) dispatch(c *client, frame []byte) bool {
 		c.answer(m, replyMN)
 		return false
 	case mc.KindVersion:
-		c.mcForward(m, c.ps.pool.Any(), frame)
+		c.mcForward(m, c.ps.pool().Any(), frame)
 		return false
 	}
 	if len(keys) == 0 { // gat with no keys
@@ -154,7 +154,7 @@ func (mcProto) dispatch(c *client, frame []byte) bool {
 			m.req.NoReply = true
 		}
 	}
-	c.mcForward(m, c.ps.pool.Route(key), frame)
+	c.mcForward(m, c.ps.pool().Route(key), frame)
 	return false
 }
 
@@ -176,8 +176,9 @@ func (c *client) mcForward(m *msg, s *pool.Server, frame []byte) {
 // mcSplit sends a multi-key retrieval as one request per server, each with
 // that server's keys in request order.
 func (c *client) mcSplit(m *msg, frame []byte, keys [][]byte) {
+	servers := c.splitPool()
 	for _, key := range keys {
-		s := c.ps.pool.Route(key)
+		s := servers.Route(key)
 		if s == nil {
 			c.resetFrags(m)
 			c.reject(m, "Connection refused")
@@ -214,7 +215,7 @@ func (c *client) mcSplit(m *msg, frame []byte, keys [][]byte) {
 		f.req.Wire = append(f.req.Wire, "\r\n"...)
 	}
 	m.pending.Store(int32(len(m.frags)))
-	c.ps.pool.Stats.Fragments.Add(int64(len(m.frags)))
+	c.ps.pool().Stats.Fragments.Add(int64(len(m.frags)))
 	c.queue <- m
 	for _, f := range m.frags {
 		f.server.Send(&f.req, c.affinity)
@@ -226,7 +227,7 @@ func (c *client) mcSplit(m *msg, frame []byte, keys [][]byte) {
 func (mcProto) appendMerged(out []byte, m *msg) []byte {
 	for _, f := range m.frags {
 		if f.req.Err != nil {
-			m.c.ps.pool.Stats.ForwardError.Add(1)
+			m.c.ps.pool().Stats.ForwardError.Add(1)
 			return appendLine(out, "SERVER_ERROR ", f.req.Err.Error())
 		}
 		if _, err := mc.ValuesEnd(f.req.Reply); err != nil {

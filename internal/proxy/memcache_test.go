@@ -129,7 +129,7 @@ func TestMemcacheBadInput(t *testing.T) {
 func TestMemcacheBackendDown(t *testing.T) {
 	tp := startMC(t, 2, "timeout: 300")
 	c := testutil.Dial(t, tp.addr)
-	srv := tp.Proxy.pools[0].pool.Servers[0]
+	srv := tp.Proxy.pools[0].pool().Servers[0]
 	idx := 0
 	if tp.backends[1].Addr == srv.Config.Addr {
 		idx = 1
@@ -251,7 +251,7 @@ func TestMemcacheLargeValuesAndMultiGet(t *testing.T) {
 
 func TestMemcacheKillUnderLoad(t *testing.T) {
 	tp := startMC(t, 2, "timeout: 1000")
-	pl := tp.Proxy.pools[0].pool
+	pl := tp.Proxy.pools[0].pool()
 	victim := pl.Servers[0]
 	vi := 0
 	if tp.backends[1].Addr == victim.Config.Addr {

@@ -49,21 +49,34 @@ type Proxy struct {
 
 	readBufs sync.Pool // *[]byte of MbufSize, lent to clients while they read
 
+	reloadMu sync.Mutex // one reload at a time
+
 	mu      sync.Mutex
 	closed  bool
 	clients map[*client]struct{}
 	wg      sync.WaitGroup
 }
 
-// poolServer is one pool with its listener.
+// poolServer is one pool with its listener. Its configuration and
+// servers are swapped as one by a reload; a request uses the state it
+// loaded when it was dispatched.
 type poolServer struct {
 	proxy    *Proxy
-	cfg      *config.Pool
-	pool     *pool.Pool
+	state    atomic.Pointer[poolState]
 	ln       net.Listener
 	proto    protocol
 	nclients atomic.Int64
+	retired  atomic.Bool // removed by a reload: its clients are let go
 }
+
+// poolState is a pool's configuration and the servers built from it.
+type poolState struct {
+	cfg  *config.Pool
+	pool *pool.Pool
+}
+
+func (ps *poolServer) cfg() *config.Pool { return ps.state.Load().cfg }
+func (ps *poolServer) pool() *pool.Pool  { return ps.state.Load().pool }
 
 // New builds the pools and opens their listeners. Nothing is served
 // until Serve.
@@ -93,21 +106,18 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 			return nil, err
 		}
 		p.pools = append(p.pools, ps)
-		p.stats.Pools = append(p.stats.Pools, ps.pool.Stats)
+		p.stats.Pools = append(p.stats.Pools, ps.pool().Stats)
 	}
 	return p, nil
 }
 
 func (p *Proxy) newPoolServer(cfg *config.Pool) (*poolServer, error) {
-	var (
-		proto     protocol = mcProto{}
-		newCodec           = newMCCodec
-		handshake [][]byte
-	)
+	var proto protocol = mcProto{}
 	if cfg.Redis {
-		proto, newCodec, handshake = redisProto{}, newRedisCodec, redisHandshake(cfg)
+		proto = redisProto{}
 	}
-	pl, err := pool.New(cfg, newCodec, handshake, p.opts.MbufSize, p.stats)
+	newCodec, handshake := codecFor(cfg)
+	pl, err := pool.New(cfg, newCodec, handshake, p.opts.MbufSize, p.stats, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -117,14 +127,16 @@ func (p *Proxy) newPoolServer(cfg *config.Pool) (*poolServer, error) {
 		return nil, fmt.Errorf("pool %s: listen on %s: %w", cfg.Name, cfg.Listen.Addr, err)
 	}
 	p.stats.AddConn() // twemproxy counts listeners as connections
-	return &poolServer{proxy: p, cfg: cfg, pool: pl, ln: ln, proto: proto}, nil
+	ps := &poolServer{proxy: p, ln: ln, proto: proto}
+	ps.state.Store(&poolState{cfg: cfg, pool: pl})
+	return ps, nil
 }
 
 // Addrs returns the address each pool listens on, by pool name.
 func (p *Proxy) Addrs() map[string]net.Addr {
 	m := make(map[string]net.Addr, len(p.pools))
 	for _, ps := range p.pools {
-		m[ps.cfg.Name] = ps.ln.Addr()
+		m[ps.cfg().Name] = ps.ln.Addr()
 	}
 	return m
 }
@@ -133,8 +145,8 @@ func (p *Proxy) Addrs() map[string]net.Addr {
 // at once, the work runs on goroutines.
 func (p *Proxy) Serve() {
 	for _, ps := range p.pools {
-		if ps.cfg.Preconnect {
-			ps.pool.Preconnect()
+		if ps.cfg().Preconnect {
+			ps.pool().Preconnect()
 		}
 		p.wg.Add(1)
 		go ps.acceptLoop()
@@ -186,18 +198,18 @@ func (ps *poolServer) acceptLoop() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			logging.Errorf("pool %s: accept: %v", ps.cfg.Name, err)
+			logging.Errorf("pool %s: accept: %v", ps.cfg().Name, err)
 			continue
 		}
-		limit := int64(ps.cfg.ClientConnections)
+		limit := int64(ps.cfg().ClientConnections)
 		if n := ps.nclients.Add(1); limit > 0 && n > limit {
 			ps.nclients.Add(-1)
 			logging.Warnf("pool %s: client connections limit %d reached, closing %s",
-				ps.cfg.Name, limit, conn.RemoteAddr())
+				ps.cfg().Name, limit, conn.RemoteAddr())
 			conn.Close()
 			continue
 		}
-		setKeepAlive(conn, ps.cfg.TCPKeepalive)
+		setKeepAlive(conn, ps.cfg().TCPKeepalive)
 		c := newClient(ps, conn)
 		if !ps.proxy.track(c) {
 			conn.Close()
@@ -205,8 +217,8 @@ func (ps *poolServer) acceptLoop() {
 			return
 		}
 		ps.proxy.stats.AddConn()
-		ps.pool.Stats.ClientConnections.Add(1)
-		logging.Noticef("accepted client %s on pool %s", conn.RemoteAddr(), ps.cfg.Name)
+		ps.pool().Stats.ClientConnections.Add(1)
+		logging.Noticef("accepted client %s on pool %s", conn.RemoteAddr(), ps.cfg().Name)
 		c.start()
 	}
 }
@@ -227,17 +239,20 @@ func (p *Proxy) untrack(c *client) {
 	delete(p.clients, c)
 	p.mu.Unlock()
 	c.ps.nclients.Add(-1)
-	c.ps.pool.Stats.ClientConnections.Add(-1)
+	c.ps.pool().Stats.ClientConnections.Add(-1)
 	p.stats.DoneConn()
-	logging.Noticef("closed client %s on pool %s", c.conn.RemoteAddr(), c.ps.cfg.Name)
+	logging.Noticef("closed client %s on pool %s", c.conn.RemoteAddr(), c.ps.cfg().Name)
 }
 
 // Health returns nil when every pool has a live server, else an error
 // naming the first pool that has none.
 func (p *Proxy) Health() error {
-	for _, ps := range p.pools {
-		if !ps.pool.Live() {
-			return fmt.Errorf("pool %q: no live server", ps.cfg.Name)
+	p.mu.Lock()
+	pools := p.pools
+	p.mu.Unlock()
+	for _, ps := range pools {
+		if !ps.pool().Live() {
+			return fmt.Errorf("pool %q: no live server", ps.cfg().Name)
 		}
 	}
 	return nil
@@ -249,6 +264,8 @@ func (p *Proxy) Stats() *stats.Process { return p.stats }
 // Close stops accepting, closes every client and server connection and
 // waits for the proxy's goroutines to end.
 func (p *Proxy) Close() error {
+	p.reloadMu.Lock() // let a reload finish first
+	defer p.reloadMu.Unlock()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -265,7 +282,7 @@ func (p *Proxy) Close() error {
 	}
 	p.mu.Unlock()
 	for _, ps := range p.pools {
-		ps.pool.Close()
+		ps.pool().Close()
 	}
 	p.wg.Wait()
 	return nil

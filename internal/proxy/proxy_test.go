@@ -385,7 +385,7 @@ func TestEvalRoutesByFirstKey(t *testing.T) {
 // keyOn finds a key that the pool routes to backend i.
 func keyOn(t *testing.T, p *Proxy, i int, prefix string) string {
 	t.Helper()
-	pl := p.pools[0].pool
+	pl := p.pools[0].pool()
 	for n := 0; n < 10000; n++ {
 		k := fmt.Sprintf("%s%d", prefix, n)
 		if s := pl.Route([]byte(k)); s != nil && s.Index() == i {
@@ -399,7 +399,7 @@ func keyOn(t *testing.T, p *Proxy, i int, prefix string) string {
 func TestBackendKilled(t *testing.T) {
 	tp := startProxy(t, 2, "timeout: 2000")
 	c := testutil.Dial(t, tp.addr)
-	dead := tp.Proxy.pools[0].pool.Servers[0].Config.Addr
+	dead := tp.Proxy.pools[0].pool().Servers[0].Config.Addr
 	deadIdx := 0
 	if tp.backends[1].Addr == dead {
 		deadIdx = 1
@@ -422,7 +422,7 @@ func TestBackendKilled(t *testing.T) {
 func TestAutoEject(t *testing.T) {
 	tp := startProxy(t, 2, "auto_eject_hosts: true\nserver_failure_limit: 2\nserver_retry_timeout: 500\ntimeout: 2000")
 	c := testutil.Dial(t, tp.addr)
-	srv := tp.Proxy.pools[0].pool.Servers[0]
+	srv := tp.Proxy.pools[0].pool().Servers[0]
 	deadIdx := 0
 	if tp.backends[1].Addr == srv.Config.Addr {
 		deadIdx = 1
@@ -443,7 +443,7 @@ func TestAutoEject(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	tp := startProxy(t, 2, "timeout: 300")
 	c := testutil.Dial(t, tp.addr)
-	srv := tp.Proxy.pools[0].pool.Servers[0]
+	srv := tp.Proxy.pools[0].pool().Servers[0]
 	idx := 0
 	if tp.backends[1].Addr == srv.Config.Addr {
 		idx = 1
@@ -577,7 +577,7 @@ func TestPreconnect(t *testing.T) {
 // auto-eject its keys then move to the other servers, and come back.
 func TestKillUnderLoad(t *testing.T) {
 	tp := startProxy(t, 3, "auto_eject_hosts: true\nserver_failure_limit: 1\nserver_retry_timeout: 1000\ntimeout: 1000")
-	pl := tp.Proxy.pools[0].pool
+	pl := tp.Proxy.pools[0].pool()
 	victim := pl.Servers[0]
 	vi := -1
 	for i, b := range tp.backends {
@@ -748,7 +748,7 @@ func TestSlowRequestLog(t *testing.T) {
 	t.Cleanup(func() { logging.Init(logging.Warn, "") })
 	tp := startProxy(t, 2, "slow_req_duration: 100")
 	c := testutil.Dial(t, tp.addr)
-	srv := tp.Proxy.pools[0].pool.Servers[0]
+	srv := tp.Proxy.pools[0].pool().Servers[0]
 	idx := 0
 	if tp.backends[1].Addr == srv.Config.Addr {
 		idx = 1

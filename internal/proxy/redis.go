@@ -124,7 +124,7 @@ func (c *client) dispatch(frame []byte, args [][]byte) bool {
 			c.reject(m, "ERR SELECT is not allowed in a proxy: only db 0 is served (see redis_db)")
 		}
 	case resp.KindAnyServer:
-		c.forward(m, c.ps.pool.Any(), frame, args)
+		c.forward(m, c.ps.pool().Any(), frame, args)
 	case resp.KindSingle:
 		c.forwardByKey(m, args[cmd.KeyIndex], frame, args)
 	case resp.KindEval:
@@ -162,7 +162,7 @@ func (c *client) answer(m *msg, reply string) {
 }
 
 func (c *client) auth(m *msg, args [][]byte) {
-	want := c.ps.cfg.RedisAuth
+	want := c.ps.cfg().RedisAuth
 	pass := args[len(args)-1]
 	userOK := len(args) == 2 || string(args[1]) == "default"
 	switch {
@@ -191,7 +191,7 @@ func (c *client) forwardByKey(m *msg, key, frame []byte, args [][]byte) {
 		c.reject(m, e)
 		return
 	}
-	c.forward(m, c.ps.pool.Route(key), frame, args)
+	c.forward(m, c.ps.pool().Route(key), frame, args)
 }
 
 // forward sends the request as the client framed it (inline commands are
@@ -222,7 +222,7 @@ func appendCommand(dst []byte, args [][]byte) []byte {
 // split sends a multi-key command as one fragment per server, each with
 // that server's keys in request order; step is 2 for key-value commands.
 func (c *client) split(m *msg, frame []byte, args [][]byte, step int) {
-	servers := c.ps.pool
+	servers := c.splitPool()
 	for i := 1; i < len(args); i += step {
 		if e := c.keyTooLong(m, args[i]); e != "" {
 			c.resetFrags(m)
@@ -260,11 +260,21 @@ func (c *client) split(m *msg, frame []byte, args [][]byte, step int) {
 		}
 	}
 	m.pending.Store(int32(len(m.frags)))
-	c.ps.pool.Stats.Fragments.Add(int64(len(m.frags)))
+	c.ps.pool().Stats.Fragments.Add(int64(len(m.frags)))
 	c.queue <- m
 	for _, f := range m.frags {
 		f.server.Send(&f.req, c.affinity)
 	}
+}
+
+// splitPool returns the pool a split command routes on, with the
+// server -> fragment scratch sized for it (a reload may add servers).
+func (c *client) splitPool() *pool.Pool {
+	pl := c.ps.pool()
+	for len(c.fragOf) < len(pl.Servers) {
+		c.fragOf = append(c.fragOf, -1)
+	}
+	return pl
 }
 
 // addKeyFrag assigns the next key of split command m to server s's
@@ -295,7 +305,7 @@ func (c *client) resetFrags(m *msg) {
 func appendMerged(out []byte, m *msg) []byte {
 	for _, f := range m.frags {
 		if f.req.Err != nil {
-			m.c.ps.pool.Stats.ForwardError.Add(1)
+			m.c.ps.pool().Stats.ForwardError.Add(1)
 			return resp.AppendError(out, errInvalidArg+": "+f.server.Name()+": "+f.req.Err.Error())
 		}
 		if len(f.req.Reply) > 0 && f.req.Reply[0] == '-' {

@@ -115,7 +115,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(uptimeDesc, prometheus.GaugeValue, time.Since(p.Start).Seconds())
 	ch <- prometheus.MustNewConstMetric(totalConnsDesc, prometheus.CounterValue, float64(p.TotalConnections.Load()))
 	ch <- prometheus.MustNewConstMetric(currConnsDesc, prometheus.GaugeValue, float64(p.CurrConnections.Load()))
-	for _, pool := range p.Pools {
+	for _, pool := range p.poolList() {
 		for i, v := range pool.values() {
 			f := poolFamilies[i]
 			ch <- prometheus.MustNewConstMetric(f.desc, f.typ, float64(v)*f.scale, pool.Name)

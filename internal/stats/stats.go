@@ -2,6 +2,7 @@ package stats
 
 import (
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -63,7 +64,22 @@ type Process struct {
 	TotalConnections atomic.Int64 // every connection ever opened
 	CurrConnections  atomic.Int64 // open connections: listeners, clients, servers
 
-	Pools []*Pool
+	mu    sync.RWMutex
+	Pools []*Pool // set before serving; replaced through SetPools after
+}
+
+// SetPools replaces the pools shown, after a configuration reload.
+func (p *Process) SetPools(pools []*Pool) {
+	p.mu.Lock()
+	p.Pools = pools
+	p.mu.Unlock()
+}
+
+// poolList returns the pools shown now.
+func (p *Process) poolList() []*Pool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.Pools
 }
 
 // AddConn counts a connection opened.
@@ -110,7 +126,7 @@ func (p *Process) AppendJSON(dst []byte, now time.Time) []byte {
 	dst = appendInt(dst, "timestamp", now.Unix())
 	dst = appendInt(dst, "total_connections", p.TotalConnections.Load())
 	dst = appendInt(dst, "curr_connections", p.CurrConnections.Load())
-	for _, pool := range p.Pools {
+	for _, pool := range p.poolList() {
 		dst = appendKey(dst, pool.Name)
 		dst = append(dst, " {"...)
 		for i, v := range pool.values() {

@@ -1,0 +1,179 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"nutcracker/internal/config"
+	"nutcracker/internal/logging"
+	"nutcracker/internal/pool"
+	"nutcracker/internal/stats"
+)
+
+// DefaultReloadTimeout is how long a reload lets clients of a removed
+// pool and connections to removed servers finish, when the configuration
+// does not say (bilitw's reload_timeout default).
+const DefaultReloadTimeout = 120 * time.Second
+
+// Reload applies a new configuration in place, without closing a client
+// that has not done anything wrong:
+//   - a pool that keeps its name, listen address and protocol keeps its
+//     listener and its clients; its servers, hash, distribution and
+//     timeouts are swapped atomically, requests already routed finish on
+//     the old routing, and the connections of servers that did not change
+//     are kept (the others close once their requests are answered);
+//   - a pool that is new (or moved to another address) starts listening;
+//   - a pool that is gone stops accepting, and its clients are let go at
+//     a request boundary after reload_timeout.
+//
+// It returns the errors of pools that could not be started; the others
+// are applied.
+func (p *Proxy) Reload(cfg *config.Config) error {
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return errors.New("reload: proxy closed")
+	}
+	old := p.pools
+	p.mu.Unlock()
+	grace := cfg.Global.ReloadTimeout
+	if grace <= 0 {
+		grace = DefaultReloadTimeout
+	}
+	byName := make(map[string]*poolServer, len(old))
+	for _, ps := range old {
+		byName[ps.cfg().Name] = ps
+	}
+	kept := make(map[*poolServer]bool)
+	var errs []error
+	for _, pc := range cfg.Pools {
+		ps := byName[pc.Name]
+		if ps == nil || !sameListener(ps.cfg(), pc) {
+			continue
+		}
+		st := ps.state.Load()
+		newCodec, handshake := codecFor(pc)
+		pl, err := pool.New(pc, newCodec, handshake, p.opts.MbufSize, p.stats, st.pool)
+		if err != nil {
+			errs = append(errs, err)
+			kept[ps] = true // keeps serving its old configuration
+			continue
+		}
+		ps.state.Store(&poolState{cfg: pc, pool: pl})
+		if pc.Preconnect {
+			pl.Preconnect()
+		}
+		st.pool.Retire(grace)
+		kept[ps] = true
+	}
+	for _, ps := range old {
+		if !kept[ps] {
+			p.retirePool(ps, grace)
+		}
+	}
+	var next []*poolServer
+	for _, pc := range cfg.Pools {
+		if ps := byName[pc.Name]; ps != nil && kept[ps] {
+			next = append(next, ps)
+			continue
+		}
+		ps, err := p.newPoolServer(pc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if pc.Preconnect {
+			ps.pool().Preconnect()
+		}
+		p.wg.Add(1)
+		go ps.acceptLoop()
+		next = append(next, ps)
+	}
+	// Pools kept on their old configuration after an error stay listed.
+	for _, ps := range old {
+		if kept[ps] && !contains(next, ps) {
+			next = append(next, ps)
+		}
+	}
+	statPools := make([]*stats.Pool, len(next))
+	for i, ps := range next {
+		statPools[i] = ps.pool().Stats
+	}
+	p.mu.Lock()
+	p.pools = next
+	p.mu.Unlock()
+	p.stats.SetPools(statPools)
+	logging.Noticef("configuration reloaded: %d pools", len(next))
+	return errors.Join(errs...)
+}
+
+func contains(list []*poolServer, ps *poolServer) bool {
+	for _, o := range list {
+		if o == ps {
+			return true
+		}
+	}
+	return false
+}
+
+// sameListener reports whether a pool's listener and client protocol can
+// serve the new configuration.
+func sameListener(a, b *config.Pool) bool {
+	return a.Listen == b.Listen && a.Redis == b.Redis && a.Backlog == b.Backlog
+}
+
+// retirePool stops a removed pool: no more accepts; after grace its
+// clients stop being read (those with requests in the proxy get their
+// replies first), then its server connections close.
+func (p *Proxy) retirePool(ps *poolServer, grace time.Duration) {
+	ps.retired.Store(true)
+	ps.ln.Close()
+	p.stats.DoneConn()
+	logging.Noticef("pool %s removed: its clients are let go in %v", ps.cfg().Name, grace)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		select {
+		case <-time.After(grace):
+		case <-p.done:
+		}
+		p.mu.Lock()
+		for c := range p.clients {
+			if c.ps == ps {
+				closeRead(c.conn)
+			}
+		}
+		p.mu.Unlock()
+		deadline := time.Now().Add(grace)
+		for ps.nclients.Load() > 0 && time.Now().Before(deadline) {
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-p.done:
+				deadline = time.Now()
+			}
+		}
+		ps.pool().Close()
+	}()
+}
+
+// closeRead ends a client's requests: its reader sees end of file, its
+// writer sends the replies still owed and closes.
+func closeRead(conn net.Conn) {
+	type readCloser interface{ CloseRead() error }
+	if rc, ok := conn.(readCloser); ok {
+		rc.CloseRead()
+		return
+	}
+	conn.Close()
+}
+
+// codecFor returns the reply framer and server handshake of a pool.
+func codecFor(cfg *config.Pool) (pool.CodecFactory, [][]byte) {
+	if cfg.Redis {
+		return newRedisCodec, redisHandshake(cfg)
+	}
+	return newMCCodec, nil
+}
