@@ -32,7 +32,8 @@ func checkDuration(t *testing.T) time.Duration {
 // pipeline random mixes of single and multi-key commands through the
 // proxy and check every reply against their own model of their keys,
 // while one backend after another is killed and restarted (its keys are
-// then lost) or paused past the timeout. A reply that belongs to another
+// then lost) or paused past the timeout, and the configuration is
+// reloaded between faults. A reply that belongs to another
 // request, another client or another order fails the test.
 func TestChecker(t *testing.T) {
 	tp := startProxy(t, 3, "timeout: 500\nserver_connections: 2")
@@ -52,6 +53,9 @@ func TestChecker(t *testing.T) {
 	go func() {
 		defer close(chaos)
 		for i := 0; time.Now().Before(deadline); i++ {
+			// A reload that changes the connection settings (not the
+			// routing) moves every client to new server connections.
+			reload(t, tp.Proxy, strings.Replace(tp.yaml, "timeout: 500", fmt.Sprintf("timeout: %d", 500+i%2), 1))
 			b := tp.backends[i%len(tp.backends)]
 			e := &epochs[byAddr[b.Addr]]
 			e.Add(1)

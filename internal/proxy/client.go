@@ -34,9 +34,11 @@ type client struct {
 	notify chan struct{} // cap 1: some request of this client completed
 
 	proto    protocol
-	affinity uint32 // picks this client's connection to each server
+	affinity uint32       // picks this client's connection to each server
+	pending  atomic.Int64 // requests queued and not yet answered
 
 	// Owned by the reader goroutine.
+	st        *poolState // the pool state its requests use (see follow)
 	parser    resp.RequestParser
 	mcParser  mc.RequestParser
 	mcRefused *mc.Error // a refused memcached request to answer in order
@@ -73,15 +75,40 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 		conn:     conn,
 		queue:    make(chan *msg, maxPipeline),
 		notify:   make(chan struct{}, 1),
-		authed:   ps.cfg().RedisAuth == "",
 		proto:    ps.proto,
 		affinity: clientCount.Add(1),
-		fragOf:   make([]int32, len(ps.pool().Servers)),
 	}
+	c.st = ps.state.Load()
+	c.st.users.Add(1)
+	c.authed = c.st.cfg.RedisAuth == ""
+	c.fragOf = make([]int32, len(c.st.pool.Servers))
 	for i := range c.fragOf {
 		c.fragOf[i] = -1
 	}
 	return c
+}
+
+// enqueue hands m to the writer, in request order.
+func (c *client) enqueue(m *msg) {
+	c.pending.Add(1)
+	c.queue <- m
+}
+
+// follow moves the client to its pool's current state after a reload,
+// once none of its requests is still out on the old one: requests sent
+// before and after the switch could otherwise run out of order on the
+// old and new connections to one server.
+func (c *client) follow() {
+	cur := c.ps.state.Load()
+	if cur == c.st || c.pending.Load() != 0 {
+		return
+	}
+	cur.users.Add(1)
+	c.st.users.Add(-1)
+	c.st = cur
+	for len(c.fragOf) < len(cur.pool.Servers) {
+		c.fragOf = append(c.fragOf, -1)
+	}
 }
 
 func (c *client) start() {
@@ -186,6 +213,7 @@ func (m *msg) finish() {
 // readLoop parses requests and forwards them until EOF, an error or QUIT.
 func (c *client) readLoop() {
 	defer c.ps.proxy.wg.Done()
+	defer func() { c.st.users.Add(-1) }()
 	defer close(c.queue)
 	size := c.ps.proxy.opts.MbufSize
 	r := newConnReader(c.conn, &c.ps.proxy.readBufs, size)
@@ -206,7 +234,7 @@ func (c *client) readLoop() {
 		}
 		var err error
 		buf, err = r.read(buf)
-		if c.ps.cfg().SlowReqDuration > 0 {
+		if c.st.cfg.SlowReqDuration > 0 {
 			c.readAt = time.Now() // once per read, for every request in it
 		}
 		for start < len(buf) {
@@ -217,12 +245,13 @@ func (c *client) readLoop() {
 				c.ps.pool().Stats.ClientErr.Add(1)
 				m.closes = true
 				m.done.Store(true)
-				c.queue <- m
+				c.enqueue(m)
 				return
 			}
 			if n == 0 {
 				break
 			}
+			c.follow()
 			stop := c.proto.dispatch(c, buf[start:start+n])
 			start += n
 			if stop {
@@ -287,6 +316,7 @@ func (c *client) writeLoop() {
 			return
 		}
 		if failed {
+			c.pending.Add(-1)
 			if m.done.Load() {
 				releaseMsg(m)
 			} // else a backend still owns it: leave it to the GC
@@ -296,6 +326,7 @@ func (c *client) writeLoop() {
 			flush()
 			<-c.notify
 		}
+		c.pending.Add(-1) // answered: no longer out on a server
 		if len(m.req.Reply) >= backend.DirectWriteSize && len(m.local) == 0 && len(m.frags) == 0 &&
 			m.req.Err == nil && !m.mcQuiet {
 			// A large value goes out from the buffer it was read into.

@@ -126,7 +126,7 @@ func (mcProto) dispatch(c *client, frame []byte) bool {
 		c.answer(m, replyMN)
 		return false
 	case mc.KindVersion:
-		c.mcForward(m, c.ps.pool().Any(), frame)
+		c.mcForward(m, c.st.pool.Any(), frame)
 		return false
 	}
 	if len(keys) == 0 { // gat with no keys
@@ -154,7 +154,7 @@ func (mcProto) dispatch(c *client, frame []byte) bool {
 			m.req.NoReply = true
 		}
 	}
-	c.mcForward(m, c.ps.pool().Route(key), frame)
+	c.mcForward(m, c.st.pool.Route(key), frame)
 	return false
 }
 
@@ -169,7 +169,7 @@ func (c *client) mcForward(m *msg, s *pool.Server, frame []byte) {
 	if m.mcQuiet {
 		m.req.Wire = append(m.req.Wire, "mn\r\n"...)
 	}
-	c.queue <- m
+	c.enqueue(m)
 	s.Send(&m.req, c.affinity)
 }
 
@@ -216,7 +216,7 @@ func (c *client) mcSplit(m *msg, frame []byte, keys [][]byte) {
 	}
 	m.pending.Store(int32(len(m.frags)))
 	c.ps.pool().Stats.Fragments.Add(int64(len(m.frags)))
-	c.queue <- m
+	c.enqueue(m)
 	for _, f := range m.frags {
 		f.server.Send(&f.req, c.affinity)
 	}

@@ -71,8 +71,9 @@ type poolServer struct {
 
 // poolState is a pool's configuration and the servers built from it.
 type poolState struct {
-	cfg  *config.Pool
-	pool *pool.Pool
+	cfg   *config.Pool
+	pool  *pool.Pool
+	users atomic.Int64 // clients whose requests use this state
 }
 
 func (ps *poolServer) cfg() *config.Pool { return ps.state.Load().cfg }

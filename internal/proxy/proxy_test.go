@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 type testProxy struct {
 	*Proxy
 	addr     string
+	yaml     string // the configuration it runs
 	backends []*testutil.Process
 }
 
@@ -63,7 +64,8 @@ func startProxy(t testing.TB, n int, extra string, redisArgs ...string) *testPro
 		servers = append(servers, r.Addr+":1")
 	}
 	tp.addr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-	tp.Proxy = runProxy(t, poolYAML(tp.addr, extra, servers...), DefaultMbufSize)
+	tp.yaml = poolYAML(tp.addr, extra, servers...)
+	tp.Proxy = runProxy(t, tp.yaml, DefaultMbufSize)
 	return tp
 }
 

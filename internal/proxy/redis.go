@@ -124,7 +124,7 @@ func (c *client) dispatch(frame []byte, args [][]byte) bool {
 			c.reject(m, "ERR SELECT is not allowed in a proxy: only db 0 is served (see redis_db)")
 		}
 	case resp.KindAnyServer:
-		c.forward(m, c.ps.pool().Any(), frame, args)
+		c.forward(m, c.st.pool.Any(), frame, args)
 	case resp.KindSingle:
 		c.forwardByKey(m, args[cmd.KeyIndex], frame, args)
 	case resp.KindEval:
@@ -151,18 +151,18 @@ func (c *client) dispatch(frame []byte, args [][]byte) bool {
 func (c *client) reject(m *msg, msg string) {
 	m.local = resp.AppendError(m.local, msg)
 	m.done.Store(true)
-	c.queue <- m
+	c.enqueue(m)
 }
 
 // answer queues a locally made reply (appended to m.local when not empty).
 func (c *client) answer(m *msg, reply string) {
 	m.local = append(m.local, reply...)
 	m.done.Store(true)
-	c.queue <- m
+	c.enqueue(m)
 }
 
 func (c *client) auth(m *msg, args [][]byte) {
-	want := c.ps.cfg().RedisAuth
+	want := c.st.cfg.RedisAuth
 	pass := args[len(args)-1]
 	userOK := len(args) == 2 || string(args[1]) == "default"
 	switch {
@@ -191,7 +191,7 @@ func (c *client) forwardByKey(m *msg, key, frame []byte, args [][]byte) {
 		c.reject(m, e)
 		return
 	}
-	c.forward(m, c.ps.pool().Route(key), frame, args)
+	c.forward(m, c.st.pool.Route(key), frame, args)
 }
 
 // forward sends the request as the client framed it (inline commands are
@@ -207,7 +207,7 @@ func (c *client) forward(m *msg, s *pool.Server, frame []byte, args [][]byte) {
 	} else {
 		m.req.Wire = append(m.req.Wire[:0], frame...)
 	}
-	c.queue <- m
+	c.enqueue(m)
 	s.Send(&m.req, c.affinity)
 }
 
@@ -261,7 +261,7 @@ func (c *client) split(m *msg, frame []byte, args [][]byte, step int) {
 	}
 	m.pending.Store(int32(len(m.frags)))
 	c.ps.pool().Stats.Fragments.Add(int64(len(m.frags)))
-	c.queue <- m
+	c.enqueue(m)
 	for _, f := range m.frags {
 		f.server.Send(&f.req, c.affinity)
 	}
@@ -270,7 +270,7 @@ func (c *client) split(m *msg, frame []byte, args [][]byte, step int) {
 // splitPool returns the pool a split command routes on, with the
 // server -> fragment scratch sized for it (a reload may add servers).
 func (c *client) splitPool() *pool.Pool {
-	pl := c.ps.pool()
+	pl := c.st.pool
 	for len(c.fragOf) < len(pl.Servers) {
 		c.fragOf = append(c.fragOf, -1)
 	}

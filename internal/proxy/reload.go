@@ -66,7 +66,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		if pc.Preconnect {
 			pl.Preconnect()
 		}
-		st.pool.Retire(grace)
+		p.retireState(st, grace)
 		kept[ps] = true
 	}
 	for _, ps := range old {
@@ -108,6 +108,25 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	p.stats.SetPools(statPools)
 	logging.Noticef("configuration reloaded: %d pools", len(next))
 	return errors.Join(errs...)
+}
+
+// retireState ends a pool state replaced by a reload once no client uses
+// it any more (each moves to the new state when it has no request out),
+// or after grace at most.
+func (p *Proxy) retireState(st *poolState, grace time.Duration) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		deadline := time.Now().Add(grace)
+		for st.users.Load() > 0 && time.Now().Before(deadline) {
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-p.done:
+				deadline = time.Now()
+			}
+		}
+		st.pool.Retire(time.Second)
+	}()
 }
 
 func contains(list []*poolServer, ps *poolServer) bool {
