@@ -133,15 +133,6 @@ func (p *Proxy) newPoolServer(cfg *config.Pool) (*poolServer, error) {
 	return ps, nil
 }
 
-// Addrs returns the address each pool listens on, by pool name.
-func (p *Proxy) Addrs() map[string]net.Addr {
-	m := make(map[string]net.Addr, len(p.pools))
-	for _, ps := range p.pools {
-		m[ps.cfg().Name] = ps.ln.Addr()
-	}
-	return m
-}
-
 // Serve accepts and serves clients on every pool until Close; it returns
 // at once, the work runs on goroutines.
 func (p *Proxy) Serve() {
