@@ -158,7 +158,7 @@ func (c *client) newMsg() *msg {
 }
 
 // maxKeptBuffer is the largest buffer a recycled message keeps.
-const maxKeptBuffer = 64 << 10
+const maxKeptBuffer = 1 << 20
 
 func releaseMsg(m *msg) {
 	for _, f := range m.frags {

@@ -471,31 +471,39 @@ func TestTimeout(t *testing.T) {
 // benchClient is a minimal RESP client that allocates nothing per request,
 // so the benchmark's allocation count is the proxy's.
 type benchClient struct {
-	conn net.Conn
-	buf  []byte
+	conn   net.Conn
+	buf    []byte
+	parser resp.ReplyParser // resumable: a large reply is scanned once
 }
 
 func (bc *benchClient) roundTrip(b *testing.B, req []byte, replies int) {
 	if _, err := bc.conn.Write(req); err != nil {
 		b.Fatal(err)
 	}
-	got := 0
-	n := 0
+	got, start, n := 0, 0, 0
 	for got < replies {
+		if n == len(bc.buf) { // a reply larger than the buffer so far
+			bc.buf = append(bc.buf, make([]byte, len(bc.buf))...)
+		}
 		m, err := bc.conn.Read(bc.buf[n:])
 		if err != nil {
 			b.Fatal(err)
 		}
 		n += m
-		for {
-			l, _ := resp.ReplyLen(bc.buf[:n])
+		for start < n {
+			l, err := bc.parser.Parse(bc.buf[start:n])
+			if err != nil {
+				b.Fatal(err)
+			}
 			if l == 0 {
 				break
 			}
-			copy(bc.buf, bc.buf[l:n])
-			n -= l
+			bc.parser.Reset()
+			start += l
 			got++
 		}
+		n = copy(bc.buf, bc.buf[start:n])
+		start = 0
 	}
 }
 
@@ -816,5 +824,38 @@ func TestNoAllocationPerRequest(t *testing.T) {
 	// per request; one per request is.
 	if allocs >= 0.5 {
 		t.Fatalf("%.2f allocations per GET+SET round trip, want 0", allocs)
+	}
+}
+
+// BenchmarkMGet10k times one MGET of 10,000 keys (half of them set)
+// through the proxy over two servers, and straight to one server for
+// comparison (sub-benchmark "direct").
+func BenchmarkMGet10k(b *testing.B) {
+	tp := startProxy(b, 2, "")
+	args := []string{"MGET"}
+	var sets strings.Builder
+	for i := 0; i < 10000; i++ {
+		k := fmt.Sprintf("%d:mget10k", i)
+		args = append(args, k)
+		if i%2 == 0 {
+			sets.WriteString(testutil.EncodeCmd("SET", k, strings.Repeat("v", 32)))
+		}
+	}
+	req := []byte(testutil.EncodeCmd(args...))
+	for _, target := range []struct{ name, addr string }{{"proxy", tp.addr}, {"direct", tp.backends[0].Addr}} {
+		b.Run(target.name, func(b *testing.B) {
+			conn, err := net.Dial("tcp", target.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			bc := &benchClient{conn: conn, buf: make([]byte, 1<<20)}
+			bc.roundTrip(b, []byte(sets.String()), 5000)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				bc.roundTrip(b, req, 1)
+			}
+		})
 	}
 }
