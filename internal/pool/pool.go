@@ -116,7 +116,7 @@ func New(cfg *config.Pool, newCodec CodecFactory, handshake [][]byte, readBuffer
 		statServers = append(statServers, s.Stats)
 		p.Servers = append(p.Servers, s)
 	}
-	p.Stats.Servers = statServers
+	p.Stats.SetServers(statServers)
 	if err := p.buildRouting(0); err != nil {
 		p.Close()
 		return nil, err

@@ -112,6 +112,14 @@ func TestReloadUnderLoad(t *testing.T) {
 			}
 		}(cl)
 	}
+	wg.Add(1)
+	go func() { // stats are read while pools are swapped
+		defer wg.Done()
+		for !stop.Load() {
+			p.Stats().AppendJSON(nil, time.Now())
+			p.Health()
+		}
+	}()
 	for i := 1; i <= 10; i++ {
 		before := ops.Load()
 		testutil.Eventually(t, 5*time.Second, func() bool { return ops.Load() > before+100 }, "load stalled")

@@ -121,7 +121,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(f.desc, f.typ, float64(v)*f.scale, pool.Name)
 		}
 		ch <- prometheus.MustNewConstMetric(slowRequestsDesc, prometheus.CounterValue, float64(pool.SlowRequests.Load()), pool.Name)
-		for _, s := range pool.Servers {
+		for _, s := range pool.serverList() {
 			for i, v := range s.values() {
 				f := serverFamilies[i]
 				ch <- prometheus.MustNewConstMetric(f.desc, f.typ, float64(v)*f.scale, pool.Name, s.Name)

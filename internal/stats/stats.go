@@ -52,7 +52,22 @@ type Pool struct {
 	// Only /metrics shows it: the twemproxy document keeps twemproxy's keys.
 	SlowRequests atomic.Int64
 
-	Servers []*Server
+	mu      sync.RWMutex
+	Servers []*Server // set before serving; replaced through SetServers after
+}
+
+// SetServers replaces the servers shown, after a configuration reload.
+func (p *Pool) SetServers(servers []*Server) {
+	p.mu.Lock()
+	p.Servers = servers
+	p.mu.Unlock()
+}
+
+// serverList returns the servers shown now.
+func (p *Pool) serverList() []*Server {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.Servers
 }
 
 // Process holds the counters of the whole process.
@@ -132,7 +147,7 @@ func (p *Process) AppendJSON(dst []byte, now time.Time) []byte {
 		for i, v := range pool.values() {
 			dst = appendInt(dst, PoolMetrics[i].Name, v)
 		}
-		for _, s := range pool.Servers {
+		for _, s := range pool.serverList() {
 			dst = appendKey(dst, s.Name)
 			dst = append(dst, " {"...)
 			for i, v := range s.values() {
