@@ -130,10 +130,7 @@ func TestMemcacheBackendDown(t *testing.T) {
 	tp := startMC(t, 2, "timeout: 300")
 	c := testutil.Dial(t, tp.addr)
 	srv := tp.Proxy.pools[0].pool().Servers[0]
-	idx := 0
-	if tp.backends[1].Addr == srv.Config.Addr {
-		idx = 1
-	}
+	idx := tp.backendIndex(srv.Config.Addr)
 	kDown, kUp := keyOn(t, tp.Proxy, 0, "d"), keyOn(t, tp.Proxy, 1, "u")
 	exchange(t, c, "set "+kUp+" 0 0 1\r\n1\r\n", "STORED")
 	tp.backends[idx].Pause()
@@ -253,10 +250,7 @@ func TestMemcacheKillUnderLoad(t *testing.T) {
 	tp := startMC(t, 2, "timeout: 1000")
 	pl := tp.Proxy.pools[0].pool()
 	victim := pl.Servers[0]
-	vi := 0
-	if tp.backends[1].Addr == victim.Config.Addr {
-		vi = 1
-	}
+	vi := tp.backendIndex(victim.Config.Addr)
 	c := testutil.Dial(t, tp.addr)
 	failures, okOther := 0, 0
 	for i := 0; i < 2000; i++ {

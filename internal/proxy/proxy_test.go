@@ -84,6 +84,16 @@ func runProxy(t testing.TB, yaml string, mbuf int) *Proxy {
 	return p
 }
 
+// backendIndex returns the index in tp.backends of the backend at addr.
+func (tp *testProxy) backendIndex(addr string) int {
+	for i, b := range tp.backends {
+		if b.Addr == addr {
+			return i
+		}
+	}
+	panic("no backend at " + addr)
+}
+
 // backendFor returns the backend that holds key, asking each directly.
 func (tp *testProxy) backendFor(t *testing.T, key string) int {
 	t.Helper()
@@ -402,10 +412,7 @@ func TestBackendKilled(t *testing.T) {
 	tp := startProxy(t, 2, "timeout: 2000")
 	c := testutil.Dial(t, tp.addr)
 	dead := tp.Proxy.pools[0].pool().Servers[0].Config.Addr
-	deadIdx := 0
-	if tp.backends[1].Addr == dead {
-		deadIdx = 1
-	}
+	deadIdx := tp.backendIndex(dead)
 	kDead, kLive := keyOn(t, tp.Proxy, 0, "d"), keyOn(t, tp.Proxy, 1, "l")
 	expect(t, c, "+OK\r\n", "SET", kDead, "1")
 	expect(t, c, "+OK\r\n", "SET", kLive, "1")
@@ -425,10 +432,7 @@ func TestAutoEject(t *testing.T) {
 	tp := startProxy(t, 2, "auto_eject_hosts: true\nserver_failure_limit: 2\nserver_retry_timeout: 500\ntimeout: 2000")
 	c := testutil.Dial(t, tp.addr)
 	srv := tp.Proxy.pools[0].pool().Servers[0]
-	deadIdx := 0
-	if tp.backends[1].Addr == srv.Config.Addr {
-		deadIdx = 1
-	}
+	deadIdx := tp.backendIndex(srv.Config.Addr)
 	k := keyOn(t, tp.Proxy, 0, "ej")
 	tp.backends[deadIdx].Kill()
 	// Failures until ejection, then the key moves to the live server.
@@ -446,10 +450,7 @@ func TestTimeout(t *testing.T) {
 	tp := startProxy(t, 2, "timeout: 300")
 	c := testutil.Dial(t, tp.addr)
 	srv := tp.Proxy.pools[0].pool().Servers[0]
-	idx := 0
-	if tp.backends[1].Addr == srv.Config.Addr {
-		idx = 1
-	}
+	idx := tp.backendIndex(srv.Config.Addr)
 	kSlow, kFast := keyOn(t, tp.Proxy, 0, "s"), keyOn(t, tp.Proxy, 1, "f")
 	expect(t, c, "+OK\r\n", "SET", kFast, "1")
 	tp.backends[idx].Pause()
@@ -589,12 +590,7 @@ func TestKillUnderLoad(t *testing.T) {
 	tp := startProxy(t, 3, "auto_eject_hosts: true\nserver_failure_limit: 1\nserver_retry_timeout: 1000\ntimeout: 1000")
 	pl := tp.Proxy.pools[0].pool()
 	victim := pl.Servers[0]
-	vi := -1
-	for i, b := range tp.backends {
-		if b.Addr == victim.Config.Addr {
-			vi = i
-		}
-	}
+	vi := tp.backendIndex(victim.Config.Addr)
 	// Where each key lives while every server is up.
 	origVictim := map[string]bool{}
 	for cl := 0; cl < 4; cl++ {
@@ -759,10 +755,7 @@ func TestSlowRequestLog(t *testing.T) {
 	tp := startProxy(t, 2, "slow_req_duration: 100")
 	c := testutil.Dial(t, tp.addr)
 	srv := tp.Proxy.pools[0].pool().Servers[0]
-	idx := 0
-	if tp.backends[1].Addr == srv.Config.Addr {
-		idx = 1
-	}
+	idx := tp.backendIndex(srv.Config.Addr)
 	k := keyOn(t, tp.Proxy, 0, "slow")
 	expect(t, c, "+OK\r\n", "SET", k, "1")
 	tp.backends[idx].Pause()

@@ -1,6 +1,9 @@
 package testutil
 
-import "bytes"
+import (
+	"bytes"
+	"testing"
+)
 
 // mover is a growing buffer that moves to a new backing array before an
 // append (always while shorter than moveBelow, on growth after that) and
@@ -61,4 +64,18 @@ func Trunc(b []byte) []byte {
 		return b[:80]
 	}
 	return b
+}
+
+// BenchByteByByte feeds frame to a new resumable parser one byte at a
+// time, once per iteration: ns/op grows linearly with the frame size when
+// the parser resumes where it stopped, quadratically when it rescans.
+func BenchByteByByte(b *testing.B, frame []byte, newParser func() func([]byte) (int, error)) {
+	for b.Loop() {
+		parse := newParser()
+		for i := 1; i <= len(frame); i++ {
+			if n, err := parse(frame[:i]); err != nil || n != 0 && n != len(frame) {
+				b.Fatalf("Parse = (%d, %v)", n, err)
+			}
+		}
+	}
 }

@@ -332,11 +332,8 @@ func TestNoAllocAfterWarmUp(t *testing.T) {
 	}
 }
 
-// TestParseLinear feeds requests one byte at a time: time must grow
-// linearly with size, not quadratically.
-// BenchmarkParseByteByByte feeds frames one byte at a time: ns/op grows
-// linearly with the frame size when the parser resumes where it stopped
-// (4x the bytes, about 4x the time), quadratically when it rescans.
+// BenchmarkParseByteByByte: see testutil.BenchByteByByte (4x the bytes
+// should take about 4x the time).
 func BenchmarkParseByteByByte(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
@@ -348,14 +345,10 @@ func BenchmarkParseByteByByte(b *testing.B) {
 		{"set-1MB", setFrame(1 << 20)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			for b.Loop() {
+			testutil.BenchByteByByte(b, tc.frame, func() func([]byte) (int, error) {
 				var p RequestParser
-				for i := 1; i <= len(tc.frame); i++ {
-					if n, err := p.Parse(tc.frame[:i]); err != nil || n != 0 && n != len(tc.frame) {
-						b.Fatalf("Parse = (%d, %v)", n, err)
-					}
-				}
-			}
+				return p.Parse
+			})
 		})
 	}
 }
