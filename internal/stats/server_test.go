@@ -19,6 +19,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"nutcracker/internal/testutil"
 )
 
 // testProcess has the pools and servers of testdata/twemproxy-0.5.0.yml.
@@ -99,7 +101,7 @@ func checkDocument(t *testing.T, doc string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if shape(doc) != shape(strings.TrimRight(string(want), "\n")+"\n") {
+	if testutil.StatsShape(doc) != testutil.StatsShape(strings.TrimRight(string(want), "\n")+"\n") {
 		t.Fatalf("not twemproxy's document:\ngot  %q\nwant %q", doc, want)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -313,3 +314,16 @@ func ReadReply(r *bufio.Reader) (string, error) {
 	}
 	return "", fmt.Errorf("bad reply type %q", line)
 }
+
+// StatsShape blanks every number and the source and version strings of a
+// twemproxy stats document, so two documents compare by keys, order and
+// punctuation only.
+func StatsShape(doc string) string {
+	doc = statsStrings.ReplaceAllString(doc, `"$1":""`)
+	return statsNumbers.ReplaceAllString(doc, ":0")
+}
+
+var (
+	statsStrings = regexp.MustCompile(`"(source|version)":"[^"]*"`)
+	statsNumbers = regexp.MustCompile(`:\d+`)
+)
