@@ -30,6 +30,7 @@ import (
 	"nutcracker/internal/logging"
 	"nutcracker/internal/proxy"
 	"nutcracker/internal/stats"
+	"nutcracker/internal/supervisor"
 )
 
 // version is this implementation's version, not twemproxy's; this is the
@@ -58,8 +59,8 @@ type options struct {
 	statsInterval int // msec
 	pidFile       string
 	mbufSize      int
-	workers       int    // bilitw -n: parsed and checked, not used yet
-	coreMask      uint64 // bilitw -M: 0 = no pinning; not used yet
+	workers       int    // bilitw -n: worker processes; 0 = one process, no master
+	coreMask      uint64 // bilitw -M: 0 = no pinning
 }
 
 func main() {
@@ -87,6 +88,17 @@ func run(args []string, stderr io.Writer) int {
 	if opts.testConf {
 		return testConf(opts.confFile, stderr)
 	}
+	if supervisor.WorkerNumber() > 0 {
+		if err := logging.Init(opts.verbosity, opts.output); err != nil {
+			fmt.Fprintf(stderr, "%v\n", err)
+			return 1
+		}
+		return supervisor.RunWorker(supervisor.WorkerOptions{MbufSize: opts.mbufSize, Version: version})
+	}
+	upgraded := supervisor.Upgraded()
+	if opts.workers > 0 && !upgraded && os.Args[0] != supervisor.MasterName {
+		renameMaster() // returns only when it cannot
+	}
 
 	// As twemproxy: open the log before daemonizing, so that a bad -o is
 	// reported on the terminal.
@@ -94,7 +106,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
-	if opts.daemonize {
+	if opts.daemonize && !upgraded {
 		parent, err := daemon.Daemonize()
 		if err != nil {
 			fmt.Fprintf(stderr, "nutcracker: %v\n", err)
@@ -104,7 +116,18 @@ func run(args []string, stderr io.Writer) int {
 			return 0
 		}
 	}
-	return serve(opts)
+	return serve(opts, upgraded)
+}
+
+// renameMaster executes the program again with argv[0] "nutcracker
+// master", the name ps shows (Go cannot rewrite its own argv in place).
+// Nothing is open yet, and the pid stays.
+func renameMaster() {
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	syscall.Exec(exe, append([]string{supervisor.MasterName}, os.Args[1:]...), os.Environ())
 }
 
 // testConf is -t: load and check the configuration, bind nothing.
@@ -122,8 +145,9 @@ func testConf(file string, stderr io.Writer) int {
 	return 0
 }
 
-// serve runs the proxy until SIGTERM or SIGINT and returns the exit code.
-func serve(opts *options) int {
+// serve runs the proxy, or its master and workers, until SIGTERM or
+// SIGINT and returns the exit code.
+func serve(opts *options, upgraded bool) int {
 	// Caught from the start, acted on once the proxy runs.
 	signals := make(chan os.Signal, 16)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGTERM,
@@ -133,7 +157,12 @@ func serve(opts *options) int {
 	logging.Logf(logging.Emerg, "nutcracker-%s built for %s %s started on pid %d",
 		version, runtime.GOOS, runtime.GOARCH, os.Getpid())
 	logging.Logf(logging.Emerg, "run, rabbit run")
-	code := runProxy(opts, signals)
+	var code int
+	if opts.workers > 0 {
+		code = runMaster(opts, signals, upgraded)
+	} else {
+		code = runProxy(opts, signals)
+	}
 	logging.Logf(logging.Emerg, "done, rabbit done")
 	return code
 }
@@ -141,6 +170,12 @@ func serve(opts *options) int {
 // runProxy loads the configuration, opens the listeners, writes the pid
 // file and serves until a signal ends it; it returns the exit code.
 func runProxy(opts *options, signals <-chan os.Signal) int {
+	if opts.coreMask != 0 {
+		if err := supervisor.PinProcess(opts.coreMask); err != nil {
+			logging.Logf(logging.Emerg, "%v", err)
+			return 1
+		}
+	}
 	cfg, err := config.Load(opts.confFile)
 	if err != nil {
 		logging.Logf(logging.Emerg, "%v", err)
@@ -161,7 +196,7 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		p.Close()
 		return 1
 	}
-	go stats.Serve(statsLn, p.Stats(), p.Health)
+	go stats.Serve(statsLn, p.Stats, p.Health)
 	// Written once the listeners are open, so a pid file names a process
 	// that serves.
 	if opts.pidFile != "" {
@@ -189,7 +224,7 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 			logging.Errorf("reload: %v", err)
 		}
 	}
-	code := handleSignals(signals, reload)
+	code := handleSignals(signals, signalHooks{reload: reload})
 	statsLn.Close()
 	if err := p.Close(); err != nil {
 		logging.Errorf("close: %v", err)
@@ -200,10 +235,69 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 	return code
 }
 
+// runMaster runs the master process and its workers until a signal ends
+// them; it returns the exit code.
+func runMaster(opts *options, signals <-chan os.Signal, upgraded bool) int {
+	cfg, err := config.Load(opts.confFile)
+	if err != nil {
+		logging.Logf(logging.Emerg, "%v", err)
+		return 1
+	}
+	for _, w := range cfg.Warnings {
+		logging.Warnf("%s", w)
+	}
+	statsAddr := net.JoinHostPort(opts.statsAddr, strconv.Itoa(opts.statsPort))
+	m, err := supervisor.Start(supervisor.Options{
+		Config:    cfg,
+		Workers:   opts.workers,
+		CoreMask:  opts.coreMask,
+		MbufSize:  opts.mbufSize,
+		Version:   version,
+		StatsAddr: statsAddr,
+		Args:      os.Args[1:],
+	})
+	if err != nil {
+		logging.Logf(logging.Emerg, "%v", err)
+		return 1
+	}
+	if opts.pidFile != "" && !upgraded { // an upgraded master keeps its pid
+		if err := daemon.WritePIDFile(opts.pidFile); err != nil {
+			logging.Logf(logging.Emerg, "%v", err)
+			m.Shutdown()
+			return 1
+		}
+	}
+	for _, pc := range cfg.Pools {
+		logging.Noticef("pool %s listening on %s", pc.Name, pc.Listen.Addr)
+	}
+	logging.Noticef("stats on %s, %d workers", statsAddr, opts.workers)
+	code := handleSignals(signals, signalHooks{
+		reload:  m.Reload,
+		reopen:  m.Reopen,
+		level:   m.Level,
+		upgrade: m.Upgrade,
+	})
+	m.Shutdown()
+	if opts.pidFile != "" {
+		daemon.RemovePIDFile(opts.pidFile)
+	}
+	return code
+}
+
+// signalHooks are what signals do beyond this process's log; nil ones do
+// nothing.
+type signalHooks struct {
+	reload  func()          // SIGHUP, after the log is reopened
+	reopen  func()          // SIGHUP and SIGUSR1: the workers' logs
+	level   func(delta int) // SIGTTIN (+1), SIGTTOU (-1): the workers' levels
+	upgrade func()          // SIGUSR2: binary upgrade
+}
+
 // handleSignals acts on signals as twemproxy's nc_signal.c does, logging
 // each one with twemproxy's text at every level, until one ends the
-// process; it returns the exit code.
-func handleSignals(signals <-chan os.Signal, reload func()) int {
+// process; it returns the exit code. A signal that arrives while another
+// is acted on waits in the channel: a SIGHUP during a reload is queued.
+func handleSignals(signals <-chan os.Signal, hooks signalHooks) int {
 	for sig := range signals {
 		s := sig.(syscall.Signal)
 		prefix := fmt.Sprintf("signal %d (%s) received", int(s), signalName(s))
@@ -219,15 +313,31 @@ func handleSignals(signals <-chan os.Signal, reload func()) int {
 			if err != nil {
 				logging.Logf(logging.Emerg, "%v", err)
 			}
-			if s == syscall.SIGHUP {
-				reload()
+			if hooks.reopen != nil {
+				hooks.reopen()
+			}
+			if s == syscall.SIGHUP && hooks.reload != nil {
+				hooks.reload()
 			}
 		case syscall.SIGTTIN:
 			logging.Logf(logging.Emerg, "%s, up logging level", prefix)
 			logging.LevelUp()
+			if hooks.level != nil {
+				hooks.level(1)
+			}
 		case syscall.SIGTTOU:
 			logging.Logf(logging.Emerg, "%s, down logging level", prefix)
 			logging.LevelDown()
+			if hooks.level != nil {
+				hooks.level(-1)
+			}
+		case syscall.SIGUSR2:
+			if hooks.upgrade == nil {
+				logging.Logf(logging.Emerg, "%s, ignored: a binary upgrade needs workers (-n 1 or more)", prefix)
+				continue
+			}
+			logging.Logf(logging.Emerg, "%s, upgrading the binary", prefix)
+			hooks.upgrade()
 		case syscall.SIGTERM, syscall.SIGINT:
 			logging.Logf(logging.Emerg, "%s, exiting", prefix)
 			return 0
@@ -334,13 +444,13 @@ func parseFlags(args []string) (*options, error) {
 	if o.mbufSize < mbufMin || o.mbufSize > mbufMax {
 		return nil, fmt.Errorf("mbuf chunk size must be between %d and %d bytes", mbufMin, mbufMax)
 	}
-	if o.workers, ok = atoi(workers); !ok || o.workers == 0 {
-		return nil, errors.New("option -n requires a non-zero number")
+	if o.workers, ok = atoi(workers); !ok {
+		return nil, errors.New("option -n requires a number")
 	}
 	if o.coreMask, ok = parseMask(coreMask); !ok {
 		return nil, errors.New("option -M requires a core mask, decimal or 0x hex")
 	}
-	if n := bits.OnesCount64(o.coreMask); o.coreMask != 0 && n < o.workers {
+	if n := bits.OnesCount64(o.coreMask); o.coreMask != 0 && n < max(o.workers, 1) {
 		return nil, fmt.Errorf("core mask %s has %d cores, fewer than the %d workers", coreMask, n, o.workers)
 	}
 	return o, nil
@@ -389,7 +499,7 @@ Options:
   -i, --stats-interval=N : set stats aggregation interval in msec (default: %d msec)
   -p, --pid-file=S       : set pid file (default: off)
   -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: %d bytes)
-  -n, --worker-num=N     : set number of worker processes (default: %d, the number of cpus)
+  -n, --worker-num=N     : set number of worker processes (default: %d, the number of cpus; 0: one process, no master)
   -M, --core-mask=MASK   : pin workers to the cpus set in MASK, decimal or 0x hex (default: off)
 
 `, logging.DefaultLevel, logging.Emerg, logging.PVerb, defaultConfFile, defaultStatsPort, defaultStatsAddr,

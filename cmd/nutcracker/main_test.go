@@ -172,7 +172,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-m", "x"}, "nutcracker: option -m requires a non-zero number"},
 		{[]string{"-m", "511"}, "nutcracker: mbuf chunk size must be between 512 and 16777216 bytes"},
 		{[]string{"-m", "16777217"}, "nutcracker: mbuf chunk size must be between 512 and 16777216 bytes"},
-		{[]string{"-n", "0"}, "nutcracker: option -n requires a non-zero number"},
+		{[]string{"-n", "x"}, "nutcracker: option -n requires a number"},
 		{[]string{"-n", "4", "-M", "3"}, "nutcracker: core mask 3 has 2 cores, fewer than the 4 workers"},
 		{[]string{"-n", "3", "--core-mask=0x6"}, "nutcracker: core mask 0x6 has 2 cores, fewer than the 3 workers"},
 		{[]string{"-M", "zz"}, "nutcracker: option -M requires a core mask, decimal or 0x hex"},

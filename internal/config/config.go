@@ -25,6 +25,7 @@ import (
 // Config is one validated configuration file.
 type Config struct {
 	File   string // path it was loaded from
+	Data   []byte // the file's content as read by Load, for a master to hand to its workers
 	Global Global
 	Pools  []*Pool // sorted by name: shorter first, then bytewise (twemproxy's string_compare)
 	// Warnings are problems that do not stop the proxy, for the log.
@@ -137,6 +138,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Data = data
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
 		for _, p := range cfg.Pools {
 			if p.RedisAuth != "" {

@@ -52,6 +52,8 @@ var (
 	mu   sync.Mutex // serializes Init and Reopen
 	path string     // the log file, "" for stderr; guarded by mu
 
+	prefix atomic.Pointer[string] // put before every message; SetPrefix
+
 	bufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 )
 
@@ -80,6 +82,10 @@ func Init(lvl int, file string) error {
 	path = file
 	return nil
 }
+
+// SetPrefix puts p before every message, such as "worker 2: " in a
+// worker process that shares the master's log file.
+func SetPrefix(p string) { prefix.Store(&p) }
 
 // Reopen opens the log file again, creating it if it was removed or renamed
 // away (log rotation). Lines keep going to the old file until the new one
@@ -220,6 +226,9 @@ func output(skip int, msg string) {
 	b = append(b, ':')
 	b = strconv.AppendInt(b, int64(lineNo), 10)
 	b = append(b, ' ')
+	if p := prefix.Load(); p != nil {
+		b = append(b, *p...)
+	}
 	b = append(b, msg...)
 	if len(msg) == 0 || msg[len(msg)-1] != '\n' {
 		b = append(b, '\n')

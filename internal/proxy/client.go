@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,21 @@ type client struct {
 	proto    protocol
 	affinity uint32       // picks this client's connection to each server
 	pending  atomic.Int64 // requests queued and not yet answered
+
+	// Handover (see HandOver): ho is set when the client is to be handed
+	// over, abandoned when it is to be closed instead, without waiting
+	// for the replies still owed.
+	ho        atomic.Pointer[handover]
+	abandoned atomic.Bool
+	// unparsed holds the bytes read and not parsed while the client moves
+	// between processes: set by Adopt before the reader starts, and by
+	// the reader when it stops for a handover (with leaving and
+	// authPassed), for the writer to read once the queue is closed.
+	unparsed   []byte
+	leaving    bool
+	authPassed bool
+	handedOver bool // owned by the writer: the handover succeeded
+	shared     bool // under Proxy.mu: being handed over, so never shut down
 
 	// Owned by the reader goroutine.
 	st        *poolState // the pool state its requests use (see follow)
@@ -218,8 +234,11 @@ func (c *client) readLoop() {
 	size := c.ps.proxy.opts.MbufSize
 	r := newConnReader(c.conn, &c.ps.proxy.readBufs, size)
 	defer r.release()
-	var buf []byte // nil while waiting idle
-	start := 0     // first byte of the request being parsed
+	// buf is nil while waiting idle; an adopted client's first bytes are
+	// parsed before anything is read (primed).
+	buf, primed := c.unparsed, c.unparsed != nil
+	c.unparsed = nil
+	start := 0 // first byte of the request being parsed
 	for {
 		if buf != nil && len(buf) == cap(buf) {
 			if start > 0 {
@@ -233,7 +252,11 @@ func (c *client) readLoop() {
 			}
 		}
 		var err error
-		buf, err = r.read(buf)
+		if primed {
+			primed = false
+		} else {
+			buf, err = r.read(buf)
+		}
 		if c.st.cfg.SlowReqDuration > 0 {
 			c.readAt = time.Now() // once per read, for every request in it
 		}
@@ -263,6 +286,8 @@ func (c *client) readLoop() {
 		}
 		if err != nil {
 			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded) && c.ho.Load() != nil:
+				c.stopForHandOver(buf[start:])
 			case errors.Is(err, io.EOF):
 				c.ps.pool().Stats.ClientEOF.Add(1)
 			case !errors.Is(err, net.ErrClosed): // not our own close
@@ -312,7 +337,9 @@ func (c *client) writeLoop() {
 		}
 		if !ok {
 			flush()
-			o.wait()
+			if o.wait() == nil && !failed && c.leaving && !c.abandoned.Load() {
+				c.handOff()
+			}
 			return
 		}
 		if failed {
@@ -322,11 +349,23 @@ func (c *client) writeLoop() {
 			} // else a backend still owns it: leave it to the GC
 			continue
 		}
+		abandoned := false
 		for !m.done.Load() {
+			if abandoned = c.abandoned.Load(); abandoned {
+				break
+			}
 			flush()
 			<-c.notify
 		}
-		c.pending.Add(-1) // answered: no longer out on a server
+		c.pending.Add(-1) // answered (or abandoned): no longer waited for
+		if abandoned {
+			// Closing during a handover: the reply will not come in time.
+			// A backend still owns m: leave it to the GC.
+			if !m.req.NoReply {
+				out = c.proto.appendError(out, errHandOverTimeout)
+			}
+			continue
+		}
 		if len(m.req.Reply) >= backend.DirectWriteSize && len(m.local) == 0 && len(m.frags) == 0 &&
 			m.req.Err == nil && !m.mcQuiet {
 			// A large value goes out from the buffer it was read into.

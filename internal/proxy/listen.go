@@ -9,10 +9,12 @@ import (
 	"nutcracker/internal/config"
 )
 
-// listen opens a TCP or unix listener with the pool's backlog (the Go
-// net package always uses the system maximum, so the socket is made by
-// hand and handed to net.FileListener).
-func listen(l config.Listen, backlog int) (net.Listener, error) {
+// ListenFD opens a pool's listening socket, with its backlog (the Go net
+// package always uses the system maximum), SO_REUSEADDR for TCP, and for a
+// unix socket its permissions, after removing a stale socket file. The fd
+// is non-blocking and close-on-exec and belongs to the caller: a master
+// keeps it and passes copies to its workers.
+func ListenFD(l config.Listen, backlog int) (int, error) {
 	if backlog <= 0 {
 		backlog = syscall.SOMAXCONN
 	}
@@ -29,7 +31,7 @@ func listen(l config.Listen, backlog int) (net.Listener, error) {
 	default:
 		addr, err := net.ResolveTCPAddr("tcp", l.Addr)
 		if err != nil {
-			return nil, err
+			return -1, err
 		}
 		if ip4 := addr.IP.To4(); ip4 != nil || addr.IP == nil {
 			s := &syscall.SockaddrInet4{Port: addr.Port}
@@ -43,26 +45,43 @@ func listen(l config.Listen, backlog int) (net.Listener, error) {
 	}
 	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("socket: %w", err)
+		return -1, fmt.Errorf("socket: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), l.Addr)
-	defer f.Close()
+	if err := setUpListener(fd, l, sa, family, backlog); err != nil {
+		syscall.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func setUpListener(fd int, l config.Listen, sa syscall.Sockaddr, family, backlog int) error {
 	if family != syscall.AF_UNIX {
 		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
-			return nil, fmt.Errorf("setsockopt SO_REUSEADDR: %w", err)
+			return fmt.Errorf("setsockopt SO_REUSEADDR: %w", err)
 		}
 	}
 	if err := syscall.Bind(fd, sa); err != nil {
-		return nil, fmt.Errorf("bind: %w", err)
+		return fmt.Errorf("bind: %w", err)
 	}
 	if l.Network == "unix" && l.Perm != 0 {
 		if err := os.Chmod(l.Addr, l.Perm); err != nil {
-			return nil, fmt.Errorf("chmod: %w", err)
+			return fmt.Errorf("chmod: %w", err)
 		}
 	}
 	if err := syscall.Listen(fd, backlog); err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("listen: %w", err)
 	}
+	return nil
+}
+
+// listen opens a pool's listener in this process (see ListenFD).
+func listen(l config.Listen, backlog int) (net.Listener, error) {
+	fd, err := ListenFD(l, backlog)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), l.Addr)
+	defer f.Close() // the listener holds its own dup
 	return net.FileListener(f)
 }
 

@@ -6,6 +6,11 @@
 // and a writer goroutine (wait for the oldest request's reply, encode it,
 // flush when nothing else is ready), joined by a bounded FIFO of messages.
 // A slow server delays only the replies queued behind its request.
+//
+// A binary upgrade moves clients between processes: HandOver stops every
+// client's reader, waits until the replies it owes are written, and gives
+// its socket and the unparsed start of its next request away; Adopt, in
+// the new process, serves them as if just accepted.
 package proxy
 
 import (
@@ -34,6 +39,9 @@ type Options struct {
 	// read; past it the proxy stops reading the client's requests until
 	// it drains. 0 means DefaultOutputLimit.
 	OutputLimit int
+	// Listen opens the listener of a pool; nil opens the socket here
+	// (ListenFD). A worker uses it to take the sockets its master opened.
+	Listen func(l config.Listen, backlog int) (net.Listener, error)
 }
 
 // DefaultMbufSize is twemproxy's default -m.
@@ -49,12 +57,16 @@ type Proxy struct {
 
 	readBufs sync.Pool // *[]byte of MbufSize, lent to clients while they read
 
-	reloadMu sync.Mutex // one reload at a time
+	reloadMu sync.Mutex  // one reload at a time
+	draining atomic.Bool // StopAccepting was called: no listener opens again
 
-	mu      sync.Mutex
-	closed  bool
-	clients map[*client]struct{}
-	wg      sync.WaitGroup
+	handOverMu sync.Mutex // one HandOver at a time
+
+	mu       sync.Mutex
+	closed   bool
+	clients  map[*client]struct{}
+	handover *handover // set while HandOver runs: new clients are handed over too
+	wg       sync.WaitGroup
 }
 
 // poolServer is one pool with its listener. Its configuration and
@@ -63,7 +75,8 @@ type Proxy struct {
 type poolServer struct {
 	proxy    *Proxy
 	state    atomic.Pointer[poolState]
-	ln       net.Listener
+	ln       net.Listener // nil for a pool added while draining
+	lnClosed atomic.Bool
 	proto    protocol
 	nclients atomic.Int64
 	retired  atomic.Bool // removed by a reload: its clients are let go
@@ -101,7 +114,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		return &b
 	}
 	for _, pc := range cfg.Pools {
-		ps, err := p.newPoolServer(pc)
+		ps, err := p.newPoolServer(pc, true)
 		if err != nil {
 			p.Close()
 			return nil, err
@@ -112,7 +125,8 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	return p, nil
 }
 
-func (p *Proxy) newPoolServer(cfg *config.Pool) (*poolServer, error) {
+// newPoolServer builds a pool and, when open is set, opens its listener.
+func (p *Proxy) newPoolServer(cfg *config.Pool, open bool) (*poolServer, error) {
 	var proto protocol = mcProto{}
 	if cfg.Redis {
 		proto = redisProto{}
@@ -122,15 +136,31 @@ func (p *Proxy) newPoolServer(cfg *config.Pool) (*poolServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := listen(cfg.Listen, cfg.Backlog)
-	if err != nil {
-		pl.Close()
-		return nil, fmt.Errorf("pool %s: listen on %s: %w", cfg.Name, cfg.Listen.Addr, err)
+	ps := &poolServer{proxy: p, proto: proto}
+	if open {
+		if ps.ln, err = p.listen(cfg.Listen, cfg.Backlog); err != nil {
+			pl.Close()
+			return nil, fmt.Errorf("pool %s: listen on %s: %w", cfg.Name, cfg.Listen.Addr, err)
+		}
+		p.stats.AddConn() // twemproxy counts listeners as connections
 	}
-	p.stats.AddConn() // twemproxy counts listeners as connections
-	ps := &poolServer{proxy: p, ln: ln, proto: proto}
 	ps.state.Store(&poolState{cfg: cfg, pool: pl})
 	return ps, nil
+}
+
+func (p *Proxy) listen(l config.Listen, backlog int) (net.Listener, error) {
+	if p.opts.Listen != nil {
+		return p.opts.Listen(l, backlog)
+	}
+	return listen(l, backlog)
+}
+
+// closeListener stops accepting on the pool, once.
+func (ps *poolServer) closeListener() {
+	if ps.ln != nil && ps.lnClosed.CompareAndSwap(false, true) {
+		ps.ln.Close()
+		ps.proxy.stats.DoneConn()
+	}
 }
 
 // Serve accepts and serves clients on every pool until Close; it returns
@@ -140,8 +170,7 @@ func (p *Proxy) Serve() {
 		if ps.cfg().Preconnect {
 			ps.pool().Preconnect()
 		}
-		p.wg.Add(1)
-		go ps.acceptLoop()
+		ps.serve()
 	}
 	if p.global.Present && p.global.StatsDuration > 0 {
 		p.wg.Add(1)
@@ -182,6 +211,15 @@ func appendFile(path string, b []byte) error {
 	return err
 }
 
+// serve starts the pool's accept loop, if it has a listener.
+func (ps *poolServer) serve() {
+	if ps.ln == nil {
+		return
+	}
+	ps.proxy.wg.Add(1)
+	go ps.acceptLoop()
+}
+
 func (ps *poolServer) acceptLoop() {
 	defer ps.proxy.wg.Done()
 	for {
@@ -193,26 +231,46 @@ func (ps *poolServer) acceptLoop() {
 			logging.Errorf("pool %s: accept: %v", ps.cfg().Name, err)
 			continue
 		}
-		limit := int64(ps.cfg().ClientConnections)
-		if n := ps.nclients.Add(1); limit > 0 && n > limit {
-			ps.nclients.Add(-1)
-			logging.Warnf("pool %s: client connections limit %d reached, closing %s",
-				ps.cfg().Name, limit, conn.RemoteAddr())
-			conn.Close()
-			continue
-		}
-		setKeepAlive(conn, ps.cfg().TCPKeepalive)
-		c := newClient(ps, conn)
-		if !ps.proxy.track(c) {
-			conn.Close()
-			ps.nclients.Add(-1)
+		if err := ps.admit(conn, nil); errors.Is(err, errProxyClosed) {
 			return
 		}
-		ps.proxy.stats.AddConn()
-		ps.pool().Stats.ClientConnections.Add(1)
-		logging.Noticef("accepted client %s on pool %s", conn.RemoteAddr(), ps.cfg().Name)
-		c.start()
 	}
+}
+
+var (
+	errProxyClosed = errors.New("proxy closed")
+	errClientLimit = errors.New("client connections limit reached")
+)
+
+// admit serves conn as a client of the pool: accepted here, or adopted
+// with the state of a client handed over by another process. It closes
+// conn when the pool is full or the proxy closed.
+func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
+	limit := int64(ps.cfg().ClientConnections)
+	if n := ps.nclients.Add(1); limit > 0 && n > limit {
+		ps.nclients.Add(-1)
+		logging.Warnf("pool %s: client connections limit %d reached, closing %s",
+			ps.cfg().Name, limit, conn.RemoteAddr())
+		conn.Close()
+		return errClientLimit
+	}
+	setKeepAlive(conn, ps.cfg().TCPKeepalive)
+	c := newClient(ps, conn)
+	verb := "accepted"
+	if h != nil {
+		c.adopt(h)
+		verb = "adopted"
+	}
+	if !ps.proxy.track(c) {
+		conn.Close()
+		ps.nclients.Add(-1)
+		return errProxyClosed
+	}
+	ps.proxy.stats.AddConn()
+	ps.pool().Stats.ClientConnections.Add(1)
+	logging.Noticef("%s client %s on pool %s", verb, conn.RemoteAddr(), ps.cfg().Name)
+	c.start()
+	return nil
 }
 
 func (p *Proxy) track(c *client) bool {
@@ -223,17 +281,28 @@ func (p *Proxy) track(c *client) bool {
 	}
 	p.clients[c] = struct{}{}
 	p.wg.Add(2)
+	if h := p.handover; h != nil {
+		h.add(c)
+	}
 	return true
 }
 
+// untrack forgets a client whose connection is closed: gone for good, or
+// handed over to another process (and then not counted as ended by the
+// client).
 func (p *Proxy) untrack(c *client) {
-	p.mu.Lock()
-	delete(p.clients, c)
-	p.mu.Unlock()
 	c.ps.nclients.Add(-1)
 	c.ps.pool().Stats.ClientConnections.Add(-1)
 	p.stats.DoneConn()
-	logging.Noticef("closed client %s on pool %s", c.conn.RemoteAddr(), c.ps.cfg().Name)
+	p.mu.Lock()
+	delete(p.clients, c)
+	p.clientGoneLocked()
+	p.mu.Unlock()
+	verb := "closed"
+	if c.handedOver {
+		verb = "handed over"
+	}
+	logging.Noticef("%s client %s on pool %s", verb, c.conn.RemoteAddr(), c.ps.cfg().Name)
 }
 
 // Health returns nil when every pool has a live server, else an error
@@ -266,8 +335,7 @@ func (p *Proxy) Close() error {
 	p.closed = true
 	close(p.done)
 	for _, ps := range p.pools {
-		ps.ln.Close()
-		p.stats.DoneConn()
+		ps.closeListener()
 	}
 	for c := range p.clients {
 		c.conn.Close()

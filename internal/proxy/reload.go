@@ -23,7 +23,8 @@ const DefaultReloadTimeout = 120 * time.Second
 //     timeouts are swapped atomically, requests already routed finish on
 //     the old routing, and the connections of servers that did not change
 //     are kept (the others close once their requests are answered);
-//   - a pool that is new (or moved to another address) starts listening;
+//   - a pool that is new (or moved to another address) starts listening,
+//     unless the proxy is draining (StopAccepting);
 //   - a pool that is gone stops accepting, and its clients are let go at
 //     a request boundary after reload_timeout.
 //
@@ -80,7 +81,9 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 			next = append(next, ps)
 			continue
 		}
-		ps, err := p.newPoolServer(pc)
+		// A draining proxy builds a new pool without a listener: its
+		// clients can only be adopted.
+		ps, err := p.newPoolServer(pc, !p.draining.Load())
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -88,8 +91,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		if pc.Preconnect {
 			ps.pool().Preconnect()
 		}
-		p.wg.Add(1)
-		go ps.acceptLoop()
+		ps.serve()
 		next = append(next, ps)
 	}
 	// Pools kept on their old configuration after an error stay listed.
@@ -149,8 +151,7 @@ func sameListener(a, b *config.Pool) bool {
 // replies first), then its server connections close.
 func (p *Proxy) retirePool(ps *poolServer, grace time.Duration) {
 	ps.retired.Store(true)
-	ps.ln.Close()
-	p.stats.DoneConn()
+	ps.closeListener()
 	logging.Noticef("pool %s removed: its clients are let go in %v", ps.cfg().Name, grace)
 	p.wg.Add(1)
 	go func() {
@@ -161,7 +162,7 @@ func (p *Proxy) retirePool(ps *poolServer, grace time.Duration) {
 		}
 		p.mu.Lock()
 		for c := range p.clients {
-			if c.ps == ps {
+			if c.ps == ps && !c.shared { // a shutdown would reach the process it went to
 				closeRead(c.conn)
 			}
 		}

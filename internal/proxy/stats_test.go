@@ -48,7 +48,7 @@ func TestStatsPortMatchesTwemproxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go stats.Serve(ln, p.Stats(), p.Health)
+	go stats.Serve(ln, p.Stats, p.Health)
 	t.Cleanup(func() { ln.Close() })
 
 	first := readStats(t, ln.Addr().String())

@@ -8,6 +8,10 @@
 // collector behind /metrics builds its metrics at scrape time. Serve runs
 // the stats port: twemproxy's document for plain TCP clients, HTTP for
 // clients that send an HTTP request first.
+//
+// Several processes serve one document by summing Snapshots: each worker
+// copies its counters into a Snapshot, the master merges them and serves
+// Snapshot.Process through a view function Serve calls once per request.
 package stats
 
 import (

@@ -91,10 +91,11 @@ var (
 	}()
 )
 
-// collector exposes a Process's counters to Prometheus, reading the
-// atomics at scrape time; the request path never touches Prometheus.
+// collector exposes the counters of the Process view returns to
+// Prometheus, calling view and reading the atomics at scrape time; the
+// request path never touches Prometheus.
 type collector struct {
-	p *Process
+	view func() *Process
 }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
@@ -110,7 +111,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
-	p := c.p
+	p := c.view()
 	ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, p.Source, p.Version)
 	ch <- prometheus.MustNewConstMetric(uptimeDesc, prometheus.GaugeValue, time.Since(p.Start).Seconds())
 	ch <- prometheus.MustNewConstMetric(totalConnsDesc, prometheus.CounterValue, float64(p.TotalConnections.Load()))
@@ -138,15 +139,18 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// NewRegistry returns a Prometheus registry holding p's metrics and the Go
-// runtime and process collectors. Serve builds one; it is exported for a
+// NewRegistry returns a Prometheus registry holding the metrics of the
+// Process view returns, called once per scrape, the Go runtime and process
+// collectors, and extra. It panics if extra clashes with these, as
+// prometheus.MustRegister does. Serve builds one; it is exported for a
 // caller that serves /metrics elsewhere.
-func NewRegistry(p *Process) *prometheus.Registry {
+func NewRegistry(view func() *Process, extra ...prometheus.Collector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		collector{p},
+		collector{view},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	reg.MustRegister(extra...)
 	return reg
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -45,10 +46,15 @@ var httpMethods = []string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS
 //
 // Every other connection gets the twemproxy document and is closed. A nil
 // health counts as healthy.
-func Serve(ln net.Listener, p *Process, health func() error) error {
+//
+// view returns the Process to show; it is called once per document and
+// per scrape, so it may build one on demand (a master summing its
+// workers), and must not return nil. extra collectors are added to
+// /metrics (see NewRegistry).
+func Serve(ln net.Listener, view func() *Process, health func() error, extra ...prometheus.Collector) error {
 	hl := &handoffListener{addr: ln.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
 	srv := &http.Server{
-		Handler:           newHandler(p, health),
+		Handler:           newHandler(view, health, extra),
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadHeaderTimeout,
 		WriteTimeout:      writeTimeout,
@@ -80,13 +86,13 @@ func Serve(ln net.Listener, p *Process, health func() error) error {
 			conn.Close()
 			continue
 		}
-		go serveConn(&statsConn{Conn: conn, release: func() { <-slots }}, p, hl)
+		go serveConn(&statsConn{Conn: conn, release: func() { <-slots }}, view, hl)
 	}
 }
 
 // serveConn waits for conn's first bytes and either hands it to the HTTP
 // server or writes the twemproxy document and closes it.
-func serveConn(conn *statsConn, p *Process, hl *handoffListener) {
+func serveConn(conn *statsConn, view func() *Process, hl *handoffListener) {
 	var buf [sniffSize]byte
 	n := 0
 	conn.SetReadDeadline(time.Now().Add(sniffWait))
@@ -108,7 +114,7 @@ func serveConn(conn *statsConn, p *Process, hl *handoffListener) {
 	}
 	defer conn.Close()
 	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	conn.Write(p.AppendJSON(nil, time.Now()))
+	conn.Write(view().AppendJSON(nil, time.Now()))
 }
 
 type sniffResult int
@@ -197,14 +203,14 @@ func (l *handoffListener) Close() error {
 func (l *handoffListener) Addr() net.Addr { return l.addr }
 
 // newHandler routes the stats port's HTTP requests.
-func newHandler(p *Process, health func() error) http.Handler {
+func newHandler(view func() *Process, health func() error, extra []prometheus.Collector) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(NewRegistry(p), promhttp.HandlerOpts{
+	mux.Handle("GET /metrics", promhttp.HandlerFor(NewRegistry(view, extra...), promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError, // serve what was gathered, e.g. despite a duplicate server name
 	}))
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(p.AppendJSON(nil, time.Now()))
+		w.Write(view().AppendJSON(nil, time.Now()))
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -39,16 +40,22 @@ func testProcess() *Process {
 	return proc
 }
 
-// startServer serves p on a loopback port until the test ends, then checks
-// that Serve returned nil.
+// startServer serves p on a loopback port until the test ends.
 func startServer(t *testing.T, p *Process, health func() error) string {
+	t.Helper()
+	return startView(t, func() *Process { return p }, health)
+}
+
+// startView runs Serve on a loopback port until the test ends, then checks
+// that it returned nil.
+func startView(t *testing.T, view func() *Process, health func() error, extra ...prometheus.Collector) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- Serve(ln, p, health) }()
+	go func() { done <- Serve(ln, view, health, extra...) }()
 	t.Cleanup(func() {
 		ln.Close()
 		select {

@@ -112,19 +112,35 @@ func (p *Process) DoneConn() {
 	}
 }
 
-func (s *Server) values() [13]int64 {
-	return [13]int64{
-		s.EOF.Load(), s.Err.Load(), s.TimedOut.Load(), s.Connections.Load(), s.EjectedAt.Load(),
-		s.Requests.Load(), s.RequestBytes.Load(), s.Responses.Load(), s.ResponseBytes.Load(),
-		s.InQueue.Load(), s.InQueueBytes.Load(), s.OutQueue.Load(), s.OutQueueBytes.Load(),
+// fields are the server's metrics in ServerMetrics order.
+func (s *Server) fields() [13]*atomic.Int64 {
+	return [13]*atomic.Int64{
+		&s.EOF, &s.Err, &s.TimedOut, &s.Connections, &s.EjectedAt,
+		&s.Requests, &s.RequestBytes, &s.Responses, &s.ResponseBytes,
+		&s.InQueue, &s.InQueueBytes, &s.OutQueue, &s.OutQueueBytes,
 	}
 }
 
-func (p *Pool) values() [6]int64 {
-	return [6]int64{
-		p.ClientEOF.Load(), p.ClientErr.Load(), p.ClientConnections.Load(),
-		p.ServerEjects.Load(), p.ForwardError.Load(), p.Fragments.Load(),
+// fields are the pool's metrics in PoolMetrics order.
+func (p *Pool) fields() [6]*atomic.Int64 {
+	return [6]*atomic.Int64{
+		&p.ClientEOF, &p.ClientErr, &p.ClientConnections,
+		&p.ServerEjects, &p.ForwardError, &p.Fragments,
 	}
+}
+
+func (s *Server) values() (v [13]int64) {
+	for i, f := range s.fields() {
+		v[i] = f.Load()
+	}
+	return v
+}
+
+func (p *Pool) values() (v [6]int64) {
+	for i, f := range p.fields() {
+		v[i] = f.Load()
+	}
+	return v
 }
 
 // AppendJSON appends the stats document twemproxy's stats port serves,

@@ -1,0 +1,882 @@
+// Package supervisor runs nutcracker as one master process and N worker
+// processes (bilitw's model, without its flaws).
+//
+// The master opens every listening socket once and passes copies to the
+// workers, so a worker that stops accepting never closes an accept queue.
+// It never proxies traffic. It starts the workers (pinned to cores when
+// asked), restarts a crashed one with backoff, re-reads and checks the
+// configuration on SIGHUP and has every worker apply it in place, and
+// serves one stats document summed over its workers, keeping the final
+// counts of the workers that exited so that no counter goes backwards.
+//
+// A binary upgrade (SIGUSR2) re-executes the master from the executable on
+// disk in the same process, keeping the listening sockets, the stats
+// socket and the control channels of the running workers; the new master
+// starts a new generation of workers, then has the old ones hand every
+// client connection over, at a request boundary and with its unparsed
+// bytes, through the master to a new worker.
+//
+// Each worker has a control channel to the master (ctl.go), and dies with
+// the master: its parent-death signal is tied to the master thread that
+// forked it, so all forks and the re-exec happen on one locked thread.
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/bits"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"nutcracker/internal/config"
+	"nutcracker/internal/logging"
+	"nutcracker/internal/proxy"
+	"nutcracker/internal/stats"
+)
+
+// MasterName and workerName are the process names ps shows.
+const (
+	MasterName = "nutcracker master"
+	workerName = "nutcracker worker "
+)
+
+// Options are the master's settings from the command line.
+type Options struct {
+	Config    *config.Config // loaded and checked
+	Workers   int
+	CoreMask  uint64 // 0: no pinning
+	MbufSize  int
+	Version   string
+	StatsAddr string   // host:port
+	Args      []string // the command line after argv[0], given to workers as is
+}
+
+// Timing of the master's dealings with workers.
+const (
+	readyTimeout = 10 * time.Second       // a new worker serves
+	ackTimeout   = 10 * time.Second       // a worker applied a reload
+	statsTimeout = 500 * time.Millisecond // a worker answers a stats query
+	statsPoll    = time.Second            // how fresh a crashed worker's last counts are
+	stableRun    = 10 * time.Second       // a worker that ran this long did not crash-loop
+	maxBackoff   = 30 * time.Second
+	killSlack    = 2 * time.Second // past the shutdown grace, before SIGKILL
+)
+
+// Master is the master process.
+type Master struct {
+	opts  Options
+	exe   string // the executable's path when first started: the one an upgrade runs
+	start time.Time
+
+	spawnQ chan func() // runs on the spawner thread
+
+	mu        sync.Mutex
+	cfg       *config.Config
+	listeners map[string]int // listenKey -> socket, non-blocking, close-on-exec
+	slots     []*proc        // the current generation, by worker number - 1
+	old       map[*proc]bool // workers handing over or stopping
+	backoff   []time.Duration
+	stopping  bool
+	upgrading bool
+
+	statsMu sync.Mutex // one summing at a time; guards retired and proc.last/final
+	retired *stats.Snapshot
+	statsLn *drainListener
+	statsFD int
+	view    *stats.Process // the last document shown
+
+	restarts *prometheus.CounterVec
+	reloads  *prometheus.CounterVec
+	running  prometheus.GaugeFunc
+}
+
+// proc is one worker process as the master sees it.
+type proc struct {
+	num     int
+	pid     int
+	ctl     *ctlConn
+	started time.Time
+	keys    map[string]bool // listeners it has; guarded by Master.mu
+
+	ready     chan struct{}
+	readyOnce sync.Once
+	acks      chan *message // reload replies
+	replies   chan *message // stats replies
+	queryMu   sync.Mutex
+
+	last  *stats.Snapshot // guarded by Master.statsMu
+	final bool            // its counts are in retired; guarded by Master.statsMu
+
+	pausing atomic.Bool   // an upgrade stops the reader
+	paused  chan struct{} // the reader stopped for it
+
+	readerDone chan struct{}
+	exited     chan struct{}
+}
+
+// Start opens the listening sockets and the stats socket, starts the
+// workers and serves stats; or, in a master re-executed by an upgrade,
+// takes them over from the previous master and replaces its workers.
+func Start(opts Options) (*Master, error) {
+	m := &Master{
+		opts:      opts,
+		start:     time.Now(),
+		spawnQ:    make(chan func()),
+		cfg:       opts.Config,
+		listeners: make(map[string]int),
+		old:       make(map[*proc]bool),
+		slots:     make([]*proc, opts.Workers),
+		backoff:   make([]time.Duration, opts.Workers),
+		retired:   &stats.Snapshot{},
+		statsFD:   -1,
+	}
+	m.restarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nutcracker_worker_restarts_total", Help: "Workers started again after they exited unasked.",
+	}, []string{"worker"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nutcracker_reloads_total", Help: "Configuration reloads (SIGHUP) by result.",
+	}, []string{"result"})
+	m.running = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "nutcracker_workers", Help: "Worker processes serving.",
+	}, func() float64 { return float64(m.liveWorkers()) })
+	go m.runSpawner()
+
+	var err error
+	if fd, ok := upgradeFD(); ok {
+		err = m.resume(fd)
+	} else {
+		err = m.open()
+	}
+	if err != nil {
+		m.closeSockets()
+		return nil, err
+	}
+	m.serveStats()
+	go m.pollStats()
+	return m, nil
+}
+
+// serveStats serves the summed document on m.statsLn.
+func (m *Master) serveStats() {
+	go stats.Serve(m.statsLn, m.document, m.health, m.restarts, m.reloads, m.running)
+}
+
+// open makes the sockets and starts the first generation.
+func (m *Master) open() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find executable: %w", err)
+	}
+	m.exe = exe
+	if err := m.openListeners(m.cfg); err != nil {
+		return err
+	}
+	fd, err := proxy.ListenFD(config.Listen{Network: "tcp", Addr: m.opts.StatsAddr}, 0)
+	if err != nil {
+		return fmt.Errorf("stats: listen on %s: %w", m.opts.StatsAddr, err)
+	}
+	m.statsFD = fd
+	if m.statsLn, err = newDrainListener(fd); err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	for i := range m.slots {
+		if err := m.startWorker(i + 1); err != nil {
+			return err
+		}
+	}
+	return m.waitReady(m.current())
+}
+
+// openListeners opens the sockets of cfg's pools that are not open yet.
+func (m *Master) openListeners(cfg *config.Config) error {
+	for _, pc := range cfg.Pools {
+		key := listenKey(pc.Listen)
+		if _, ok := m.listeners[key]; ok {
+			continue
+		}
+		fd, err := proxy.ListenFD(pc.Listen, pc.Backlog)
+		if err != nil {
+			return fmt.Errorf("pool %s: listen on %s: %w", pc.Name, pc.Listen.Addr, err)
+		}
+		m.listeners[key] = fd
+	}
+	return nil
+}
+
+// closeUnused closes the sockets no pool of cfg listens on; the workers
+// closed their copies when they applied cfg. m.mu is held.
+func (m *Master) closeUnused(cfg *config.Config) {
+	used := make(map[string]bool)
+	for _, pc := range cfg.Pools {
+		used[listenKey(pc.Listen)] = true
+	}
+	for key, fd := range m.listeners {
+		if !used[key] {
+			syscall.Close(fd)
+			delete(m.listeners, key)
+			for _, p := range m.slots {
+				if p != nil {
+					delete(p.keys, key)
+				}
+			}
+			if path, ok := strings.CutPrefix(key, "unix:"); ok {
+				os.Remove(path)
+			}
+		}
+	}
+}
+
+// drainListener is the stats listener: it counts the connections it
+// accepted that are still open, so that an upgrade can let them finish
+// before the exec closes them; those not accepted yet wait in the socket,
+// which the new master keeps.
+type drainListener struct {
+	net.Listener
+	open sync.WaitGroup
+}
+
+func newDrainListener(fd int) (*drainListener, error) {
+	f := os.NewFile(uintptr(fd), "stats") // non-blocking: Fd is never called
+	// f is not closed: fd stays the master's, the listener has a copy.
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, err
+	}
+	return &drainListener{Listener: ln}, nil
+}
+
+func (l *drainListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.open.Add(1)
+	return &drainConn{Conn: c, done: l.open.Done}, nil
+}
+
+// drain closes the listener and waits up to d for its connections to end.
+func (l *drainListener) drain(d time.Duration) {
+	l.Close()
+	done := make(chan struct{})
+	go func() {
+		l.open.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+type drainConn struct {
+	net.Conn
+	once sync.Once
+	done func()
+}
+
+func (c *drainConn) Close() error {
+	c.once.Do(c.done)
+	return c.Conn.Close()
+}
+
+// runSpawner runs forks and the upgrade's exec on one thread that never
+// exits: a worker's parent-death signal fires when the thread that forked
+// it ends, and an exec ends every thread but the caller's.
+func (m *Master) runSpawner() {
+	runtime.LockOSThread()
+	for f := range m.spawnQ {
+		f()
+	}
+}
+
+func (m *Master) onSpawner(f func()) {
+	done := make(chan struct{})
+	m.spawnQ <- func() { f(); close(done) }
+	<-done
+}
+
+// startWorker starts worker num of the current generation.
+func (m *Master) startWorker(num int) error {
+	var err error
+	m.onSpawner(func() { err = m.spawn(num) })
+	return err
+}
+
+// spawn forks and executes a worker and sends it the configuration; it
+// runs on the spawner thread.
+func (m *Master) spawn(num int) error {
+	ctl, childEnd, err := socketPair()
+	if err != nil {
+		return err
+	}
+	defer childEnd.Close()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopping {
+		ctl.close()
+		return errors.New("stopping")
+	}
+	// Descriptors 0-2 as ours, 3 the control channel, then the sockets.
+	files := []uintptr{0, 1, 2, childEnd.Fd()}
+	inherited := make(map[string]int)
+	keys := make(map[string]bool)
+	for key, fd := range m.listeners {
+		inherited[key] = len(files)
+		keys[key] = true
+		files = append(files, uintptr(fd))
+	}
+	lns, _ := json.Marshal(inherited)
+	env := append(cleanEnv(),
+		envWorker+"="+strconv.Itoa(num),
+		envListeners+"="+string(lns))
+	if os.Getenv("GOMAXPROCS") == "" {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(m.procsPerWorker()))
+	}
+	argv := append([]string{workerName + strconv.Itoa(num)}, m.opts.Args...)
+	attr := &syscall.ProcAttr{Env: env, Files: files, Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}
+	restore, err := m.pin(num)
+	if err != nil {
+		ctl.close()
+		return err
+	}
+	pid, err := syscall.ForkExec(m.exe, argv, attr)
+	restore()
+	if err != nil {
+		ctl.close()
+		return fmt.Errorf("start worker %d: %w", num, err)
+	}
+	p := newProc(num, pid, ctl)
+	p.keys = keys
+	m.slots[num-1] = p
+	m.watch(p)
+	if err := ctl.send(&message{Type: msgStart, File: m.cfg.File, Config: m.cfg.Data}, -1); err != nil {
+		logging.Errorf("worker %d: %v", num, err)
+	}
+	logging.Noticef("worker %d started, pid %d", num, pid)
+	return nil
+}
+
+func newProc(num, pid int, ctl *ctlConn) *proc {
+	return &proc{
+		num: num, pid: pid, ctl: ctl, started: time.Now(),
+		keys:       make(map[string]bool),
+		ready:      make(chan struct{}),
+		acks:       make(chan *message, 1),
+		replies:    make(chan *message, 1),
+		paused:     make(chan struct{}),
+		readerDone: make(chan struct{}),
+		exited:     make(chan struct{}),
+	}
+}
+
+// procsPerWorker is a worker's GOMAXPROCS: one core when pinned, else its
+// share of the machine's.
+func (m *Master) procsPerWorker() int {
+	if m.opts.CoreMask != 0 {
+		return 1
+	}
+	return max(1, runtime.NumCPU()/m.opts.Workers)
+}
+
+// pin sets the spawner thread's affinity to worker num's core, so that
+// the worker and every thread it makes inherit it; restore puts it back.
+func (m *Master) pin(num int) (restore func(), err error) {
+	if m.opts.CoreMask == 0 {
+		return func() {}, nil
+	}
+	cpu := nthSetBit(m.opts.CoreMask, num-1)
+	var saved, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &saved); err != nil {
+		return nil, fmt.Errorf("pin worker %d: %w", num, err)
+	}
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("pin worker %d to cpu %d: %w", num, cpu, err)
+	}
+	return func() { unix.SchedSetaffinity(0, &saved) }, nil
+}
+
+// nthSetBit returns the position of the n-th (from 0) set bit of mask.
+func nthSetBit(mask uint64, n int) int {
+	for ; n > 0; n-- {
+		mask &= mask - 1
+	}
+	return bits.TrailingZeros64(mask)
+}
+
+// cleanEnv is the environment without the variables the master sets.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case envWorker, envListeners, envUpgrade:
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// watch starts the goroutines that read a worker's control channel and
+// wait for its exit.
+func (m *Master) watch(p *proc) {
+	go m.readCtl(p)
+	go func() {
+		var ws syscall.WaitStatus
+		for {
+			_, err := syscall.Wait4(p.pid, &ws, 0, nil)
+			if err != syscall.EINTR {
+				break
+			}
+		}
+		<-p.readerDone // its last messages (clients handed over, final counts) are read
+		m.exited(p, ws)
+	}()
+}
+
+// readCtl acts on a worker's messages until its channel closes.
+func (m *Master) readCtl(p *proc) {
+	for {
+		msg, err := p.ctl.recv()
+		if err != nil {
+			if p.pausing.Load() {
+				p.paused <- struct{}{}
+				return
+			}
+			close(p.readerDone)
+			return
+		}
+		switch msg.Type {
+		case msgReady:
+			p.readyOnce.Do(func() { close(p.ready) })
+		case msgReloaded:
+			select {
+			case p.acks <- msg:
+			default:
+			}
+		case msgStats:
+			if msg.Final {
+				m.statsMu.Lock()
+				if !p.final {
+					m.retired.Merge(msg.Stats.WithoutGauges())
+					p.final = true
+				}
+				m.statsMu.Unlock()
+				continue
+			}
+			select {
+			case p.replies <- msg:
+			default:
+			}
+		case msgClient:
+			m.forward(msg)
+		}
+	}
+}
+
+// forward gives a handed-over client to a worker of the current
+// generation, in turn.
+func (m *Master) forward(msg *message) {
+	defer syscall.Close(msg.fd)
+	m.mu.Lock()
+	var targets []*proc
+	for _, p := range m.slots {
+		if p != nil && !m.old[p] {
+			targets = append(targets, p)
+		}
+	}
+	m.mu.Unlock()
+	if len(targets) == 0 {
+		logging.Warnf("no worker to take a client of pool %s: closed", msg.Pool)
+		return
+	}
+	p := targets[msg.fd%len(targets)]
+	if err := p.ctl.send(&message{Type: msgClient, Pool: msg.Pool, Unparsed: msg.Unparsed, Authed: msg.Authed}, msg.fd); err != nil {
+		logging.Warnf("worker %d: %v: client of pool %s closed", p.num, err, msg.Pool)
+	}
+}
+
+// exited accounts for a worker that ended and restarts it when it was not
+// asked to end.
+func (m *Master) exited(p *proc, ws syscall.WaitStatus) {
+	m.statsMu.Lock()
+	if !p.final {
+		if p.last != nil {
+			m.retired.Merge(p.last.WithoutGauges())
+		}
+		p.final = true
+	}
+	m.statsMu.Unlock()
+	close(p.exited)
+	p.ctl.close()
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	asked := m.old[p] || m.stopping
+	delete(m.old, p)
+	if asked {
+		logging.Noticef("worker %d (pid %d) %s", p.num, p.pid, describeStatus(ws))
+		return
+	}
+	if m.slots[p.num-1] != p {
+		return
+	}
+	m.slots[p.num-1] = nil
+	i := p.num - 1
+	if time.Since(p.started) >= stableRun {
+		m.backoff[i] = 0
+	}
+	delay := m.backoff[i]
+	m.backoff[i] = min(maxBackoff, max(250*time.Millisecond, 2*delay))
+	if delay > 0 {
+		logging.Logf(logging.Alert, "worker %d (pid %d) %s after %v: crash loop, restarting in %v",
+			p.num, p.pid, describeStatus(ws), time.Since(p.started).Round(time.Millisecond), delay)
+	} else {
+		logging.Logf(logging.Alert, "worker %d (pid %d) %s: restarting", p.num, p.pid, describeStatus(ws))
+	}
+	m.restarts.WithLabelValues(strconv.Itoa(p.num)).Inc()
+	time.AfterFunc(delay, func() { m.respawn(p.num) })
+}
+
+// respawn starts worker num again unless it is running or the master stops.
+func (m *Master) respawn(num int) {
+	m.mu.Lock()
+	skip := m.stopping || m.slots[num-1] != nil
+	if m.upgrading { // the new master starts every worker
+		skip = true
+	}
+	m.mu.Unlock()
+	if skip {
+		return
+	}
+	if err := m.startWorker(num); err != nil {
+		logging.Errorf("%v", err)
+		m.mu.Lock()
+		delay := m.backoff[num-1]
+		m.backoff[num-1] = min(maxBackoff, max(250*time.Millisecond, 2*delay))
+		m.mu.Unlock()
+		time.AfterFunc(max(delay, 250*time.Millisecond), func() { m.respawn(num) })
+	}
+}
+
+func describeStatus(ws syscall.WaitStatus) string {
+	switch {
+	case ws.Signaled():
+		return fmt.Sprintf("killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
+	case ws.Exited():
+		return "exited with status " + strconv.Itoa(ws.ExitStatus())
+	}
+	return fmt.Sprintf("ended (status %#x)", uint32(ws))
+}
+
+// current returns the workers of the current generation that run.
+func (m *Master) current() []*proc {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ps []*proc
+	for _, p := range m.slots {
+		if p != nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// waitReady waits until every worker of ps serves.
+func (m *Master) waitReady(ps []*proc) error {
+	deadline := time.After(readyTimeout)
+	for _, p := range ps {
+		select {
+		case <-p.ready:
+		case <-p.exited:
+			return fmt.Errorf("worker %d (pid %d) exited while starting", p.num, p.pid)
+		case <-deadline:
+			return fmt.Errorf("worker %d (pid %d) not serving after %v", p.num, p.pid, readyTimeout)
+		}
+	}
+	return nil
+}
+
+func (m *Master) liveWorkers() int {
+	n := 0
+	for _, p := range m.current() {
+		select {
+		case <-p.ready:
+			n++
+		default:
+		}
+	}
+	return n
+}
+
+// health is the stats port's /healthz: every worker serves.
+func (m *Master) health() error {
+	if n := m.liveWorkers(); n < m.opts.Workers {
+		return fmt.Errorf("%d of %d workers serving", n, m.opts.Workers)
+	}
+	return nil
+}
+
+// Reload re-reads the configuration; when it is valid every worker
+// applies it in place (new sockets are opened here first, the sockets of
+// removed pools are closed once every worker let go of them). An invalid
+// file is logged and counted, and the running configuration stays.
+func (m *Master) Reload() {
+	cfg, err := config.Load(m.cfg.File)
+	if err != nil {
+		logging.Errorf("reload refused, the running configuration stays: %v", err)
+		m.reloads.WithLabelValues("refused").Inc()
+		return
+	}
+	for _, w := range cfg.Warnings {
+		logging.Warnf("%s", w)
+	}
+	m.mu.Lock()
+	if err := m.openListeners(cfg); err != nil {
+		m.closeUnused(m.cfg)
+		m.mu.Unlock()
+		logging.Errorf("reload refused, the running configuration stays: %v", err)
+		m.reloads.WithLabelValues("refused").Inc()
+		return
+	}
+	m.cfg = cfg
+	var ps []*proc
+	for _, p := range m.slots {
+		if p != nil {
+			ps = append(ps, p)
+		}
+	}
+	type grant struct {
+		key string
+		fd  int
+	}
+	grants := make(map[*proc][]grant)
+	for _, p := range ps {
+		for key, fd := range m.listeners {
+			if !p.keys[key] {
+				grants[p] = append(grants[p], grant{key, fd})
+				p.keys[key] = true
+			}
+		}
+	}
+	m.mu.Unlock()
+
+	failed := false
+	for _, p := range ps {
+		for len(p.acks) > 0 {
+			<-p.acks
+		}
+		for _, g := range grants[p] {
+			if err := p.ctl.send(&message{Type: msgListener, Key: g.key}, g.fd); err != nil {
+				logging.Errorf("worker %d: %v", p.num, err)
+			}
+		}
+		if err := p.ctl.send(&message{Type: msgReload, File: cfg.File, Config: cfg.Data}, -1); err != nil {
+			logging.Errorf("worker %d: %v", p.num, err)
+		}
+	}
+	for _, p := range ps {
+		select {
+		case ack := <-p.acks:
+			if ack.Error != "" {
+				logging.Errorf("worker %d: reload: %s", p.num, ack.Error)
+				failed = true
+			}
+		case <-p.exited:
+		case <-time.After(ackTimeout):
+			logging.Errorf("worker %d: no reload reply after %v", p.num, ackTimeout)
+			failed = true
+		}
+	}
+	m.mu.Lock()
+	m.closeUnused(cfg)
+	m.mu.Unlock()
+	if failed {
+		m.reloads.WithLabelValues("partial").Inc()
+		return
+	}
+	m.reloads.WithLabelValues("ok").Inc()
+	logging.Noticef("configuration reloaded by %d workers: %d pools", len(ps), len(cfg.Pools))
+}
+
+// Reopen has every worker reopen the log file.
+func (m *Master) Reopen() { m.broadcast(&message{Type: msgReopen}) }
+
+// Level has every worker raise (delta > 0) or lower its log level.
+func (m *Master) Level(delta int) { m.broadcast(&message{Type: msgLevel, Delta: delta}) }
+
+func (m *Master) broadcast(msg *message) {
+	for _, p := range m.current() {
+		if err := p.ctl.send(msg, -1); err != nil {
+			logging.Errorf("worker %d: %v", p.num, err)
+		}
+	}
+}
+
+// grace is how long stopping workers may take: reload_timeout.
+func (m *Master) grace() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if g := m.cfg.Global.ReloadTimeout; g > 0 {
+		return g
+	}
+	return proxy.DefaultReloadTimeout
+}
+
+// Shutdown stops every worker gracefully: each stops accepting and closes
+// its clients at a request boundary, within reload_timeout; then the
+// sockets are closed. Workers still running after that are killed.
+func (m *Master) Shutdown() {
+	grace := m.grace()
+	m.mu.Lock()
+	m.stopping = true
+	var ps []*proc
+	for _, p := range m.slots {
+		if p != nil {
+			ps = append(ps, p)
+		}
+	}
+	for p := range m.old {
+		ps = append(ps, p)
+	}
+	m.mu.Unlock()
+	for _, p := range ps {
+		p.ctl.send(&message{Type: msgStop, Delta: int(grace / time.Millisecond)}, -1)
+	}
+	deadline := time.After(grace + killSlack)
+	for _, p := range ps {
+		select {
+		case <-p.exited:
+		case <-deadline:
+			logging.Errorf("worker %d (pid %d) still running after %v: killed", p.num, p.pid, grace)
+			syscall.Kill(p.pid, syscall.SIGKILL)
+			<-p.exited
+		}
+	}
+	m.closeSockets()
+}
+
+func (m *Master) closeSockets() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for key, fd := range m.listeners {
+		syscall.Close(fd)
+		if path, ok := strings.CutPrefix(key, "unix:"); ok {
+			os.Remove(path)
+		}
+	}
+	m.listeners = map[string]int{}
+	if m.statsLn != nil {
+		m.statsLn.Close()
+	}
+	if m.statsFD >= 0 {
+		syscall.Close(m.statsFD)
+		m.statsFD = -1
+	}
+}
+
+// document is the stats view: the sum of every worker's counters and of
+// the final counters of the workers that exited.
+func (m *Master) document() *stats.Process {
+	m.statsMu.Lock()
+	defer m.statsMu.Unlock()
+	m.mu.Lock()
+	ps := make([]*proc, 0, len(m.slots)+len(m.old))
+	for _, p := range m.slots {
+		if p != nil {
+			ps = append(ps, p)
+		}
+	}
+	for p := range m.old {
+		ps = append(ps, p)
+	}
+	m.mu.Unlock()
+	sum := &stats.Snapshot{}
+	for _, p := range ps {
+		if s := m.queryLocked(p); s != nil {
+			sum.Merge(s)
+		}
+	}
+	sum.AddExisting(m.retired)
+	host, _ := os.Hostname()
+	return sum.Process(host, m.opts.Version, m.start)
+}
+
+// queryLocked asks p for its counters; a worker that does not answer in
+// time counts with its last ones, one that exited not at all (its counts
+// are in retired). m.statsMu is held.
+func (m *Master) queryLocked(p *proc) *stats.Snapshot {
+	if p.final {
+		return nil
+	}
+	p.queryMu.Lock()
+	defer p.queryMu.Unlock()
+	for len(p.replies) > 0 {
+		<-p.replies
+	}
+	if err := p.ctl.send(&message{Type: msgStats}, -1); err == nil {
+		select {
+		case r := <-p.replies:
+			p.last = r.Stats
+		case <-p.exited:
+		case <-time.After(statsTimeout):
+		}
+	}
+	return p.last
+}
+
+// pollStats keeps every worker's last counters fresh, for those that
+// crash.
+func (m *Master) pollStats() {
+	for range time.Tick(statsPoll) {
+		m.mu.Lock()
+		stopping := m.stopping
+		m.mu.Unlock()
+		if stopping {
+			return
+		}
+		m.document()
+	}
+}
+
+// Executable returns the path an upgrade runs.
+func (m *Master) Executable() string { return m.exe }
+
+// PinProcess restricts every thread of this process to the cpus set in
+// mask, for -M without workers. Threads started later inherit it from
+// the thread that starts them; the pass is made twice for a thread started
+// during the first.
+func PinProcess(mask uint64) error {
+	var set unix.CPUSet
+	for m := mask; m != 0; m &= m - 1 {
+		set.Set(bits.TrailingZeros64(m))
+	}
+	for range 2 {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return fmt.Errorf("pin: %w", err)
+		}
+		for _, task := range tasks {
+			tid, err := strconv.Atoi(task.Name())
+			if err != nil {
+				continue
+			}
+			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != syscall.ESRCH {
+				return fmt.Errorf("pin thread %d: %w", tid, err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,228 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"nutcracker/internal/config"
+	"nutcracker/internal/logging"
+	"nutcracker/internal/proxy"
+)
+
+// Environment of a worker process, set by the master.
+const (
+	envWorker    = "NUTCRACKER_WORKER"    // the worker's number, from 1
+	envListeners = "NUTCRACKER_LISTENERS" // inherited listening sockets: key=fd,...
+	ctlFD        = 3                      // the worker's end of its control channel
+)
+
+// WorkerNumber returns this process's worker number, 0 when it is not a
+// worker.
+func WorkerNumber() int {
+	n, _ := strconv.Atoi(os.Getenv(envWorker))
+	return n
+}
+
+// WorkerOptions are the process settings a worker takes from the command
+// line it shares with its master.
+type WorkerOptions struct {
+	MbufSize int
+	Version  string
+}
+
+// worker is the state of a worker process.
+type worker struct {
+	ctl       *ctlConn
+	listeners map[string]*os.File // by listenKey; kept open for pools a reload brings back
+	proxy     *proxy.Proxy
+}
+
+// RunWorker is the whole life of a worker process: it serves the
+// configuration its master sends on the listening sockets it inherited,
+// and acts on the master's messages until told to stop or hand over, or
+// until the master is gone. It returns the exit code.
+func RunWorker(opts WorkerOptions) int {
+	n := WorkerNumber()
+	logging.SetPrefix(fmt.Sprintf("worker %d: ", n))
+	// The master acts on signals for the whole group; a terminal's Ctrl-C
+	// reaches the workers too and must not stop them under their master.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2,
+		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE)
+	lns, err := inheritedListeners()
+	if err != nil {
+		logging.Logf(logging.Emerg, "%v", err)
+		return 1
+	}
+	ctl, err := newCtlConn(os.NewFile(ctlFD, "control"))
+	if err != nil {
+		logging.Logf(logging.Emerg, "%v", err)
+		return 1
+	}
+	w := &worker{ctl: ctl, listeners: lns}
+	if err := w.start(opts); err != nil {
+		logging.Logf(logging.Emerg, "%v", err)
+		return 1
+	}
+	logging.Noticef("serving, pid %d", os.Getpid())
+	return w.serve()
+}
+
+// inheritedListeners reads the listening sockets the master passed.
+func inheritedListeners() (map[string]*os.File, error) {
+	var fds map[string]int
+	if err := json.Unmarshal([]byte(os.Getenv(envListeners)), &fds); err != nil {
+		return nil, fmt.Errorf("%s: %w", envListeners, err)
+	}
+	lns := make(map[string]*os.File, len(fds))
+	for key, fd := range fds {
+		syscall.CloseOnExec(fd)
+		lns[key] = os.NewFile(uintptr(fd), key)
+	}
+	return lns, nil
+}
+
+// start builds the proxy from the master's first message and serves.
+func (w *worker) start(opts WorkerOptions) error {
+	m, err := w.ctl.recv()
+	if err != nil {
+		return err
+	}
+	if m.Type != msgStart {
+		return fmt.Errorf("control channel: %s before start", m.Type)
+	}
+	cfg, err := config.Parse(m.File, m.Config)
+	if err != nil {
+		return err
+	}
+	p, err := proxy.New(cfg, proxy.Options{MbufSize: opts.MbufSize, Version: opts.Version, Listen: w.listen})
+	if err != nil {
+		return err
+	}
+	w.proxy = p
+	p.Serve()
+	return w.ctl.send(&message{Type: msgReady}, -1)
+}
+
+// listen takes a pool's listener from the sockets the master passed. The
+// file is a copy of the master's socket: closing the listener made from it
+// leaves the master's socket, and its accept queue, open.
+func (w *worker) listen(l config.Listen, _ int) (net.Listener, error) {
+	f := w.listeners[listenKey(l)]
+	if f == nil {
+		return nil, fmt.Errorf("no socket from the master for %s", listenKey(l))
+	}
+	return net.FileListener(f)
+}
+
+// serve acts on the master's messages; it returns the exit code.
+func (w *worker) serve() int {
+	for {
+		m, err := w.ctl.recv()
+		if err != nil {
+			// The master is gone (it would have killed us with the
+			// parent-death signal) or the channel broke: stop serving.
+			logging.Errorf("%v: exiting", err)
+			w.proxy.Close()
+			return 1
+		}
+		switch m.Type {
+		case msgListener:
+			if old := w.listeners[m.Key]; old != nil {
+				old.Close()
+			}
+			w.listeners[m.Key] = os.NewFile(uintptr(m.fd), m.Key)
+		case msgReload:
+			reply := &message{Type: msgReloaded}
+			if err := w.reload(m); err != nil {
+				reply.Error = err.Error()
+			}
+			w.send(reply)
+		case msgReopen:
+			if err := logging.Reopen(); err != nil {
+				logging.Logf(logging.Emerg, "%v", err)
+			}
+		case msgLevel:
+			if m.Delta > 0 {
+				logging.LevelUp()
+			} else {
+				logging.LevelDown()
+			}
+		case msgStats:
+			w.send(&message{Type: msgStats, Stats: w.proxy.Stats().Snapshot()})
+		case msgClient:
+			w.adopt(m)
+		case msgHandover, msgStop:
+			w.leave(m.Type == msgHandover, time.Duration(m.Delta)*time.Millisecond)
+			return 0
+		}
+	}
+}
+
+func (w *worker) send(m *message) {
+	if err := w.ctl.send(m, -1); err != nil {
+		logging.Errorf("%v", err)
+	}
+}
+
+func (w *worker) reload(m *message) error {
+	cfg, err := config.Parse(m.File, m.Config)
+	if err != nil {
+		return err
+	}
+	err = w.proxy.Reload(cfg)
+	// The sockets of removed pools close here too, so that the master's
+	// close ends them.
+	used := make(map[string]bool)
+	for _, pc := range cfg.Pools {
+		used[listenKey(pc.Listen)] = true
+	}
+	for key, f := range w.listeners {
+		if !used[key] {
+			f.Close()
+			delete(w.listeners, key)
+		}
+	}
+	return err
+}
+
+// adopt serves a client another worker handed over.
+func (w *worker) adopt(m *message) {
+	h := proxy.HandOff{Pool: m.Pool, File: os.NewFile(uintptr(m.fd), "client"), Unparsed: m.Unparsed, Authed: m.Authed}
+	if err := w.proxy.Adopt(h); err != nil {
+		logging.Warnf("handed-over client on pool %s: %v", m.Pool, err)
+	}
+}
+
+// errStopping closes a client at a request boundary instead of handing it
+// over, in a graceful stop.
+var errStopping = errors.New("stopping")
+
+// leave stops accepting and lets every client go at a request boundary:
+// to the master for a new worker (handover), or closed (stop). It sends
+// the final counters, then closes the proxy.
+func (w *worker) leave(handover bool, grace time.Duration) {
+	w.proxy.StopAccepting()
+	give := func(proxy.HandOff) error { return errStopping }
+	if handover {
+		logging.Noticef("handing clients over")
+		give = func(h proxy.HandOff) error {
+			defer h.File.Close()
+			return w.ctl.sendFile(&message{Type: msgClient, Pool: h.Pool, Unparsed: h.Unparsed, Authed: h.Authed}, h.File)
+		}
+	} else {
+		logging.Noticef("stopping")
+	}
+	w.proxy.HandOver(give, grace)
+	w.proxy.Close()
+	w.send(&message{Type: msgStats, Stats: w.proxy.Stats().Snapshot(), Final: true})
+}
+
+// listenKey names a listening socket: network and address.
+func listenKey(l config.Listen) string { return l.Network + ":" + l.Addr }
