@@ -604,3 +604,31 @@ func TestPinningOneProcess(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashLoop kills worker 1 each time it comes back: the first restart
+// is immediate, the next ones wait longer and longer, and the log says so.
+func TestCrashLoop(t *testing.T) {
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	conf := fmt.Sprintf("p:\n  listen: %s\n  redis: true\n  servers:\n   - 127.0.0.1:1:1\n", listen)
+	m := startMaster(t, conf, listen, "-n", "2")
+	var pid int
+	testutil.Eventually(t, 5*time.Second, func() bool { pid = m.workers(t)[1]; return pid != 0 }, "worker 1")
+	var delays []time.Duration
+	for range 4 {
+		victim := pid
+		syscall.Kill(victim, syscall.SIGKILL)
+		killed := time.Now()
+		testutil.Eventually(t, 10*time.Second, func() bool {
+			pid = m.workers(t)[1]
+			return pid != 0 && pid != victim
+		}, "worker 1 not back")
+		delays = append(delays, time.Since(killed))
+	}
+	if delays[0] > time.Second || delays[2] < 450*time.Millisecond || delays[3] < 900*time.Millisecond {
+		t.Errorf("restart delays %v: want the first at once, then 250ms, 500ms, 1s", delays)
+	}
+	waitFile(t, m.logFile, contains("crash loop, restarting in 1s"), "crash loop")
+	if got := m.metric(t, `nutcracker_worker_restarts_total{worker="1"}`); got != 4 {
+		t.Errorf("restarts of worker 1: %v", got)
+	}
+}

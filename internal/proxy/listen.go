@@ -6,6 +6,8 @@ import (
 	"os"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"nutcracker/internal/config"
 )
 
@@ -15,6 +17,38 @@ import (
 // is non-blocking and close-on-exec and belongs to the caller: a master
 // keeps it and passes copies to its workers.
 func ListenFD(l config.Listen, backlog int) (int, error) {
+	return listenFD(l, backlog, false)
+}
+
+// ListenGroup opens n TCP sockets on a pool's address with SO_REUSEPORT,
+// one per worker: the kernel spreads new connections evenly over them,
+// where workers sharing one socket would take them unevenly (the first
+// awake takes the whole queue). The master keeps every socket open, so a
+// worker that exits closes no accept queue; its successor takes the same
+// socket. A unix socket cannot be grouped: its one socket is returned.
+func ListenGroup(l config.Listen, backlog, n int) ([]int, error) {
+	if l.Network == "unix" || n <= 1 {
+		fd, err := ListenFD(l, backlog)
+		if err != nil {
+			return nil, err
+		}
+		return []int{fd}, nil
+	}
+	fds := make([]int, 0, n)
+	for range n {
+		fd, err := listenFD(l, backlog, true)
+		if err != nil {
+			for _, fd := range fds {
+				syscall.Close(fd)
+			}
+			return nil, err
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
+func listenFD(l config.Listen, backlog int, reusePort bool) (int, error) {
 	if backlog <= 0 {
 		backlog = syscall.SOMAXCONN
 	}
@@ -47,17 +81,22 @@ func ListenFD(l config.Listen, backlog int) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("socket: %w", err)
 	}
-	if err := setUpListener(fd, l, sa, family, backlog); err != nil {
+	if err := setUpListener(fd, l, sa, family, backlog, reusePort); err != nil {
 		syscall.Close(fd)
 		return -1, err
 	}
 	return fd, nil
 }
 
-func setUpListener(fd int, l config.Listen, sa syscall.Sockaddr, family, backlog int) error {
+func setUpListener(fd int, l config.Listen, sa syscall.Sockaddr, family, backlog int, reusePort bool) error {
 	if family != syscall.AF_UNIX {
 		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
 			return fmt.Errorf("setsockopt SO_REUSEADDR: %w", err)
+		}
+	}
+	if reusePort {
+		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return fmt.Errorf("setsockopt SO_REUSEPORT: %w", err)
 		}
 	}
 	if err := syscall.Bind(fd, sa); err != nil {

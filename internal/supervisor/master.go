@@ -83,9 +83,9 @@ type Master struct {
 
 	mu        sync.Mutex
 	cfg       *config.Config
-	listeners map[string]int // listenKey -> socket, non-blocking, close-on-exec
-	slots     []*proc        // the current generation, by worker number - 1
-	old       map[*proc]bool // workers handing over or stopping
+	listeners map[string][]int // listenKey -> sockets, one per worker or one shared (proxy.ListenGroup)
+	slots     []*proc          // the current generation, by worker number - 1
+	old       map[*proc]bool   // workers handing over or stopping
 	backoff   []time.Duration
 	stopping  bool
 	upgrading bool
@@ -134,7 +134,7 @@ func Start(opts Options) (*Master, error) {
 		start:     time.Now(),
 		spawnQ:    make(chan func()),
 		cfg:       opts.Config,
-		listeners: make(map[string]int),
+		listeners: make(map[string][]int),
 		old:       make(map[*proc]bool),
 		slots:     make([]*proc, opts.Workers),
 		backoff:   make([]time.Duration, opts.Workers),
@@ -205,11 +205,11 @@ func (m *Master) openListeners(cfg *config.Config) error {
 		if _, ok := m.listeners[key]; ok {
 			continue
 		}
-		fd, err := proxy.ListenFD(pc.Listen, pc.Backlog)
+		fds, err := proxy.ListenGroup(pc.Listen, pc.Backlog, m.opts.Workers)
 		if err != nil {
 			return fmt.Errorf("pool %s: listen on %s: %w", pc.Name, pc.Listen.Addr, err)
 		}
-		m.listeners[key] = fd
+		m.listeners[key] = fds
 	}
 	return nil
 }
@@ -221,9 +221,9 @@ func (m *Master) closeUnused(cfg *config.Config) {
 	for _, pc := range cfg.Pools {
 		used[listenKey(pc.Listen)] = true
 	}
-	for key, fd := range m.listeners {
+	for key, fds := range m.listeners {
 		if !used[key] {
-			syscall.Close(fd)
+			closeAll(fds)
 			delete(m.listeners, key)
 			for _, p := range m.slots {
 				if p != nil {
@@ -234,6 +234,15 @@ func (m *Master) closeUnused(cfg *config.Config) {
 				os.Remove(path)
 			}
 		}
+	}
+}
+
+// socketOf is worker num's socket of a listener group.
+func socketOf(fds []int, num int) int { return fds[(num-1)%len(fds)] }
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		syscall.Close(fd)
 	}
 }
 
@@ -331,10 +340,10 @@ func (m *Master) spawn(num int) error {
 	files := []uintptr{0, 1, 2, childEnd.Fd()}
 	inherited := make(map[string]int)
 	keys := make(map[string]bool)
-	for key, fd := range m.listeners {
+	for key, fds := range m.listeners {
 		inherited[key] = len(files)
 		keys[key] = true
-		files = append(files, uintptr(fd))
+		files = append(files, uintptr(socketOf(fds, num)))
 	}
 	lns, _ := json.Marshal(inherited)
 	env := append(cleanEnv(),
@@ -664,9 +673,9 @@ func (m *Master) Reload() {
 	}
 	grants := make(map[*proc][]grant)
 	for _, p := range ps {
-		for key, fd := range m.listeners {
+		for key, fds := range m.listeners {
 			if !p.keys[key] {
-				grants[p] = append(grants[p], grant{key, fd})
+				grants[p] = append(grants[p], grant{key, socketOf(fds, p.num)})
 				p.keys[key] = true
 			}
 		}
@@ -771,13 +780,13 @@ func (m *Master) Shutdown() {
 func (m *Master) closeSockets() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for key, fd := range m.listeners {
-		syscall.Close(fd)
+	for key, fds := range m.listeners {
+		closeAll(fds)
 		if path, ok := strings.CutPrefix(key, "unix:"); ok {
 			os.Remove(path)
 		}
 	}
-	m.listeners = map[string]int{}
+	m.listeners = map[string][]int{}
 	if m.statsLn != nil {
 		m.statsLn.Close()
 	}

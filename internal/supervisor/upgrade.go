@@ -23,12 +23,12 @@ const envUpgrade = "NUTCRACKER_UPGRADE"
 // upgradeState is what a master passes to its re-executed self; every
 // descriptor in it is inherited.
 type upgradeState struct {
-	Exe       string          `json:"exe"`
-	Start     time.Time       `json:"start"`
-	Listeners map[string]int  `json:"listeners"`
-	StatsFD   int             `json:"stats_fd"`
-	Workers   []upgradeWorker `json:"workers"`
-	Retired   *stats.Snapshot `json:"retired"`
+	Exe       string           `json:"exe"`
+	Start     time.Time        `json:"start"`
+	Listeners map[string][]int `json:"listeners"`
+	StatsFD   int              `json:"stats_fd"`
+	Workers   []upgradeWorker  `json:"workers"`
+	Retired   *stats.Snapshot  `json:"retired"`
 }
 
 type upgradeWorker struct {
@@ -129,8 +129,8 @@ func (m *Master) reexec() error {
 
 	st := upgradeState{Exe: m.exe, Start: m.start, Listeners: m.listeners, StatsFD: m.statsFD, Retired: m.retired}
 	var inherit []int
-	for _, fd := range m.listeners {
-		inherit = append(inherit, fd)
+	for _, fds := range m.listeners {
+		inherit = append(inherit, fds...)
 	}
 	inherit = append(inherit, m.statsFD)
 	for _, p := range ps {
@@ -221,9 +221,11 @@ func (m *Master) resume(stateFD int) error {
 	if st.Retired != nil {
 		m.retired = st.Retired
 	}
-	for key, fd := range st.Listeners {
-		syscall.CloseOnExec(fd)
-		m.listeners[key] = fd
+	for key, fds := range st.Listeners {
+		for _, fd := range fds {
+			syscall.CloseOnExec(fd)
+		}
+		m.listeners[key] = fds
 	}
 	syscall.CloseOnExec(st.StatsFD)
 	m.statsFD = st.StatsFD
