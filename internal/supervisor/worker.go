@@ -42,6 +42,7 @@ type worker struct {
 	ctl       *ctlConn
 	listeners map[string]*os.File // by listenKey; kept open for pools a reload brings back
 	proxy     *proxy.Proxy
+	leaving   bool // told to hand over or stop
 }
 
 // RunWorker is the whole life of a worker process: it serves the
@@ -159,8 +160,16 @@ func (w *worker) serve() int {
 		case msgClient:
 			w.adopt(m)
 		case msgHandover, msgStop:
-			w.leave(m.Type == msgHandover, time.Duration(m.Delta)*time.Millisecond)
-			return 0
+			// The loop goes on answering stats queries while clients leave.
+			if w.leaving {
+				continue
+			}
+			w.leaving = true
+			handover, grace := m.Type == msgHandover, time.Duration(m.Delta)*time.Millisecond
+			go func() {
+				w.leave(handover, grace)
+				os.Exit(0)
+			}()
 		}
 	}
 }
@@ -205,8 +214,8 @@ func (w *worker) adopt(m *message) {
 var errStopping = errors.New("stopping")
 
 // leave stops accepting and lets every client go at a request boundary:
-// to the master for a new worker (handover), or closed (stop). It sends
-// the final counters, then closes the proxy.
+// to the master for a new worker (handover), or closed (stop). It closes
+// the proxy, then sends the final counters: the worker's last message.
 func (w *worker) leave(handover bool, grace time.Duration) {
 	w.proxy.StopAccepting()
 	give := func(proxy.HandOff) error { return errStopping }
