@@ -168,6 +168,7 @@ type load struct {
 	requests int
 	failed   []string // one line per client that saw a wrong reply or lost its connection
 	ok       int      // clients that ran to the end without a fault
+	dials    int      // short connections served
 }
 
 // sharedKeys are set on every backend before the load starts.
@@ -199,6 +200,10 @@ func startLoad(t *testing.T, addr string, clients int) *load {
 // conns[i], pipelining when i is odd.
 func startLoadOn(conns []net.Conn) *load {
 	l := &load{stop: make(chan struct{})}
+	if len(conns) > 0 {
+		l.wg.Add(1)
+		go l.dialer(conns[0].RemoteAddr().String())
+	}
 	for i, conn := range conns {
 		depth := 1
 		if i%2 == 1 {
@@ -302,6 +307,28 @@ func (l *load) client(conn net.Conn, id, depth int) {
 	}
 }
 
+// dialer opens short connections (one PING each) until the load stops:
+// none may be refused, reset or left unanswered.
+func (l *load) dialer(addr string) {
+	defer l.wg.Done()
+	for n := 0; ; n++ {
+		select {
+		case <-l.stop:
+			l.mu.Lock()
+			l.dials = n
+			l.mu.Unlock()
+			return
+		default:
+		}
+		if !ping(addr) {
+			l.mu.Lock()
+			l.failed = append(l.failed, fmt.Sprintf("new connection %d: not served", n))
+			l.mu.Unlock()
+			return
+		}
+	}
+}
+
 // progress waits until n more replies have been checked.
 func (l *load) progress(t *testing.T, n int64) {
 	t.Helper()
@@ -377,7 +404,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if !strings.Contains(doc, `"two": {`) || !strings.Contains(doc, `"three": {`) || strings.Contains(doc, `"one": {`) {
 		t.Errorf("configuration in force is not B: %s", doc)
 	}
-	t.Logf("%d requests across 20 reloads (%d valid)", requests, valid)
+	t.Logf("%d requests and %d new connections across 20 reloads (%d valid)", requests, l.dials, valid)
 }
 
 // TestUpgradeUnderLoad runs three binary upgrades (SIGUSR2) under the
@@ -433,7 +460,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	if name, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", m.cmd.Process.Pid)); !strings.HasPrefix(string(name), "nutcracker master\x00") {
 		t.Errorf("master's command line: %q", name)
 	}
-	t.Logf("%d requests across 3 upgrades", requests)
+	t.Logf("%d requests and %d new connections across 3 upgrades", requests, l.dials)
 }
 
 // TestWorkerKilled kills a worker with SIGKILL under load: it is back
