@@ -44,6 +44,8 @@ func startMaster(t *testing.T, conf, listen string, args ...string) *master {
 	}
 	_, port, _ := net.SplitHostPort(m.stats)
 	m.cmd = exec.Command(binary, append([]string{"-c", m.conf, "-o", m.logFile, "-s", port, "-a", "127.0.0.1"}, args...)...)
+	// A binary built with the race detector reports to files here.
+	m.cmd.Env = append(os.Environ(), "GORACE=log_path="+filepath.Join(dir, "race"))
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +57,11 @@ func startMaster(t *testing.T, conf, listen string, args ...string) *master {
 	t.Cleanup(func() {
 		m.cmd.Process.Kill() // its workers die with it (parent-death signal)
 		<-done
+		reports, _ := filepath.Glob(filepath.Join(dir, "race.*"))
+		for _, r := range reports {
+			b, _ := os.ReadFile(r)
+			t.Errorf("race detector, %s:\n%s", filepath.Base(r), b)
+		}
 		if t.Failed() {
 			log, _ := os.ReadFile(m.logFile)
 			t.Logf("log:\n%s", log)
@@ -79,10 +86,22 @@ func ping(addr string) bool {
 	return err == nil && string(buf) == "+PONG\r\n"
 }
 
-// workers returns the pids of the master's children by worker number.
+// workers returns the pids of the master's worker processes by worker
+// number; while an upgrade hands over, a number has two.
 func (m *master) workers(t *testing.T) map[int]int {
 	t.Helper()
 	found := make(map[int]int)
+	for num, pids := range m.allWorkers(t) {
+		found[num] = pids[len(pids)-1]
+	}
+	return found
+}
+
+// allWorkers returns the pids of the master's worker processes by worker
+// number.
+func (m *master) allWorkers(t *testing.T) map[int][]int {
+	t.Helper()
+	found := make(map[int][]int)
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -102,10 +121,23 @@ func (m *master) workers(t *testing.T) map[int]int {
 		name, _, _ := strings.Cut(string(cmdline), "\x00")
 		if n, ok := strings.CutPrefix(name, "nutcracker worker "); ok {
 			num, _ := strconv.Atoi(n)
-			found[num] = pid
+			found[num] = append(found[num], pid)
 		}
 	}
 	return found
+}
+
+// waitServing polls /healthz until every worker serves.
+func (m *master) waitServing(t *testing.T) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		resp, err := http.Get("http://" + m.stats + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, "workers not all serving")
 }
 
 // metric returns the value of a line of the stats port's /metrics that
@@ -434,12 +466,12 @@ func TestUpgradeUnderLoad(t *testing.T) {
 		m.cmd.Process.Signal(syscall.SIGUSR2)
 		testutil.Eventually(t, 20*time.Second, func() bool {
 			monotonic()
-			now := m.workers(t)
+			now := m.allWorkers(t)
 			if len(now) != 2 {
 				return false
 			}
-			for num, pid := range now {
-				if before[num] == pid {
+			for num, pids := range now {
+				if len(pids) != 1 || before[num] == pids[0] {
 					return false
 				}
 			}
@@ -545,11 +577,14 @@ func TestPinning(t *testing.T) {
 	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	conf := fmt.Sprintf("p:\n  listen: %s\n  redis: true\n  servers:\n   - 127.0.0.1:1:1\n", listen)
 	m := startMaster(t, conf, listen, "-n", "2", "-M", "3")
-	var ws map[int]int
-	testutil.Eventually(t, 5*time.Second, func() bool { ws = m.workers(t); return len(ws) == 2 }, "two workers")
+	m.waitServing(t)
+	ws := m.workers(t)
+	if len(ws) != 2 {
+		t.Fatalf("workers: %v", ws)
+	}
 	for num, pid := range ws {
 		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		if err != nil || len(tasks) < 2 {
+		if err != nil {
 			t.Fatalf("worker %d threads: %v %v", num, tasks, err)
 		}
 		for _, task := range tasks {

@@ -255,9 +255,15 @@ type drainListener struct {
 	open sync.WaitGroup
 }
 
+// newDrainListener listens on a copy of fd, which stays the master's.
 func newDrainListener(fd int) (*drainListener, error) {
-	f := os.NewFile(uintptr(fd), "stats") // non-blocking: Fd is never called
-	// f is not closed: fd stays the master's, the listener has a copy.
+	// An *os.File closes its descriptor when collected: it gets a copy.
+	dup, err := unix.FcntlInt(uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dup: %w", err)
+	}
+	f := os.NewFile(uintptr(dup), "stats") // non-blocking: Fd is never called
+	defer f.Close()
 	ln, err := net.FileListener(f)
 	if err != nil {
 		return nil, err
