@@ -33,9 +33,11 @@ check:
 soak:
 	$(MAKE) check CHECK_DURATION=10m
 
-# Direct redis vs Debian's twemproxy vs ours on the same backends (QUICK=1 ROUNDS=N, see the script).
+# Direct redis vs Debian's twemproxy vs ours on the same backends, then ours with -n 0, 1 and 2
+# workers (QUICK=1 ROUNDS=N, see the scripts).
 bench:
 	bash scripts/bench.sh
+	bash scripts/bench_workers.sh
 
 # Every Fuzz* target in the module for FUZZTIME each, one at a time.
 fuzz:
