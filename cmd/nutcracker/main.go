@@ -167,6 +167,19 @@ func serve(opts *options, upgraded bool) int {
 	return code
 }
 
+// loadConfig loads and checks the configuration file and logs its
+// warnings.
+func loadConfig(file string) (*config.Config, error) {
+	cfg, err := config.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		logging.Warnf("%s", w)
+	}
+	return cfg, nil
+}
+
 // runProxy loads the configuration, opens the listeners, writes the pid
 // file and serves until a signal ends it; it returns the exit code.
 func runProxy(opts *options, signals <-chan os.Signal) int {
@@ -176,13 +189,10 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 			return 1
 		}
 	}
-	cfg, err := config.Load(opts.confFile)
+	cfg, err := loadConfig(opts.confFile)
 	if err != nil {
 		logging.Logf(logging.Emerg, "%v", err)
 		return 1
-	}
-	for _, w := range cfg.Warnings {
-		logging.Warnf("%s", w)
 	}
 	p, err := proxy.New(cfg, proxy.Options{MbufSize: opts.mbufSize, Version: version})
 	if err != nil {
@@ -212,13 +222,10 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 	}
 	logging.Noticef("stats on %s", statsAddr)
 	reload := func() {
-		next, err := config.Load(opts.confFile)
+		next, err := loadConfig(opts.confFile)
 		if err != nil {
 			logging.Errorf("reload refused, the running configuration stays: %v", err)
 			return
-		}
-		for _, w := range next.Warnings {
-			logging.Warnf("%s", w)
 		}
 		if err := p.Reload(next); err != nil {
 			logging.Errorf("reload: %v", err)
@@ -238,13 +245,10 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 // runMaster runs the master process and its workers until a signal ends
 // them; it returns the exit code.
 func runMaster(opts *options, signals <-chan os.Signal, upgraded bool) int {
-	cfg, err := config.Load(opts.confFile)
+	cfg, err := loadConfig(opts.confFile)
 	if err != nil {
 		logging.Logf(logging.Emerg, "%v", err)
 		return 1
-	}
-	for _, w := range cfg.Warnings {
-		logging.Warnf("%s", w)
 	}
 	statsAddr := net.JoinHostPort(opts.statsAddr, strconv.Itoa(opts.statsPort))
 	m, err := supervisor.Start(supervisor.Options{

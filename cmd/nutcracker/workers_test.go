@@ -569,7 +569,7 @@ func TestWorkerKilled(t *testing.T) {
 }
 
 // TestPinning runs -n 2 -M 3: every thread of worker 1 may run on cpu 0
-// only, every thread of worker 2 on cpu 1 only.
+// only, every thread of worker 2 on cpu 1 only; the master is not pinned.
 func TestPinning(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("needs 2 cpus")
@@ -583,26 +583,37 @@ func TestPinning(t *testing.T) {
 		t.Fatalf("workers: %v", ws)
 	}
 	for num, pid := range ws {
-		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for task, cpus := range threadCPUs(t, pid) {
+			if cpus != strconv.Itoa(num-1) {
+				t.Errorf("worker %d thread %s: Cpus_allowed_list %s, want %d", num, task, cpus, num-1)
+			}
+		}
+	}
+	if cpus := threadCPUs(t, m.cmd.Process.Pid); !strings.HasPrefix(cpus[strconv.Itoa(m.cmd.Process.Pid)], "0-") {
+		t.Errorf("master pinned: %v", cpus)
+	}
+}
+
+var cpusAllowedRe = regexp.MustCompile(`(?m)^Cpus_allowed_list:\s*(\S+)$`)
+
+// threadCPUs returns the Cpus_allowed_list of every thread of pid.
+func threadCPUs(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpus := make(map[string]string)
+	for _, task := range tasks {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
 		if err != nil {
-			t.Fatalf("worker %d threads: %v %v", num, tasks, err)
+			t.Fatal(err)
 		}
-		for _, task := range tasks {
-			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cpus := regexp.MustCompile(`(?m)^Cpus_allowed_list:\s*(\S+)$`).FindStringSubmatch(string(status))
-			if cpus == nil || cpus[1] != strconv.Itoa(num-1) {
-				t.Errorf("worker %d thread %s: Cpus_allowed_list %v, want %d", num, task.Name(), cpus, num-1)
-			}
+		if m := cpusAllowedRe.FindStringSubmatch(string(status)); m != nil {
+			cpus[task.Name()] = m[1]
 		}
 	}
-	// The master is not pinned.
-	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
-	if !strings.Contains(string(status), "Cpus_allowed_list:\t0-") {
-		t.Errorf("master pinned: %s", regexp.MustCompile(`Cpus_allowed_list:.*`).FindString(string(status)))
-	}
+	return cpus
 }
 
 // TestGracefulStop: SIGTERM lets a request in progress finish, removes
@@ -657,12 +668,9 @@ func TestPinningOneProcess(t *testing.T) {
 	if ws := m.workers(t); len(ws) != 0 {
 		t.Errorf("workers under -n 0: %v", ws)
 	}
-	pid := m.cmd.Process.Pid
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	for _, task := range tasks {
-		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
-		if !strings.Contains(string(status), "Cpus_allowed_list:\t1\n") {
-			t.Errorf("thread %s: %s", task.Name(), regexp.MustCompile(`Cpus_allowed_list:.*`).FindString(string(status)))
+	for task, cpus := range threadCPUs(t, m.cmd.Process.Pid) {
+		if cpus != "1" {
+			t.Errorf("thread %s: Cpus_allowed_list %s, want 1", task, cpus)
 		}
 	}
 }

@@ -223,15 +223,10 @@ func (m *Master) closeUnused(cfg *config.Config) {
 	}
 	for key, fds := range m.listeners {
 		if !used[key] {
-			closeAll(fds)
+			closeListener(key, fds)
 			delete(m.listeners, key)
-			for _, p := range m.slots {
-				if p != nil {
-					delete(p.keys, key)
-				}
-			}
-			if path, ok := strings.CutPrefix(key, "unix:"); ok {
-				os.Remove(path)
+			for _, p := range m.currentLocked() {
+				delete(p.keys, key)
 			}
 		}
 	}
@@ -240,9 +235,14 @@ func (m *Master) closeUnused(cfg *config.Config) {
 // socketOf is worker num's socket of a listener group.
 func socketOf(fds []int, num int) int { return fds[(num-1)%len(fds)] }
 
-func closeAll(fds []int) {
+// closeListener closes a listener's sockets and removes a unix socket's
+// file.
+func closeListener(key string, fds []int) {
 	for _, fd := range fds {
 		syscall.Close(fd)
+	}
+	if path, ok := strings.CutPrefix(key, "unix:"); ok {
+		os.Remove(path)
 	}
 }
 
@@ -600,11 +600,24 @@ func describeStatus(ws syscall.WaitStatus) string {
 func (m *Master) current() []*proc {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.currentLocked()
+}
+
+func (m *Master) currentLocked() []*proc {
 	var ps []*proc
 	for _, p := range m.slots {
 		if p != nil {
 			ps = append(ps, p)
 		}
+	}
+	return ps
+}
+
+// everyLocked returns the current generation and the workers leaving.
+func (m *Master) everyLocked() []*proc {
+	ps := m.currentLocked()
+	for p := range m.old {
+		ps = append(ps, p)
 	}
 	return ps
 }
@@ -667,12 +680,7 @@ func (m *Master) Reload() {
 		return
 	}
 	m.cfg = cfg
-	var ps []*proc
-	for _, p := range m.slots {
-		if p != nil {
-			ps = append(ps, p)
-		}
-	}
+	ps := m.currentLocked()
 	type grant struct {
 		key string
 		fd  int
@@ -757,15 +765,7 @@ func (m *Master) Shutdown() {
 	grace := m.grace()
 	m.mu.Lock()
 	m.stopping = true
-	var ps []*proc
-	for _, p := range m.slots {
-		if p != nil {
-			ps = append(ps, p)
-		}
-	}
-	for p := range m.old {
-		ps = append(ps, p)
-	}
+	ps := m.everyLocked()
 	m.mu.Unlock()
 	for _, p := range ps {
 		p.ctl.send(&message{Type: msgStop, Delta: int(grace / time.Millisecond)}, -1)
@@ -787,10 +787,7 @@ func (m *Master) closeSockets() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for key, fds := range m.listeners {
-		closeAll(fds)
-		if path, ok := strings.CutPrefix(key, "unix:"); ok {
-			os.Remove(path)
-		}
+		closeListener(key, fds)
 	}
 	m.listeners = map[string][]int{}
 	if m.statsLn != nil {
@@ -808,15 +805,7 @@ func (m *Master) document() *stats.Process {
 	m.statsMu.Lock()
 	defer m.statsMu.Unlock()
 	m.mu.Lock()
-	ps := make([]*proc, 0, len(m.slots)+len(m.old))
-	for _, p := range m.slots {
-		if p != nil {
-			ps = append(ps, p)
-		}
-	}
-	for p := range m.old {
-		ps = append(ps, p)
-	}
+	ps := m.everyLocked()
 	m.mu.Unlock()
 	sum := &stats.Snapshot{}
 	for _, p := range ps {

@@ -93,12 +93,7 @@ func (m *Master) Upgrade() {
 func (m *Master) reexec() error {
 	m.mu.Lock()
 	m.upgrading = true
-	ps := make([]*proc, 0, len(m.slots))
-	for _, p := range m.slots {
-		if p != nil {
-			ps = append(ps, p)
-		}
-	}
+	ps := m.currentLocked()
 	m.mu.Unlock()
 	// Stats requests being served finish here, the next ones wait in the
 	// socket for the new master.
