@@ -2,6 +2,7 @@ package dist
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,7 +106,8 @@ func TestKetamaPoints(t *testing.T) {
 }
 
 func TestKetamaWrapsAround(t *testing.T) {
-	ring := newKetama([]Server{{Name: "a", Weight: 1}, {Name: "b", Weight: 1}})
+	k := newKetama([]Server{{Name: "a", Weight: 1}, {Name: "b", Weight: 1}})
+	ring := k.points
 	if !slices.IsSortedFunc(ring, func(x, y point) int { return cmp.Compare(x.value, y.value) }) {
 		t.Fatal("ring is not sorted")
 	}
@@ -126,8 +128,39 @@ func TestKetamaWrapsAround(t *testing.T) {
 		{^uint32(0), first.server},
 	}
 	for _, tt := range tests {
-		if got := ring.Pick(tt.hash); got != int(tt.want) {
+		if got := k.Pick(tt.hash); got != int(tt.want) {
 			t.Errorf("Pick(%d) = %d, want %d", tt.hash, got, tt.want)
+		}
+	}
+}
+
+// TestKetamaIndex checks the indexed Pick against a search of the whole
+// ring, for rings small and large and hashes at and around every point.
+func TestKetamaIndex(t *testing.T) {
+	for _, n := range []int{1, 2, 7, 100, 600} {
+		var servers []Server
+		for i := range n {
+			servers = append(servers, Server{Name: fmt.Sprintf("s%d", i), Weight: 1 + i%3})
+		}
+		k := newKetama(servers)
+		whole := func(h uint32) int {
+			i, _ := slices.BinarySearchFunc(k.points, h, func(p point, h uint32) int { return cmp.Compare(p.value, h) })
+			if i == len(k.points) {
+				i = 0
+			}
+			return int(k.points[i].server)
+		}
+		hashes := []uint32{0, 1, ^uint32(0), 1 << 31}
+		for _, p := range k.points {
+			hashes = append(hashes, p.value-1, p.value, p.value+1)
+		}
+		for i := range 10000 {
+			hashes = append(hashes, uint32(i)*2654435761)
+		}
+		for _, h := range hashes {
+			if got, want := k.Pick(h), whole(h); got != want {
+				t.Fatalf("%d servers: Pick(%#x) = %d, want %d", n, h, got, want)
+			}
 		}
 	}
 }

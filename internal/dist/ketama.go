@@ -29,14 +29,50 @@ type point struct {
 // ketama is twemproxy's consistent-hashing ring (nc_ketama.c): points sorted
 // by value; a hash belongs to the first point at or after it, wrapping to the
 // first point.
-type ketama []point
+//
+// Pick is on the path of every key (10,000 times for a 10,000-key MGET), so
+// the ring has an index: bucket b (the top bits of a hash) holds the first
+// point at or after the bucket's first hash, and a search runs only
+// between two neighbouring buckets' points, a few at most.
+type ketama struct {
+	points []point
+	bucket []uint32 // len 1<<bits + 1; the last entry is len(points)
+	shift  uint     // 32 - bits
+}
+
+// ketamaIndexBits sizes the index: about one bucket per point, within
+// bounds (4 KB to 256 KB of index).
+func ketamaIndexBits(points int) uint {
+	bits := uint(10)
+	for bits < 16 && 1<<bits < points {
+		bits++
+	}
+	return bits
+}
 
 func newKetama(servers []Server) ketama {
+	ring := ketamaRing(servers)
+	bits := ketamaIndexBits(len(ring))
+	k := ketama{points: ring, bucket: make([]uint32, 1<<bits+1), shift: 32 - bits}
+	i := 0
+	for b := range 1 << bits {
+		first := uint32(b) << k.shift
+		for i < len(ring) && ring[i].value < first {
+			i++
+		}
+		k.bucket[b] = uint32(i)
+	}
+	k.bucket[1<<bits] = uint32(len(ring))
+	return k
+}
+
+// ketamaRing returns the ring's points, sorted.
+func ketamaRing(servers []Server) []point {
 	total := 0
 	for _, s := range servers {
 		total += s.Weight
 	}
-	ring := make(ketama, 0, len(servers)*ketamaPointsPerServer)
+	ring := make([]point, 0, len(servers)*ketamaPointsPerServer)
 	var host []byte
 	for i, s := range servers {
 		n := ketamaPoints(s.Weight, total, len(servers))
@@ -77,17 +113,18 @@ func ketamaPoints(weight, total, nlive int) int {
 }
 
 func (r ketama) Pick(hash uint32) int {
-	lo, hi := 0, len(r)
+	b := hash >> r.shift
+	lo, hi := int(r.bucket[b]), int(r.bucket[b+1])
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if r[mid].value < hash {
+		if r.points[mid].value < hash {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
-	if lo == len(r) {
+	if lo == len(r.points) {
 		lo = 0
 	}
-	return int(r[lo].server)
+	return int(r.points[lo].server)
 }
