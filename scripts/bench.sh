@@ -70,24 +70,9 @@ ORDER=(direct twemproxy ours ours twemproxy direct)
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-log() { echo "bench: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
 bash scripts/deps.sh bench
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nutcracker-bench.XXXXXX")
-pids=()
-cleanup() {
-	trap - EXIT INT TERM HUP
-	stop_pids "${pids[@]}"
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
+tmp_setup nutcracker-bench
 
 # ---------------------------------------------------------------- helpers
 
@@ -101,53 +86,9 @@ else
 fi
 clk_tck=$(getconf CLK_TCK)
 
-# alloc_port VAR: store in VAR a loopback port that nobody uses and we have not handed out.
-# Ports come from below the ephemeral range: a port there can be held by a client socket or a
-# TIME-WAIT left by an earlier run, and then a server's bind fails although nothing listens on it.
-read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_lo=32768
-next_port=$((eph_lo - 8000 + RANDOM % 6000))
-port_used() {
-	if command -v ss >/dev/null 2>&1; then
-		[ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ]
-	else
-		port_busy "$1"
-	fi
-}
-alloc_port() {
-	while port_used "$next_port"; do next_port=$((next_port + 1)); done
-	((next_port < eph_lo)) || die "no free port below $eph_lo"
-	printf -v "$1" %d "$next_port"
-	next_port=$((next_port + 1))
-}
-
-# cpu_ticks PID: utime+stime of PID and all its descendants, in clock ticks.
-cpu_ticks() {
-	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$1" '
-		{
-			p = 0; while ((q = index(substr($0, p + 1), ")")) > 0) p += q # comm may hold ")"
-			split(substr($0, p + 2), f, " ")                            # f[1] = field 3 (state)
-			parent[$1] = f[2]; ticks[$1] = f[12] + f[13]                 # ppid, utime + stime
-		}
-		END {
-			in_tree[root] = 1; sum = ticks[root]
-			do {
-				grew = 0
-				for (pid in parent) if (!(pid in in_tree) && (parent[pid] in in_tree)) { in_tree[pid] = 1; sum += ticks[pid]; grew = 1 }
-			} while (grew)
-			print sum + 0
-		}'
-}
-
 declare -A PORT    # "proto/target" -> port
 declare -A PID     # proxy target -> pid
 declare -A NA      # target -> why it is not measured
-
-start_redis() { # start_redis PORT
-	"${pin_server[@]}" redis-server --port "$1" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly no \
-		--daemonize no --logfile "$tmp/redis-$1.log" </dev/null &
-	pids+=($!)
-	wait_port $! "$1" || die "redis-server on port $1 did not start (see $tmp/redis-$1.log)"
-}
 
 # ---------------------------------------------------------------- redis
 
@@ -155,8 +96,8 @@ redis_setup() {
 	local p1 p2
 	alloc_port p1
 	alloc_port p2
-	start_redis "$p1"
-	start_redis "$p2"
+	start_redis "$p1" "${pin_server[@]}"
+	start_redis "$p2" "${pin_server[@]}"
 	REDIS_BACKENDS=("$p1" "$p2")
 	PORT[redis/direct]=$p1
 	alloc_port "PORT[redis/twemproxy]"
@@ -164,10 +105,7 @@ redis_setup() {
 
 	# Every key on both backends, so direct and proxied GET/MGET all hit.
 	local p
-	for p in "${REDIS_BACKENDS[@]}"; do
-		awk -v n="$KEYSPACE" 'BEGIN { for (i = 0; i < n; i++) printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$3\r\nxxx\r\n", i }' |
-			redis-cli -p "$p" --pipe >"$tmp/preload-$p.log" 2>&1 || die "preloading 127.0.0.1:$p failed"
-	done
+	for p in "${REDIS_BACKENDS[@]}"; do redis_preload "$p"; done
 }
 
 # redis_pool_conf TARGET: the redis pool of a proxy's config.
@@ -185,14 +123,6 @@ bench_redis:
 EOF
 }
 
-# redis_smoke PORT: a SET, then an MGET of preloaded keys, answered correctly through the target.
-redis_smoke() {
-	local out
-	out=$(timeout 5 redis-cli -p "$1" set key:000000000000 xxx 2>&1) && [ "$out" = OK ] || return 1
-	out=$(timeout 5 redis-cli -p "$1" mget key:000000000000 key:000000000001 key:000000000002 key:000000000003 2>&1) || return 1
-	[ "$(printf '%s' "$out" | tr '\n' ' ')" = "xxx xxx xxx xxx" ]
-}
-
 # shellcheck disable=SC2034 # read through "declare -n workloads=${proto^^}_WORKLOADS"
 REDIS_WORKLOADS=(get_p1 set_p1 get_p16 set_p16 mget)
 redis_label() {
@@ -203,30 +133,6 @@ redis_label() {
 	set_p16) echo "redis SET -P 16" ;;
 	mget) echo "redis MGET $MGET_KEYS keys" ;;
 	esac
-}
-
-# redis_load WORKLOAD PORT LOG: one redis-benchmark run; prints "requests rps".
-redis_load() {
-	local n args=()
-	case $1 in
-	get_p1) n=$N args=(-t get -P 1) ;;
-	set_p1) n=$N args=(-t set -P 1) ;;
-	get_p16) n=$N_PIPE args=(-t get -P 16) ;;
-	set_p16) n=$N_PIPE args=(-t set -P 16) ;;
-	mget)
-		n=$N_MGET args=(MGET)
-		local i
-		for ((i = 0; i < MGET_KEYS; i++)); do args+=("key:__rand_int__"); done
-		;;
-	esac
-	timeout "$RUN_TIMEOUT" "${pin_load[@]}" redis-benchmark -h 127.0.0.1 -p "$2" -c "$CLIENTS" -n "$n" \
-		-r "$KEYSPACE" --csv "${args[@]}" >"$3" 2>&1 || return 1
-	# An error reply or a dropped connection makes the sample worthless.
-	grep -qiE '^(error|.*error from server)' "$3" && return 1
-	local rps
-	rps=$(awk -F'","' 'NR > 1 && NF >= 2 { r = $2 } END { print r }' "$3")
-	[ -n "$rps" ] || return 1
-	echo "$n $rps"
 }
 
 # ---------------------------------------------------------------- memcache
@@ -294,11 +200,11 @@ memcache_label() {
 	esac
 }
 
-# memcache_load WORKLOAD PORT LOG: one memcslap run; prints "requests rps", requests counting
+# memcache_load WORKLOAD PORT LOG [WRAPPER...]: one memcslap run (through WRAPPER, e.g. taskset); prints "requests rps", requests counting
 # every request the run sent (the get test's preload too), rps only the timed phase.
 memcache_load() {
 	local e=$MC_PER_THREAD
-	timeout "$RUN_TIMEOUT" "${pin_load[@]}" memcslap --servers="127.0.0.1:$2" --test="$1" \
+	timeout "$RUN_TIMEOUT" "${@:4}" memcslap --servers="127.0.0.1:$2" --test="$1" \
 		--concurrency="$CLIENTS" --execute-number="$e" >"$3" 2>&1 || return 1
 	# memcslap exits 0 after errors: it prints them, and counts only the keys done.
 	grep -qi 'error' "$3" && return 1
@@ -380,8 +286,8 @@ run_sample() {
 	[ -z "${NA[$t]:-}" ] && [ -z "${NA[$proto/$t]:-}" ] || return 0
 	[ -z "$pid" ] || before=$(cpu_ticks "$pid")
 	runs=$((runs + 1))
-	if ! out=$("${proto}_load" "$w" "${PORT[$proto/$t]}" "$tmp/run-$runs.log"); then
-		log "$("${proto}_label" "$w") on $t: run failed: $({ grep -i -m 1 error "$tmp/run-$runs.log" || grep -v '^WARNING' "$tmp/run-$runs.log" | tail -n 1; } | tr -d '\r' | cut -c1-160)"
+	if ! out=$("${proto}_load" "$w" "${PORT[$proto/$t]}" "$tmp/run-$runs.log" "${pin_load[@]}"); then
+		log "$("${proto}_label" "$w") on $t: run failed: $(run_error "$tmp/run-$runs.log")"
 		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
 			NA[$proto/$t]="died during the runs"
 			log "$t ($proto pool): ${NA[$proto/$t]}"
@@ -443,17 +349,7 @@ for proto in "${PROTOCOLS[@]}"; do
 	unset -n workloads
 done
 
-awk -F'\t' '
-	function median(key,    n, i, j, v, t) {
-		n = cnt[key]; if (n == 0) return ""
-		for (i = 1; i <= n; i++) v[i] = val[key, i]
-		for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
-		lo[key] = v[1]; hi[key] = v[n]
-		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-	}
-	function add(key, x) { if (x != "NA") val[key, ++cnt[key]] = x }
-	function rpscol(key, m) { m = median(key); return m == "" ? "n/a" : sprintf("%d (%d-%d)", m, lo[key], hi[key]) }
-	function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "n/a" : sprintf("%.2f", a / b) }
+awk -F'\t' "$report_awk"'
 	function cpucol(key, m) { m = median(key); return m == "" ? "n/a" : sprintf("%.1f", m) }
 	FILENAME == ARGV[1] { label[++nw] = $3; wkey[nw] = $1 SUBSEP $2; next }
 	FNR == 1 { next }

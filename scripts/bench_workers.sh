@@ -60,97 +60,22 @@ WORKLOADS=(get_p1 set_p1 get_p16 set_p16)
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-log() { echo "bench_workers: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
 bash scripts/deps.sh
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nutcracker-bench-workers.XXXXXX")
-pids=()
-cleanup() {
-	trap - EXIT INT TERM HUP
-	stop_pids "${pids[@]}"
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
+tmp_setup nutcracker-bench-workers
 
 # ---------------------------------------------------------------- helpers
 
 clk_tck=$(getconf CLK_TCK)
 
-# alloc_port VAR: store in VAR a loopback port that nobody uses and we have not handed out,
-# below the ephemeral range (as in scripts/bench.sh).
-read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_lo=32768
-next_port=$((eph_lo - 8000 + RANDOM % 6000))
-port_used() {
-	if command -v ss >/dev/null 2>&1; then
-		[ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ]
-	else
-		port_busy "$1"
-	fi
-}
-alloc_port() {
-	while port_used "$next_port"; do next_port=$((next_port + 1)); done
-	((next_port < eph_lo)) || die "no free port below $eph_lo"
-	printf -v "$1" %d "$next_port"
-	next_port=$((next_port + 1))
-}
-
-# tree_ticks PID: utime+stime, in clock ticks, of PID and all its descendants, then of each direct
-# child's subtree (the workers): "TOTAL CHILDPID:TICKS...". scripts/bench.sh's cpu_ticks, plus
-# the per-child sums.
-tree_ticks() {
-	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$1" '
-		{
-			p = 0; while ((q = index(substr($0, p + 1), ")")) > 0) p += q # comm may hold ")"
-			split(substr($0, p + 2), f, " ")                            # f[1] = field 3 (state)
-			parent[$1] = f[2]; ticks[$1] = f[12] + f[13]                 # ppid, utime + stime
-		}
-		END {
-			in_tree[root] = 1; sum = ticks[root]
-			do {
-				grew = 0
-				for (pid in parent) if (!(pid in in_tree) && (parent[pid] in in_tree)) {
-					in_tree[pid] = 1; sum += ticks[pid]; grew = 1
-					top[pid] = parent[pid] == root ? pid : top[parent[pid]]
-					grp[top[pid]] += ticks[pid]
-				}
-			} while (grew)
-			out = sum + 0
-			for (pid in grp) out = out " " pid ":" grp[pid]
-			print out
-		}'
-}
-
 # children PID: the number of live direct children of PID.
 children() {
-	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } |
-		awk -v root="$1" '{ p = 0; while ((q = index(substr($0, p + 1), ")")) > 0) p += q; split(substr($0, p + 2), f, " "); if (f[2] == root && f[1] != "Z") n++ } END { print n + 0 }'
+	proc_table | awk -v root="$1" '$2 == root && $3 != "Z" { n++ } END { print n + 0 }'
 }
 
 declare -A PORT # target -> listen port
 declare -A PID  # target -> pid of its process (the master, or the only one for n0)
 declare -A NA   # target -> why it is not measured
-
-start_redis() { # start_redis PORT
-	redis-server --port "$1" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly no \
-		--daemonize no --logfile "$tmp/redis-$1.log" </dev/null &
-	pids+=($!)
-	wait_port $! "$1" || die "redis-server on port $1 did not start (see $tmp/redis-$1.log)"
-}
-
-# redis_smoke PORT: a SET, then an MGET of preloaded keys, answered correctly through the target.
-redis_smoke() {
-	local out
-	out=$(timeout 5 redis-cli -p "$1" set key:000000000000 xxx 2>&1) && [ "$out" = OK ] || return 1
-	out=$(timeout 5 redis-cli -p "$1" mget key:000000000000 key:000000000001 key:000000000002 key:000000000003 2>&1) || return 1
-	[ "$(printf '%s' "$out" | tr '\n' ' ')" = "xxx xxx xxx xxx" ]
-}
 
 label() {
 	case $1 in
@@ -161,24 +86,6 @@ label() {
 	esac
 }
 
-# load WORKLOAD PORT LOG: one redis-benchmark run; prints "requests rps".
-load() {
-	local n args=()
-	case $1 in
-	get_p1) n=$N args=(-t get -P 1) ;;
-	set_p1) n=$N args=(-t set -P 1) ;;
-	get_p16) n=$N_PIPE args=(-t get -P 16) ;;
-	set_p16) n=$N_PIPE args=(-t set -P 16) ;;
-	esac
-	timeout "$RUN_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$2" -c "$CLIENTS" -n "$n" \
-		-r "$KEYSPACE" --csv "${args[@]}" >"$3" 2>&1 || return 1
-	grep -qiE '^(error|.*error from server)' "$3" && return 1
-	local rps
-	rps=$(awk -F'","' 'NR > 1 && NF >= 2 { r = $2 } END { print r }' "$3")
-	[ -n "$rps" ] || return 1
-	echo "$n $rps"
-}
-
 # ---------------------------------------------------------------- backends and proxies
 
 b1='' b2=''
@@ -186,10 +93,8 @@ alloc_port b1
 alloc_port b2
 start_redis "$b1"
 start_redis "$b2"
-for p in "$b1" "$b2"; do
-	awk -v n="$KEYSPACE" 'BEGIN { for (i = 0; i < n; i++) printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$3\r\nxxx\r\n", i }' |
-		redis-cli -p "$p" --pipe >"$tmp/preload-$p.log" 2>&1 || die "preloading 127.0.0.1:$p failed"
-done
+redis_preload "$b1"
+redis_preload "$b2"
 
 build_na=
 if [ -n "${NUTCRACKER_BIN:-}" ]; then
@@ -268,17 +173,17 @@ start=$SECONDS
 run_sample() {
 	local w=$1 t=$2 pid=${PID[$2]:-} before after out
 	[ -n "$pid" ] && [ -z "${NA[$t]:-}" ] || return 0
-	before=$(tree_ticks "$pid")
+	before=$(cpu_ticks "$pid" subtrees)
 	runs=$((runs + 1))
-	if ! out=$(load "$w" "${PORT[$t]}" "$tmp/run-$runs.log"); then
-		log "$(label "$w") on $t: run failed: $({ grep -i -m 1 error "$tmp/run-$runs.log" || grep -v '^WARNING' "$tmp/run-$runs.log" | tail -n 1; } | tr -d '\r' | cut -c1-160)"
+	if ! out=$(redis_load "$w" "${PORT[$t]}" "$tmp/run-$runs.log"); then
+		log "$(label "$w") on $t: run failed: $(run_error "$tmp/run-$runs.log")"
 		if ! kill -0 "$pid" 2>/dev/null; then
 			NA[$t]="died during the runs"
 			log "$t: ${NA[$t]}"
 		fi
 		return 0
 	fi
-	after=$(tree_ticks "$pid")
+	after=$(cpu_ticks "$pid" subtrees)
 	local n=${out% *} rps=${out#* }
 	# CPU per request over the whole tree; busiest worker's share of the workers' CPU (NA for n0).
 	awk -v b="$before" -v a="$after" -v hz="$clk_tck" -v n="$n" \
@@ -327,17 +232,7 @@ labels=$tmp/labels.tsv
 : >"$labels"
 for w in "${WORKLOADS[@]}"; do printf '%s\t%s\n' "$w" "$(label "$w")" >>"$labels"; done
 
-awk -F'\t' '
-	function median(key,    n, i, j, v, t) {
-		n = cnt[key]; if (n == 0) return ""
-		for (i = 1; i <= n; i++) v[i] = val[key, i]
-		for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
-		lo[key] = v[1]; hi[key] = v[n]
-		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-	}
-	function add(key, x) { if (x != "NA") val[key, ++cnt[key]] = x }
-	function rpscol(key, m) { m = median(key); return m == "" ? "n/a" : sprintf("%d (%d-%d)", m, lo[key], hi[key]) }
-	function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "n/a" : sprintf("%.2f", a / b) }
+awk -F'\t' "$report_awk"'
 	function numcol(key, f, m) { m = median(key); return m == "" ? "n/a" : sprintf(f, m) }
 	FILENAME == ARGV[1] { label[++nw] = $2; wkey[nw] = $1; next }
 	FNR == 1 { next }

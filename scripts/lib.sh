@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by scripts/run.sh and scripts/bench.sh (sourced, not run).
+# Helpers shared by scripts/run.sh, scripts/bench.sh and scripts/bench_workers.sh (sourced, not run).
 
 # port_busy PORT: something accepts connections on 127.0.0.1:PORT (bash's /dev/tcp, no extra tools).
 port_busy() {
@@ -30,3 +30,153 @@ stop_pids() {
 	for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 }
+
+# ---------------------------------------------------------------- for scripts/bench*.sh
+# These read or set the globals tmp (temp dir), pids (processes to stop on exit) and KEYSPACE,
+# N, N_PIPE, N_MGET, MGET_KEYS, CLIENTS, RUN_TIMEOUT (the benchmark's settings).
+
+# log MSG...: MSG on stderr after the script's name ("bench: ..." for scripts/bench.sh).
+log() {
+	local name=${0##*/}
+	echo "${name%.sh}: $*" >&2
+}
+die() {
+	log "$*"
+	exit 1
+}
+
+# tmp_setup NAME: a new temp dir in tmp and an empty pids; on exit (also by INT, TERM or HUP) the
+# processes in pids are stopped and the dir removed.
+tmp_setup() {
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+	pids=()
+	trap tmp_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM HUP
+}
+# shellcheck disable=SC2317 # run by the EXIT trap
+tmp_cleanup() {
+	trap - EXIT INT TERM HUP
+	stop_pids "${pids[@]}"
+	rm -rf "$tmp"
+}
+
+# alloc_port VAR: store in VAR a loopback port that nobody uses and we have not handed out.
+# Ports come from below the ephemeral range: a port there can be held by a client socket or a
+# TIME-WAIT left by an earlier run, and then a server's bind fails although nothing listens on it.
+alloc_port() {
+	if [ -z "${next_port:-}" ]; then
+		read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_lo=32768
+		next_port=$((eph_lo - 8000 + RANDOM % 6000))
+	fi
+	while port_used "$next_port"; do next_port=$((next_port + 1)); done
+	((next_port < eph_lo)) || die "no free port below $eph_lo"
+	printf -v "$1" %d "$next_port"
+	next_port=$((next_port + 1))
+}
+port_used() {
+	if command -v ss >/dev/null 2>&1; then
+		[ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ]
+	else
+		port_busy "$1"
+	fi
+}
+
+# proc_table: a line "PID PPID STATE TICKS" per process, TICKS = utime+stime in clock ticks.
+proc_table() {
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '{
+		p = 0; while ((q = index(substr($0, p + 1), ")")) > 0) p += q # comm may hold ")"
+		split(substr($0, p + 2), f, " ")                            # f[1] = field 3 (state)
+		print $1, f[2], f[1], f[12] + f[13]                          # ppid, utime + stime
+	}'
+}
+
+# cpu_ticks PID [subtrees]: utime+stime of PID and all its descendants, in clock ticks; with
+# "subtrees", followed by " CHILDPID:TICKS" for each direct child's subtree (the workers).
+cpu_ticks() {
+	proc_table | awk -v root="$1" -v subtrees="${2:-}" '
+		{ parent[$1] = $2; ticks[$1] = $4 }
+		END {
+			in_tree[root] = 1; sum = ticks[root]
+			do {
+				grew = 0
+				for (pid in parent) if (!(pid in in_tree) && (parent[pid] in in_tree)) {
+					in_tree[pid] = 1; sum += ticks[pid]; grew = 1
+					top[pid] = parent[pid] == root ? pid : top[parent[pid]]
+					grp[top[pid]] += ticks[pid]
+				}
+			} while (grew)
+			out = sum + 0
+			if (subtrees != "") for (pid in grp) out = out " " pid ":" grp[pid]
+			print out
+		}'
+}
+
+# start_redis PORT [WRAPPER...]: a redis-server on 127.0.0.1:PORT (run through WRAPPER, e.g. taskset),
+# its pid added to pids, dir and log in tmp.
+start_redis() {
+	"${@:2}" redis-server --port "$1" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly no \
+		--daemonize no --logfile "$tmp/redis-$1.log" </dev/null &
+	pids+=($!)
+	wait_port $! "$1" || die "redis-server on port $1 did not start (see $tmp/redis-$1.log)"
+}
+
+# redis_preload PORT: SET key:000000000000 .. key:<KEYSPACE-1> to "xxx" on the redis at PORT.
+redis_preload() {
+	awk -v n="$KEYSPACE" 'BEGIN { for (i = 0; i < n; i++) printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$3\r\nxxx\r\n", i }' |
+		redis-cli -p "$1" --pipe >"$tmp/preload-$1.log" 2>&1 || die "preloading 127.0.0.1:$1 failed"
+}
+
+# redis_smoke PORT: a SET, then an MGET of preloaded keys, answered correctly through the target.
+redis_smoke() {
+	local out
+	out=$(timeout 5 redis-cli -p "$1" set key:000000000000 xxx 2>&1) && [ "$out" = OK ] || return 1
+	out=$(timeout 5 redis-cli -p "$1" mget key:000000000000 key:000000000001 key:000000000002 key:000000000003 2>&1) || return 1
+	[ "$(printf '%s' "$out" | tr '\n' ' ')" = "xxx xxx xxx xxx" ]
+}
+
+# redis_load WORKLOAD PORT LOG [WRAPPER...]: one redis-benchmark run (through WRAPPER, e.g.
+# taskset) of WORKLOAD (get_p1 set_p1 get_p16 set_p16 mget); prints "requests rps".
+redis_load() {
+	local n args=()
+	case $1 in
+	get_p1) n=$N args=(-t get -P 1) ;;
+	set_p1) n=$N args=(-t set -P 1) ;;
+	get_p16) n=$N_PIPE args=(-t get -P 16) ;;
+	set_p16) n=$N_PIPE args=(-t set -P 16) ;;
+	mget)
+		n=$N_MGET args=(MGET)
+		local i
+		for ((i = 0; i < MGET_KEYS; i++)); do args+=("key:__rand_int__"); done
+		;;
+	esac
+	timeout "$RUN_TIMEOUT" "${@:4}" redis-benchmark -h 127.0.0.1 -p "$2" -c "$CLIENTS" -n "$n" \
+		-r "$KEYSPACE" --csv "${args[@]}" >"$3" 2>&1 || return 1
+	# An error reply or a dropped connection makes the sample worthless.
+	grep -qiE '^(error|.*error from server)' "$3" && return 1
+	local rps
+	rps=$(awk -F'","' 'NR > 1 && NF >= 2 { r = $2 } END { print r }' "$3")
+	[ -n "$rps" ] || return 1
+	echo "$n $rps"
+}
+
+# run_error LOG: the first error line of a failed run's LOG (else its last line), one line, cut short.
+run_error() {
+	{ grep -i -m 1 error "$1" || grep -v '^WARNING' "$1" | tail -n 1; } | tr -d '\r' | cut -c1-160
+}
+
+# report_awk: awk functions for the reports. add(KEY, X) a sample (not "NA"); median(KEY), also
+# setting lo[KEY] and hi[KEY]; rpscol(KEY) "median (min-max)"; ratio(A, B) A/B to 2 decimals.
+# shellcheck disable=SC2034 # used by the scripts that source this
+report_awk='
+	function median(key,    n, i, j, v, t) {
+		n = cnt[key]; if (n == 0) return ""
+		for (i = 1; i <= n; i++) v[i] = val[key, i]
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+		lo[key] = v[1]; hi[key] = v[n]
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	function add(key, x) { if (x != "NA") val[key, ++cnt[key]] = x }
+	function rpscol(key, m) { m = median(key); return m == "" ? "n/a" : sprintf("%d (%d-%d)", m, lo[key], hi[key]) }
+	function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "n/a" : sprintf("%.2f", a / b) }
+'
