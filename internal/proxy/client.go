@@ -245,10 +245,7 @@ func (c *client) readLoop() {
 				n := copy(buf, buf[start:])
 				buf, start = buf[:n], 0
 			} else {
-				grown := make([]byte, len(buf), 2*cap(buf))
-				copy(grown, buf)
-				buf = grown
-				r.release()
+				buf = r.grow(buf)
 			}
 		}
 		var err error

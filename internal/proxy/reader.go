@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"math/bits"
 	"net"
 	"sync"
 	"syscall"
@@ -16,7 +17,7 @@ type connReader struct {
 	raw  syscall.RawConn // nil: plain reads into a buffer held throughout
 	pool *sync.Pool      // of *[]byte with the proxy's mbuf size
 	size int
-	bufp *[]byte // the pooled buffer in use, if any
+	bufp *[]byte // the pooled buffer in use, if any: of pool, or of bigBufs when grown
 
 	// State of the raw read in progress; readFn is readOnce bound once, so
 	// that a read allocates nothing.
@@ -87,11 +88,54 @@ func (r *connReader) readOnce(fd uintptr) bool {
 	return true
 }
 
-// release gives the pooled buffer back: when the connection ends, or when
-// the caller has moved its bytes to a larger buffer of its own.
+// release gives the pooled buffer back: when the connection ends, when it
+// waits idle, or when grow has moved its bytes to a larger one.
 func (r *connReader) release() {
-	if r.bufp != nil {
+	if r.bufp == nil {
+		return
+	}
+	if c := cap(*r.bufp); c != r.size {
+		putBig(r.bufp)
+	} else {
 		r.pool.Put(r.bufp)
-		r.bufp = nil
+	}
+	r.bufp = nil
+}
+
+// grow returns a buffer of twice buf's capacity holding buf's bytes, for a
+// request larger than the buffer (a 10,000-key MGET). Buffers up to
+// maxBigBuf come from size-class pools and go back when the client is
+// idle again, so that large requests do not leave garbage each time.
+func (r *connReader) grow(buf []byte) []byte {
+	bp := getBig(2 * cap(buf))
+	grown := append((*bp)[:0], buf...)
+	r.release()
+	if cap(grown) <= maxBigBuf {
+		r.bufp = bp
+	}
+	return grown
+}
+
+// maxBigBuf is the largest grown read buffer recycled.
+const maxBigBuf = 16 << 20
+
+// bigBufs holds grown read buffers by size class: class k has buffers of
+// capacity 1<<k.
+var bigBufs [25]sync.Pool // *[]byte
+
+func getBig(size int) *[]byte {
+	k := bits.Len(uint(size - 1))
+	if k < len(bigBufs) {
+		if bp, ok := bigBufs[k].Get().(*[]byte); ok {
+			return bp
+		}
+	}
+	b := make([]byte, 0, 1<<k)
+	return &b
+}
+
+func putBig(bp *[]byte) {
+	if k := bits.Len(uint(cap(*bp) - 1)); k < len(bigBufs) && cap(*bp) == 1<<k {
+		bigBufs[k].Put(bp)
 	}
 }

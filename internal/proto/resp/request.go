@@ -1,6 +1,9 @@
 package resp
 
-import "errors"
+import (
+	"errors"
+	"sync"
+)
 
 // Limits of Redis 7.0 (server.h PROTO_INLINE_MAX_SIZE, the default
 // proto-max-bulk-len) and of this proxy (maxArgs, see the package doc).
@@ -129,6 +132,9 @@ func (p *RequestParser) parseMultibulk(buf []byte) (int, error) {
 				return p.done()
 			}
 			p.left = int(n)
+			if p.left > cap(p.spans) {
+				p.spans = takeSpans(p.spans, p.left)
+			}
 			p.state = reqBulkLen
 		case reqBulkLen:
 			cr, err := p.lineEnd(buf, '\r', errTooBigBulk)
@@ -354,6 +360,9 @@ func (p *RequestParser) Args(buf []byte) [][]byte {
 		return nil
 	}
 	p.args = p.args[:0]
+	if len(p.spans) > cap(p.args) {
+		p.args = takeArgs(p.args, len(p.spans))
+	}
 	for _, s := range p.spans {
 		src := buf
 		if s.scratch {
@@ -367,12 +376,60 @@ func (p *RequestParser) Args(buf []byte) [][]byte {
 // Inline reports whether the request being parsed is an inline command.
 func (p *RequestParser) Inline() bool { return p.inline }
 
+// bigSpans and bigArgs recycle the tables of requests with more than
+// maxRetainedArgs arguments (a 10,000-key MGET), which a parser does not
+// keep past Reset, so that an idle client holds little. A table is taken
+// only from what was given back: a count read from the wire never sizes
+// an allocation.
+var bigSpans, bigArgs sync.Pool // *[]span, *[][]byte, length 0
+
+// takeSpans returns a recycled table for n spans when one is at hand,
+// else cur.
+func takeSpans(cur []span, n int) []span {
+	if n <= maxRetainedArgs {
+		return cur
+	}
+	t, ok := bigSpans.Get().(*[]span)
+	if !ok {
+		return cur
+	}
+	if cap(*t) <= cap(cur) {
+		bigSpans.Put(t)
+		return cur
+	}
+	return append(*t, cur...)
+}
+
+// takeArgs is takeSpans for the arguments.
+func takeArgs(cur [][]byte, n int) [][]byte {
+	if n <= maxRetainedArgs {
+		return cur
+	}
+	t, ok := bigArgs.Get().(*[][]byte)
+	if !ok {
+		return cur
+	}
+	if cap(*t) <= cap(cur) {
+		bigArgs.Put(t)
+		return cur
+	}
+	return append(*t, cur...)
+}
+
 // Reset prepares the parser for the next request; call it once a frame has
 // been consumed, or to start over.
 func (p *RequestParser) Reset() {
 	spans, scratch, args := p.spans[:0], p.scratch[:0], p.args[:0]
 	if cap(spans) > maxRetainedArgs {
-		spans, args = nil, nil
+		t := new([]span)
+		*t, spans = spans, nil
+		bigSpans.Put(t)
+	}
+	if cap(args) > maxRetainedArgs {
+		clear(args[:cap(args)]) // no hold on the client's buffer
+		t := new([][]byte)
+		*t, args = args, nil
+		bigArgs.Put(t)
 	}
 	if cap(scratch) > maxRetainedScratch {
 		scratch = nil

@@ -360,3 +360,32 @@ func TestExpectedDollarError(t *testing.T) {
 		}
 	}
 }
+
+// TestBigRequestTables parses requests with more arguments than a parser
+// keeps tables for, one after another on one parser and on two: tables
+// recycled between them never leak an argument of an earlier request.
+func TestBigRequestTables(t *testing.T) {
+	var p, q RequestParser
+	for i, n := range []int{5000, 3000, 6000, 1500, 5000} {
+		args := []string{"MGET"}
+		for k := range n {
+			args = append(args, fmt.Sprintf("key:%d:%d", i, k))
+		}
+		frame := []byte(testutil.EncodeCmd(args...))
+		for _, parser := range []*RequestParser{&p, &q} {
+			if got, err := parser.Parse(frame); got != len(frame) || err != nil {
+				t.Fatalf("request %d: Parse = %d, %v", i, got, err)
+			}
+			got := parser.Args(frame)
+			if len(got) != len(args) {
+				t.Fatalf("request %d: %d args, want %d", i, len(got), len(args))
+			}
+			for k := range got {
+				if string(got[k]) != args[k] {
+					t.Fatalf("request %d: arg %d = %q, want %q", i, k, got[k], args[k])
+				}
+			}
+			parser.Reset()
+		}
+	}
+}
