@@ -33,10 +33,12 @@ check:
 soak:
 	$(MAKE) check CHECK_DURATION=10m
 
-# Direct redis vs Debian's twemproxy vs ours on the same backends, then ours with -n 0, 1 and 2
-# workers (QUICK=1 ROUNDS=N, see the scripts).
+# Direct redis vs Debian's twemproxy vs ours on the same backends (throughput and CPU, then
+# latency p50/p99, a 10000-key MGET and proxy RSS), then ours with -n 0, 1 and 2 workers
+# (QUICK=1 ROUNDS=N, see the scripts).
 bench:
 	bash scripts/bench.sh
+	bash scripts/bench_extra.sh
 	bash scripts/bench_workers.sh
 
 # Every Fuzz* target in the module for FUZZTIME each, one at a time.

@@ -34,7 +34,8 @@
 #   MAX_SECONDS [240]   no new round starts after this many seconds of runs
 #   TWEMPROXY_BIN [/usr/sbin/nutcracker]
 #   NUTCRACKER_BIN      our binary; default: build bin/nutcracker
-#   OURS_ARGS           extra flags for our binary only
+#   OURS_ARGS [-n 1]    flags for our binary only (default: master + one worker, which with the
+#                       pinning above is one core against twemproxy's one process)
 #   RESULTS             also write the raw samples (TSV) to this file
 #
 # A target that cannot start (or fails its smoke check, or dies) is reported as n/a; the others go on.
@@ -264,7 +265,7 @@ fi
 for t in twemproxy ours; do
 	bin=$TWEMPROXY_BIN args=()
 	# shellcheck disable=SC2206 # OURS_ARGS is a list of flags
-	[ "$t" = twemproxy ] || bin=$ours_bin args=(${OURS_ARGS:-})
+	[ "$t" = twemproxy ] || bin=$ours_bin args=(${OURS_ARGS--n 1})
 	[ -n "${NA[$t]:-}" ] || [ -x "$bin" ] || NA[$t]="$bin not found"
 	if [ -n "${NA[$t]:-}" ]; then
 		log "$t: n/a (${NA[$t]})"
@@ -332,6 +333,7 @@ echo "  $(redis-server --version | cut -d' ' -f1-3), $(memcached -V 2>&1 | head 
 echo "  $rounds_done of $ROUNDS rounds x 2 samples per target, $CLIENTS clients, -r $KEYSPACE," \
 	"memcslap -e $MC_PER_THREAD, $((SECONDS - start)) s of runs"
 echo "  load average before the runs: $load_before (anything well above 0 means other work shared the cores)"
+echo "  ours runs with: ${OURS_ARGS--n 1} (CPU figures sum its process tree)"
 echo "  rps: median (min-max) over the samples; ratios of medians; CPU: proxy utime+stime per request, median"
 for t in "${TARGETS[@]}"; do
 	[ -z "${NA[$t]:-}" ] || echo "  $t: n/a (${NA[$t]})"

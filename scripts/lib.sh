@@ -180,3 +180,93 @@ report_awk='
 	function rpscol(key, m) { m = median(key); return m == "" ? "n/a" : sprintf("%d (%d-%d)", m, lo[key], hi[key]) }
 	function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "n/a" : sprintf("%.2f", a / b) }
 '
+
+# ---------------------------------------------------------------- for scripts/bench_extra.sh
+
+# tree_pids PID: PID and all its descendants, one per line.
+tree_pids() {
+	proc_table | awk -v root="$1" '
+		{ parent[$1] = $2 }
+		END {
+			in_tree[root] = 1; print root
+			do {
+				grew = 0
+				for (pid in parent) if (!(pid in in_tree) && (parent[pid] in in_tree)) { in_tree[pid] = 1; print pid; grew = 1 }
+			} while (grew)
+		}'
+}
+
+# rss_kb PID: VmRSS of PID and its descendants, summed, in kB (pages shared between them, as the
+# binary's, count once per process).
+rss_kb() {
+	local p kb sum=0
+	for p in $(tree_pids "$1"); do
+		kb=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null) || kb=0
+		sum=$((sum + ${kb:-0}))
+	done
+	echo "$sum"
+}
+
+# fd_count PID: open file descriptors of PID and its descendants.
+fd_count() {
+	local p n=0 fds
+	for p in $(tree_pids "$1"); do
+		fds=(/proc/"$p"/fd/*)
+		[ -e "${fds[0]}" ] && n=$((n + ${#fds[@]}))
+	done
+	echo "$n"
+}
+
+# stop_tree PID: SIGTERM to PID, up to 5 s for it and its descendants to exit, then SIGKILL for
+# those left; reaps PID (and only PID, so the other background processes keep running) and drops
+# it from pids.
+stop_tree() {
+	local root=$1 tree i alive p
+	mapfile -t tree < <(tree_pids "$root")
+	kill -TERM "$root" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		alive=0
+		for p in "${tree[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		((alive)) || break
+		sleep 0.1
+	done
+	for p in "${tree[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	wait "$root" 2>/dev/null || true
+	for i in "${!pids[@]}"; do [ "${pids[$i]}" != "$root" ] || unset 'pids[i]'; done
+}
+
+# bench_csv LOG COLUMN...: the values of the named columns (e.g. p50_latency_ms) in the last line
+# of a redis-benchmark --csv LOG, space-separated. Columns are found by their header name and
+# counted from the end of the line, since the first one (the test, for a custom command the whole
+# command line) may hold anything; fails when a column or the data line is missing.
+bench_csv() {
+	local log=$1
+	shift
+	tr -d '\r' <"$log" | awk -v want="$*" '
+		/^"test",/ { nh = split($0, h, ","); for (i = 1; i <= nh; i++) { gsub(/"/, "", h[i]); col[h[i]] = i }; next }
+		nh && /^"/ { line = $0 }
+		END {
+			if (line == "") exit 1
+			nf = split(line, f, ",")
+			nw = split(want, w, " ")
+			for (i = 1; i <= nw; i++) {
+				if (!(w[i] in col)) exit 1
+				v = f[nf - (nh - col[w[i]])]; gsub(/"/, "", v)
+				if (v !~ /^[0-9.]+$/) exit 1
+				out = out (i > 1 ? " " : "") v
+			}
+			print out
+		}'
+}
+
+# queued_bytes PORT...: bytes that arrived on loopback connections to the local PORTs and that
+# their owner has not read yet (Recv-Q summed over the established sockets); NA without ss.
+queued_bytes() {
+	command -v ss >/dev/null 2>&1 || {
+		echo NA
+		return
+	}
+	local p filter=''
+	for p in "$@"; do filter+="${filter:+ or }sport = :$p"; done
+	ss -Htn state established "( $filter )" 2>/dev/null | awk '{ n += $1 } END { print n + 0 }'
+}
