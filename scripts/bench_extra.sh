@@ -562,7 +562,7 @@ echo "nutcracker bench, latency and memory: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(np
 echo "  $(redis-server --version | cut -d' ' -f1-3), $(redis-benchmark --version | cut -d' ' -f1-2), $(memcached -V 2>&1 | head -n 1)," \
 	"twemproxy $("$TWEMPROXY_BIN" -V 2>&1 | sed -n 's/.*nutcracker-//p' | head -n 1)"
 echo "  ours: $ours_bin ${OURS_ARGS:-(no flags)} ($ours_procs processes: figures sum the tree); twemproxy: one process"
-echo "  (scripts/bench.sh's table runs ours with OURS_ARGS, by default none: -n $(nproc), the number of cpus)"
+echo "  (scripts/bench.sh runs ours with -n 1 too, unless OURS_ARGS says otherwise)"
 echo "  pinned: clients on cpu ${pin_load[2]:-any}, proxies and backends on cpu ${pin_server[2]:-any}; pool timeout $POOL_TIMEOUT ms"
 echo "  load average before the runs: $load_before (anything well above 0 means other work shared the cores)"
 for t in "${PROXIES[@]}"; do

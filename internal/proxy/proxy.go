@@ -176,6 +176,8 @@ func (p *Proxy) Serve() {
 		p.wg.Add(1)
 		go p.dumpStats()
 	}
+	p.wg.Add(1)
+	go p.releaseMemory()
 }
 
 // dumpStats writes the stats document to the log and appends it to

@@ -1,0 +1,83 @@
+package proxy
+
+import (
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// A burst (100,000 requests held for stopped servers, thousands of
+// connections opened and closed) leaves the process holding much more
+// memory than stays live, and a proxy whose request path allocates
+// nothing may not collect for a long time; Go's background scavenger then
+// gives the memory back over minutes. The proxy looks every releaseEvery:
+// when what it holds has grown by releaseAbove since its last release, or
+// at least every releaseAtLeast, it collects and returns what is free.
+const (
+	releaseEvery   = 5 * time.Second
+	releaseAbove   = 8 << 20
+	releaseAtLeast = 30 * time.Second
+)
+
+// memorySamples are the runtime metrics heldMemory reads: no stop of the
+// world, unlike runtime.ReadMemStats.
+var memorySamples = []string{
+	"/memory/classes/total:bytes",         // everything mapped
+	"/memory/classes/heap/released:bytes", // of which given back
+}
+
+// releaser decides when to return memory.
+type releaser struct {
+	samples  []metrics.Sample
+	baseline uint64    // memory held after the last release
+	last     time.Time // of the last release
+}
+
+func newReleaser() *releaser {
+	r := &releaser{samples: make([]metrics.Sample, len(memorySamples))}
+	for i, name := range memorySamples {
+		r.samples[i].Name = name
+	}
+	return r
+}
+
+// heldMemory is the memory the Go runtime holds from the system.
+func (r *releaser) heldMemory() uint64 {
+	metrics.Read(r.samples)
+	total, released := r.samples[0].Value, r.samples[1].Value
+	if total.Kind() != metrics.KindUint64 || released.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return total.Uint64() - released.Uint64()
+}
+
+// check collects and returns free memory to the system when what is held
+// has grown by more than above since the last release, or when the last
+// release is older than atLeast (memory freed since then, such as the
+// stacks of closed connections, goes back too); it reports whether it
+// did.
+func (r *releaser) check(now time.Time, above uint64, atLeast time.Duration) bool {
+	if r.heldMemory() <= r.baseline+above && now.Sub(r.last) < atLeast {
+		return false
+	}
+	debug.FreeOSMemory()
+	r.baseline, r.last = r.heldMemory(), now
+	return true
+}
+
+// releaseMemory runs check every releaseEvery until the proxy closes.
+func (p *Proxy) releaseMemory() {
+	defer p.wg.Done()
+	r := newReleaser()
+	r.last = time.Now()
+	tick := time.NewTicker(releaseEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case now := <-tick.C:
+			r.check(now, releaseAbove, releaseAtLeast)
+		}
+	}
+}
