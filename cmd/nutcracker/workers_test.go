@@ -571,12 +571,7 @@ func TestWorkerKilled(t *testing.T) {
 // TestPinning runs -n 2 -M 3: every thread of worker 1 may run on cpu 0
 // only, every thread of worker 2 on cpu 1 only; the master is not pinned.
 func TestPinning(t *testing.T) {
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs 2 cpus")
-	}
-	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-	conf := fmt.Sprintf("p:\n  listen: %s\n  redis: true\n  servers:\n   - 127.0.0.1:1:1\n", listen)
-	m := startMaster(t, conf, listen, "-n", "2", "-M", "3")
+	m := startPinned(t, "-n", "2", "-M", "3")
 	m.waitServing(t)
 	ws := m.workers(t)
 	if len(ws) != 2 {
@@ -592,6 +587,17 @@ func TestPinning(t *testing.T) {
 	if cpus := threadCPUs(t, m.cmd.Process.Pid); !strings.HasPrefix(cpus[strconv.Itoa(m.cmd.Process.Pid)], "0-") {
 		t.Errorf("master pinned: %v", cpus)
 	}
+}
+
+// startPinned runs the binary with args (-n and -M) on a pool whose
+// server need not be up, on a machine with 2 cpus or more.
+func startPinned(t *testing.T, args ...string) *master {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 cpus")
+	}
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	conf := fmt.Sprintf("p:\n  listen: %s\n  redis: true\n  servers:\n   - 127.0.0.1:1:1\n", listen)
+	return startMaster(t, conf, listen, args...)
 }
 
 var cpusAllowedRe = regexp.MustCompile(`(?m)^Cpus_allowed_list:\s*(\S+)$`)
@@ -659,12 +665,7 @@ func TestGracefulStop(t *testing.T) {
 // TestPinningOneProcess runs -n 0 -M 2: one process, no worker, every
 // thread on cpu 1.
 func TestPinningOneProcess(t *testing.T) {
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs 2 cpus")
-	}
-	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-	conf := fmt.Sprintf("p:\n  listen: %s\n  redis: true\n  servers:\n   - 127.0.0.1:1:1\n", listen)
-	m := startMaster(t, conf, listen, "-n", "0", "-M", "2")
+	m := startPinned(t, "-n", "0", "-M", "2")
 	if ws := m.workers(t); len(ws) != 0 {
 		t.Errorf("workers under -n 0: %v", ws)
 	}

@@ -34,7 +34,7 @@ type releaser struct {
 }
 
 func newReleaser() *releaser {
-	r := &releaser{samples: make([]metrics.Sample, len(memorySamples))}
+	r := &releaser{samples: make([]metrics.Sample, len(memorySamples)), last: time.Now()}
 	for i, name := range memorySamples {
 		r.samples[i].Name = name
 	}
@@ -63,21 +63,4 @@ func (r *releaser) check(now time.Time, above uint64, atLeast time.Duration) boo
 	debug.FreeOSMemory()
 	r.baseline, r.last = r.heldMemory(), now
 	return true
-}
-
-// releaseMemory runs check every releaseEvery until the proxy closes.
-func (p *Proxy) releaseMemory() {
-	defer p.wg.Done()
-	r := newReleaser()
-	r.last = time.Now()
-	tick := time.NewTicker(releaseEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.done:
-			return
-		case now := <-tick.C:
-			r.check(now, releaseAbove, releaseAtLeast)
-		}
-	}
 }

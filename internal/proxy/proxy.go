@@ -173,32 +173,39 @@ func (p *Proxy) Serve() {
 		ps.serve()
 	}
 	if p.global.Present && p.global.StatsDuration > 0 {
-		p.wg.Add(1)
-		go p.dumpStats()
+		p.every(p.global.StatsDuration, p.dumpStats)
 	}
-	p.wg.Add(1)
-	go p.releaseMemory()
+	r := newReleaser()
+	p.every(releaseEvery, func(now time.Time) { r.check(now, releaseAbove, releaseAtLeast) })
 }
 
 // dumpStats writes the stats document to the log and appends it to
 // stats_file every stats_duration, as bilitw does (without resetting the
 // counters, which bilitw's dumps do).
-func (p *Proxy) dumpStats() {
-	defer p.wg.Done()
-	tick := time.NewTicker(p.global.StatsDuration)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.done:
-			return
-		case now := <-tick.C:
-			doc := p.stats.AppendJSON(nil, now)
-			logging.Noticef("stats: %s", doc[:len(doc)-1])
-			if err := appendFile(p.global.StatsFile, doc); err != nil {
-				logging.Warnf("stats_file: %v", err)
+func (p *Proxy) dumpStats(now time.Time) {
+	doc := p.stats.AppendJSON(nil, now)
+	logging.Noticef("stats: %s", doc[:len(doc)-1])
+	if err := appendFile(p.global.StatsFile, doc); err != nil {
+		logging.Warnf("stats_file: %v", err)
+	}
+}
+
+// every runs f every d on a goroutine of its own until the proxy closes.
+func (p *Proxy) every(d time.Duration, f func(now time.Time)) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(d)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.done:
+				return
+			case now := <-tick.C:
+				f(now)
 			}
 		}
-	}
+	}()
 }
 
 func appendFile(path string, b []byte) error {
