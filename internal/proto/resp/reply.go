@@ -171,6 +171,32 @@ func ReplyLen(buf []byte) (int, error) {
 	return p.Parse(buf)
 }
 
+// bulkLen returns the length of the complete, well-formed bulk or null
+// bulk at the start of b, or 0 for anything else (which ReplyLen then
+// judges): the elements of an MGET reply, read without the general
+// parser's setup for each.
+func bulkLen(b []byte) int {
+	if len(b) < 5 || b[0] != '$' {
+		return 0
+	}
+	cr := bytes.IndexByte(b[1:min(len(b), 2+maxNumLine)], '\r') + 1
+	if cr <= 1 || cr+1 >= len(b) || b[cr+1] != '\n' {
+		return 0
+	}
+	v, ok := parseInt(b[1:cr])
+	switch {
+	case !ok || v < -1 || v > maxBulkLen:
+		return 0
+	case v == -1:
+		return cr + 2
+	}
+	end := cr + 2 + int(v)
+	if end+2 > len(b) || b[end] != '\r' || b[end+1] != '\n' {
+		return 0
+	}
+	return end + 2
+}
+
 // ArrayElems appends to dst the span of each top-level element of reply,
 // which must be exactly one complete non-null array reply, and returns dst.
 // The spans are sub-slices of reply. It is used to merge MGET fragments.
@@ -188,9 +214,12 @@ func ArrayElems(reply []byte, dst [][]byte) ([][]byte, error) {
 	}
 	pos := cr + 2
 	for ; n > 0; n-- {
-		l, err := ReplyLen(reply[pos:])
-		if err != nil {
-			return dst, err
+		l := bulkLen(reply[pos:])
+		if l == 0 {
+			var err error
+			if l, err = ReplyLen(reply[pos:]); err != nil {
+				return dst, err
+			}
 		}
 		if l == 0 {
 			return dst, errIncomplete

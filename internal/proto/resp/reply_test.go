@@ -189,3 +189,30 @@ func TestParseIntString2ll(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkLen: the fast path of ArrayElems takes well-formed bulks and
+// nulls only, and leaves everything else (0) to ReplyLen.
+func TestBulkLen(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{"$3\r\nfoo\r\n", 9},
+		{"$3\r\nfoo\r\n$1\r\nx\r\n", 9},
+		{"$0\r\n\r\n", 6},
+		{"$-1\r\n", 5},
+		{"$-1\r\n:1\r\n", 5},
+		{"$03\r\nfoo\r\n", 0},
+		{"$3\r\nfo", 0},
+		{"$3\r\nfoox\r\n", 0},
+		{"$-2\r\n", 0},
+		{"$3\nfoo\r\n", 0},
+		{":1\r\n", 0},
+		{"$", 0},
+		{"$99999999999999999999999\r\n", 0},
+	} {
+		if got := bulkLen([]byte(tc.in)); got != tc.want {
+			t.Errorf("bulkLen(%q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
