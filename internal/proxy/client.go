@@ -17,9 +17,7 @@ import (
 )
 
 // maxPipeline bounds the requests a client may have waiting for replies;
-// past it the reader stops reading until the writer catches up. Its queue
-// is allocated with the client, so the bound is also per idle client
-// memory (8 bytes a slot).
+// past it the reader stops reading until the writer catches up.
 const maxPipeline = 256
 
 // flushSize is how much reply data the writer gathers before writing even
@@ -31,8 +29,8 @@ type client struct {
 	ps   *poolServer
 	conn net.Conn
 
-	queue  chan *msg     // requests in arrival order, read by the writer
-	notify chan struct{} // cap 1: some request of this client completed
+	queue  requests      // in arrival order, read by the writer
+	notify chan struct{} // cap 1: a request was queued or completed, or the queue closed
 
 	proto    protocol
 	affinity uint32       // picks this client's connection to each server
@@ -89,7 +87,7 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 	c := &client{
 		ps:       ps,
 		conn:     conn,
-		queue:    make(chan *msg, maxPipeline),
+		queue:    requests{room: make(chan struct{}, 1)},
 		notify:   make(chan struct{}, 1),
 		proto:    ps.proto,
 		affinity: clientCount.Add(1),
@@ -107,7 +105,22 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 // enqueue hands m to the writer, in request order.
 func (c *client) enqueue(m *msg) {
 	c.pending.Add(1)
-	c.queue <- m
+	c.queue.push(m)
+	c.wakeWriter()
+}
+
+// wakeWriter tells the writer something changed; it re-checks.
+func (c *client) wakeWriter() {
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// closeQueue tells the writer no request follows.
+func (c *client) closeQueue() {
+	c.queue.close()
+	c.wakeWriter()
 }
 
 // follow moves the client to its pool's current state after a reload,
@@ -220,17 +233,14 @@ func (m *msg) Complete(*backend.Request) {
 func (m *msg) finish() {
 	c := m.c
 	m.done.Store(true)
-	select {
-	case c.notify <- struct{}{}:
-	default:
-	}
+	c.wakeWriter()
 }
 
 // readLoop parses requests and forwards them until EOF, an error or QUIT.
 func (c *client) readLoop() {
 	defer c.ps.proxy.wg.Done()
 	defer func() { c.st.users.Add(-1) }()
-	defer close(c.queue)
+	defer c.closeQueue()
 	size := c.ps.proxy.opts.MbufSize
 	r := newConnReader(c.conn, &c.ps.proxy.readBufs, size)
 	defer r.release()
@@ -324,13 +334,11 @@ func (c *client) writeLoop() {
 		}
 	}
 	for {
-		var m *msg
-		var ok bool
-		select {
-		case m, ok = <-c.queue:
-		default:
-			flush()
-			m, ok = <-c.queue
+		m, ok, closed := c.queue.pop()
+		if !ok && !closed {
+			flush() // nothing else is ready: the client gets what is done
+			<-c.notify
+			continue
 		}
 		if !ok {
 			flush()

@@ -207,8 +207,5 @@ func (c *client) handOff() {
 func (c *client) abandon(grace time.Duration) {
 	c.abandoned.Store(true)
 	c.conn.SetWriteDeadline(time.Now().Add(grace))
-	select {
-	case c.notify <- struct{}{}:
-	default:
-	}
+	c.wakeWriter()
 }

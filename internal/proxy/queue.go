@@ -1,0 +1,83 @@
+package proxy
+
+import "sync"
+
+// requests is a client's FIFO of requests from its reader to its writer.
+// It is a ring that grows on demand up to maxPipeline slots, so an idle
+// client holds a few slots, not maxPipeline; the reader waits for room
+// when it is full. The writer learns of a push or of the close through
+// the client's notify channel, which also tells it of completed requests:
+// it re-checks after every wake-up.
+type requests struct {
+	mu     sync.Mutex
+	ring   []*msg
+	head   int
+	n      int
+	closed bool
+	full   bool          // the reader waits for room
+	room   chan struct{} // cap 1: a slot was freed while full
+}
+
+// keptRing is the largest ring kept once the queue is empty: deeper
+// pipelines get theirs back when they need it.
+const keptRing = 64
+
+// push appends m, waiting while maxPipeline requests are queued.
+func (q *requests) push(m *msg) {
+	q.mu.Lock()
+	for q.n == maxPipeline {
+		q.full = true
+		q.mu.Unlock()
+		<-q.room
+		q.mu.Lock()
+	}
+	if q.n == len(q.ring) {
+		q.grow()
+	}
+	q.ring[(q.head+q.n)%len(q.ring)] = m
+	q.n++
+	q.mu.Unlock()
+}
+
+// grow doubles the ring (under mu).
+func (q *requests) grow() {
+	ring := make([]*msg, max(4, 2*len(q.ring)))
+	for i := range q.n {
+		ring[i] = q.ring[(q.head+i)%len(q.ring)]
+	}
+	q.ring, q.head = ring, 0
+}
+
+// pop takes the oldest request. ok is false when none is queued; then
+// closed reports that none will be.
+func (q *requests) pop() (m *msg, ok, closed bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == 0 {
+		return nil, false, q.closed
+	}
+	m = q.ring[q.head]
+	q.ring[q.head] = nil
+	q.head = (q.head + 1) % len(q.ring)
+	if q.n--; q.n == 0 {
+		q.head = 0
+		if len(q.ring) > keptRing {
+			q.ring = nil
+		}
+	}
+	if q.full {
+		q.full = false
+		select {
+		case q.room <- struct{}{}:
+		default:
+		}
+	}
+	return m, true, false
+}
+
+// close marks the end of the requests (under the reader).
+func (q *requests) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+}
