@@ -96,6 +96,8 @@ type Master struct {
 	statsFD int
 	view    *stats.Process // the last document shown
 
+	handed atomic.Uint64 // clients forwarded, for turns
+
 	restarts *prometheus.CounterVec
 	reloads  *prometheus.CounterVec
 	running  prometheus.GaugeFunc
@@ -252,7 +254,7 @@ func closeListener(key string, fds []int) {
 // which the new master keeps.
 type drainListener struct {
 	net.Listener
-	open sync.WaitGroup
+	open atomic.Int64 // accepted connections not closed yet
 }
 
 // newDrainListener listens on a copy of fd, which stays the master's.
@@ -277,20 +279,14 @@ func (l *drainListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	l.open.Add(1)
-	return &drainConn{Conn: c, done: l.open.Done}, nil
+	return &drainConn{Conn: c, done: func() { l.open.Add(-1) }}, nil
 }
 
 // drain closes the listener and waits up to d for its connections to end.
 func (l *drainListener) drain(d time.Duration) {
 	l.Close()
-	done := make(chan struct{})
-	go func() {
-		l.open.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(d):
+	for deadline := time.Now().Add(d); l.open.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -517,7 +513,7 @@ func (m *Master) forward(msg *message) {
 		logging.Warnf("no worker to take a client of pool %s: closed", msg.Pool)
 		return
 	}
-	p := targets[msg.fd%len(targets)]
+	p := targets[int(m.handed.Add(1))%len(targets)]
 	if err := p.ctl.send(&message{Type: msgClient, Pool: msg.Pool, Unparsed: msg.Unparsed, Authed: msg.Authed}, msg.fd); err != nil {
 		logging.Warnf("worker %d: %v: client of pool %s closed", p.num, err, msg.Pool)
 	}
