@@ -803,9 +803,17 @@ func (m *Master) document() *stats.Process {
 	m.mu.Lock()
 	ps := m.everyLocked()
 	m.mu.Unlock()
+	// The workers are asked all at once: one slow worker costs one
+	// timeout, not one each.
+	snaps := make([]*stats.Snapshot, len(ps))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() { snaps[i] = m.queryLocked(p) })
+	}
+	wg.Wait()
 	sum := &stats.Snapshot{}
-	for _, p := range ps {
-		if s := m.queryLocked(p); s != nil {
+	for _, s := range snaps {
+		if s != nil {
 			sum.Merge(s)
 		}
 	}
