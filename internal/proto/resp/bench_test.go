@@ -117,3 +117,18 @@ func BenchmarkEncodeMGetReply100(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseInt parses the lengths most frequent on the wire.
+func BenchmarkParseInt(b *testing.B) {
+	ins := [][]byte{[]byte("9"), []byte("32"), []byte("10"), []byte("5000"), []byte("-1")}
+	var sum int64
+	for b.Loop() {
+		for _, in := range ins {
+			v, _ := parseInt(in)
+			sum += v
+		}
+	}
+	if sum == 0 {
+		b.Fatal("nothing parsed")
+	}
+}

@@ -44,8 +44,18 @@ import "math"
 // decimal digits without a leading zero ("0" alone excepted), within int64.
 // Anything else ("+1", "01", "-0", "", " 1") fails.
 func parseInt(b []byte) (int64, bool) {
-	if len(b) == 1 && b[0] == '0' {
-		return 0, true
+	// One and two digits first: most lengths on the wire (keys, small
+	// values, element counts). A byte below '0' wraps to a large digit.
+	switch len(b) {
+	case 1:
+		if d := b[0] - '0'; d <= 9 {
+			return int64(d), true
+		}
+		return 0, false
+	case 2:
+		if d0, d1 := b[0]-'0', b[1]-'0'; d0 >= 1 && d0 <= 9 && d1 <= 9 {
+			return int64(d0)*10 + int64(d1), true
+		}
 	}
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
