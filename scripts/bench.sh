@@ -126,35 +126,17 @@ EOF
 
 # shellcheck disable=SC2034 # read through "declare -n workloads=${proto^^}_WORKLOADS"
 REDIS_WORKLOADS=(get_p1 set_p1 get_p16 set_p16 mget)
-redis_label() {
-	case $1 in
-	get_p1) echo "redis GET -P 1" ;;
-	set_p1) echo "redis SET -P 1" ;;
-	get_p16) echo "redis GET -P 16" ;;
-	set_p16) echo "redis SET -P 16" ;;
-	mget) echo "redis MGET $MGET_KEYS keys" ;;
-	esac
-}
 
 # ---------------------------------------------------------------- memcache
 
 MC_PER_THREAD=$((N / CLIENTS > 0 ? N / CLIENTS : 1)) # memcslap --execute-number
-mc_user=()
-[ "$(id -u)" -ne 0 ] || mc_user=(-u root) # memcached refuses to run as root without -u
-
-start_memcached() { # start_memcached PORT
-	"${pin_server[@]}" memcached "${mc_user[@]}" -l 127.0.0.1 -p "$1" -U 0 -m 64 </dev/null \
-		>"$tmp/memcached-$1.log" 2>&1 &
-	pids+=($!)
-	wait_port $! "$1" || die "memcached on port $1 did not start (see $tmp/memcached-$1.log)"
-}
 
 memcache_setup() {
 	local p1 p2
 	alloc_port p1
 	alloc_port p2
-	start_memcached "$p1"
-	start_memcached "$p2"
+	start_memcached "$p1" "${pin_server[@]}"
+	start_memcached "$p2" "${pin_server[@]}"
 	MEMCACHE_BACKENDS=("$p1" "$p2")
 	PORT[memcache/direct]=$p1
 	alloc_port "PORT[memcache/twemproxy]"
@@ -175,22 +157,6 @@ bench_memcache:
    - 127.0.0.1:${MEMCACHE_BACKENDS[1]}:1
 EOC
 }
-
-# memcache_smoke PORT: four sets, then one multi-key get of them, answered correctly through the target.
-# (A subshell, so the connection closes on every path; each read waits 5 s at most.)
-memcache_smoke() (
-	exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-	local i line req='' want='' got=''
-	for i in 0 1 2 3; do req+="set bench:smoke:$i 0 0 3\r\nxxx\r\n" want+="STORED "; done
-	for i in 0 1 2 3; do want+="VALUE bench:smoke:$i 0 3 xxx "; done
-	printf '%b' "${req}get bench:smoke:0 bench:smoke:1 bench:smoke:2 bench:smoke:3\r\n" >&3
-	while IFS= read -r -t 5 line <&3; do
-		line=${line%$'\r'}
-		got+="$line "
-		case $line in END | *ERROR*) break ;; esac
-	done
-	[ "$got" = "${want}END " ]
-) 2>/dev/null
 
 # shellcheck disable=SC2034 # read through "declare -n workloads=${proto^^}_WORKLOADS"
 MEMCACHE_WORKLOADS=(set get)

@@ -138,16 +138,6 @@ declare -A NA   # target or "proto/target" -> why it is not measured
 
 # ---------------------------------------------------------------- backends
 
-mc_user=()
-[ "$(id -u)" -ne 0 ] || mc_user=(-u root) # memcached refuses to run as root without -u
-
-start_memcached() { # start_memcached PORT
-	"${pin_server[@]}" memcached "${mc_user[@]}" -l 127.0.0.1 -p "$1" -U 0 -m 64 </dev/null \
-		>"$tmp/memcached-$1.log" 2>&1 &
-	pids+=($!)
-	wait_port $! "$1" || die "memcached on port $1 did not start (see $tmp/memcached-$1.log)"
-}
-
 declare -A BACKEND_PIDS # proto -> "pid pid"
 declare -A BACKENDS     # proto -> "port port"
 r1='' r2='' m1='' m2=''
@@ -163,9 +153,9 @@ redis_preload "$r1"
 redis_preload "$r2"
 alloc_port m1
 alloc_port m2
-start_memcached "$m1"
+start_memcached "$m1" "${pin_server[@]}"
 BACKEND_PIDS[memcache]=${pids[-1]}
-start_memcached "$m2"
+start_memcached "$m2" "${pin_server[@]}"
 BACKEND_PIDS[memcache]+=" ${pids[-1]}"
 BACKENDS[memcache]="$m1 $m2"
 
@@ -182,20 +172,6 @@ fi
 [ -n "${NA[ours]:-}" ] || [ -x "$ours_bin" ] || NA[ours]="$ours_bin not found"
 [ -x "$TWEMPROXY_BIN" ] || NA[twemproxy]="$TWEMPROXY_BIN not found"
 for t in "${PROXIES[@]}"; do [ -z "${NA[$t]:-}" ] || log "$t: n/a (${NA[$t]})"; done
-
-# memcache_smoke PORT: a set, then a get of it, answered correctly (a subshell: the connection
-# closes on every path; each read waits 5 s at most).
-memcache_smoke() (
-	exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-	local line got=''
-	printf 'set bench:smoke 0 0 3\r\nxxx\r\nget bench:smoke\r\n' >&3
-	while IFS= read -r -t 5 line <&3; do
-		line=${line%$'\r'}
-		got+="$line "
-		case $line in END | *ERROR*) break ;; esac
-	done
-	[ "$got" = "STORED VALUE bench:smoke 0 3 xxx END " ]
-) 2>/dev/null
 
 # start_proxy PROTO TARGET: a fresh proxy process (tree) with the PROTO pool on a new port, pinned,
 # stats on a free port; on success PID[PROTO/TARGET] is set, else NA[PROTO/TARGET] says why.
@@ -248,16 +224,6 @@ big_samples=$tmp/bigmget.tsv
 printf 'workload\ttarget\tround\trps\tp50_ms\tp99_ms\n' >"$lat_samples"
 printf 'target\tround\trequests\tavg_ms\tp50_ms\tp99_ms\n' >"$big_samples"
 runs=0
-
-redis_label() {
-	case $1 in
-	get_p1) echo "redis GET -P 1" ;;
-	set_p1) echo "redis SET -P 1" ;;
-	get_p16) echo "redis GET -P 16" ;;
-	set_p16) echo "redis SET -P 16" ;;
-	mget) echo "redis MGET $MGET_KEYS keys" ;;
-	esac
-}
 
 # usable TARGET: the redis target is up (direct always is); marks a proxy that died.
 usable() {

@@ -270,3 +270,41 @@ queued_bytes() {
 	for p in "$@"; do filter+="${filter:+ or }sport = :$p"; done
 	ss -Htn state established "( $filter )" 2>/dev/null | awk '{ n += $1 } END { print n + 0 }'
 }
+
+# start_memcached PORT [WRAPPER...]: a memcached (-m 64, no UDP) on 127.0.0.1:PORT, run through
+# WRAPPER (such as taskset), logging to $tmp, as a job in pids; dies when it does not listen.
+start_memcached() {
+	local user=()
+	[ "$(id -u)" -ne 0 ] || user=(-u root) # memcached refuses to run as root without -u
+	"${@:2}" memcached "${user[@]}" -l 127.0.0.1 -p "$1" -U 0 -m 64 </dev/null \
+		>"$tmp/memcached-$1.log" 2>&1 &
+	pids+=($!)
+	wait_port $! "$1" || die "memcached on port $1 did not start (see $tmp/memcached-$1.log)"
+}
+
+# memcache_smoke PORT: four sets, then one multi-key get of them, answered correctly through the
+# target. (A subshell, so the connection closes on every path; each read waits 5 s at most.)
+memcache_smoke() (
+	exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+	local i line req='' want='' got=''
+	for i in 0 1 2 3; do req+="set bench:smoke:$i 0 0 3\r\nxxx\r\n" want+="STORED "; done
+	for i in 0 1 2 3; do want+="VALUE bench:smoke:$i 0 3 xxx "; done
+	printf '%b' "${req}get bench:smoke:0 bench:smoke:1 bench:smoke:2 bench:smoke:3\r\n" >&3
+	while IFS= read -r -t 5 line <&3; do
+		line=${line%$'\r'}
+		got+="$line "
+		case $line in END | *ERROR*) break ;; esac
+	done
+	[ "$got" = "${want}END " ]
+) 2>/dev/null
+
+# redis_label WORKLOAD: the name a table shows for a redis workload of redis_load.
+redis_label() {
+	case $1 in
+	get_p1) echo "redis GET -P 1" ;;
+	set_p1) echo "redis SET -P 1" ;;
+	get_p16) echo "redis GET -P 16" ;;
+	set_p16) echo "redis SET -P 16" ;;
+	mget) echo "redis MGET $MGET_KEYS keys" ;;
+	esac
+}
