@@ -12,8 +12,9 @@
 #    sends the same command BIG_MGET_N times in a row on one connection (after a warm-up run of 10
 #    and a check that the reply holds every value); a run's figure is its p50, the table gives the
 #    median (min-max) over 2*ROUNDS runs in the same interleaved order, and the ratio to direct.
-# 3. Memory of the proxies, VmRSS from /proc/PID/status summed over the process tree (ours: master
-#    and worker), for the redis and the memcache pool, each on a freshly started proxy:
+# 3. Memory of the proxies, PSS from /proc/PID/smaps_rollup summed over the process tree (ours: master
+#    and worker; PSS counts the pages they share, the binary's, once), for the redis and the memcache
+#    pool, each on a freshly started proxy (with VmRSS summed too for the conns step):
 #    idle      after start and a smoke check of a few requests
 #    conns     with CONNS (5000) idle client connections open (held by a python3 client, once the
 #              proxy has accepted them all, counted by its open file descriptors)
@@ -325,7 +326,7 @@ for t in "${PROXIES[@]}"; do stop_proxy redis "$t"; done
 # ---------------------------------------------------------------- 3. memory
 
 rss_samples=$tmp/rss.tsv
-printf 'protocol\ttarget\tidle_kb\tconns_kb\tconns_open\tinflight_kb\tunread_by_proxy_b\tunread_by_backends_b\tafter_kb\treplies\terrors\tnote\n' >"$rss_samples"
+printf 'protocol\ttarget\tidle_kb\tconns_kb\tconns_open\tinflight_kb\tunread_by_proxy_b\tunread_by_backends_b\tafter_kb\treplies\terrors\tnote\tconns_rss_kb\n' >"$rss_samples"
 
 cat >"$tmp/client.py" <<'PY'
 # hold HOST PORT N SECONDS: open N connections, print "ready K", keep them open for SECONDS (or until killed).
@@ -443,12 +444,12 @@ wait_fds() {
 # rss_run PROTO TARGET: the memory steps on a fresh proxy; one line to rss_samples.
 rss_run() {
 	local proto=$1 t=$2 pid idle=NA conns=NA open=NA peak=NA after=NA replies=NA errors=NA note='' fd0 cpid out kb i still
-	local q_proxy=NA q_backends=NA
+	local q_proxy=NA q_backends=NA conns_rss=NA
 	start_proxy "$proto" "$t"
 	pid=${PID[$proto/$t]:-}
 	[ -n "$pid" ] || return 0
 	sleep 0.5
-	idle=$(rss_kb "$pid")
+	idle=$(pss_kb "$pid")
 	if ((have_python)); then
 		# conns: CONNS idle connections, counted in the proxy's descriptors.
 		fd0=$(fd_count "$pid")
@@ -459,7 +460,7 @@ rss_run() {
 		if wait_line "$tmp/hold-$proto-$t.out" '^ready' 60; then
 			wait_fds "$pid" $((fd0 + CONNS)) 1000000 10 || note+="not all $CONNS connections accepted; "
 			sleep 0.5
-			conns=$(rss_kb "$pid")
+			conns=$(pss_kb "$pid") conns_rss=$(rss_kb "$pid")
 			open=$(($(fd_count "$pid") - fd0))
 		else
 			note+="connections not ready in 60 s; "
@@ -481,7 +482,7 @@ rss_run() {
 		# the kernel still holds: unread by the proxy, unread by the stopped backends.
 		peak=0
 		for ((i = 0, still = 0; still < HOLD * 10 && i < 300; i++, still++)); do
-			kb=$(rss_kb "$pid")
+			kb=$(pss_kb "$pid")
 			((kb <= peak)) || peak=$kb still=0
 			sleep 0.1
 		done
@@ -496,14 +497,14 @@ rss_run() {
 		fi
 		stop_tree "$cpid"
 		sleep "$AFTER"
-		after=$(rss_kb "$pid")
+		after=$(pss_kb "$pid")
 	else
 		note="no python3: idle only; "
 	fi
 	kill -0 "$pid" 2>/dev/null || note+="proxy died; "
 	stop_proxy "$proto" "$t"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$proto" "$t" "$idle" "$conns" "$open" "$peak" \
-		"$q_proxy" "$q_backends" "$after" "$replies" "$errors" "${note%; }" >>"$rss_samples"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$proto" "$t" "$idle" "$conns" "$open" "$peak" \
+		"$q_proxy" "$q_backends" "$after" "$replies" "$errors" "${note%; }" "$conns_rss" >>"$rss_samples"
 }
 
 start=$SECONDS
@@ -577,8 +578,9 @@ awk -F'\t' "$report_awk"'
 	}' "$big_samples"
 echo
 
-echo "Proxy memory, MB (VmRSS; ours: summed over its processes), a fresh proxy per pool ($rss_seconds s):"
-echo "  idle: after start; conns: $CONNS idle client connections (KB/conn: their cost); in flight: backends"
+echo "Proxy memory, MB (PSS summed over the proxy's processes), a fresh proxy per pool ($rss_seconds s):"
+echo "  idle: after start; conns: $CONNS idle client connections (KB/conn: their cost; RSS: VmRSS summed,"
+echo "  the pages master and worker share counted twice); in flight: backends"
 echo "  stopped, $INFLIGHT_CONNS x $INFLIGHT_PER_CONN pipelined SETs of $VALUE_SIZE B written, peak once it stopped growing for"
 echo "  $HOLD s, with the bytes then left in the kernel unread by the proxy and by the backends (q->proxy,"
 echo "  q->backends, MB); after: $AFTER s after the last reply; replies/errors: as the clients counted them"
@@ -588,11 +590,11 @@ awk -F'\t' '
 	{
 		per = ($3 == "NA" || $4 == "NA" || $5 == "NA" || $5 <= 0) ? "n/a" : sprintf("%.1f", ($4 - $3) / $5)
 		rep = $10 == "NA" ? "n/a" : $10 "/" $11
-		printf "%-20s %7s %7s %8s %10s %9s %12s %7s %15s%s\n", $1 " " $2, mb($3, 1024), mb($4, 1024), per, mb($6, 1024),
+		printf "%-20s %7s %7s %8s %7s %10s %9s %12s %7s %15s%s\n", $1 " " $2, mb($3, 1024), mb($4, 1024), per, mb($13, 1024), mb($6, 1024),
 			mb($7, 1048576), mb($8, 1048576), mb($9, 1024), rep, $12 == "" ? "" : "  (" $12 ")"
 	}
 	BEGIN {
-		printf "%-20s %7s %7s %8s %10s %9s %12s %7s %15s\n", "pool, proxy", "idle", "conns", "KB/conn", "in flight",
+		printf "%-20s %7s %7s %8s %7s %10s %9s %12s %7s %15s\n", "pool, proxy", "idle", "conns", "KB/conn", "RSS", "in flight",
 			"q->proxy", "q->backends", "after", "replies/errors"
 	}
 ' "$rss_samples"

@@ -207,6 +207,19 @@ rss_kb() {
 	echo "$sum"
 }
 
+# pss_kb PID: the proportional set size of PID and its descendants, summed, in kB: a page shared by
+# k processes counts 1/k in each, so the tree's pages (the binary's, shared by master and workers)
+# count once. VmRSS where smaps_rollup is missing.
+pss_kb() {
+	local p kb sum=0
+	for p in $(tree_pids "$1"); do
+		kb=$(awk '$1 == "Pss:" { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) ||
+			kb=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null) || kb=0
+		sum=$((sum + ${kb:-0}))
+	done
+	echo "$sum"
+}
+
 # fd_count PID: open file descriptors of PID and its descendants.
 fd_count() {
 	local p n=0 fds

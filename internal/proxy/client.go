@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"nutcracker/internal/backend"
@@ -28,6 +29,7 @@ const flushSize = 64 << 10
 type client struct {
 	ps   *poolServer
 	conn net.Conn
+	raw  syscall.RawConn // nil when conn has no descriptor: never parked
 
 	queue  requests      // in arrival order, read by the writer
 	notify chan struct{} // cap 1: a request was queued or completed, or the queue closed
@@ -50,6 +52,15 @@ type client struct {
 	authPassed bool
 	handedOver bool // owned by the writer: the handover succeeded
 	shared     bool // under Proxy.mu: being handed over, so never shut down
+
+	// Parking (see parker). parking is set by the reader when it stops to
+	// park, for the writer to read once the queue is closed; reads counts
+	// the reader's reads, for the sweeper. The others are under Proxy.mu.
+	parking   bool
+	reads     atomic.Uint32
+	parked    bool
+	parkFD    int32 // the socket's descriptor, while parked
+	seenReads uint32
 
 	// Owned by the reader goroutine.
 	st        *poolState // the pool state its requests use (see follow)
@@ -92,14 +103,23 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 		proto:    ps.proto,
 		affinity: clientCount.Add(1),
 	}
-	c.st = ps.state.Load()
-	c.st.users.Add(1)
-	c.authed = c.st.cfg.RedisAuth == ""
-	c.fragOf = make([]int32, len(c.st.pool.Servers))
+	if sc, ok := conn.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	st := ps.state.Load()
+	c.authed = st.cfg.RedisAuth == ""
+	c.fragOf = make([]int32, len(st.pool.Servers))
 	for i := range c.fragOf {
 		c.fragOf[i] = -1
 	}
 	return c
+}
+
+// dropScratch lets go of the reader's scratch memory while parked.
+func (c *client) dropScratch() {
+	c.parser = resp.RequestParser{}
+	c.mcParser = mc.RequestParser{}
+	c.keyTmp = nil
 }
 
 // enqueue hands m to the writer, in request order.
@@ -236,11 +256,16 @@ func (m *msg) finish() {
 	c.wakeWriter()
 }
 
-// readLoop parses requests and forwards them until EOF, an error or QUIT.
+// readLoop parses requests and forwards them until EOF, an error or QUIT,
+// or until the client parks.
 func (c *client) readLoop() {
 	defer c.ps.proxy.wg.Done()
-	defer func() { c.st.users.Add(-1) }()
+	// Closing the queue lets the writer park the client and a new reader
+	// start: the last thing this one does.
 	defer c.closeQueue()
+	c.st = c.ps.state.Load() // no request is out: the current state
+	c.st.users.Add(1)
+	defer func() { c.st.users.Add(-1) }()
 	size := c.ps.proxy.opts.MbufSize
 	r := newConnReader(c.conn, &c.ps.proxy.readBufs, size)
 	defer r.release()
@@ -263,6 +288,7 @@ func (c *client) readLoop() {
 			primed = false
 		} else {
 			buf, err = r.read(buf)
+			c.reads.Add(1)
 		}
 		if c.st.cfg.SlowReqDuration > 0 {
 			c.readAt = time.Now() // once per read, for every request in it
@@ -295,6 +321,15 @@ func (c *client) readLoop() {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded) && c.ho.Load() != nil:
 				c.stopForHandOver(buf[start:])
+			case errors.Is(err, os.ErrDeadlineExceeded): // the sweeper asks to park
+				c.conn.SetReadDeadline(time.Time{})
+				if c.ho.Load() != nil { // a handover came meanwhile
+					c.stopForHandOver(buf[start:])
+				} else if start < len(buf) || c.pending.Load() != 0 {
+					continue // not idle after all
+				} else {
+					c.parking = true
+				}
 			case errors.Is(err, io.EOF):
 				c.ps.pool().Stats.ClientEOF.Add(1)
 			case !errors.Is(err, net.ErrClosed): // not our own close
@@ -310,8 +345,13 @@ func (c *client) readLoop() {
 // the connection once everything is written.
 func (c *client) writeLoop() {
 	defer c.ps.proxy.wg.Done()
-	defer c.ps.proxy.untrack(c)
-	defer c.conn.Close()
+	parked := false
+	defer func() {
+		if !parked {
+			c.conn.Close()
+			c.ps.proxy.untrack(c)
+		}
+	}()
 	o := newOutput(c.conn, c.ps.proxy.opts.OutputLimit)
 	var out []byte
 	failed := false
@@ -342,6 +382,13 @@ func (c *client) writeLoop() {
 		}
 		if !ok {
 			flush()
+			if c.parking && !failed {
+				c.parking = false
+				if parked = c.park(o); parked {
+					return
+				}
+				continue // the reader runs again
+			}
 			if o.wait() == nil && !failed && c.leaving && !c.abandoned.Load() {
 				c.handOff()
 			}

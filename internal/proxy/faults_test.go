@@ -100,7 +100,8 @@ func TestClientStallsMidRequest(t *testing.T) {
 }
 
 // TestManyIdleClients holds 10,000 idle client connections open and
-// reports what each costs the proxy. The clients live in a child process
+// checks what each costs the proxy: parked, no goroutine stack and no
+// buffer. The clients live in a child process
 // (this test binary, see holdConnections) so that neither process needs
 // more than 10,000 descriptors.
 func TestManyIdleClients(t *testing.T) {
@@ -125,8 +126,12 @@ func TestManyIdleClients(t *testing.T) {
 	st := tp.Proxy.pools[0].pool().Stats
 	accepted := func() bool { return st.ClientConnections.Load() == int64(n) }
 	testutil.Eventually(t, 2*time.Minute, accepted, "not all %d clients accepted", n)
+	waitParked(t, tp.Proxy, n)
 	perConn := (memInUse() - before) / uint64(n)
 	t.Logf("%d idle clients: %.1f KB each (heap and goroutine stacks)", n, float64(perConn)/1024)
+	if perConn > maxIdleClientCost && !raceEnabled {
+		t.Errorf("an idle client costs %d bytes, want at most %d", perConn, maxIdleClientCost)
+	}
 	// The proxy still serves.
 	if got := testutil.Dial(t, tp.addr).Do("PING"); got != "+PONG\r\n" {
 		t.Fatalf("PING with %d idle clients: %q", n, got)
@@ -178,6 +183,11 @@ func raiseFDLimit(t *testing.T, n uint64) {
 }
 
 // memInUse is the heap and goroutine stack memory in use after a GC.
+// maxIdleClientCost bounds the memory of one parked client: its socket's
+// structures and its client struct (about 1.3 KB), where a goroutine
+// stack alone is 2 KB.
+const maxIdleClientCost = 2 << 10
+
 func memInUse() uint64 {
 	runtime.GC()
 	var ms runtime.MemStats

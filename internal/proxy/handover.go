@@ -43,6 +43,7 @@ type handover struct {
 func (h *handover) add(c *client) {
 	c.ho.Store(h)
 	c.conn.SetReadDeadline(aLongTimeAgo)
+	c.resumeLocked() // if parked: its reader sees the deadline at once
 	if h.late {
 		c.abandon(h.grace)
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"math"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -11,8 +12,11 @@ import (
 // memory than stays live, and a proxy whose request path allocates
 // nothing may not collect for a long time; Go's background scavenger then
 // gives the memory back over minutes. The proxy looks every releaseEvery:
-// when what it holds has grown by releaseAbove since its last release, or
-// at least every releaseAtLeast, it collects and returns what is free.
+// when what it holds is more than releaseAbove over the least it held
+// after a release, or at least every releaseAtLeast, it collects and
+// returns what is free. So memory a burst took goes back within
+// releaseEvery of the burst's end, even when a release during the burst
+// found it all live.
 const (
 	releaseEvery   = 5 * time.Second
 	releaseAbove   = 8 << 20
@@ -28,13 +32,13 @@ var memorySamples = []string{
 
 // releaser decides when to return memory.
 type releaser struct {
-	samples  []metrics.Sample
-	baseline uint64    // memory held after the last release
-	last     time.Time // of the last release
+	samples []metrics.Sample
+	floor   uint64    // the least memory held after a release
+	last    time.Time // of the last release
 }
 
 func newReleaser() *releaser {
-	r := &releaser{samples: make([]metrics.Sample, len(memorySamples)), last: time.Now()}
+	r := &releaser{samples: make([]metrics.Sample, len(memorySamples)), last: time.Now(), floor: math.MaxUint64}
 	for i, name := range memorySamples {
 		r.samples[i].Name = name
 	}
@@ -51,16 +55,17 @@ func (r *releaser) heldMemory() uint64 {
 	return total.Uint64() - released.Uint64()
 }
 
-// check collects and returns free memory to the system when what is held
-// has grown by more than above since the last release, or when the last
+// check collects and returns free memory to the system the first time,
+// when what is held is more than above over the floor, or when the last
 // release is older than atLeast (memory freed since then, such as the
 // stacks of closed connections, goes back too); it reports whether it
 // did.
 func (r *releaser) check(now time.Time, above uint64, atLeast time.Duration) bool {
-	if r.heldMemory() <= r.baseline+above && now.Sub(r.last) < atLeast {
+	first := r.floor == math.MaxUint64
+	if held := r.heldMemory(); !first && held <= r.floor+above && now.Sub(r.last) < atLeast {
 		return false
 	}
 	debug.FreeOSMemory()
-	r.baseline, r.last = r.heldMemory(), now
+	r.floor, r.last = min(r.floor, r.heldMemory()), now
 	return true
 }

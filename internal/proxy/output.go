@@ -156,6 +156,13 @@ func (o *output) sendLoop() {
 	o.mu.Unlock()
 }
 
+// busy reports whether queued replies are still being written.
+func (o *output) busy() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.sending
+}
+
 // wait blocks until everything queued is written or the connection failed.
 func (o *output) wait() error {
 	o.mu.Lock()

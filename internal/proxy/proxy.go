@@ -56,6 +56,7 @@ type Proxy struct {
 	done   chan struct{} // closed by Close
 
 	readBufs sync.Pool // *[]byte of MbufSize, lent to clients while they read
+	parker   *parker   // nil: clients are never parked
 
 	reloadMu sync.Mutex  // one reload at a time
 	draining atomic.Bool // StopAccepting was called: no listener opens again
@@ -108,6 +109,11 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		done:    make(chan struct{}),
 		clients: make(map[*client]struct{}),
 		stats:   &stats.Process{Source: host, Version: opts.Version, Start: time.Now()},
+	}
+	if k, err := newParker(p); err != nil {
+		logging.Warnf("idle clients will not be parked: %v", err)
+	} else {
+		p.parker = k
 	}
 	p.readBufs.New = func() any {
 		b := make([]byte, opts.MbufSize)
@@ -174,6 +180,11 @@ func (p *Proxy) Serve() {
 	}
 	if p.global.Present && p.global.StatsDuration > 0 {
 		p.every(p.global.StatsDuration, p.dumpStats)
+	}
+	if p.parker != nil {
+		p.wg.Add(1)
+		go p.parker.run()
+		p.every(parkSweep, p.sweepIdle)
 	}
 	r := newReleaser()
 	p.every(releaseEvery, func(now time.Time) { r.check(now, releaseAbove, releaseAtLeast) })
@@ -278,7 +289,7 @@ func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
 	ps.proxy.stats.AddConn()
 	ps.pool().Stats.ClientConnections.Add(1)
 	logging.Noticef("%s client %s on pool %s", verb, conn.RemoteAddr(), ps.cfg().Name)
-	c.start()
+	ps.proxy.startOrPark(c)
 	return nil
 }
 
@@ -348,8 +359,12 @@ func (p *Proxy) Close() error {
 	}
 	for c := range p.clients {
 		c.conn.Close()
+		c.resumeLocked() // if parked: its goroutines end it
 	}
 	p.mu.Unlock()
+	if p.parker != nil {
+		p.parker.close() // not under mu: a wake in progress may be waiting for it
+	}
 	for _, ps := range p.pools {
 		ps.pool().Close()
 	}

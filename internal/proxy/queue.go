@@ -81,3 +81,13 @@ func (q *requests) close() {
 	q.closed = true
 	q.mu.Unlock()
 }
+
+// reopen starts a new run of requests after close, once the writer has
+// taken every request of the last one (the reader stopped to park), and
+// lets go of the ring.
+func (q *requests) reopen() {
+	q.mu.Lock()
+	q.closed = false
+	q.ring, q.head = nil, 0
+	q.mu.Unlock()
+}

@@ -1,0 +1,114 @@
+package proxy
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"nutcracker/internal/testutil"
+)
+
+// parkedClients counts the proxy's parked clients and all its clients.
+func parkedClients(p *Proxy) (parked, all int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.clients {
+		if c.parked {
+			parked++
+		}
+	}
+	return parked, len(p.clients)
+}
+
+func waitParked(t *testing.T, p *Proxy, want int) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		parked, _ := parkedClients(p)
+		return parked == want
+	}, "want %d parked clients", want)
+}
+
+// TestParking: a client is parked as soon as it is accepted and again
+// after a sweep finds it idle; a parked client is served again as soon as
+// it sends, byte for byte as before, including a request that arrives in
+// pieces and a pipeline.
+func TestParking(t *testing.T) {
+	tp := startProxy(t, 2, "")
+	cl := testutil.Dial(t, tp.addr)
+	waitParked(t, tp.Proxy, 1) // parked at accept
+
+	expect(t, cl, "+OK\r\n", "SET", "parked", "v1")
+	waitParked(t, tp.Proxy, 1) // parked by the sweeper
+
+	cl.Send("*2\r\n$3\r\nGET\r\n$6\r\npar")
+	waitParked(t, tp.Proxy, 0) // resumed on the first piece, which it holds
+	cl.Send("ked\r\n")
+	if got := cl.Reply(); got != "$2\r\nv1\r\n" {
+		t.Fatalf("GET in two pieces: %q", got)
+	}
+	waitParked(t, tp.Proxy, 1)
+
+	var pipe strings.Builder
+	for i := range 100 {
+		pipe.WriteString(testutil.EncodeCmd("SET", fmt.Sprintf("k%d", i), fmt.Sprint(i)))
+		pipe.WriteString(testutil.EncodeCmd("GET", fmt.Sprintf("k%d", i)))
+	}
+	pipe.WriteString(testutil.EncodeCmd("MGET", "k1", "k2", "k3"))
+	cl.Send(pipe.String())
+	for i := range 100 {
+		if got := cl.Reply(); got != "+OK\r\n" {
+			t.Fatalf("SET %d: %q", i, got)
+		}
+		want := fmt.Sprintf("$%d\r\n%d\r\n", len(fmt.Sprint(i)), i)
+		if got := cl.Reply(); got != want {
+			t.Fatalf("GET %d: %q, want %q", i, got, want)
+		}
+	}
+	if got := cl.Reply(); got != "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n" {
+		t.Fatalf("MGET: %q", got)
+	}
+}
+
+// TestParkedClientCloses: a parked client that closes is counted gone,
+// and a proxy that closes ends its parked clients.
+func TestParkedClientCloses(t *testing.T) {
+	tp := startProxy(t, 1, "")
+	gone := testutil.Dial(t, tp.addr)
+	stays := testutil.Dial(t, tp.addr)
+	expect(t, stays, "+PONG\r\n", "PING")
+	waitParked(t, tp.Proxy, 2)
+	gone.Conn.Close()
+	st := tp.Proxy.pools[0].pool().Stats
+	testutil.Eventually(t, 5*time.Second, func() bool { return st.ClientConnections.Load() == 1 },
+		"the closed parked client is still counted")
+	if parked, all := parkedClients(tp.Proxy); parked != 1 || all != 1 {
+		t.Fatalf("%d parked of %d clients, want the one left", parked, all)
+	}
+	done := make(chan struct{})
+	go func() { tp.Proxy.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close hangs with a parked client")
+	}
+	if !stays.Closed(5 * time.Second) {
+		t.Fatal("a parked client outlived the proxy")
+	}
+}
+
+// TestParkedClientOfRemovedPool: a reload that removes a pool lets its
+// parked clients go too.
+func TestParkedClientOfRemovedPool(t *testing.T) {
+	r := testutil.StartRedis(t)
+	lp, lq := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	p := runProxy(t, poolYAML(lp, "", r.Addr+":1"), DefaultMbufSize)
+	old := testutil.Dial(t, lp)
+	expect(t, old, "+PONG\r\n", "PING")
+	waitParked(t, p, 1)
+	q := strings.Replace(poolYAML(lq, "", r.Addr+":1"), "p:\n", "q:\n", 1)
+	reload(t, p, "global:\n  reload_timeout: 100\n"+q)
+	if !old.Closed(5 * time.Second) {
+		t.Fatal("parked client of the removed pool never let go")
+	}
+}
