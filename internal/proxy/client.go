@@ -122,11 +122,17 @@ func (c *client) dropScratch() {
 	c.keyTmp = nil
 }
 
-// enqueue hands m to the writer, in request order.
+// enqueue hands m to the writer, in request order. The writer is woken
+// only for a reply already made: for a forwarded request the wake-up
+// comes with the reply (finish), so a request costs the writer one
+// wake-up, not two.
 func (c *client) enqueue(m *msg) {
+	done := m.done.Load() // before m is the writer's, which may recycle it
 	c.pending.Add(1)
 	c.queue.push(m)
-	c.wakeWriter()
+	if done {
+		c.wakeWriter()
+	}
 }
 
 // wakeWriter tells the writer something changed; it re-checks.
