@@ -5,7 +5,8 @@
 // Each client connection has a reader goroutine (parse, route, forward)
 // and a writer goroutine (wait for the oldest request's reply, encode it,
 // flush when nothing else is ready), joined by a bounded FIFO of messages.
-// A slow server delays only the replies queued behind its request.
+// A slow server delays only the replies queued behind its request. An
+// idle client is parked (park.go): no goroutine until it sends again.
 //
 // A binary upgrade moves clients between processes: HandOver stops every
 // client's reader, waits until the replies it owes are written, and gives
