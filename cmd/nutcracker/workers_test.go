@@ -682,6 +682,7 @@ func TestCrashLoop(t *testing.T) {
 	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	conf := fmt.Sprintf("p:\n  listen: %s\n  redis: true\n  servers:\n   - 127.0.0.1:1:1\n", listen)
 	m := startMaster(t, conf, listen, "-n", "2")
+	m.waitServing(t) // a worker dying before the master's start is over ends the master
 	var pid int
 	testutil.Eventually(t, 5*time.Second, func() bool { pid = m.workers(t)[1]; return pid != 0 }, "worker 1")
 	var delays []time.Duration
