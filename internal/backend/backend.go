@@ -75,6 +75,15 @@ type Codec interface {
 	Reset()
 }
 
+// A Framer is a Codec that has more to tell about a reply than its length
+// (redis: where the elements of an MGET fragment's reply are, recorded
+// while framing it, so that the reply is not parsed twice). The session
+// calls Framed once r holds its reply, before Reset and before r's Owner
+// is told.
+type Framer interface {
+	Framed(r *Request)
+}
+
 // Events receives a connection's health changes (a Server uses them for
 // auto-ejection). Methods are called from the conn's goroutines.
 type Events interface {

@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,7 +21,10 @@ type session struct {
 	head     int
 	broken   bool
 	err      error
-	armed    bool // a read deadline is set
+	armed    bool // a read deadline is set, no later than the oldest in-flight request's expiry
+	// reading is the head request whose reply the reader reads straight
+	// into its Reply (see readLarge): fail leaves it to the reader.
+	reading *Request
 
 	readerDone chan struct{}
 }
@@ -95,7 +99,11 @@ func (s *session) peek() *Request {
 }
 
 // rearm sets the read deadline from the oldest in-flight request, or clears
-// it when nothing is in flight.
+// it when nothing is in flight. It runs only when the deadline passed: a
+// deadline is left as it is while replies come (resetting it per reply
+// cost a timer update per request), so it may come early, for a request
+// already answered; then the reader finds the oldest request not expired
+// and rearms.
 func (s *session) rearm(timeout time.Duration) {
 	if timeout <= 0 {
 		return
@@ -127,6 +135,9 @@ func (s *session) fail(err error) {
 	s.broken = true
 	s.err = err
 	taken := s.inflight[s.head:]
+	if len(taken) > 0 && taken[0] == s.reading {
+		taken = taken[1:] // the reader fails it when its read ends
+	}
 	s.inflight, s.head = nil, 0
 	s.mu.Unlock()
 	s.conn.Close()
@@ -162,20 +173,36 @@ func (s *session) readLoop() {
 	}
 	buf := make([]byte, 0, size)
 	for {
+		read := true
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), 2*cap(buf))
-			copy(grown, buf)
-			buf = grown
-		}
-		n, err := s.conn.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err != nil {
-			if isTimeout(err) && !s.expired(opts.Timeout) {
-				s.rearm(opts.Timeout)
-				continue
+			// A reply larger than the buffer: read it into its request,
+			// unless it is a handshake's.
+			if r := s.peek(); r != nil && r.Owner != nil && s.startReading(r) {
+				var ok bool
+				if buf, ok = s.readLarge(codec, r, buf); !ok {
+					return
+				}
+				if opts.Events != nil {
+					opts.Events.ServerOK()
+				}
+				read = false // the replies read past it come first
+			} else {
+				grown := make([]byte, len(buf), 2*cap(buf))
+				copy(grown, buf)
+				buf = grown
 			}
-			s.fail(classify(err))
-			return
+		}
+		if read {
+			n, err := s.conn.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err != nil {
+				if isTimeout(err) && !s.expired(opts.Timeout) {
+					s.rearm(opts.Timeout)
+					continue
+				}
+				s.fail(classify(err))
+				return
+			}
 		}
 		off, ok := s.complete(codec, buf, time.Now())
 		if !ok {
@@ -191,13 +218,13 @@ func (s *session) readLoop() {
 				opts.Events.ServerOK()
 			}
 		}
-		s.rearm(opts.Timeout)
 	}
 }
 
 // complete hands every whole reply in buf to its request and returns the
 // bytes consumed; false when the session failed.
 func (s *session) complete(codec Codec, buf []byte, now time.Time) (int, bool) {
+	framer := s.framer(codec)
 	off := 0
 	for off < len(buf) {
 		r := s.peek()
@@ -218,29 +245,132 @@ func (s *session) complete(codec Codec, buf []byte, now time.Time) (int, bool) {
 		if n == 0 {
 			break
 		}
-		codec.Reset()
 		if s.pop() != r {
 			// fail() took the FIFO while we parsed; r was failed there.
 			return off, false
 		}
 		reply := buf[off : off+n]
 		off += n
-		s.c.replied(r)
-		st := s.c.opts.Stats
-		st.Responses.Add(1)
-		st.ResponseBytes.Add(int64(n))
-		st.ObserveLatency(now.Sub(r.sentAt))
 		if r.Owner == nil {
+			s.counted(r, n, now)
+			codec.Reset()
 			if len(reply) > 0 && reply[0] == '-' {
 				logging.Warnf("server %s rejected a connection handshake: %s", s.c.opts.Addr, trimCRLF(reply))
 			}
 			continue
 		}
 		r.Reply = append(r.Reply[:0], reply...)
-		r.DoneAt = now
-		r.Owner.Complete(r)
+		s.deliver(codec, framer, r, now)
 	}
 	return off, true
+}
+
+// counted counts r, which has its reply of n bytes, off the connection.
+func (s *session) counted(r *Request, n int, now time.Time) {
+	s.c.replied(r)
+	st := s.c.opts.Stats
+	st.Responses.Add(1)
+	st.ResponseBytes.Add(int64(n))
+	st.ObserveLatency(now.Sub(r.sentAt))
+}
+
+// deliver hands r, taken off the FIFO with its reply in r.Reply, to its
+// owner.
+func (s *session) deliver(codec Codec, framer Framer, r *Request, now time.Time) {
+	s.counted(r, len(r.Reply), now)
+	r.DoneAt = now
+	if framer != nil {
+		framer.Framed(r)
+	}
+	codec.Reset()
+	r.Owner.Complete(r)
+}
+
+// startReading makes r, the head of the FIFO, the request whose reply is
+// read into its own buffer; false when the session failed meanwhile.
+func (s *session) startReading(r *Request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broken || s.head == len(s.inflight) || s.inflight[s.head] != r {
+		return false
+	}
+	s.reading = r
+	return true
+}
+
+// endReading ends the direct read of r: it takes r off the FIFO and
+// reports true, or false when the session failed meanwhile (fail left r to
+// the reader).
+func (s *session) endReading(r *Request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reading = nil
+	if s.broken {
+		return false
+	}
+	s.popLocked()
+	return true
+}
+
+// readLarge reads the reply of r, whose start fills buf, straight into
+// r.Reply: a reply larger than the read buffer is then copied neither as
+// the buffer grows nor out of it. It returns buf holding the bytes read
+// past the reply, or false when the session failed (and r with it).
+func (s *session) readLarge(codec Codec, r *Request, buf []byte) ([]byte, bool) {
+	opts := s.c.opts
+	reply := append(slices.Grow(r.Reply[:0], 2*len(buf)), buf...)
+	buf = buf[:0]
+	for {
+		if len(reply) == cap(reply) {
+			reply = slices.Grow(reply, len(reply))
+		}
+		n, err := s.conn.Read(reply[len(reply):cap(reply)])
+		reply = reply[:len(reply)+n]
+		now := time.Now()
+		if err != nil {
+			if isTimeout(err) && !s.expired(opts.Timeout) {
+				s.rearm(opts.Timeout)
+				continue
+			}
+			s.fail(classify(err))
+			s.failReading(r, reply)
+			return buf, false
+		}
+		l, err := codec.ReplyLen(r, reply)
+		if err != nil {
+			logging.Warnf("server %s sent a bad reply: %v", opts.Addr, err)
+			s.fail(ErrBadReply)
+			s.failReading(r, reply)
+			return buf, false
+		}
+		if l == 0 {
+			continue
+		}
+		buf = append(buf, reply[l:]...)
+		r.Reply = reply[:l]
+		if !s.endReading(r) {
+			s.failReading(r, r.Reply)
+			return buf, false
+		}
+		s.deliver(codec, s.framer(codec), r, now)
+		return buf, true
+	}
+}
+
+// failReading fails r, whose direct read the session's failure ended.
+func (s *session) failReading(r *Request, reply []byte) {
+	s.mu.Lock()
+	s.reading = nil
+	err := s.err
+	s.mu.Unlock()
+	s.c.replied(r)
+	r.Reply, r.Err = reply[:0], err
+	r.Owner.Complete(r)
+}
+
+func (s *session) framer(codec Codec) Framer {
+	f, _ := codec.(Framer)
+	return f
 }
 
 // expired reports whether the oldest in-flight request is past timeout.

@@ -192,6 +192,7 @@ type msg struct {
 	parent *msg
 	nkeys  int
 	elems  [][]byte
+	marks  []int32 // where the elements of an MGET reply are: element i is req.Reply[marks[i]:marks[i+1]]
 
 	// memcached
 	mcQuiet bool     // a quiet meta command fenced with "mn"
@@ -229,6 +230,7 @@ func releaseMsg(m *msg) {
 		frags:   m.frags[:0],
 		keyFrag: m.keyFrag[:0],
 		elems:   m.elems[:0],
+		marks:   m.marks[:0],
 		vkeys:   m.vkeys[:0],
 		wkeys:   m.wkeys[:0],
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"errors"
+	"math"
+	"slices"
 	"strconv"
 
 	"nutcracker/internal/backend"
@@ -12,13 +14,56 @@ import (
 	"nutcracker/internal/proto/resp"
 )
 
-// redisCodec frames RESP replies for a server connection.
-type redisCodec struct{ p resp.ReplyParser }
+// redisCodec frames RESP replies for a server connection. It also records
+// where the elements of an MGET fragment's reply are while framing it, so
+// that the merge does not parse the reply again.
+type redisCodec struct {
+	p       resp.ReplyParser
+	started bool    // ReplyLen has seen the reply being framed
+	marks   []int32 // the buffer for the next reply's element marks
+}
+
+// kindElems marks, in backend.Request.Kind, an MGET fragment: the codec
+// records where the elements of its reply are (see msg.marks).
+const kindElems = 1
+
+// maxKeptMarks bounds the marks buffer a codec keeps between replies.
+const maxKeptMarks = 64 << 10
 
 func newRedisCodec() backend.Codec { return &redisCodec{} }
 
-func (rc *redisCodec) ReplyLen(_ *backend.Request, buf []byte) (int, error) { return rc.p.Parse(buf) }
-func (rc *redisCodec) Reset()                                               { rc.p.Reset() }
+func (rc *redisCodec) ReplyLen(r *backend.Request, buf []byte) (int, error) {
+	if !rc.started {
+		rc.started = true
+		if r.Kind == kindElems {
+			rc.p.MarkElems(rc.marks)
+		}
+	}
+	return rc.p.Parse(buf)
+}
+
+// Framed gives an MGET fragment the marks of its reply's elements, when
+// it is an array of non-array elements (else the merge parses the reply
+// itself), and takes the fragment's old marks buffer for the next reply.
+func (rc *redisCodec) Framed(r *backend.Request) {
+	if r.Kind != kindElems {
+		return
+	}
+	marks, ok := rc.p.Elems()
+	if ok {
+		f := r.Owner.(*msg)
+		marks, f.marks = f.marks[:0], marks
+	}
+	if cap(marks) > maxKeptMarks {
+		marks = nil
+	}
+	rc.marks = marks
+}
+
+func (rc *redisCodec) Reset() {
+	rc.p.Reset()
+	rc.started = false
+}
 
 // redisHandshake is what twemproxy sends first on every new server
 // connection: AUTH when redis_auth is set, SELECT when redis_db > 0.
@@ -223,21 +268,35 @@ func appendCommand(dst []byte, args [][]byte) []byte {
 // that server's keys in request order; step is 2 for key-value commands.
 func (c *client) split(m *msg, frame []byte, args [][]byte, step int) {
 	servers := c.splitPool()
+	limit := c.ps.proxy.opts.MbufSize
+	// The loop keeps its state in locals: it runs for every key.
+	fragOf, kf := c.fragOf, m.keyFrag[:0]
 	for i := 1; i < len(args); i += step {
-		if e := c.keyTooLong(m, args[i]); e != "" {
-			c.resetFrags(m)
-			c.reject(m, e)
-			return
+		var s *pool.Server
+		if len(args[i]) < limit {
+			s = servers.Route(args[i])
 		}
-		s := servers.Route(args[i])
 		if s == nil {
+			m.keyFrag = kf
 			c.resetFrags(m)
-			c.reject(m, errRefused)
+			if len(args[i]) >= limit {
+				c.reject(m, c.keyTooLong(m, args[i]))
+			} else {
+				c.reject(m, errRefused)
+			}
 			return
 		}
-		c.addKeyFrag(m, s)
+		fi := fragOf[s.Index()]
+		if fi < 0 {
+			fi = c.addFrag(m, s)
+		}
+		kf = append(kf, fi)
 	}
+	m.keyFrag = kf
 	c.resetFrags(m)
+	for _, fi := range kf {
+		m.frags[fi].nkeys++
+	}
 	if len(m.frags) == 1 {
 		// Every key is on one server: its reply is the client's reply.
 		s := m.frags[0].server
@@ -247,16 +306,34 @@ func (c *client) split(m *msg, frame []byte, args [][]byte, step int) {
 		return
 	}
 	name := m.cmd.Name
-	for _, f := range m.frags {
-		f.req.Wire = resp.AppendArrayHeader(f.req.Wire[:0], 1+f.nkeys*step)
-		f.req.Wire = resp.AppendBulkString(f.req.Wire, name)
+	var kind uint8
+	if name == "mget" {
+		kind = kindElems
 	}
-	for k, fi := range m.keyFrag {
+	for _, f := range m.frags {
+		// About the fragment's share of the frame, so that it is not regrown.
+		f.req.Wire = slices.Grow(f.req.Wire[:0], len(frame)/len(m.keyFrag)*f.nkeys+64)
+		f.req.Wire = resp.AppendArrayHeader(f.req.Wire, 1+f.nkeys*step)
+		f.req.Wire = resp.AppendBulkString(f.req.Wire, name)
+		f.req.Kind = kind
+	}
+	// Keys that follow each other in the request and go to one server are
+	// copied at once, as the client encoded them, when that is canonical.
+	verbatim := c.parser.Verbatim()
+	for k := 0; k < len(kf); {
+		fi := kf[k]
 		f := m.frags[fi]
-		i := 1 + k*step
-		f.req.Wire = resp.AppendBulk(f.req.Wire, args[i])
-		if step == 2 {
-			f.req.Wire = resp.AppendBulk(f.req.Wire, args[i+1])
+		first := k
+		for k < len(kf) && kf[k] == fi {
+			k++
+		}
+		i, j := 1+first*step, 1+k*step
+		if verbatim {
+			f.req.Wire = append(f.req.Wire, c.parser.Raw(frame, i, j)...)
+			continue
+		}
+		for ; i < j; i++ {
+			f.req.Wire = resp.AppendBulk(f.req.Wire, args[i])
 		}
 	}
 	m.pending.Store(int32(len(m.frags)))
@@ -280,17 +357,23 @@ func (c *client) splitPool() *pool.Pool {
 // addKeyFrag assigns the next key of split command m to server s's
 // fragment, creating the fragment on first use.
 func (c *client) addKeyFrag(m *msg, s *pool.Server) {
-	idx := s.Index()
-	fi := c.fragOf[idx]
+	fi := c.fragOf[s.Index()]
 	if fi < 0 {
-		f := c.newMsg()
-		f.parent, f.server = m, s
-		fi = int32(len(m.frags))
-		m.frags = append(m.frags, f)
-		c.fragOf[idx] = fi
+		fi = c.addFrag(m, s)
 	}
 	m.frags[fi].nkeys++
 	m.keyFrag = append(m.keyFrag, fi)
+}
+
+// addFrag adds to split command m a fragment for server s and returns
+// its index.
+func (c *client) addFrag(m *msg, s *pool.Server) int32 {
+	f := c.newMsg()
+	f.parent, f.server = m, s
+	fi := int32(len(m.frags))
+	m.frags = append(m.frags, f)
+	c.fragOf[s.Index()] = fi
+	return fi
 }
 
 // resetFrags clears the server -> fragment scratch for the next request.
@@ -333,25 +416,66 @@ func appendMerged(out []byte, m *msg) []byte {
 		}
 		return resp.AppendInt(out, sum)
 	}
+	size := 0
 	for _, f := range m.frags {
-		var err error
-		f.elems, err = resp.ArrayElems(f.req.Reply, f.elems[:0])
-		if err == nil && len(f.elems) != f.nkeys {
-			err = errWrongCount
+		if len(f.marks) == 0 { // not recorded by the codec
+			var err error
+			f.marks, err = appendElemMarks(f.marks[:0], f)
+			if err != nil {
+				return resp.AppendError(out, errInvalidArg+": "+f.server.Name()+": "+err.Error())
+			}
 		}
-		if err != nil {
-			return resp.AppendError(out, errInvalidArg+": "+f.server.Name()+": "+err.Error())
+		if len(f.marks)-1 != f.nkeys {
+			return resp.AppendError(out, errInvalidArg+": "+f.server.Name()+": "+errWrongCount.Error())
 		}
-		f.nkeys = 0 // now the cursor into elems
+		f.nkeys = 0 // now the cursor into marks
+		size += len(f.req.Reply)
 	}
+	out = slices.Grow(out, size+16)
 	out = resp.AppendArrayHeader(out, len(m.keyFrag))
-	for _, fi := range m.keyFrag {
+	// Keys that follow each other in the request and on one server have
+	// their values next to each other in that server's reply: one copy.
+	kf := m.keyFrag
+	for k := 0; k < len(kf); {
+		fi := kf[k]
 		f := m.frags[fi]
-		out = append(out, f.elems[f.nkeys]...)
-		f.nkeys++
+		first := k
+		for k < len(kf) && kf[k] == fi {
+			k++
+		}
+		out = append(out, f.req.Reply[f.marks[f.nkeys]:f.marks[f.nkeys+k-first]]...)
+		f.nkeys += k - first
 	}
 	return out
 }
+
+// appendElemMarks parses fragment f's reply, which the codec did not
+// split, and appends the marks of its elements to marks.
+func appendElemMarks(marks []int32, f *msg) ([]int32, error) {
+	reply := f.req.Reply
+	elems, err := resp.ArrayElems(reply, f.elems[:0])
+	f.elems = elems
+	switch {
+	case err != nil:
+		return marks, err
+	case len(elems) != f.nkeys:
+		return marks, errWrongCount
+	case len(reply) > math.MaxInt32:
+		return marks, errTooLarge
+	}
+	at := len(reply)
+	for _, e := range elems {
+		at -= len(e)
+	}
+	marks = append(marks, int32(at))
+	for _, e := range elems {
+		at += len(e)
+		marks = append(marks, int32(at))
+	}
+	return marks, nil
+}
+
+var errTooLarge = errors.New("reply too large")
 
 var errWrongCount = errors.New("reply has the wrong number of elements")
 

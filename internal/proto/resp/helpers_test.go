@@ -1,8 +1,10 @@
 package resp
 
 import (
-	"nutcracker/internal/testutil"
+	"slices"
 	"testing"
+
+	"nutcracker/internal/testutil"
 )
 
 // moveBelow: the buffer fed byte by byte moves on every append while shorter.
@@ -14,6 +16,7 @@ type reqResult struct {
 	err    string
 	args   []string // nil unless n > 0
 	inline bool
+	raw    string // Raw of all the arguments after the first, when Verbatim (not in equal)
 }
 
 func reqResultOf(p *RequestParser, n int, err error, buf []byte) reqResult {
@@ -27,6 +30,9 @@ func reqResultOf(p *RequestParser, n int, err error, buf []byte) reqResult {
 		r.args = []string{}
 		for _, a := range p.Args(buf) {
 			r.args = append(r.args, string(a))
+		}
+		if p.Verbatim() && len(r.args) > 1 {
+			r.raw = string(p.Raw(buf, 1, len(r.args)))
 		}
 	}
 	return r
@@ -54,6 +60,16 @@ func parseRequestAllWays(t testing.TB, data []byte, cut int) reqResult {
 	if n > len(data) {
 		t.Fatalf("%q: n = %d > len %d", testutil.Trunc(data), n, len(data))
 	}
+	if whole.raw != "" {
+		// Verbatim bytes are exactly the arguments encoded.
+		var enc []byte
+		for _, a := range whole.args[1:] {
+			enc = AppendBulkString(enc, a)
+		}
+		if whole.raw != string(enc) {
+			t.Fatalf("%q: Raw %q, encoded arguments %q", testutil.Trunc(data), whole.raw, enc)
+		}
+	}
 	// Parsing again without Reset repeats the result.
 	if n2, err2 := p.Parse(data); n2 != n || err2 != err {
 		t.Fatalf("%q: second Parse gave (%d, %v), first (%d, %v)", testutil.Trunc(data), n2, err2, n, err)
@@ -61,7 +77,7 @@ func parseRequestAllWays(t testing.TB, data []byte, cut int) reqResult {
 
 	p.Reset()
 	n, buf, err := testutil.FeedBytes(data, moveBelow, p.Parse)
-	if bytewise := reqResultOf(&p, n, err, buf); !bytewise.equal(whole) {
+	if bytewise := reqResultOf(&p, n, err, buf); !bytewise.equal(whole) || bytewise.raw != whole.raw {
 		t.Fatalf("%q: byte by byte %+v, whole %+v", testutil.Trunc(data), bytewise, whole)
 	}
 
@@ -69,17 +85,20 @@ func parseRequestAllWays(t testing.TB, data []byte, cut int) reqResult {
 		cut %= len(data) + 1
 		p.Reset()
 		n, buf, err = testutil.FeedTwo(data, cut, p.Parse)
-		if two := reqResultOf(&p, n, err, buf); !two.equal(whole) {
+		if two := reqResultOf(&p, n, err, buf); !two.equal(whole) || two.raw != whole.raw {
 			t.Fatalf("%q cut at %d: %+v, whole %+v", testutil.Trunc(data), cut, two, whole)
 		}
 	}
 	return whole
 }
 
-// parseReplyAllWays is parseRequestAllWays for a ReplyParser.
+// parseReplyAllWays is parseRequestAllWays for a ReplyParser. Each way
+// also records the element marks (MarkElems), which must agree, and match
+// ArrayElems when there are any.
 func parseReplyAllWays(t testing.TB, data []byte, cut int) (int, error) {
 	t.Helper()
 	var p ReplyParser
+	p.MarkElems(nil)
 	n, err := p.Parse(data)
 	if n > len(data) {
 		t.Fatalf("%q: n = %d > len %d", testutil.Trunc(data), n, len(data))
@@ -90,20 +109,53 @@ func parseReplyAllWays(t testing.TB, data []byte, cut int) (int, error) {
 	if l, lerr := ReplyLen(data); l != n || lerr != err {
 		t.Fatalf("%q: ReplyLen (%d, %v), Parse (%d, %v)", testutil.Trunc(data), l, lerr, n, err)
 	}
+	marks, ok := p.Elems()
+	checkMarks(t, data[:n], marks, ok)
+	marks = slices.Clone(marks)
 	check := func(how string, n2 int, err2 error) {
 		t.Helper()
 		if n2 != n || err2 != err {
 			t.Fatalf("%q %s: (%d, %v), whole (%d, %v)", testutil.Trunc(data), how, n2, err2, n, err)
 		}
+		if m2, ok2 := p.Elems(); ok2 != ok || !slices.Equal(m2, marks) {
+			t.Fatalf("%q %s: marks %v %v, whole %v %v", testutil.Trunc(data), how, m2, ok2, marks, ok)
+		}
 	}
 	p.Reset()
+	p.MarkElems(nil)
 	n2, _, err2 := testutil.FeedBytes(data, moveBelow, p.Parse)
 	check("byte by byte", n2, err2)
 	if len(data) > 0 {
 		cut %= len(data) + 1
 		p.Reset()
+		p.MarkElems(make([]int32, 0, 1))
 		n2, _, err2 = testutil.FeedTwo(data, cut, p.Parse)
 		check("in two pieces", n2, err2)
 	}
 	return n, err
+}
+
+// checkMarks fails t unless marks (ok) are what ArrayElems makes of reply,
+// an array of non-array elements; any other reply has no marks.
+func checkMarks(t testing.TB, reply []byte, marks []int32, ok bool) {
+	t.Helper()
+	elems, err := ArrayElems(reply, nil)
+	flat := err == nil && len(elems) > 0
+	for _, e := range elems {
+		flat = flat && e[0] != '*'
+	}
+	if ok != flat || !ok && len(marks) != 0 {
+		t.Fatalf("%q: marks %v %v; ArrayElems %d elements, %v", testutil.Trunc(reply), marks, ok, len(elems), err)
+	}
+	if !ok {
+		return
+	}
+	if len(marks) != len(elems)+1 || int(marks[len(elems)]) != len(reply) {
+		t.Fatalf("%q: marks %v for %d elements", testutil.Trunc(reply), marks, len(elems))
+	}
+	for i, e := range elems {
+		if got := reply[marks[i]:marks[i+1]]; string(got) != string(e) {
+			t.Fatalf("%q: element %d marked %q, ArrayElems %q", testutil.Trunc(reply), i, got, e)
+		}
+	}
 }

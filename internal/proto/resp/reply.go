@@ -41,6 +41,10 @@ const (
 // bounded (bulk 512 MB, array 2^31-1 elements, simple lines 512 MB) and
 // nothing is allocated from them. The count of elements due cannot overflow:
 // each array adds at most 2^31 and takes at least 4 bytes of buffered input.
+//
+// Asked with MarkElems, it also records where the elements of an array
+// reply start and end, so that a reply to be split (an MGET fragment's) is
+// not parsed a second time.
 type ReplyParser struct {
 	state   replyState
 	pos     int   // offset of the element, or bulk data, being read
@@ -48,6 +52,9 @@ type ReplyParser struct {
 	pending int64 // elements still due, the one at pos included
 	bulkLen int
 	err     error
+
+	marking bool    // recording marks: set by MarkElems, cleared by a nested array
+	marks   []int32 // the offset after each complete element, the array header first
 }
 
 // Parse scans buf, which starts at the first byte of a reply, and returns
@@ -79,6 +86,11 @@ func (p *ReplyParser) Parse(buf []byte) (int, error) {
 				return n, err
 			}
 			continue
+		}
+		if p.scan == p.pos { // at the first byte of an element
+			if n := p.bulks(buf); n > 0 {
+				return n, nil
+			}
 		}
 		if p.pos >= len(buf) {
 			return 0, nil
@@ -134,6 +146,9 @@ func (p *ReplyParser) Parse(buf []byte) (int, error) {
 			if !ok || v < -1 || v > math.MaxInt32 {
 				return p.fail(errReplyArrayLen)
 			}
+			if p.pos > 0 {
+				p.marking = false // a nested array: its elements are not the reply's
+			}
 			if v > 0 {
 				p.pending += v
 			}
@@ -144,10 +159,44 @@ func (p *ReplyParser) Parse(buf []byte) (int, error) {
 	}
 }
 
+// bulks reads the whole bulk and null bulk elements from p.pos on, the
+// usual elements of an array reply (an MGET's), with its state in locals,
+// and leaves anything else to the general loop. It returns the reply's
+// length when its last element was among them, else 0.
+func (p *ReplyParser) bulks(buf []byte) int {
+	pos, pending, marks := p.pos, p.pending, p.marks
+	if pos > math.MaxInt32-len(buf) {
+		p.marking = false // offsets would not fit the marks
+	}
+	for {
+		l := bulkLen(buf[pos:])
+		if l == 0 {
+			break
+		}
+		pos += l
+		if p.marking {
+			marks = append(marks, int32(pos))
+		}
+		if pending--; pending == 0 {
+			p.pos, p.scan, p.pending, p.state, p.marks = pos, pos, 0, replyDone, marks
+			return pos
+		}
+	}
+	p.pos, p.scan, p.pending, p.marks = pos, pos, pending, marks
+	return 0
+}
+
 // next records that the element before pos is complete, and reports the
 // reply's length when it was the last one due.
 func (p *ReplyParser) next(pos int) (int, error) {
 	p.pos, p.scan = pos, pos
+	if p.marking {
+		if pos > math.MaxInt32 {
+			p.marking = false
+		} else {
+			p.marks = append(p.marks, int32(pos))
+		}
+	}
 	if p.pending--; p.pending == 0 {
 		p.state = replyDone
 		return pos, nil
@@ -160,8 +209,32 @@ func (p *ReplyParser) fail(err error) (int, error) {
 	return 0, err
 }
 
-// Reset prepares the parser for the next reply.
+// Reset prepares the parser for the next reply. It forgets the marks
+// buffer: the caller takes it with Elems first.
 func (p *ReplyParser) Reset() { *p = ReplyParser{} }
+
+// MarkElems asks the parser to record, while it frames the next reply,
+// where its elements are when it is an array of non-array elements (an
+// MGET reply): call it before the reply's first Parse. The marks are
+// appended to marks[:0], which the parser owns until Reset.
+func (p *ReplyParser) MarkElems(marks []int32) {
+	p.marking, p.marks = true, marks[:0]
+}
+
+// Elems returns the marks of the reply Parse has completed, and the buffer
+// given to MarkElems (or a larger one) for the caller to take back. For an
+// array reply of n elements none of which is an array, ok is true and
+// marks has n+1 offsets: element i is reply[marks[i]:marks[i+1]], and
+// marks[n] is the reply's length. For any other reply, or when MarkElems
+// was not called, ok is false and len(marks) is 0.
+func (p *ReplyParser) Elems() (marks []int32, ok bool) {
+	// A reply that is not an array completes with its first mark.
+	ok = p.state == replyDone && p.marking && len(p.marks) >= 2
+	if !ok {
+		return p.marks[:0], false
+	}
+	return p.marks, true
+}
 
 // ReplyLen returns the length of the complete reply at the start of buf, or
 // 0 if it is incomplete. It scans from the start each time: for replies that
@@ -172,26 +245,33 @@ func ReplyLen(buf []byte) (int, error) {
 }
 
 // bulkLen returns the length of the complete, well-formed bulk or null
-// bulk at the start of b, or 0 for anything else (which ReplyLen then
-// judges): the elements of an MGET reply, read without the general
-// parser's setup for each.
+// bulk at the start of b, or 0 for anything else (a bulk still arriving, a
+// length of ten digits or more), which the general parser then judges:
+// the elements of an MGET reply, read without its setup for each.
 func bulkLen(b []byte) int {
 	if len(b) < 5 || b[0] != '$' {
 		return 0
 	}
-	cr := bytes.IndexByte(b[1:min(len(b), 2+maxNumLine)], '\r') + 1
-	if cr <= 1 || cr+1 >= len(b) || b[cr+1] != '\n' {
+	d := b[1] - '0'
+	if d > 9 {
+		if b[1] == '-' && b[2] == '1' && b[3] == '\r' && b[4] == '\n' {
+			return 5
+		}
 		return 0
 	}
-	v, ok := parseInt(b[1:cr])
-	switch {
-	case !ok || v < -1 || v > maxBulkLen:
-		return 0
-	case v == -1:
-		return cr + 2
+	// At most 9 digits (maxBulkLen has 9), none of them a leading zero.
+	v, i := int(d), 2
+	if d != 0 {
+		for ; i < len(b) && i < 10; i++ {
+			d := b[i] - '0'
+			if d > 9 {
+				break
+			}
+			v = v*10 + int(d)
+		}
 	}
-	end := cr + 2 + int(v)
-	if end+2 > len(b) || b[end] != '\r' || b[end+1] != '\n' {
+	end := i + 2 + v
+	if v > maxBulkLen || end+2 > len(b) || b[i] != '\r' || b[i+1] != '\n' || b[end] != '\r' || b[end+1] != '\n' {
 		return 0
 	}
 	return end + 2

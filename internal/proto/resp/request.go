@@ -67,6 +67,7 @@ type span struct {
 type RequestParser struct {
 	state   reqState
 	inline  bool
+	sloppy  bool  // a header line or a bulk is not ended by CRLF (see Raw)
 	nul     bool  // a NUL precedes any end of the current line: it never ends
 	pos     int   // frame offset of the line or bulk being read
 	scan    int   // frame offset up to which the current line has been searched
@@ -137,6 +138,9 @@ func (p *RequestParser) parseMultibulk(buf []byte) (int, error) {
 			}
 			p.state = reqBulkLen
 		case reqBulkLen:
+			if p.scan == p.pos && p.bulks(buf) {
+				return p.done()
+			}
 			cr, err := p.lineEnd(buf, '\r', errTooBigBulk)
 			if err != nil {
 				return p.fail(err)
@@ -153,12 +157,18 @@ func (p *RequestParser) parseMultibulk(buf []byte) (int, error) {
 			}
 			p.bulkLen = int(n)
 			p.pos = cr + 2
+			if buf[cr+1] != '\n' {
+				p.sloppy = true
+			}
 			p.state = reqBulkData
 		case reqBulkData:
 			if len(buf)-p.pos < p.bulkLen+2 {
 				return 0, nil
 			}
 			end := p.pos + p.bulkLen
+			if buf[end] != '\r' || buf[end+1] != '\n' {
+				p.sloppy = true
+			}
 			p.spans = append(p.spans, span{start: p.pos, end: end})
 			p.startLine(end + 2)
 			if p.left--; p.left == 0 {
@@ -167,6 +177,45 @@ func (p *RequestParser) parseMultibulk(buf []byte) (int, error) {
 			p.state = reqBulkLen
 		}
 	}
+}
+
+// bulks reads the whole bulks from p.pos on whose length has at most
+// four digits (the usual keys and small values), with its state in
+// locals, and leaves anything else to the general loop. It reports
+// whether the request's last bulk was among them.
+func (p *RequestParser) bulks(buf []byte) bool {
+	pos, left, sloppy, spans := p.pos, p.left, p.sloppy, p.spans
+	for left > 0 && pos+4 < len(buf) {
+		// "$", 1 to 4 digits (no leading zero), '\r' and one more byte.
+		h := buf[pos : pos+4]
+		d := h[1] - '0'
+		if h[0] != '$' || d > 9 {
+			break
+		}
+		v, i := int(d), pos+2
+		if d != 0 {
+			for ; i < pos+5 && i < len(buf); i++ {
+				d := buf[i] - '0'
+				if d > 9 {
+					break
+				}
+				v = v*10 + int(d)
+			}
+		}
+		start := i + 2
+		end := start + v
+		if end+2 > len(buf) || buf[i] != '\r' {
+			break
+		}
+		if buf[i+1] != '\n' || buf[end] != '\r' || buf[end+1] != '\n' {
+			sloppy = true
+		}
+		spans = append(spans, span{start: start, end: end})
+		pos = end + 2
+		left--
+	}
+	p.pos, p.scan, p.left, p.sloppy, p.spans = pos, pos, left, sloppy, spans
+	return left == 0
 }
 
 func (p *RequestParser) parseInline(buf []byte) (int, error) {
@@ -375,6 +424,19 @@ func (p *RequestParser) Args(buf []byte) [][]byte {
 
 // Inline reports whether the request being parsed is an inline command.
 func (p *RequestParser) Inline() bool { return p.inline }
+
+// Verbatim reports whether Raw may be used on the request Parse has
+// completed: it is a multibulk request whose header lines and bulks all
+// end in CRLF (Redis does not check the two bytes after them), so its
+// arguments' bytes are exactly as AppendBulk would encode them.
+func (p *RequestParser) Verbatim() bool { return p.state == reqDone && !p.inline && !p.sloppy }
+
+// Raw returns arguments i to j-1 (0 < i < j) of the request Parse has
+// completed, encoded: the "$len\r\narg\r\n" of each, which lie next to
+// each other in buf (the frame Parse saw last). Only when Verbatim.
+func (p *RequestParser) Raw(buf []byte, i, j int) []byte {
+	return buf[p.spans[i-1].end+2 : p.spans[j-1].end+2]
+}
 
 // bigSpans and bigArgs recycle the tables of requests with more than
 // maxRetainedArgs arguments (a 10,000-key MGET), which a parser does not
