@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"math"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -65,6 +66,9 @@ func (r *releaser) check(now time.Time, above uint64, atLeast time.Duration) boo
 	if held := r.heldMemory(); !first && held <= r.floor+above && now.Sub(r.last) < atLeast {
 		return false
 	}
+	// Two collections: the first leaves what sync.Pools held (recycled
+	// messages and buffers) in their victim caches, the second frees it.
+	runtime.GC()
 	debug.FreeOSMemory()
 	r.floor, r.last = min(r.floor, r.heldMemory()), now
 	return true
