@@ -196,28 +196,29 @@ tree_pids() {
 		}'
 }
 
-# rss_kb PID: VmRSS of PID and its descendants, summed, in kB (pages shared between them, as the
-# binary's, count once per process).
-rss_kb() {
+# tree_kb PID FILE FIELD: FIELD (in kB) of /proc/P/FILE summed over PID and its descendants.
+tree_kb() {
 	local p kb sum=0
 	for p in $(tree_pids "$1"); do
-		kb=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null) || kb=0
+		kb=$(awk -v field="$3:" '$1 == field { print $2 }' "/proc/$p/$2" 2>/dev/null) || kb=0
 		sum=$((sum + ${kb:-0}))
 	done
 	echo "$sum"
 }
 
+# rss_kb PID: VmRSS of PID and its descendants, summed, in kB (pages shared between them, as the
+# binary's, count once per process).
+rss_kb() { tree_kb "$1" status VmRSS; }
+
 # pss_kb PID: the proportional set size of PID and its descendants, summed, in kB: a page shared by
 # k processes counts 1/k in each, so the tree's pages (the binary's, shared by master and workers)
 # count once. VmRSS where smaps_rollup is missing.
 pss_kb() {
-	local p kb sum=0
-	for p in $(tree_pids "$1"); do
-		kb=$(awk '$1 == "Pss:" { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) ||
-			kb=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null) || kb=0
-		sum=$((sum + ${kb:-0}))
-	done
-	echo "$sum"
+	if [ -r /proc/self/smaps_rollup ]; then
+		tree_kb "$1" smaps_rollup Pss
+	else
+		rss_kb "$1"
+	fi
 }
 
 # fd_count PID: open file descriptors of PID and its descendants.
