@@ -79,11 +79,11 @@ func (k *parker) run() {
 // it reports false (wait in the poller) when none is ready.
 func (k *parker) wake(fd uintptr) bool {
 	n, err := unix.EpollWait(int(fd), k.events[:], 0)
-	if err != nil {
-		return err != unix.EINTR && err != unix.EAGAIN
+	for err == unix.EINTR {
+		n, err = unix.EpollWait(int(fd), k.events[:], 0)
 	}
-	if n == 0 {
-		return false
+	if err != nil || n == 0 {
+		return false // wait in the poller (an error here is a bug: EBADF, EINVAL)
 	}
 	k.p.mu.Lock()
 	for _, ev := range k.events[:n] {

@@ -273,17 +273,16 @@ func (c *client) split(m *msg, frame []byte, args [][]byte, step int) {
 	fragOf, kf := c.fragOf, m.keyFrag[:0]
 	for i := 1; i < len(args); i += step {
 		var s *pool.Server
+		reason := errRefused
 		if len(args[i]) < limit {
 			s = servers.Route(args[i])
+		} else {
+			reason = c.keyTooLong(m, args[i])
 		}
 		if s == nil {
 			m.keyFrag = kf
 			c.resetFrags(m)
-			if len(args[i]) >= limit {
-				c.reject(m, c.keyTooLong(m, args[i]))
-			} else {
-				c.reject(m, errRefused)
-			}
+			c.reject(m, reason)
 			return
 		}
 		fi := fragOf[s.Index()]
