@@ -306,7 +306,7 @@ func (c *Conn) write() {
 	}
 	var err error
 	if len(c.segs) == 0 {
-		_, err = s.conn.Write(c.wbuf)
+		_, err = s.sock.Write(c.wbuf)
 	} else {
 		if len(c.wbuf) > mark {
 			c.segs = append(c.segs, c.wbuf[mark:])

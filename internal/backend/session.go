@@ -2,12 +2,14 @@ package backend
 
 import (
 	"errors"
+	"io"
 	"net"
 	"slices"
 	"sync"
 	"time"
 
 	"nutcracker/internal/logging"
+	"nutcracker/internal/rawio"
 )
 
 // session is one established TCP or unix connection of a Conn. It ends at
@@ -15,6 +17,9 @@ import (
 type session struct {
 	c    *Conn
 	conn net.Conn
+	// sock reads and writes conn (see rawio); conn itself when it has no
+	// descriptor.
+	sock io.ReadWriter
 
 	mu       sync.Mutex
 	inflight []*Request // sent (or being sent), oldest first, from head on
@@ -32,7 +37,11 @@ type session struct {
 func newSession(c *Conn, conn net.Conn) *session {
 	c.opts.Stats.Connections.Add(1)
 	c.opts.Stats.Process.AddConn()
-	return &session{c: c, conn: conn, readerDone: make(chan struct{})}
+	s := &session{c: c, conn: conn, sock: conn, readerDone: make(chan struct{})}
+	if rc := rawio.New(conn); rc != nil {
+		s.sock = rc
+	}
+	return s
 }
 
 func (s *session) isBroken() bool {
@@ -193,7 +202,7 @@ func (s *session) readLoop() {
 			}
 		}
 		if read {
-			n, err := s.conn.Read(buf[len(buf):cap(buf)])
+			n, err := s.sock.Read(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+n]
 			if err != nil {
 				if isTimeout(err) && !s.expired(opts.Timeout) {
@@ -324,7 +333,7 @@ func (s *session) readLarge(codec Codec, r *Request, buf []byte) ([]byte, bool) 
 		if len(reply) == cap(reply) {
 			reply = slices.Grow(reply, len(reply))
 		}
-		n, err := s.conn.Read(reply[len(reply):cap(reply)])
+		n, err := s.sock.Read(reply[len(reply):cap(reply)])
 		reply = reply[:len(reply)+n]
 		now := time.Now()
 		if err != nil {

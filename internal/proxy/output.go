@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"syscall"
+
+	"nutcracker/internal/rawio"
 )
 
 // DefaultOutputLimit bounds the reply bytes waiting for a client that does
@@ -129,10 +131,7 @@ func (o *output) tryWrite(b []byte) (int, error) {
 
 // writeOnce is the raw write; it never waits.
 func (o *output) writeOnce(fd uintptr) bool {
-	o.wn, o.werr = syscall.Write(int(fd), o.wbuf)
-	if o.wn < 0 {
-		o.wn = 0
-	}
+	o.wn, o.werr = rawio.Write(fd, o.wbuf)
 	return true
 }
 

@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"syscall"
+
+	"nutcracker/internal/rawio"
 )
 
 // connReader reads a client connection into a buffer taken from a pool
@@ -72,12 +74,7 @@ func (r *connReader) readOnce(fd uintptr) bool {
 		r.bufp = r.pool.Get().(*[]byte)
 		r.buf = (*r.bufp)[:0]
 	}
-	for {
-		r.n, r.err = syscall.Read(int(fd), r.buf[len(r.buf):cap(r.buf)])
-		if r.err != syscall.EINTR {
-			break
-		}
-	}
+	r.n, r.err = rawio.Read(fd, r.buf[len(r.buf):cap(r.buf)])
 	if r.err == syscall.EAGAIN {
 		if len(r.buf) == 0 { // wait without a buffer
 			r.release()
