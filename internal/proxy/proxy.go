@@ -7,6 +7,8 @@
 // flush when nothing else is ready), joined by a bounded FIFO of messages.
 // A slow server delays only the replies queued behind its request. An
 // idle client is parked (park.go): no goroutine until it sends again.
+// Client and server sockets are read and written with raw system calls
+// (internal/rawio), waiting in the runtime's poller.
 //
 // A binary upgrade moves clients between processes: HandOver stops every
 // client's reader, waits until the replies it owes are written, and gives
