@@ -50,10 +50,10 @@ func ketamaIndexBits(points int) uint {
 	return bits
 }
 
-func newKetama(servers []Server) ketama {
+func newKetama(servers []Server) *ketama {
 	ring := ketamaRing(servers)
 	bits := ketamaIndexBits(len(ring))
-	k := ketama{points: ring, bucket: make([]uint32, 1<<bits+1), shift: 32 - bits}
+	k := &ketama{points: ring, bucket: make([]uint32, 1<<bits+1), shift: 32 - bits}
 	i := 0
 	for b := range 1 << bits {
 		first := uint32(b) << k.shift
@@ -112,7 +112,7 @@ func ketamaPoints(weight, total, nlive int) int {
 	return int(math.Floor(float64(withEpsilon))) * ketamaPointsPerHash
 }
 
-func (r ketama) Pick(hash uint32) int {
+func (r *ketama) Pick(hash uint32) int {
 	b := hash >> r.shift
 	lo, hi := int(r.bucket[b]), int(r.bucket[b+1])
 	for lo < hi {

@@ -188,9 +188,12 @@ func (p *Pool) Route(key []byte) *Server {
 	case 1:
 		return rt.live[0]
 	}
+	if len(p.tag) > 0 { // TagKey is not inlined: most pools have no tag
+		key = hashkit.TagKey(key, p.tag)
+	}
 	var h uint32
-	if k := hashkit.TagKey(key, p.tag); len(k) > 0 {
-		h = p.hash(k)
+	if len(key) > 0 {
+		h = p.hash(key)
 	}
 	return rt.live[rt.continuum.Pick(h)]
 }
