@@ -312,7 +312,7 @@ func (c *Conn) write() {
 			c.segs = append(c.segs, c.wbuf[mark:])
 		}
 		bufs := c.segs
-		_, err = bufs.WriteTo(s.conn)
+		_, err = s.sock.WriteBuffers(bufs)
 		clear(c.segs)
 	}
 	if err != nil {

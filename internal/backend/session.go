@@ -2,7 +2,6 @@ package backend
 
 import (
 	"errors"
-	"io"
 	"net"
 	"slices"
 	"sync"
@@ -17,9 +16,7 @@ import (
 type session struct {
 	c    *Conn
 	conn net.Conn
-	// sock reads and writes conn (see rawio); conn itself when it has no
-	// descriptor.
-	sock io.ReadWriter
+	sock *rawio.Conn // reads and writes conn
 
 	mu       sync.Mutex
 	inflight []*Request // sent (or being sent), oldest first, from head on
@@ -37,11 +34,7 @@ type session struct {
 func newSession(c *Conn, conn net.Conn) *session {
 	c.opts.Stats.Connections.Add(1)
 	c.opts.Stats.Process.AddConn()
-	s := &session{c: c, conn: conn, sock: conn, readerDone: make(chan struct{})}
-	if rc := rawio.New(conn); rc != nil {
-		s.sock = rc
-	}
-	return s
+	return &session{c: c, conn: conn, sock: rawio.New(conn), readerDone: make(chan struct{})}
 }
 
 func (s *session) isBroken() bool {

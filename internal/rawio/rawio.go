@@ -16,40 +16,45 @@ import (
 	"io"
 	"net"
 	"syscall"
+	"unsafe"
 )
 
-// Conn reads and writes a connection with Read and Write, waiting in the
+// Conn reads and writes a connection with raw calls, waiting in the
 // runtime's poller, so that its deadlines and Close work as they do for
-// the net.Conn it wraps. A Conn is used by one reader and one writer at a
-// time.
+// the net.Conn it wraps (a connection without a descriptor is used as it
+// is). A Conn is used by one reader and one writer at a time.
 type Conn struct {
-	raw syscall.RawConn
+	conn net.Conn
+	raw  syscall.RawConn // nil: conn's own methods
 
 	// The read and write in progress; the functions are bound once, so
 	// that a call allocates nothing.
-	readFn, writeFn func(fd uintptr) bool
-	rbuf, wbuf      []byte
-	rn, wn          int
-	rerr, werr      error
+	readFn, writeFn, writevFn func(fd uintptr) bool
+	rbuf, wbuf                []byte
+	rn, wn                    int
+	rerr, werr                error
+	vbufs                     net.Buffers // what WriteBuffers has still to write, from voff in the first
+	voff                      int
+	iov                       []syscall.Iovec // scratch for writev
 }
 
-// New returns a Conn for conn, or nil when conn has no descriptor.
+// New returns a Conn for conn.
 func New(conn net.Conn) *Conn {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return nil
+	c := &Conn{conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	c := &Conn{raw: raw}
-	c.readFn, c.writeFn = c.readOnce, c.writeOnce
+	c.readFn, c.writeFn, c.writevFn = c.readOnce, c.writeOnce, c.writevOnce
 	return c
 }
 
 // Read reads into b, waiting until bytes come; io.EOF at end of file.
 func (c *Conn) Read(b []byte) (int, error) {
+	if c.raw == nil {
+		return c.conn.Read(b)
+	}
 	c.rbuf = b
 	err := c.raw.Read(c.readFn)
 	n, rerr := c.rn, c.rerr
@@ -72,17 +77,14 @@ func (c *Conn) readOnce(fd uintptr) bool {
 
 // Write writes all of b, waiting while the socket is full.
 func (c *Conn) Write(b []byte) (int, error) {
+	if c.raw == nil {
+		return c.conn.Write(b)
+	}
 	c.wbuf, c.wn, c.werr = b, 0, nil
 	err := c.raw.Write(c.writeFn)
 	n, werr := c.wn, c.werr
 	c.wbuf = nil
-	switch {
-	case err != nil:
-		return n, err
-	case werr != nil:
-		return n, &net.OpError{Op: "write", Net: "tcp", Err: werr}
-	}
-	return n, nil
+	return n, writeError(err, werr)
 }
 
 func (c *Conn) writeOnce(fd uintptr) bool {
@@ -98,4 +100,87 @@ func (c *Conn) writeOnce(fd uintptr) bool {
 		c.wn += n
 	}
 	return true
+}
+
+// WriteBuffers writes all of bufs with vectored writes, waiting while the
+// socket is full; it returns the bytes written.
+func (c *Conn) WriteBuffers(bufs net.Buffers) (int64, error) {
+	if c.raw == nil {
+		return bufs.WriteTo(c.conn)
+	}
+	var total int64
+	for _, b := range bufs {
+		total += int64(len(b))
+	}
+	c.vbufs, c.voff, c.werr = bufs, 0, nil
+	err := c.raw.Write(c.writevFn)
+	left := -int64(c.voff)
+	for _, b := range c.vbufs {
+		left += int64(len(b))
+	}
+	c.vbufs = nil
+	return total - left, writeError(err, c.werr)
+}
+
+// maxIovecs is the most buffers one writev takes (Linux's IOV_MAX).
+const maxIovecs = 1024
+
+func (c *Conn) writevOnce(fd uintptr) bool {
+	defer clear(c.iov) // holds no buffer between calls
+	for len(c.vbufs) > 0 {
+		c.iov = c.iov[:0]
+		for i, b := range c.vbufs {
+			if i == 0 {
+				b = b[c.voff:]
+			}
+			if len(b) > 0 && len(c.iov) < maxIovecs {
+				v := syscall.Iovec{Base: unsafe.SliceData(b)}
+				v.SetLen(len(b))
+				c.iov = append(c.iov, v)
+			}
+		}
+		if len(c.iov) == 0 {
+			c.vbufs = nil
+			break
+		}
+		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(unsafe.SliceData(c.iov))), uintptr(len(c.iov)))
+		switch errno {
+		case 0:
+			c.consume(int(n))
+			continue
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		c.werr = errno
+		return true
+	}
+	return true
+}
+
+// consume drops the first n bytes of what WriteBuffers has to write,
+// without changing the caller's slices.
+func (c *Conn) consume(n int) {
+	for len(c.vbufs) > 0 {
+		rest := len(c.vbufs[0]) - c.voff
+		if n < rest {
+			c.voff += n
+			return
+		}
+		n -= rest
+		c.vbufs, c.voff = c.vbufs[1:], 0
+	}
+}
+
+// writeError is the error of a write: the poller's (deadline, close) or
+// the system call's.
+func writeError(pollErr, callErr error) error {
+	switch {
+	case pollErr != nil:
+		return pollErr
+	case callErr != nil:
+		return &net.OpError{Op: "write", Net: "tcp", Err: callErr}
+	}
+	return nil
 }

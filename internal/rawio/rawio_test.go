@@ -112,3 +112,67 @@ func TestWriteToPeerGone(t *testing.T) {
 		t.Fatal("writes to a reset connection kept succeeding")
 	}
 }
+
+// readAll reads n bytes from c.
+func readAll(t *testing.T, c io.Reader, n int) []byte {
+	t.Helper()
+	got := make([]byte, 0, n)
+	buf := make([]byte, 64<<10)
+	for len(got) < n {
+		k, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("read after %d of %d bytes: %v", len(got), n, err)
+		}
+		got = append(got, buf[:k]...)
+	}
+	return got
+}
+
+func TestWriteBuffers(t *testing.T) {
+	a, b := pair(t)
+	ra := New(a)
+	// Over IOV_MAX segments, some empty, several megabytes in all: many
+	// partial writevs, some ending inside a segment.
+	var bufs net.Buffers
+	var want []byte
+	for i := range 3000 {
+		seg := bytes.Repeat([]byte{byte(i)}, (i*37)%2000)
+		bufs = append(bufs, seg)
+		want = append(want, seg...)
+	}
+	kept := append(net.Buffers(nil), bufs...)
+	done := make(chan error, 1)
+	go func() {
+		n, err := ra.WriteBuffers(bufs)
+		if err == nil && n != int64(len(want)) {
+			err = io.ErrShortWrite
+		}
+		done <- err
+	}()
+	got := readAll(t, b, len(want))
+	if err := <-done; err != nil {
+		t.Fatalf("WriteBuffers: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("bytes differ")
+	}
+	for i := range bufs {
+		if len(bufs[i]) != len(kept[i]) {
+			t.Fatalf("WriteBuffers changed the caller's buffer %d", i)
+		}
+	}
+}
+
+func TestConnWithoutDescriptor(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	ra, rb := New(a), New(b)
+	go func() {
+		ra.Write([]byte("one "))
+		ra.WriteBuffers(net.Buffers{[]byte("two "), []byte("three")})
+	}()
+	if got := readAll(t, rb, len("one two three")); string(got) != "one two three" {
+		t.Fatalf("read %q", got)
+	}
+}
