@@ -32,19 +32,24 @@ type point struct {
 //
 // Pick is on the path of every key (10,000 times for a 10,000-key MGET), so
 // the ring has an index: bucket b (the top bits of a hash) holds the first
-// point at or after the bucket's first hash, and a search runs only
-// between two neighbouring buckets' points, a few at most.
+// point at or after the bucket's first hash. The index has two buckets or
+// more per point, so a bucket mostly holds no point or one: Pick then
+// makes one comparison, without a branch, and searches only the rare
+// buckets holding more.
 type ketama struct {
+	// points is the ring, then two sentinels at or after every hash that
+	// belong to the first point's server: the wrap-around, and a point
+	// after any point Pick compares.
 	points []point
-	bucket []uint32 // len 1<<bits + 1; the last entry is len(points)
+	bucket []uint32 // len 1<<bits + 1; the last entry is len(ring)
 	shift  uint     // 32 - bits
 }
 
-// ketamaIndexBits sizes the index: about one bucket per point, within
+// ketamaIndexBits sizes the index: two buckets per point or more, within
 // bounds (4 KB to 256 KB of index).
 func ketamaIndexBits(points int) uint {
 	bits := uint(10)
-	for bits < 16 && 1<<bits < points {
+	for bits < 16 && 1<<bits < 2*points {
 		bits++
 	}
 	return bits
@@ -53,7 +58,9 @@ func ketamaIndexBits(points int) uint {
 func newKetama(servers []Server) *ketama {
 	ring := ketamaRing(servers)
 	bits := ketamaIndexBits(len(ring))
-	k := &ketama{points: ring, bucket: make([]uint32, 1<<bits+1), shift: 32 - bits}
+	wrap := point{value: math.MaxUint32, server: ring[0].server}
+	points := append(ring, wrap, wrap)
+	k := &ketama{points: points, bucket: make([]uint32, 1<<bits+1), shift: 32 - bits}
 	i := 0
 	for b := range 1 << bits {
 		first := uint32(b) << k.shift
@@ -114,17 +121,21 @@ func ketamaPoints(weight, total, nlive int) int {
 
 func (r *ketama) Pick(hash uint32) int {
 	b := hash >> r.shift
-	lo, hi := int(r.bucket[b]), int(r.bucket[b+1])
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
+	lo, hi := r.bucket[b], r.bucket[b+1]
+	for hi-lo > 1 { // the first point at or after hash is in [lo, hi]
+		mid := (lo + hi) / 2
 		if r.points[mid].value < hash {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
-	if lo == len(r.points) {
-		lo = 0
+	// Then it is lo, or hi = lo+1 when lo's point is before hash: a
+	// conditional move rather than a branch taken for one key in two.
+	at := r.points[lo : lo+2 : lo+2]
+	i := 0
+	if at[0].value < hash {
+		i = 1
 	}
-	return int(r.points[lo].server)
+	return int(at[i].server)
 }
