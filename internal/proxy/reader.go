@@ -20,6 +20,11 @@ type connReader struct {
 	pool *sync.Pool      // of *[]byte with the proxy's mbuf size
 	size int
 	bufp *[]byte // the pooled buffer in use, if any: of pool, or of bigBufs when grown
+	// fill is the most bytes the buffer in use has held; hint is what the
+	// last one held, when more than size: a client sending large requests
+	// (a 10,000-key MGET) then gets a buffer their size at once, rather
+	// than one grown from size by copies and short reads each time.
+	fill, hint int
 
 	// State of the raw read in progress; readFn is readOnce bound once, so
 	// that a read allocates nothing.
@@ -71,18 +76,36 @@ func (r *connReader) read(buf []byte) ([]byte, error) {
 // nothing is there, letting go of an empty buffer first.
 func (r *connReader) readOnce(fd uintptr) bool {
 	if r.buf == nil {
-		r.bufp = r.pool.Get().(*[]byte)
-		r.buf = (*r.bufp)[:0]
+		r.take()
 	}
 	r.n, r.err = rawio.Read(fd, r.buf[len(r.buf):cap(r.buf)])
 	if r.err == syscall.EAGAIN {
 		if len(r.buf) == 0 { // wait without a buffer
+			if r.fill > 0 { // not a wake-up that found nothing
+				r.hint = 0
+				if r.fill > r.size {
+					r.hint = min(r.fill, maxBigBuf)
+				}
+				r.fill = 0
+			}
 			r.release()
 			r.buf = nil
 		}
 		return false
 	}
+	r.fill = max(r.fill, len(r.buf)+r.n)
 	return true
+}
+
+// take gets a buffer for bytes that arrived: of the size hint says, or a
+// pooled one of the proxy's size.
+func (r *connReader) take() {
+	if r.hint > r.size {
+		r.bufp = getBig(r.hint)
+	} else {
+		r.bufp = r.pool.Get().(*[]byte)
+	}
+	r.buf = (*r.bufp)[:0]
 }
 
 // release gives the pooled buffer back: when the connection ends, when it
