@@ -19,8 +19,15 @@ wait_port() {
 
 # stop_pids PID...: SIGTERM, up to 5 s to exit, then SIGKILL for what is left; reaps our children.
 stop_pids() {
-	local pid i alive
+	local pid
 	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+	await_exit "$@"
+	wait 2>/dev/null || true
+}
+
+# await_exit PID...: up to 5 s for every PID to exit, then SIGKILL for those left.
+await_exit() {
+	local pid i alive
 	for ((i = 0; i < 50; i++)); do
 		alive=0
 		for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
@@ -28,7 +35,6 @@ stop_pids() {
 		sleep 0.1
 	done
 	for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
-	wait 2>/dev/null || true
 }
 
 # ---------------------------------------------------------------- for scripts/bench*.sh
@@ -235,16 +241,10 @@ fd_count() {
 # those left; reaps PID (and only PID, so the other background processes keep running) and drops
 # it from pids.
 stop_tree() {
-	local root=$1 tree i alive p
+	local root=$1 tree i
 	mapfile -t tree < <(tree_pids "$root")
 	kill -TERM "$root" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
-		alive=0
-		for p in "${tree[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-		((alive)) || break
-		sleep 0.1
-	done
-	for p in "${tree[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	await_exit "${tree[@]}"
 	wait "$root" 2>/dev/null || true
 	for i in "${!pids[@]}"; do [ "${pids[$i]}" != "$root" ] || unset 'pids[i]'; done
 }
