@@ -141,24 +141,23 @@ declare -A NA   # target or "proto/target" -> why it is not measured
 
 declare -A BACKEND_PIDS # proto -> "pid pid"
 declare -A BACKENDS     # proto -> "port port"
-r1='' r2='' m1='' m2=''
-alloc_port r1
-alloc_port r2
-start_redis "$r1" "${pin_server[@]}"
-BACKEND_PIDS[redis]=${pids[-1]}
-start_redis "$r2" "${pin_server[@]}"
-BACKEND_PIDS[redis]+=" ${pids[-1]}"
-BACKENDS[redis]="$r1 $r2"
+# start_backends PROTO START: two backends of PROTO (START is start_redis or start_memcached) on
+# free ports, pinned; sets BACKENDS[PROTO] and BACKEND_PIDS[PROTO].
+start_backends() {
+	local port i
+	for i in 1 2; do
+		alloc_port port
+		"$2" "$port" "${pin_server[@]}"
+		BACKENDS[$1]+="${BACKENDS[$1]:+ }$port"
+		BACKEND_PIDS[$1]+="${BACKEND_PIDS[$1]:+ }${pids[-1]}"
+	done
+}
+start_backends redis start_redis
+start_backends memcache start_memcached
+read -r r1 r2 <<<"${BACKENDS[redis]}"
 PORT[redis/direct]=$r1
 redis_preload "$r1"
 redis_preload "$r2"
-alloc_port m1
-alloc_port m2
-start_memcached "$m1" "${pin_server[@]}"
-BACKEND_PIDS[memcache]=${pids[-1]}
-start_memcached "$m2" "${pin_server[@]}"
-BACKEND_PIDS[memcache]+=" ${pids[-1]}"
-BACKENDS[memcache]="$m1 $m2"
 
 # ---------------------------------------------------------------- proxies
 
