@@ -23,12 +23,7 @@ func fnv1Hash64(key []byte) uint32 {
 // the 64-bit prime, over sign-extended bytes. For ASCII keys it equals the
 // low 32 bits of 64-bit FNV-1a.
 func fnv1aHash64(key []byte) uint32 {
-	var h uint32 = fnv64Offset & 0xffffffff
-	for _, b := range key {
-		h ^= signed(b)
-		h *= fnv64Prime & 0xffffffff
-	}
-	return h
+	return fnv1a32(fnv64Offset&0xffffffff, fnv64Prime&0xffffffff, key)
 }
 
 // fnv1Hash32 is 32-bit FNV-1 over sign-extended bytes.
@@ -42,11 +37,27 @@ func fnv1Hash32(key []byte) uint32 {
 }
 
 // fnv1aHash32 is 32-bit FNV-1a over sign-extended bytes.
-func fnv1aHash32(key []byte) uint32 {
-	var h uint32 = fnv32Offset
+func fnv1aHash32(key []byte) uint32 { return fnv1a32(fnv32Offset, fnv32Prime, key) }
+
+// fnv1a32 is the 32-bit FNV-1a loop from h with prime over key's
+// sign-extended bytes, eight at a time: a load, a xor and a multiply
+// per byte, where the byte loop adds an address, a counter and a branch.
+// fnv1a_64 is the usual hash in front of a 10,000-key MGET.
+func fnv1a32(h, prime uint32, key []byte) uint32 {
+	for len(key) >= 8 {
+		k := key[:8:8]
+		h = (h ^ signed(k[0])) * prime
+		h = (h ^ signed(k[1])) * prime
+		h = (h ^ signed(k[2])) * prime
+		h = (h ^ signed(k[3])) * prime
+		h = (h ^ signed(k[4])) * prime
+		h = (h ^ signed(k[5])) * prime
+		h = (h ^ signed(k[6])) * prime
+		h = (h ^ signed(k[7])) * prime
+		key = key[8:]
+	}
 	for _, b := range key {
-		h ^= signed(b)
-		h *= fnv32Prime
+		h = (h ^ signed(b)) * prime
 	}
 	return h
 }
