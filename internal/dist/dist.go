@@ -31,6 +31,9 @@ type Continuum interface {
 	// Pick returns the index of the server, among those the continuum was
 	// built from, that owns hash.
 	Pick(hash uint32) int
+	// PickEach replaces every hash in hashes with Pick's index for it:
+	// the routing of a multi-key command, in one call.
+	PickEach(hashes []uint32)
 }
 
 // New builds the continuum of distribution kind ("ketama", "modula" or
@@ -67,6 +70,8 @@ var builders = map[string]func([]Server) Continuum{
 type single struct{}
 
 func (single) Pick(uint32) int { return 0 }
+
+func (single) PickEach(hashes []uint32) { clear(hashes) }
 
 // Compare orders names as twemproxy's string_compare does: the shorter string
 // first, then bytewise. Pools sort their servers by ring name and the

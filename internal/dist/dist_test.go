@@ -307,3 +307,29 @@ func BenchmarkPick(b *testing.B) {
 		c.Pick(h)
 	}
 }
+
+func TestPickEachMatchesPick(t *testing.T) {
+	for _, kind := range []string{"ketama", "modula", "random"} {
+		for _, n := range []int{1, 2, 5} {
+			c, err := New(kind, fiveServers()[:n])
+			if err != nil {
+				t.Fatal(err)
+			}
+			hashes := make([]uint32, 5000)
+			for i := range hashes {
+				hashes[i] = uint32(i) * 2654435761
+			}
+			picked := slices.Clone(hashes)
+			c.PickEach(picked)
+			for i, h := range hashes {
+				want := c.Pick(h)
+				if kind == "random" { // any server each time: want it in range
+					want = min(int(picked[i]), n)
+				}
+				if int(picked[i]) != want {
+					t.Fatalf("%s, %d servers: PickEach gives %d for %#x, Pick %d", kind, n, picked[i], h, want)
+				}
+			}
+		}
+	}
+}

@@ -120,22 +120,30 @@ func ketamaPoints(weight, total, nlive int) int {
 }
 
 func (r *ketama) Pick(hash uint32) int {
-	b := hash >> r.shift
-	lo, hi := r.bucket[b], r.bucket[b+1]
-	for hi-lo > 1 { // the first point at or after hash is in [lo, hi]
-		mid := (lo + hi) / 2
-		if r.points[mid].value < hash {
-			lo = mid + 1
-		} else {
-			hi = mid
+	h := [1]uint32{hash}
+	r.PickEach(h[:])
+	return int(h[0])
+}
+
+func (r *ketama) PickEach(hashes []uint32) {
+	for i, hash := range hashes {
+		b := hash >> r.shift
+		lo, hi := r.bucket[b], r.bucket[b+1]
+		for hi-lo > 1 { // the first point at or after hash is in [lo, hi]
+			mid := (lo + hi) / 2
+			if r.points[mid].value < hash {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
 		}
+		// Then it is lo, or hi = lo+1 when lo's point is before hash: a
+		// conditional move rather than a branch taken for one key in two.
+		at := r.points[lo : lo+2 : lo+2]
+		j := 0
+		if at[0].value < hash {
+			j = 1
+		}
+		hashes[i] = uint32(at[j].server)
 	}
-	// Then it is lo, or hi = lo+1 when lo's point is before hash: a
-	// conditional move rather than a branch taken for one key in two.
-	at := r.points[lo : lo+2 : lo+2]
-	i := 0
-	if at[0].value < hash {
-		i = 1
-	}
-	return int(at[i].server)
 }

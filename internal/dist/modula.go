@@ -17,3 +17,9 @@ func newModula(servers []Server) modula {
 func (m modula) Pick(hash uint32) int {
 	return int(m[hash%uint32(len(m))])
 }
+
+func (m modula) PickEach(hashes []uint32) {
+	for i, h := range hashes {
+		hashes[i] = uint32(m.Pick(h))
+	}
+}

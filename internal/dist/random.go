@@ -9,3 +9,9 @@ type random int
 func (n random) Pick(uint32) int {
 	return rand.IntN(int(n))
 }
+
+func (n random) PickEach(hashes []uint32) {
+	for i := range hashes {
+		hashes[i] = uint32(n.Pick(0))
+	}
+}

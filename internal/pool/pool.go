@@ -43,6 +43,7 @@ type Pool struct {
 type routing struct {
 	continuum dist.Continuum
 	live      []*Server // continuum index -> server
+	index     []uint32  // continuum index -> index in Servers
 }
 
 // Server is one backend of a pool with its connections.
@@ -198,6 +199,39 @@ func (p *Pool) Route(key []byte) *Server {
 	return rt.live[rt.continuum.Pick(h)]
 }
 
+// RouteKeys routes the keys of a multi-key command, keys[0], keys[step],
+// keys[2*step] and so on, as Route would, under one routing table: it
+// sets route[i] to the index in Servers of the server of keys[i*step]. It
+// reports false, leaving route undefined, when no server is live.
+//
+// Keys are hashed in one pass and placed in another: the hashes of
+// successive keys overlap in the processor, where one key routed after
+// another would wait for each hash and its ring search in turn.
+func (p *Pool) RouteKeys(route []uint32, keys [][]byte, step int) bool {
+	rt := p.routing.Load()
+	if len(rt.live) == 0 {
+		return false
+	}
+	if len(rt.live) > 1 {
+		for i := range route {
+			key := keys[i*step]
+			if len(p.tag) > 0 {
+				key = hashkit.TagKey(key, p.tag)
+			}
+			var h uint32
+			if len(key) > 0 {
+				h = p.hash(key)
+			}
+			route[i] = h
+		}
+	}
+	rt.continuum.PickEach(route)
+	for i, at := range route {
+		route[i] = rt.index[at]
+	}
+	return true
+}
+
 // Live reports whether the pool has a server in the ring.
 func (p *Pool) Live() bool { return len(p.routing.Load().live) > 0 }
 
@@ -303,6 +337,7 @@ func (p *Pool) buildRouting(now int64) error {
 			continue
 		}
 		rt.live = append(rt.live, s)
+		rt.index = append(rt.index, uint32(i))
 		ring = append(ring, dist.Server{Name: s.Config.RingName, Weight: s.Config.Weight})
 	}
 	if len(ring) > 0 {

@@ -76,11 +76,58 @@ func TestNoEjectWithoutAutoEject(t *testing.T) {
 	}
 }
 
+func TestRouteKeysRoutesAsRoute(t *testing.T) {
+	for _, extra := range []string{"", "  hash_tag: \"{}\"\n", "  distribution: modula\n"} {
+		p := newPool(t, extra+"  auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 60000\n")
+		keys := [][]byte{[]byte(""), []byte("{}"), []byte("a{b}c")}
+		for i := range 2000 {
+			keys = append(keys, fmt.Appendf(nil, "user:{%d}:%d", i%50, i))
+		}
+		check := func(live int) {
+			for _, step := range []int{1, 2} {
+				route := make([]uint32, (len(keys)+step-1)/step)
+				if !p.RouteKeys(route, keys, step) {
+					t.Fatalf("%q, %d live: RouteKeys reports no live server", extra, live)
+				}
+				for i, si := range route {
+					if want := p.Route(keys[i*step]).Index(); int(si) != want {
+						t.Fatalf("%q, %d live, step %d: key %q routed to %d, Route says %d", extra, live, step, keys[i*step], si, want)
+					}
+				}
+			}
+		}
+		check(3)
+		p.Servers[1].ServerFailed(errors.New("boom"))
+		check(2)
+		p.Servers[0].ServerFailed(errors.New("boom"))
+		check(1)
+		p.Servers[2].ServerFailed(errors.New("boom"))
+		if p.RouteKeys(make([]uint32, 1), keys, 1) {
+			t.Fatalf("%q: RouteKeys routes with every server ejected", extra)
+		}
+	}
+}
+
 func BenchmarkRoute(b *testing.B) {
 	p := newPool(b, "")
 	key := []byte("user:1000:profile")
 	b.ReportAllocs()
 	for b.Loop() {
 		p.Route(key)
+	}
+}
+
+// BenchmarkRouteKeys routes the keys of a 10,000-key MGET in the layout
+// of scripts/bench_extra.sh ("key:%012d", fnv1a_64, ketama).
+func BenchmarkRouteKeys(b *testing.B) {
+	p := newPool(b, "  hash: fnv1a_64\n  distribution: ketama\n")
+	keys := make([][]byte, 10000)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "key:%012d", i*7)
+	}
+	route := make([]uint32, len(keys))
+	b.ReportAllocs()
+	for b.Loop() {
+		p.RouteKeys(route, keys, 1)
 	}
 }

@@ -183,7 +183,7 @@ type msg struct {
 	// Split commands (MGET, DEL, MSET, ...).
 	cmd     *resp.Command
 	frags   []*msg
-	keyFrag []int32 // per key, in request order: index into frags
+	keyFrag []uint32 // per key, in request order: index into frags
 	pending atomic.Int32
 
 	server *pool.Server // where it was sent (a forwarded request or a fragment)

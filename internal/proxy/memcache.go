@@ -176,17 +176,10 @@ func (c *client) mcForward(m *msg, s *pool.Server, frame []byte) {
 // mcSplit sends a multi-key retrieval as one request per server, each with
 // that server's keys in request order.
 func (c *client) mcSplit(m *msg, frame []byte, keys [][]byte) {
-	servers := c.splitPool()
-	for _, key := range keys {
-		s := servers.Route(key)
-		if s == nil {
-			c.resetFrags(m)
-			c.reject(m, "Connection refused")
-			return
-		}
-		c.addKeyFrag(m, s)
+	if !c.assignFrags(m, keys, 1) {
+		c.reject(m, "Connection refused")
+		return
 	}
-	c.resetFrags(m)
 	if len(m.frags) == 1 {
 		s := m.frags[0].server
 		releaseMsg(m.frags[0])

@@ -267,34 +267,16 @@ func appendCommand(dst []byte, args [][]byte) []byte {
 // split sends a multi-key command as one fragment per server, each with
 // that server's keys in request order; step is 2 for key-value commands.
 func (c *client) split(m *msg, frame []byte, args [][]byte, step int) {
-	servers := c.splitPool()
 	limit := c.ps.proxy.opts.MbufSize
-	// The loop keeps its state in locals: it runs for every key.
-	fragOf, kf := c.fragOf, m.keyFrag[:0]
 	for i := 1; i < len(args); i += step {
-		var s *pool.Server
-		reason := errRefused
-		if len(args[i]) < limit {
-			s = servers.Route(args[i])
-		} else {
-			reason = c.keyTooLong(m, args[i])
-		}
-		if s == nil {
-			m.keyFrag = kf
-			c.resetFrags(m)
-			c.reject(m, reason)
+		if len(args[i]) >= limit {
+			c.reject(m, c.keyTooLong(m, args[i]))
 			return
 		}
-		fi := fragOf[s.Index()]
-		if fi < 0 {
-			fi = c.addFrag(m, s)
-		}
-		kf = append(kf, fi)
 	}
-	m.keyFrag = kf
-	c.resetFrags(m)
-	for _, fi := range kf {
-		m.frags[fi].nkeys++
+	if !c.assignFrags(m, args[1:], step) {
+		c.reject(m, errRefused)
+		return
 	}
 	if len(m.frags) == 1 {
 		// Every key is on one server: its reply is the client's reply.
@@ -318,7 +300,7 @@ func (c *client) split(m *msg, frame []byte, args [][]byte, step int) {
 	}
 	// Keys that follow each other in the request and go to one server are
 	// copied at once, as the client encoded them, when that is canonical.
-	verbatim := c.parser.Verbatim()
+	verbatim, kf := c.parser.Verbatim(), m.keyFrag
 	for k := 0; k < len(kf); {
 		fi := kf[k]
 		f := m.frags[fi]
@@ -343,25 +325,37 @@ func (c *client) split(m *msg, frame []byte, args [][]byte, step int) {
 	}
 }
 
-// splitPool returns the pool a split command routes on, with the
-// server -> fragment scratch sized for it (a reload may add servers).
-func (c *client) splitPool() *pool.Pool {
+// assignFrags routes the keys of split command m, every step-th of keys
+// from the first, and gives it a fragment per server: m.keyFrag[k] is
+// the fragment of its k-th key, and each fragment's nkeys is counted. It
+// reports false, adding no fragment, when no server is live.
+func (c *client) assignFrags(m *msg, keys [][]byte, step int) bool {
 	pl := c.st.pool
-	for len(c.fragOf) < len(pl.Servers) {
+	for len(c.fragOf) < len(pl.Servers) { // a reload may add servers
 		c.fragOf = append(c.fragOf, -1)
 	}
-	return pl
-}
-
-// addKeyFrag assigns the next key of split command m to server s's
-// fragment, creating the fragment on first use.
-func (c *client) addKeyFrag(m *msg, s *pool.Server) {
-	fi := c.fragOf[s.Index()]
-	if fi < 0 {
-		fi = c.addFrag(m, s)
+	n := (len(keys) + step - 1) / step
+	kf := slices.Grow(m.keyFrag[:0], n)[:n]
+	m.keyFrag = kf
+	if !pl.RouteKeys(kf, keys, step) {
+		return false
 	}
-	m.frags[fi].nkeys++
-	m.keyFrag = append(m.keyFrag, fi)
+	// kf holds each key's server; it becomes each key's fragment.
+	fragOf := c.fragOf
+	for k, si := range kf {
+		fi := fragOf[si]
+		if fi < 0 {
+			fi = c.addFrag(m, pl.Servers[si])
+		}
+		kf[k] = uint32(fi)
+	}
+	for _, f := range m.frags {
+		fragOf[f.server.Index()] = -1
+	}
+	for _, fi := range kf {
+		m.frags[fi].nkeys++
+	}
+	return true
 }
 
 // addFrag adds to split command m a fragment for server s and returns
@@ -373,13 +367,6 @@ func (c *client) addFrag(m *msg, s *pool.Server) int32 {
 	m.frags = append(m.frags, f)
 	c.fragOf[s.Index()] = fi
 	return fi
-}
-
-// resetFrags clears the server -> fragment scratch for the next request.
-func (c *client) resetFrags(m *msg) {
-	for _, f := range m.frags {
-		c.fragOf[f.server.Index()] = -1
-	}
 }
 
 // appendMerged builds the client's reply to a split command from its
