@@ -94,6 +94,27 @@ func array100() []byte {
 
 func BenchmarkReplyArray100(b *testing.B) { benchReply(b, array100()) }
 
+// BenchmarkReplyMGet10k frames an MGET reply of 10,000 "xxx" values and
+// marks its elements, as the proxy does for a fragment of a split MGET.
+func BenchmarkReplyMGet10k(b *testing.B) {
+	reply := AppendArrayHeader(nil, 10000)
+	for range 10000 {
+		reply = AppendBulkString(reply, "xxx")
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(reply)))
+	var p ReplyParser
+	var marks []int32
+	for b.Loop() {
+		p.Reset()
+		p.MarkElems(marks[:0])
+		if n, err := p.Parse(reply); n != len(reply) || err != nil {
+			b.Fatalf("Parse = (%d, %v)", n, err)
+		}
+		marks, _ = p.Elems()
+	}
+}
+
 func BenchmarkArrayElems100(b *testing.B) {
 	b.ReportAllocs()
 	reply := array100()

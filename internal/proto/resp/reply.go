@@ -168,17 +168,21 @@ func (p *ReplyParser) bulks(buf []byte) int {
 	if pos > math.MaxInt32-len(buf) {
 		p.marking = false // offsets would not fit the marks
 	}
+	var same sameBulk
 	for pos+5 <= len(buf) && buf[pos] == '$' {
-		// bulkLen, inline for lengths of one to four digits (the usual
-		// values; "$-1" and longer ones take the call).
-		end := 0
-		if d := buf[pos+1] - '0'; d-1 < 9 {
-			v, i := int(d), pos+2
-			for ; i < pos+5 && buf[i]-'0' <= 9; i++ {
-				v = v*10 + int(buf[i]-'0')
-			}
-			if e := i + 2 + v; e+2 <= len(buf) && buf[i] == '\r' && buf[i+1] == '\n' && buf[e] == '\r' && buf[e+1] == '\n' {
-				end = e + 2
+		end := same.next(buf, pos)
+		if end == 0 {
+			// bulkLen, inline for lengths of one to four digits (the
+			// usual values; "$-1" and longer ones take the call).
+			if d := buf[pos+1] - '0'; d-1 < 9 {
+				v, i := int(d), pos+2
+				for ; i < pos+5 && buf[i]-'0' <= 9; i++ {
+					v = v*10 + int(buf[i]-'0')
+				}
+				if e := i + 2 + v; e+2 <= len(buf) && buf[i] == '\r' && buf[i+1] == '\n' && buf[e] == '\r' && buf[e+1] == '\n' {
+					end = e + 2
+					same.set(buf, pos, i+2, end)
+				}
 			}
 		}
 		if end == 0 {

@@ -185,7 +185,14 @@ func (p *RequestParser) parseMultibulk(buf []byte) (int, error) {
 // whether the request's last bulk was among them.
 func (p *RequestParser) bulks(buf []byte) bool {
 	pos, left, sloppy, spans := p.pos, p.left, p.sloppy, p.spans
+	var same sameBulk
 	for left > 0 && pos+4 < len(buf) {
+		if end := same.next(buf, pos); end > 0 {
+			spans = append(spans, span{start: pos + same.body, end: end - 2})
+			pos = end
+			left--
+			continue
+		}
 		// "$", 1 to 4 digits (no leading zero), '\r' and one more byte.
 		h := buf[pos : pos+4]
 		d := h[1] - '0'
@@ -209,6 +216,8 @@ func (p *RequestParser) bulks(buf []byte) bool {
 		}
 		if buf[i+1] != '\n' || buf[end] != '\r' || buf[end+1] != '\n' {
 			sloppy = true
+		} else if left > 3 { // a multi-key request: more like this may come
+			same.set(buf, pos, start, end+2)
 		}
 		spans = append(spans, span{start: start, end: end})
 		pos = end + 2

@@ -38,7 +38,10 @@
 // of step and must be closed.
 package resp
 
-import "math"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // parseInt parses b as Redis's string2ll does: an optional '-', then
 // decimal digits without a leading zero ("0" alone excepted), within int64.
@@ -83,4 +86,43 @@ func parseInt(b []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(v), true
+}
+
+// sameBulk recognises a bulk ("$len\r\n", the bytes, "\r\n") with the
+// same header as the last one a parser framed in full: the elements of
+// an MGET reply and the keys of a multi-key request mostly have one
+// length. Such a bulk is framed without reading its length, so that the
+// next bulk's position does not wait for this one's digits: successive
+// bulks are framed in parallel by the processor, the checks of their
+// bytes only confirming a predicted branch.
+type sameBulk struct {
+	head uint64 // the header's bytes, little-endian, as masked by mask
+	mask uint64 // 0: no header to compare with
+	size int    // the whole bulk's length
+	body int    // the header's length: where the bytes start
+}
+
+// set records the bulk buf[pos:end], whose bytes start at body, when its
+// header fits in 8 bytes and 8 bytes of buf follow pos.
+func (s *sameBulk) set(buf []byte, pos, body, end int) {
+	n := body - pos
+	if n > 8 || pos+8 > len(buf) {
+		s.mask = 0
+		return
+	}
+	s.mask = ^uint64(0) >> (64 - 8*n)
+	s.head = binary.LittleEndian.Uint64(buf[pos:]) & s.mask
+	s.size, s.body = end-pos, n
+}
+
+// next returns the end of the bulk at pos when it is one like the last
+// set, ended by CRLF, whole in buf; else 0.
+func (s *sameBulk) next(buf []byte, pos int) int {
+	end := pos + s.size
+	if s.mask == 0 || end > len(buf) || pos+8 > len(buf) ||
+		binary.LittleEndian.Uint64(buf[pos:])&s.mask != s.head ||
+		buf[end-2] != '\r' || buf[end-1] != '\n' {
+		return 0
+	}
+	return end
 }
