@@ -22,28 +22,13 @@ func fnv1Hash64(key []byte) uint32 {
 // the low 32 bits of the 64-bit offset and multiplied by the low 32 bits of
 // the 64-bit prime, over sign-extended bytes. For ASCII keys it equals the
 // low 32 bits of 64-bit FNV-1a.
+//
+// It is the usual hash in front of a 10,000-key MGET, so it takes eight
+// bytes a turn: a load, a xor and a multiply per byte, where a byte loop
+// adds an address, a counter and a branch.
 func fnv1aHash64(key []byte) uint32 {
-	return fnv1a32(fnv64Offset&0xffffffff, fnv64Prime&0xffffffff, key)
-}
-
-// fnv1Hash32 is 32-bit FNV-1 over sign-extended bytes.
-func fnv1Hash32(key []byte) uint32 {
-	var h uint32 = fnv32Offset
-	for _, b := range key {
-		h *= fnv32Prime
-		h ^= signed(b)
-	}
-	return h
-}
-
-// fnv1aHash32 is 32-bit FNV-1a over sign-extended bytes.
-func fnv1aHash32(key []byte) uint32 { return fnv1a32(fnv32Offset, fnv32Prime, key) }
-
-// fnv1a32 is the 32-bit FNV-1a loop from h with prime over key's
-// sign-extended bytes, eight at a time: a load, a xor and a multiply
-// per byte, where the byte loop adds an address, a counter and a branch.
-// fnv1a_64 is the usual hash in front of a 10,000-key MGET.
-func fnv1a32(h, prime uint32, key []byte) uint32 {
+	const prime = fnv64Prime & 0xffffffff
+	var h uint32 = fnv64Offset & 0xffffffff
 	for len(key) >= 8 {
 		k := key[:8:8]
 		h = (h ^ signed(k[0])) * prime
@@ -58,6 +43,26 @@ func fnv1a32(h, prime uint32, key []byte) uint32 {
 	}
 	for _, b := range key {
 		h = (h ^ signed(b)) * prime
+	}
+	return h
+}
+
+// fnv1Hash32 is 32-bit FNV-1 over sign-extended bytes.
+func fnv1Hash32(key []byte) uint32 {
+	var h uint32 = fnv32Offset
+	for _, b := range key {
+		h *= fnv32Prime
+		h ^= signed(b)
+	}
+	return h
+}
+
+// fnv1aHash32 is 32-bit FNV-1a over sign-extended bytes.
+func fnv1aHash32(key []byte) uint32 {
+	var h uint32 = fnv32Offset
+	for _, b := range key {
+		h ^= signed(b)
+		h *= fnv32Prime
 	}
 	return h
 }
