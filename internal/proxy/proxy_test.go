@@ -446,6 +446,32 @@ func TestAutoEject(t *testing.T) {
 	expect(t, c, "$-1\r\n", "GET", k) // routed to the restarted (empty) server again
 }
 
+// TestSplitWithEveryServerEjected: a multi-key command finds no live
+// server to route to and gets one error, in order, on a connection that
+// goes on working.
+func TestSplitWithEveryServerEjected(t *testing.T) {
+	tp := startProxy(t, 2, "auto_eject_hosts: true\nserver_failure_limit: 1\nserver_retry_timeout: 60000\ntimeout: 2000")
+	c := testutil.Dial(t, tp.addr)
+	k0, k1 := keyOn(t, tp.Proxy, 0, "a"), keyOn(t, tp.Proxy, 1, "b")
+	for _, b := range tp.backends {
+		b.Kill()
+	}
+	servers := tp.Proxy.pools[0].pool().Servers
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		c.Do("GET", k0)
+		c.Do("GET", k1)
+		return servers[0].Ejected() && servers[1].Ejected()
+	}, "servers of killed backends never ejected")
+	c.Cmd("MGET", k0, k1)
+	c.Cmd("DEL", k0, k1)
+	c.Cmd("PING")
+	for _, want := range []string{"-ERR Connection refused\r\n", "-ERR Connection refused\r\n", "+PONG\r\n"} {
+		if got := c.Reply(); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
+
 func TestTimeout(t *testing.T) {
 	tp := startProxy(t, 2, "timeout: 300")
 	c := testutil.Dial(t, tp.addr)

@@ -336,10 +336,11 @@ func (c *client) assignFrags(m *msg, keys [][]byte, step int) bool {
 	}
 	n := (len(keys) + step - 1) / step
 	kf := slices.Grow(m.keyFrag[:0], n)[:n]
-	m.keyFrag = kf
 	if !pl.RouteKeys(kf, keys, step) {
+		m.keyFrag = kf[:0]
 		return false
 	}
+	m.keyFrag = kf
 	// kf holds each key's server; it becomes each key's fragment.
 	fragOf := c.fragOf
 	for k, si := range kf {
