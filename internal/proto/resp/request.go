@@ -188,7 +188,7 @@ func (p *RequestParser) bulks(buf []byte) bool {
 	var same sameBulk
 	for left > 0 && pos+4 < len(buf) {
 		if end := same.next(buf, pos); end > 0 {
-			spans = append(spans, span{start: pos + same.body, end: end - 2})
+			spans = append(spans, span{start: pos + same.hlen, end: end - 2})
 			pos = end
 			left--
 			continue

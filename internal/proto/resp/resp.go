@@ -99,11 +99,11 @@ type sameBulk struct {
 	head uint64 // the header's bytes, little-endian, as masked by mask
 	mask uint64 // 0: no header to compare with
 	size int    // the whole bulk's length
-	body int    // the header's length: where the bytes start
+	hlen int    // the header's length: where the bytes start
 }
 
-// set records the bulk buf[pos:end], whose bytes start at body, when its
-// header fits in 8 bytes and 8 bytes of buf follow pos.
+// set records the bulk buf[pos:end], whose bytes start at buf[body], when
+// its header fits in 8 bytes and 8 bytes of buf follow pos.
 func (s *sameBulk) set(buf []byte, pos, body, end int) {
 	n := body - pos
 	if n > 8 || pos+8 > len(buf) {
@@ -112,7 +112,7 @@ func (s *sameBulk) set(buf []byte, pos, body, end int) {
 	}
 	s.mask = ^uint64(0) >> (64 - 8*n)
 	s.head = binary.LittleEndian.Uint64(buf[pos:]) & s.mask
-	s.size, s.body = end-pos, n
+	s.size, s.hlen = end-pos, n
 }
 
 // next returns the end of the bulk at pos when it is one like the last
