@@ -1,4 +1,4 @@
-module nutcracker
+module github.com/nutcracker-go/nutcracker
 
 go 1.26.0
 

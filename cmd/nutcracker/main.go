@@ -25,12 +25,12 @@ import (
 
 	flag "github.com/spf13/pflag"
 
-	"nutcracker/internal/config"
-	"nutcracker/internal/daemon"
-	"nutcracker/internal/logging"
-	"nutcracker/internal/proxy"
-	"nutcracker/internal/stats"
-	"nutcracker/internal/supervisor"
+	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/daemon"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/proxy"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/supervisor"
 )
 
 // version is this implementation's version, not twemproxy's; this is the

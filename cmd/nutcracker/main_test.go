@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/stats"
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // binary is the nutcracker built once for these tests.

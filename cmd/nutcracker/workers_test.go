@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // master is a nutcracker master process started by a test.

@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
 // Typed failures a request can complete with. Their messages are Linux's

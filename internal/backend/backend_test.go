@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/stats"
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // lineCodec frames one-line replies (+PONG), enough for these tests.

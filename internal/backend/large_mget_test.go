@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/stats"
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // bulkCodec frames "$n\r\n<n bytes>\r\n" and one-line replies, scanning

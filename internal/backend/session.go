@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"nutcracker/internal/logging"
-	"nutcracker/internal/rawio"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/rawio"
 )
 
 // session is one established TCP or unix connection of a Conn. It ends at

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"nutcracker/internal/hashkit"
+	"github.com/nutcracker-go/nutcracker/internal/hashkit"
 )
 
 func TestCompare(t *testing.T) {

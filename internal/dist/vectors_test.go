@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"testing"
 
-	"nutcracker/internal/dist"
-	"nutcracker/internal/hashkit"
+	"github.com/nutcracker-go/nutcracker/internal/dist"
+	"github.com/nutcracker-go/nutcracker/internal/hashkit"
 )
 
 // placementFile is one file of testdata/placement (see shared/vectors/README.md):

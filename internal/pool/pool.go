@@ -16,12 +16,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"nutcracker/internal/backend"
-	"nutcracker/internal/config"
-	"nutcracker/internal/dist"
-	"nutcracker/internal/hashkit"
-	"nutcracker/internal/logging"
-	"nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/backend"
+	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/dist"
+	"github.com/nutcracker-go/nutcracker/internal/hashkit"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
 // Pool routes keys to servers.

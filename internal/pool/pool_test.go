@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/backend"
-	"nutcracker/internal/config"
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/backend"
+	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // nopCodec frames nothing: these tests never read a reply.

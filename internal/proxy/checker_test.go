@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // checkDuration is how long TestChecker runs: NUTCRACKER_CHECK_DURATION

@@ -10,11 +10,11 @@ import (
 	"syscall"
 	"time"
 
-	"nutcracker/internal/backend"
-	"nutcracker/internal/logging"
-	"nutcracker/internal/pool"
-	"nutcracker/internal/proto/mc"
-	"nutcracker/internal/proto/resp"
+	"github.com/nutcracker-go/nutcracker/internal/backend"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/pool"
+	"github.com/nutcracker-go/nutcracker/internal/proto/mc"
+	"github.com/nutcracker-go/nutcracker/internal/proto/resp"
 )
 
 // maxPipeline bounds the requests a client may have waiting for replies;

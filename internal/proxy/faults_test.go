@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // TestBackendClosesMidReply uses a listener that answers half a bulk

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // floodCount is the number of SETs the flood test pipelines.

@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
 )
 
 // HandOff is a client connection given away at a request boundary.

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/config"
-	"nutcracker/internal/stats"
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // handOverPair is an old proxy (a) handing its clients over to a new one

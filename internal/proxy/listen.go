@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/config"
 )
 
 // ListenFD opens a pool's listening socket, with its backlog (the Go net

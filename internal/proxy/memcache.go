@@ -5,9 +5,9 @@ import (
 	"errors"
 	"strconv"
 
-	"nutcracker/internal/backend"
-	"nutcracker/internal/pool"
-	"nutcracker/internal/proto/mc"
+	"github.com/nutcracker-go/nutcracker/internal/backend"
+	"github.com/nutcracker-go/nutcracker/internal/pool"
+	"github.com/nutcracker-go/nutcracker/internal/proto/mc"
 )
 
 // mcCodec frames memcached replies for a server connection. A quiet meta

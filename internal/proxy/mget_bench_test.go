@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // BenchmarkMGetBig times one MGET of 10,000 keys through the proxy over

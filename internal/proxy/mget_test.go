@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"nutcracker/internal/proto/resp"
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/proto/resp"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // mgetWant is the reply Redis itself gives to MGET keys, from GETs sent

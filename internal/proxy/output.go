@@ -6,7 +6,7 @@ import (
 	"sync"
 	"syscall"
 
-	"nutcracker/internal/rawio"
+	"github.com/nutcracker-go/nutcracker/internal/rawio"
 )
 
 // DefaultOutputLimit bounds the reply bytes waiting for a client that does

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
 )
 
 // An idle client costs the proxy its two goroutines' stacks, several

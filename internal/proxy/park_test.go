@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // parkedClients counts the proxy's parked clients and all its clients.

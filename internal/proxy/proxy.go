@@ -25,10 +25,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"nutcracker/internal/config"
-	"nutcracker/internal/logging"
-	"nutcracker/internal/pool"
-	"nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/pool"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
 // Options are the process-wide settings that are not in the config file.

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/config"
-	"nutcracker/internal/logging"
-	"nutcracker/internal/proto/resp"
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/proto/resp"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // TestMain keeps the log to warnings: every test connects clients, and

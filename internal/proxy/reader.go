@@ -7,7 +7,7 @@ import (
 	"sync"
 	"syscall"
 
-	"nutcracker/internal/rawio"
+	"github.com/nutcracker-go/nutcracker/internal/rawio"
 )
 
 // connReader reads a client connection into a buffer taken from a pool

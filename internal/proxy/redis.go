@@ -8,10 +8,10 @@ import (
 	"slices"
 	"strconv"
 
-	"nutcracker/internal/backend"
-	"nutcracker/internal/config"
-	"nutcracker/internal/pool"
-	"nutcracker/internal/proto/resp"
+	"github.com/nutcracker-go/nutcracker/internal/backend"
+	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/pool"
+	"github.com/nutcracker-go/nutcracker/internal/proto/resp"
 )
 
 // redisCodec frames RESP replies for a server connection. It also records

@@ -5,10 +5,10 @@ import (
 	"net"
 	"time"
 
-	"nutcracker/internal/config"
-	"nutcracker/internal/logging"
-	"nutcracker/internal/pool"
-	"nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/pool"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
 // DefaultReloadTimeout is how long a reload lets clients of a removed

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/config"
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 func reload(t *testing.T, p *Proxy, yaml string) {

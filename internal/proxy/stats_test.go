@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/stats"
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 func readStats(t *testing.T, addr string) string {

@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // testProcess has the pools and servers of testdata/twemproxy-0.5.0.yml.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // TestDocumentMatchesTwemproxy compares our document with one recorded

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"syscall"
 
-	"nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
 // Message types on the control channel. The master sends start, listener,

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"testing"
 
-	"nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
 // TestControlChannel sends frames with and without descriptors, large and

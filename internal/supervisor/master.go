@@ -39,10 +39,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
-	"nutcracker/internal/config"
-	"nutcracker/internal/logging"
-	"nutcracker/internal/proxy"
-	"nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/proxy"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
 // MasterName and workerName are the process names ps shows.

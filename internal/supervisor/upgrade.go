@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"nutcracker/internal/logging"
-	"nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
 // envUpgrade names the descriptor holding the state a re-executed master

@@ -11,9 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	"nutcracker/internal/config"
-	"nutcracker/internal/logging"
-	"nutcracker/internal/proxy"
+	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/proxy"
 )
 
 // Environment of a worker process, set by the master.

@@ -2,7 +2,7 @@ package mc
 
 import (
 	"bytes"
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 	"testing"
 )
 

@@ -2,7 +2,7 @@ package mc
 
 import (
 	"errors"
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 	"slices"
 	"testing"
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 func startMemcached(t *testing.T) *testutil.Process {

@@ -3,7 +3,7 @@ package mc
 import (
 	"bytes"
 	"math"
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 	"runtime"
 	"strconv"
 	"strings"

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // compatCommands is COMPAT.md §2.5, the commands twemproxy 0.5 accepts.

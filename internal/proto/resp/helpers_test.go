@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // moveBelow: the buffer fed byte by byte moves on every append while shorter.

@@ -1,7 +1,7 @@
 package resp
 
 import (
-	"nutcracker/internal/testutil"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 	"strings"
 	"testing"
 )
