@@ -3,11 +3,12 @@ package mc
 import (
 	"bytes"
 	"math"
-	"github.com/nutcracker-go/nutcracker/internal/testutil"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 type reqCase struct {
