@@ -65,6 +65,15 @@ func (p *Proxy) StopAccepting() {
 	}
 }
 
+// Drain stops accepting and closes every client at a request boundary,
+// once the replies it is owed are written, for a graceful stop: HandOver
+// with nowhere to give the clients to. It returns when every client is
+// gone.
+func (p *Proxy) Drain(grace time.Duration) {
+	p.StopAccepting()
+	p.HandOver(nil, grace)
+}
+
 // HandOver gives every client away, for a binary upgrade; call
 // StopAccepting first. Each client stops reading at once; once every
 // request it had read is answered and the replies are written, its
@@ -180,6 +189,9 @@ func (c *client) stopForHandOver(rest []byte) {
 // written and the reader stopped; the caller closes it.
 func (c *client) handOff() {
 	h, p := c.ho.Load(), c.ps.proxy
+	if h.give == nil { // Drain: closed by the caller
+		return
+	}
 	name := c.ps.cfg().Name
 	p.mu.Lock()
 	c.shared = true
