@@ -1,7 +1,9 @@
 // Package backend manages one connection to a server (a redis-server or a
 // memcached): a writer goroutine that batches every queued request into one
 // write, and a reader goroutine that matches replies to requests through an
-// in-flight FIFO.
+// in-flight FIFO. Requests and their replies are package proto's: the
+// connection sends Wire and frames each reply with the pool protocol's
+// Framer, knowing nothing else of the protocol.
 //
 // Lifecycle: a Conn is created idle and dials on the first request (or at
 // once with Connect, for preconnect). When the connection breaks, times out
@@ -9,7 +11,7 @@
 // with an error, and the next request dials again. Requests are never
 // retried: the server may have executed them.
 //
-// Ownership: a Request belongs to the Conn from Send until its Owner's
+// Ownership: a proto.Request belongs to the Conn from Send until its Owner's
 // Complete is called; after that the Conn never touches it again.
 package backend
 
@@ -25,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nutcracker-go/nutcracker/internal/proto"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
@@ -39,50 +42,6 @@ var (
 	ErrBadReply  = errors.New("Invalid argument")
 	ErrQueueFull = errors.New("Server queue full: too many requests waiting for this server")
 )
-
-// Owner is told when its request has a reply or an error.
-type Owner interface {
-	Complete(r *Request)
-}
-
-// Request is one message for a server.
-type Request struct {
-	Wire  []byte // bytes to send; set by the owner before Send
-	Reply []byte // the reply bytes, appended by the reader
-	Err   error  // set instead of Reply when the server failed
-	Owner Owner  // nil for requests whose reply is swallowed
-	// NoReply requests get no reply from the server (memcached noreply):
-	// they complete once written.
-	NoReply bool
-
-	// Kind is protocol data the Codec may need to frame the reply.
-	Kind uint8
-
-	// DoneAt is when the reply was read (the reader's clock, read once per
-	// read); zero for failed requests.
-	DoneAt time.Time
-
-	sentAt time.Time
-}
-
-// Codec frames replies on one connection. It is stateful so a large reply
-// arriving in pieces is scanned once.
-type Codec interface {
-	// ReplyLen returns the length of the complete reply to r at the start of
-	// buf, or 0 when more bytes are needed.
-	ReplyLen(r *Request, buf []byte) (int, error)
-	// Reset forgets a partly scanned reply.
-	Reset()
-}
-
-// A Framer is a Codec that has more to tell about a reply than its length
-// (redis: where the elements of an MGET fragment's reply are, recorded
-// while framing it, so that the reply is not parsed twice). The session
-// calls Framed once r holds its reply, before Reset and before r's Owner
-// is told.
-type Framer interface {
-	Framed(r *Request)
-}
 
 // Events receives a connection's health changes (a Server uses them for
 // auto-ejection). Methods are called from the conn's goroutines.
@@ -100,7 +59,8 @@ type Options struct {
 	Addr      string
 	Timeout   time.Duration // connect and reply timeout; 0 = none
 	KeepAlive bool
-	NewCodec  func() Codec
+	// NewFramer returns the reply framer of a new connection.
+	NewFramer func() proto.Framer
 	// Handshake requests are written first on every new connection (redis
 	// AUTH, SELECT); their replies are read and dropped.
 	Handshake [][]byte
@@ -135,15 +95,15 @@ type Conn struct {
 	outstanding atomic.Int64 // requests sent and not yet replied or failed
 
 	mu      sync.Mutex
-	queue   []*Request // waiting for the writer
+	queue   []*proto.Request // waiting for the writer
 	closed  bool
 	wake    chan struct{} // cap 1: the queue became non-empty
 	done    chan struct{} // closed by Close
 	stopped chan struct{} // closed when the writer has exited
 
 	// Owned by the writer goroutine.
-	batch   []*Request
-	noReply []*Request // the batch's requests that get no reply
+	batch   []*proto.Request
+	noReply []*proto.Request // the batch's requests that get no reply
 	wbuf    []byte
 	segs    net.Buffers // writev segments when the batch holds a large request
 	sess    *session
@@ -172,7 +132,7 @@ func New(opts *Options) *Conn {
 }
 
 // Send queues r for the server. It never blocks on I/O.
-func (c *Conn) Send(r *Request) {
+func (c *Conn) Send(r *proto.Request) {
 	if c.outstanding.Add(1) > int64(c.opts.maxOutstanding()) {
 		c.outstanding.Add(-1)
 		r.Err = ErrQueueFull
@@ -350,9 +310,9 @@ func (c *Conn) dial() error {
 	s := newSession(c, conn)
 	c.sess = s
 	if len(c.opts.Handshake) > 0 {
-		hs := make([]*Request, len(c.opts.Handshake))
+		hs := make([]*proto.Request, len(c.opts.Handshake))
 		for i, w := range c.opts.Handshake {
-			hs[i] = &Request{Wire: w}
+			hs[i] = &proto.Request{Wire: w}
 			c.outstanding.Add(1)
 			c.opts.Stats.InQueue.Add(1)
 			c.opts.Stats.InQueueBytes.Add(int64(len(w)))
@@ -407,13 +367,13 @@ func (c *Conn) failBatch(err error) {
 
 // replied takes a request that got its reply or failed off the server's
 // out_queue and the connection's outstanding count.
-func (c *Conn) replied(r *Request) {
+func (c *Conn) replied(r *proto.Request) {
 	c.outstanding.Add(-1)
 	c.opts.Stats.OutQueue.Add(-1)
 	c.opts.Stats.OutQueueBytes.Add(-int64(len(r.Wire)))
 }
 
-func failAll(rs []*Request, err error) {
+func failAll(rs []*proto.Request, err error) {
 	for _, r := range rs {
 		r.Err = err
 		if r.Owner != nil {

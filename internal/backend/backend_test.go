@@ -5,29 +5,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nutcracker-go/nutcracker/internal/proto"
+	"github.com/nutcracker-go/nutcracker/internal/proto/resp"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
-// lineCodec frames one-line replies (+PONG), enough for these tests.
-type lineCodec struct{}
-
-func (lineCodec) ReplyLen(_ *Request, buf []byte) (int, error) {
-	for i := 1; i < len(buf); i++ {
-		if buf[i-1] == '\r' && buf[i] == '\n' {
-			return i + 1, nil
-		}
-	}
-	return 0, nil
-}
-func (lineCodec) Reset() {}
-
 type collect struct {
 	mu   sync.Mutex
-	done []*Request
+	done []*proto.Request
 }
 
-func (c *collect) Complete(r *Request) {
+func (c *collect) Complete(r *proto.Request) {
 	c.mu.Lock()
 	c.done = append(c.done, r)
 	c.mu.Unlock()
@@ -44,14 +33,14 @@ func (c *collect) count() int {
 func TestQueueFull(t *testing.T) {
 	r := testutil.StartRedis(t)
 	st := &stats.Server{}
-	c := New(&Options{Network: "tcp", Addr: r.Addr, NewCodec: func() Codec { return lineCodec{} },
+	c := New(&Options{Network: "tcp", Addr: r.Addr, NewFramer: resp.Protocol{}.NewFramer,
 		Stats: st, MaxOutstanding: 10})
 	defer c.Close()
 	own := &collect{}
 	r.Pause()
-	var reqs []*Request
+	var reqs []*proto.Request
 	for i := 0; i < 15; i++ {
-		req := &Request{Wire: []byte("PING\r\n"), Owner: own}
+		req := &proto.Request{Wire: []byte("PING\r\n"), Owner: own}
 		reqs = append(reqs, req)
 		c.Send(req)
 	}

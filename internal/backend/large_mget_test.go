@@ -8,29 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nutcracker-go/nutcracker/internal/proto"
+	"github.com/nutcracker-go/nutcracker/internal/proto/resp"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
-
-// bulkCodec frames "$n\r\n<n bytes>\r\n" and one-line replies, scanning
-// from the start each time (the tests' replies are few).
-type bulkCodec struct{}
-
-func (bulkCodec) ReplyLen(_ *Request, buf []byte) (int, error) {
-	if len(buf) > 0 && buf[0] == '$' {
-		cr := bytes.IndexByte(buf, '\r')
-		if cr < 0 || cr+1 >= len(buf) {
-			return 0, nil
-		}
-		n, _ := strconv.Atoi(string(buf[1:cr]))
-		if end := cr + 2 + n + 2; end <= len(buf) {
-			return end, nil
-		}
-		return 0, nil
-	}
-	return lineCodec{}.ReplyLen(nil, buf)
-}
-func (bulkCodec) Reset() {}
 
 // fakeServer accepts one connection, reads until it has seen want request
 // lines, then runs serve on it.
@@ -80,10 +62,10 @@ func TestLargeReplyReadDirect(t *testing.T) {
 		time.Sleep(time.Second)
 	})
 	st := &stats.Server{}
-	c := New(&Options{Network: "tcp", Addr: addr, NewCodec: func() Codec { return bulkCodec{} }, Stats: st})
+	c := New(&Options{Network: "tcp", Addr: addr, NewFramer: resp.Protocol{}.NewFramer, Stats: st})
 	defer c.Close()
 	own := &collect{}
-	reqs := []*Request{{Wire: []byte("a\r\n"), Owner: own}, {Wire: []byte("b\r\n"), Owner: own}, {Wire: []byte("c\r\n"), Owner: own}}
+	reqs := []*proto.Request{{Wire: []byte("a\r\n"), Owner: own}, {Wire: []byte("b\r\n"), Owner: own}, {Wire: []byte("c\r\n"), Owner: own}}
 	for _, r := range reqs {
 		c.Send(r)
 	}
@@ -118,10 +100,10 @@ func TestLargeReplyFails(t *testing.T) {
 			})
 			st := &stats.Server{}
 			c := New(&Options{Network: "tcp", Addr: addr, Timeout: tc.timeout,
-				NewCodec: func() Codec { return bulkCodec{} }, Stats: st})
+				NewFramer: resp.Protocol{}.NewFramer, Stats: st})
 			defer c.Close()
 			own := &collect{}
-			reqs := []*Request{{Wire: []byte("a\r\n"), Owner: own}, {Wire: []byte("b\r\n"), Owner: own}}
+			reqs := []*proto.Request{{Wire: []byte("a\r\n"), Owner: own}, {Wire: []byte("b\r\n"), Owner: own}}
 			for _, r := range reqs {
 				c.Send(r)
 			}

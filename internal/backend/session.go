@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/proto"
 	"github.com/nutcracker-go/nutcracker/internal/rawio"
 )
 
@@ -19,14 +20,14 @@ type session struct {
 	sock *rawio.Conn // reads and writes conn
 
 	mu       sync.Mutex
-	inflight []*Request // sent (or being sent), oldest first, from head on
+	inflight []*proto.Request // sent (or being sent), oldest first, from head on
 	head     int
 	broken   bool
 	err      error
 	armed    bool // a read deadline is set, no later than the oldest in-flight request's expiry
 	// reading is the head request whose reply the reader reads straight
 	// into its Reply (see readLarge): fail leaves it to the reader.
-	reading *Request
+	reading *proto.Request
 
 	readerDone chan struct{}
 }
@@ -51,7 +52,7 @@ func (s *session) failure() error {
 
 // push appends a batch about to be written to the in-flight FIFO and arms
 // the reply timeout. It reports false when the session is already broken.
-func (s *session) push(batch []*Request, now time.Time, timeout time.Duration) bool {
+func (s *session) push(batch []*proto.Request, now time.Time, timeout time.Duration) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.broken {
@@ -59,7 +60,7 @@ func (s *session) push(batch []*Request, now time.Time, timeout time.Duration) b
 	}
 	for _, r := range batch {
 		if !r.NoReply {
-			r.sentAt = now
+			r.SentAt = now
 			s.inflight = append(s.inflight, r)
 		}
 	}
@@ -71,13 +72,13 @@ func (s *session) push(batch []*Request, now time.Time, timeout time.Duration) b
 }
 
 // pop removes the oldest in-flight request; nil when none is in flight.
-func (s *session) pop() *Request {
+func (s *session) pop() *proto.Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.popLocked()
 }
 
-func (s *session) popLocked() *Request {
+func (s *session) popLocked() *proto.Request {
 	if s.head == len(s.inflight) {
 		return nil
 	}
@@ -91,7 +92,7 @@ func (s *session) popLocked() *Request {
 	return r
 }
 
-func (s *session) peek() *Request {
+func (s *session) peek() *proto.Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.head == len(s.inflight) {
@@ -122,7 +123,7 @@ func (s *session) rearm(timeout time.Duration) {
 		}
 		return
 	}
-	s.conn.SetReadDeadline(s.inflight[s.head].sentAt.Add(timeout))
+	s.conn.SetReadDeadline(s.inflight[s.head].SentAt.Add(timeout))
 	s.armed = true
 }
 
@@ -168,7 +169,7 @@ func (s *session) fail(err error) {
 func (s *session) readLoop() {
 	defer close(s.readerDone)
 	opts := s.c.opts
-	codec := opts.NewCodec()
+	framer := opts.NewFramer()
 	size := opts.ReadBufferSize
 	if size <= 0 {
 		size = 16 << 10
@@ -181,7 +182,7 @@ func (s *session) readLoop() {
 			// unless it is a handshake's.
 			if r := s.peek(); r != nil && r.Owner != nil && s.startReading(r) {
 				var ok bool
-				if buf, ok = s.readLarge(codec, r, buf); !ok {
+				if buf, ok = s.readLarge(framer, r, buf); !ok {
 					return
 				}
 				if opts.Events != nil {
@@ -206,7 +207,7 @@ func (s *session) readLoop() {
 				return
 			}
 		}
-		off, ok := s.complete(codec, buf, time.Now())
+		off, ok := s.complete(framer, buf, time.Now())
 		if !ok {
 			return
 		}
@@ -225,8 +226,7 @@ func (s *session) readLoop() {
 
 // complete hands every whole reply in buf to its request and returns the
 // bytes consumed; false when the session failed.
-func (s *session) complete(codec Codec, buf []byte, now time.Time) (int, bool) {
-	framer := s.framer(codec)
+func (s *session) complete(framer proto.Framer, buf []byte, now time.Time) (int, bool) {
 	off := 0
 	for off < len(buf) {
 		r := s.peek()
@@ -238,7 +238,7 @@ func (s *session) complete(codec Codec, buf []byte, now time.Time) (int, bool) {
 			s.fail(ErrBadReply)
 			return off, false
 		}
-		n, err := codec.ReplyLen(r, buf[off:])
+		n, err := framer.Frame(r, buf[off:])
 		if err != nil {
 			logging.Warnf("server %s sent a bad reply: %v", s.c.opts.Addr, err)
 			s.fail(ErrBadReply)
@@ -255,42 +255,37 @@ func (s *session) complete(codec Codec, buf []byte, now time.Time) (int, bool) {
 		off += n
 		if r.Owner == nil {
 			s.counted(r, n, now)
-			codec.Reset()
 			if len(reply) > 0 && reply[0] == '-' {
 				logging.Warnf("server %s rejected a connection handshake: %s", s.c.opts.Addr, trimCRLF(reply))
 			}
 			continue
 		}
 		r.Reply = append(r.Reply[:0], reply...)
-		s.deliver(codec, framer, r, now)
+		s.deliver(r, now)
 	}
 	return off, true
 }
 
 // counted counts r, which has its reply of n bytes, off the connection.
-func (s *session) counted(r *Request, n int, now time.Time) {
+func (s *session) counted(r *proto.Request, n int, now time.Time) {
 	s.c.replied(r)
 	st := s.c.opts.Stats
 	st.Responses.Add(1)
 	st.ResponseBytes.Add(int64(n))
-	st.ObserveLatency(now.Sub(r.sentAt))
+	st.ObserveLatency(now.Sub(r.SentAt))
 }
 
 // deliver hands r, taken off the FIFO with its reply in r.Reply, to its
 // owner.
-func (s *session) deliver(codec Codec, framer Framer, r *Request, now time.Time) {
+func (s *session) deliver(r *proto.Request, now time.Time) {
 	s.counted(r, len(r.Reply), now)
 	r.DoneAt = now
-	if framer != nil {
-		framer.Framed(r)
-	}
-	codec.Reset()
 	r.Owner.Complete(r)
 }
 
 // startReading makes r, the head of the FIFO, the request whose reply is
 // read into its own buffer; false when the session failed meanwhile.
-func (s *session) startReading(r *Request) bool {
+func (s *session) startReading(r *proto.Request) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.broken || s.head == len(s.inflight) || s.inflight[s.head] != r {
@@ -303,7 +298,7 @@ func (s *session) startReading(r *Request) bool {
 // endReading ends the direct read of r: it takes r off the FIFO and
 // reports true, or false when the session failed meanwhile (fail left r to
 // the reader).
-func (s *session) endReading(r *Request) bool {
+func (s *session) endReading(r *proto.Request) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reading = nil
@@ -318,7 +313,7 @@ func (s *session) endReading(r *Request) bool {
 // r.Reply: a reply larger than the read buffer is then copied neither as
 // the buffer grows nor out of it. It returns buf holding the bytes read
 // past the reply, or false when the session failed (and r with it).
-func (s *session) readLarge(codec Codec, r *Request, buf []byte) ([]byte, bool) {
+func (s *session) readLarge(framer proto.Framer, r *proto.Request, buf []byte) ([]byte, bool) {
 	opts := s.c.opts
 	reply := append(slices.Grow(r.Reply[:0], 2*len(buf)), buf...)
 	buf = buf[:0]
@@ -338,7 +333,7 @@ func (s *session) readLarge(codec Codec, r *Request, buf []byte) ([]byte, bool) 
 			s.failReading(r, reply)
 			return buf, false
 		}
-		l, err := codec.ReplyLen(r, reply)
+		l, err := framer.Frame(r, reply)
 		if err != nil {
 			logging.Warnf("server %s sent a bad reply: %v", opts.Addr, err)
 			s.fail(ErrBadReply)
@@ -354,13 +349,13 @@ func (s *session) readLarge(codec Codec, r *Request, buf []byte) ([]byte, bool) 
 			s.failReading(r, r.Reply)
 			return buf, false
 		}
-		s.deliver(codec, s.framer(codec), r, now)
+		s.deliver(r, now)
 		return buf, true
 	}
 }
 
 // failReading fails r, whose direct read the session's failure ended.
-func (s *session) failReading(r *Request, reply []byte) {
+func (s *session) failReading(r *proto.Request, reply []byte) {
 	s.mu.Lock()
 	s.reading = nil
 	err := s.err
@@ -370,15 +365,10 @@ func (s *session) failReading(r *Request, reply []byte) {
 	r.Owner.Complete(r)
 }
 
-func (s *session) framer(codec Codec) Framer {
-	f, _ := codec.(Framer)
-	return f
-}
-
 // expired reports whether the oldest in-flight request is past timeout.
 func (s *session) expired(timeout time.Duration) bool {
 	r := s.peek()
-	return timeout > 0 && r != nil && time.Since(r.sentAt) >= timeout
+	return timeout > 0 && r != nil && time.Since(r.SentAt) >= timeout
 }
 
 func isTimeout(err error) bool {

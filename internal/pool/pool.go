@@ -21,14 +21,18 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/dist"
 	"github.com/nutcracker-go/nutcracker/internal/hashkit"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/proto"
+	"github.com/nutcracker-go/nutcracker/internal/proto/mc"
+	"github.com/nutcracker-go/nutcracker/internal/proto/resp"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
 // Pool routes keys to servers.
 type Pool struct {
-	Config  *config.Pool
-	Servers []*Server // in twemproxy's order (sorted by ring name)
-	Stats   *stats.Pool
+	Config   *config.Pool
+	Protocol proto.Protocol // resp or mc, as the configuration says
+	Servers  []*Server      // in twemproxy's order (sorted by ring name)
+	Stats    *stats.Pool
 
 	hash    hashkit.Func
 	tag     []byte
@@ -62,24 +66,31 @@ type Server struct {
 	outOfRing    atomic.Bool  // the current routing leaves the server out
 }
 
-// CodecFactory returns a new reply framer for one server connection.
-type CodecFactory func() backend.Codec
+// ProtocolOf returns the protocol a pool speaks: Redis's when the
+// configuration says redis: true, else memcached's.
+func ProtocolOf(cfg *config.Pool) proto.Protocol {
+	if cfg.Redis {
+		return resp.Protocol{}
+	}
+	return mc.Protocol{}
+}
 
-// New builds a pool and its (idle) server connections. handshake is sent
-// on every new server connection (redis AUTH and SELECT); proc, if not
-// nil, counts the server connections.
+// New builds a pool and its (idle) server connections, which speak the
+// pool's protocol (with its handshake: redis AUTH and SELECT); proc, if
+// not nil, counts the server connections.
 //
 // prev, if not nil, is the pool this one replaces (a configuration
 // reload): a server of prev with the same name, address and connection
 // settings lends this pool its connections and counters, so its clients'
 // requests and its stats go on undisturbed. Call prev.Retire after the
 // new pool is in use.
-func New(cfg *config.Pool, newCodec CodecFactory, handshake [][]byte, readBufferSize int, proc *stats.Process, prev *Pool) (*Pool, error) {
+func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) (*Pool, error) {
 	hash, ok := hashkit.ByName(cfg.Hash)
 	if !ok {
 		return nil, fmt.Errorf("pool %s: unknown hash %q", cfg.Name, cfg.Hash)
 	}
-	p := &Pool{Config: cfg, hash: hash, tag: []byte(cfg.HashTag), Stats: &stats.Pool{Name: cfg.Name}}
+	p := &Pool{Config: cfg, Protocol: ProtocolOf(cfg), hash: hash, tag: []byte(cfg.HashTag), Stats: &stats.Pool{Name: cfg.Name}}
+	handshake := p.Protocol.Handshake(cfg.RedisAuth, cfg.RedisDB)
 	if prev != nil && prev.Config.Name == cfg.Name {
 		p.Stats = prev.Stats // counters go on; the server list is rebuilt below
 	}
@@ -96,7 +107,7 @@ func New(cfg *config.Pool, newCodec CodecFactory, handshake [][]byte, readBuffer
 			Addr:           addr,
 			Timeout:        cfg.Timeout,
 			KeepAlive:      cfg.TCPKeepalive,
-			NewCodec:       newCodec,
+			NewFramer:      p.Protocol.NewFramer,
 			Handshake:      handshake,
 			ReadBufferSize: readBufferSize,
 		}
@@ -254,7 +265,7 @@ func (s *Server) Name() string { return s.Config.RingName }
 // the same connection of a server (chosen by its affinity number), so its
 // requests to that server run in order and it reads its own writes, which
 // twemproxy does not promise with server_connections > 1.
-func (s *Server) Send(r *backend.Request, affinity uint32) {
+func (s *Server) Send(r *proto.Request, affinity uint32) {
 	c := s.conns[0]
 	if len(s.conns) > 1 {
 		c = s.conns[affinity%uint32(len(s.conns))]

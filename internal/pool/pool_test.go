@@ -6,16 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nutcracker-go/nutcracker/internal/backend"
 	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
-
-// nopCodec frames nothing: these tests never read a reply.
-type nopCodec struct{}
-
-func (nopCodec) ReplyLen(*backend.Request, []byte) (int, error) { return 0, nil }
-func (nopCodec) Reset()                                         {}
 
 func newPool(t testing.TB, extra string) *Pool {
 	t.Helper()
@@ -25,7 +18,7 @@ func newPool(t testing.TB, extra string) *Pool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(cfg.Pools[0], func() backend.Codec { return nopCodec{} }, nil, 1024, nil, nil)
+	p, err := New(cfg.Pools[0], 1024, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,16 +5,13 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/nutcracker-go/nutcracker/internal/backend"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
-	"github.com/nutcracker-go/nutcracker/internal/pool"
-	"github.com/nutcracker-go/nutcracker/internal/proto/mc"
-	"github.com/nutcracker-go/nutcracker/internal/proto/resp"
+	"github.com/nutcracker-go/nutcracker/internal/proto"
 )
 
 // maxPipeline bounds the requests a client may have waiting for replies;
@@ -34,7 +31,7 @@ type client struct {
 	queue  requests      // in arrival order, read by the writer
 	notify chan struct{} // cap 1: a request was queued or completed, or the queue closed
 
-	proto    protocol
+	proto    proto.Protocol
 	affinity uint32       // picks this client's connection to each server
 	pending  atomic.Int64 // requests queued and not yet answered
 
@@ -63,33 +60,10 @@ type client struct {
 	seenReads uint32
 
 	// Owned by the reader goroutine.
-	st        *poolState // the pool state its requests use (see follow)
-	parser    resp.RequestParser
-	mcParser  mc.RequestParser
-	mcRefused *mc.Error // a refused memcached request to answer in order
-	authed    bool
-	fragOf    []int32   // scratch: server index -> fragment index
-	keyTmp    []byte    // scratch: a decoded key
-	readAt    time.Time // when the last read returned, if slow requests are logged
-}
-
-// protocol is what differs between redis and memcached clients.
-type protocol interface {
-	// parse returns the length of the complete request at the start of
-	// buf, 0 when more bytes are needed; an error when framing is lost.
-	parse(c *client, buf []byte) (int, error)
-	// dispatch answers or forwards one parsed request; true stops reading.
-	dispatch(c *client, frame []byte) bool
-	// appendError encodes an error reply.
-	appendError(out []byte, msg string) []byte
-	// appendFramingError encodes the last reply before closing a client
-	// whose request framing is lost.
-	appendFramingError(out []byte, err error) []byte
-	// appendMerged encodes the reply to a split command from its fragments.
-	appendMerged(out []byte, m *msg) []byte
-	// describe returns the command name and first key of a request the
-	// proxy sends, for the slow request log.
-	describe(wire []byte) (cmd, key []byte)
+	st     *poolState   // the pool state its requests use (see follow)
+	h      proto.Client // the protocol's state of this client: parser, AUTH
+	fragOf []int32      // scratch: server index -> fragment index
+	readAt time.Time    // when the last read returned, if slow requests are logged
 }
 
 var clientCount atomic.Uint32
@@ -107,7 +81,7 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 		c.raw, _ = sc.SyscallConn()
 	}
 	st := ps.state.Load()
-	c.authed = st.cfg.RedisAuth == ""
+	c.h = c.proto.NewClient(&st.settings)
 	c.fragOf = make([]int32, len(st.pool.Servers))
 	for i := range c.fragOf {
 		c.fragOf[i] = -1
@@ -116,18 +90,15 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 }
 
 // dropScratch lets go of the reader's scratch memory while parked.
-func (c *client) dropScratch() {
-	c.parser = resp.RequestParser{}
-	c.mcParser = mc.RequestParser{}
-	c.keyTmp = nil
-}
+func (c *client) dropScratch() { c.h.Release() }
 
 // enqueue hands m to the writer, in request order. The writer is woken
 // only for a reply already made: for a forwarded request the wake-up
 // comes with the reply (finish), so a request costs the writer one
 // wake-up, not two.
 func (c *client) enqueue(m *msg) {
-	done := m.done.Load() // before m is the writer's, which may recycle it
+	m.Key, m.Keys = nil, nil // the reader's bytes: not kept past dispatch
+	done := m.done.Load()    // before m is the writer's, which may recycle it
 	c.pending.Add(1)
 	c.queue.push(m)
 	if done {
@@ -171,99 +142,6 @@ func (c *client) start() {
 	go c.writeLoop()
 }
 
-// msg is one client request and, for a split command, its fragments.
-type msg struct {
-	req    backend.Request // Owner is the msg itself
-	c      *client
-	start  time.Time // when its bytes were read; zero unless slow requests are logged
-	done   atomic.Bool
-	local  []byte // a reply made by the proxy when not empty
-	closes bool   // close the connection after this reply (QUIT, bad framing)
-
-	// Split commands (MGET, DEL, MSET, ...).
-	cmd     *resp.Command
-	frags   []*msg
-	keyFrag []uint32 // per key, in request order: index into frags
-	pending atomic.Int32
-
-	server *pool.Server // where it was sent (a forwarded request or a fragment)
-
-	// Fragments.
-	parent *msg
-	nkeys  int
-	elems  [][]byte
-	marks  []int32 // where the elements of an MGET reply are: element i is req.Reply[marks[i]:marks[i+1]]
-
-	// memcached
-	mcQuiet bool     // a quiet meta command fenced with "mn"
-	vkeys   [][]byte // keys of elems (VALUE blocks)
-	wkeys   [][]byte // keys this fragment asked for
-	vcur    int
-}
-
-var msgPool = sync.Pool{New: func() any {
-	m := &msg{}
-	m.req.Owner = m
-	return m
-}}
-
-func (c *client) newMsg() *msg {
-	m := msgPool.Get().(*msg)
-	m.c, m.start = c, c.readAt
-	return m
-}
-
-// maxKeptBuffer is the largest buffer a recycled message keeps.
-const maxKeptBuffer = 1 << 20
-
-func releaseMsg(m *msg) {
-	for _, f := range m.frags {
-		releaseMsg(f)
-	}
-	clear(m.frags)
-	clear(m.elems)
-	clear(m.vkeys)
-	clear(m.wkeys)
-	*m = msg{
-		req:     backend.Request{Wire: keep(m.req.Wire), Reply: keep(m.req.Reply)},
-		local:   keep(m.local),
-		frags:   m.frags[:0],
-		keyFrag: m.keyFrag[:0],
-		elems:   m.elems[:0],
-		marks:   m.marks[:0],
-		vkeys:   m.vkeys[:0],
-		wkeys:   m.wkeys[:0],
-	}
-	m.req.Owner = m
-	msgPool.Put(m)
-}
-
-func keep(b []byte) []byte {
-	if cap(b) > maxKeptBuffer {
-		return nil
-	}
-	return b[:0]
-}
-
-// Complete is called by the backend when a forwarded request has its reply.
-func (m *msg) Complete(*backend.Request) {
-	if p := m.parent; p != nil {
-		if p.pending.Add(-1) == 0 {
-			p.finish()
-		}
-		return
-	}
-	m.finish()
-}
-
-// finish marks m done and wakes its client's writer. The writer may
-// recycle m as soon as done is set, so m is not touched after that.
-func (m *msg) finish() {
-	c := m.c
-	m.done.Store(true)
-	c.wakeWriter()
-}
-
 // readLoop parses requests and forwards them until EOF, an error or QUIT,
 // or until the client parks.
 func (c *client) readLoop() {
@@ -302,21 +180,20 @@ func (c *client) readLoop() {
 			c.readAt = time.Now() // once per read, for every request in it
 		}
 		for start < len(buf) {
-			n, perr := c.proto.parse(c, buf[start:])
+			n, perr := c.h.Parse(buf[start:])
 			if perr != nil {
 				m := c.newMsg()
-				m.local = c.proto.appendFramingError(m.local, perr)
+				m.Local = c.proto.AppendFramingError(m.Local, perr)
 				c.ps.pool().Stats.ClientErr.Add(1)
-				m.closes = true
-				m.done.Store(true)
-				c.enqueue(m)
+				m.Closes = true
+				c.answer(m)
 				return
 			}
 			if n == 0 {
 				break
 			}
 			c.follow()
-			stop := c.proto.dispatch(c, buf[start:start+n])
+			stop := c.dispatch(buf[start : start+n])
 			start += n
 			if stop {
 				return
@@ -421,25 +298,26 @@ func (c *client) writeLoop() {
 		if abandoned {
 			// Closing during a handover: the reply will not come in time.
 			// A backend still owns m: leave it to the GC.
-			if !m.req.NoReply {
-				out = c.proto.appendError(out, errHandOverTimeout)
+			if !m.NoReply {
+				out = c.proto.AppendError(out, errHandOverTimeout)
 			}
 			continue
 		}
-		if len(m.req.Reply) >= backend.DirectWriteSize && len(m.local) == 0 && len(m.frags) == 0 &&
-			m.req.Err == nil && !m.mcQuiet {
+		if reply := c.forwardedReply(m); len(reply) >= backend.DirectWriteSize {
 			// A large value goes out from the buffer it was read into.
 			flush()
-			if send(m.req.Reply) {
-				m.req.Reply = nil
+			if send(reply) {
+				m.Reply = nil
 			}
+		} else if reply != nil {
+			out = append(out, reply...)
 		} else {
 			out = c.appendReply(out, m)
 		}
 		if !m.start.IsZero() {
 			c.checkSlow(m)
 		}
-		closes := m.closes
+		closes := m.Closes
 		releaseMsg(m)
 		if len(out) >= flushSize || closes {
 			flush()
@@ -455,12 +333,12 @@ func (c *client) writeLoop() {
 // checkSlow logs m if it took slow_req_duration or longer, from the read
 // that brought it to its (last) reply or failure.
 func (c *client) checkSlow(m *msg) {
-	r, server := &m.req, m.server
-	if len(m.frags) > 0 { // the fragment that ended last (or failed) decides
-		r, server = &m.frags[0].req, m.frags[0].server
-		for _, f := range m.frags[1:] {
-			if f.req.DoneAt.IsZero() || !r.DoneAt.IsZero() && f.req.DoneAt.After(r.DoneAt) {
-				r, server = &f.req, f.server
+	r, server := &m.Request, m.server
+	if len(m.Frags) > 0 { // the fragment that ended last (or failed) decides
+		r, server = &m.Frags[0].Request, m.servers[0]
+		for i, f := range m.Frags[1:] {
+			if f.DoneAt.IsZero() || !r.DoneAt.IsZero() && f.DoneAt.After(r.DoneAt) {
+				r, server = &f.Request, m.servers[i+1]
 			}
 		}
 	}
@@ -476,7 +354,7 @@ func (c *client) checkSlow(m *msg) {
 		return
 	}
 	c.ps.pool().Stats.SlowRequests.Add(1)
-	cmd, key := c.proto.describe(r.Wire)
+	cmd, key := c.proto.Describe(r.Wire)
 	if len(key) > maxKeyInLog {
 		key = key[:maxKeyInLog]
 	}
@@ -487,20 +365,34 @@ func (c *client) checkSlow(m *msg) {
 // maxKeyInLog truncates keys in the slow request log.
 const maxKeyInLog = 64
 
-// appendReply encodes m's reply.
+// forwardedReply returns the reply to m, a request forwarded whole that
+// has its reply, as its client gets it; nil for any other request.
+func (c *client) forwardedReply(m *msg) []byte {
+	if m.server == nil || m.Err != nil || m.NoReply || len(m.Local) > 0 {
+		return nil
+	}
+	return c.proto.Reply(&m.Msg)
+}
+
+// appendReply encodes the reply to m, a request that was not forwarded
+// whole, or failed.
 func (c *client) appendReply(out []byte, m *msg) []byte {
 	switch {
-	case len(m.local) > 0:
-		return append(out, m.local...)
-	case m.req.NoReply:
+	case len(m.Local) > 0:
+		return append(out, m.Local...)
+	case m.NoReply:
 		return out
-	case len(m.frags) > 0:
-		return c.proto.appendMerged(out, m)
-	case m.req.Err != nil:
+	case len(m.Frags) > 0:
+		for _, f := range m.Frags {
+			if f.Err != nil {
+				c.ps.pool().Stats.ForwardError.Add(1)
+				break
+			}
+		}
+		return c.proto.Merge(out, &m.Msg)
+	case m.Err != nil:
 		c.ps.pool().Stats.ForwardError.Add(1)
-		return c.proto.appendError(out, m.req.Err.Error())
-	case m.mcQuiet:
-		return append(out, m.req.Reply[:len(m.req.Reply)-len(replyMN)]...)
+		return c.proto.AppendError(out, m.Err.Error())
 	}
-	return append(out, m.req.Reply...)
+	return out
 }

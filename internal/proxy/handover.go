@@ -170,7 +170,9 @@ func (c *client) adopt(h *HandOff) {
 		copy(buf, h.Unparsed)
 		c.unparsed = buf
 	}
-	c.authed = c.authed || h.Authed
+	if h.Authed {
+		c.h.SetAuthed()
+	}
 }
 
 // stopForHandOver records, in the reader, what the writer hands over once
@@ -182,7 +184,7 @@ func (c *client) stopForHandOver(rest []byte) {
 	if len(rest) > 0 {
 		c.unparsed = bytes.Clone(rest)
 	}
-	c.authPassed = c.authed && c.st.cfg.RedisAuth != ""
+	c.authPassed = c.h.Authed() && c.st.settings.Password != ""
 }
 
 // handOff gives the connection away, from the writer, with every reply

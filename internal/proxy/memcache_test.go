@@ -142,6 +142,28 @@ func TestMemcacheBackendDown(t *testing.T) {
 	exchange(t, c, "get "+kUp+"\r\n", "VALUE "+kUp+" 0 1", "1", "END")
 }
 
+// TestMemcacheEveryServerEjected: with no live server, a memcached client
+// gets memcached's SERVER_ERROR (not a Redis error) for a single-key
+// request and a multi-get alike, in order, on a connection that goes on
+// working.
+func TestMemcacheEveryServerEjected(t *testing.T) {
+	tp := startMC(t, 2, "auto_eject_hosts: true\nserver_failure_limit: 1\nserver_retry_timeout: 60000\ntimeout: 2000")
+	c := testutil.Dial(t, tp.addr)
+	k0, k1 := keyOn(t, tp.Proxy, 0, "a"), keyOn(t, tp.Proxy, 1, "b")
+	for _, b := range tp.backends {
+		b.Kill()
+	}
+	servers := tp.Proxy.pools[0].pool().Servers
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		c.Send("get " + k0 + "\r\nget " + k1 + "\r\n")
+		c.Line()
+		c.Line()
+		return servers[0].Ejected() && servers[1].Ejected()
+	}, "servers of killed backends never ejected")
+	exchange(t, c, "get "+k0+"\r\nget "+k0+" "+k1+"\r\nset "+k1+" 0 0 1\r\nx\r\nmn\r\n",
+		"SERVER_ERROR Connection refused", "SERVER_ERROR Connection refused", "SERVER_ERROR Connection refused", "MN")
+}
+
 // TestGomemcache uses a real client library through the proxy.
 func TestGomemcache(t *testing.T) {
 	tp := startMC(t, 3, "")

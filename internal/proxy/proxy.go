@@ -28,6 +28,7 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/pool"
+	"github.com/nutcracker-go/nutcracker/internal/proto"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
@@ -81,16 +82,21 @@ type poolServer struct {
 	state    atomic.Pointer[poolState]
 	ln       net.Listener // nil for a pool added while draining
 	lnClosed atomic.Bool
-	proto    protocol
+	proto    proto.Protocol // the same for every state: see sameListener
 	nclients atomic.Int64
 	retired  atomic.Bool // removed by a reload: its clients are let go
 }
 
 // poolState is a pool's configuration and the servers built from it.
 type poolState struct {
-	cfg   *config.Pool
-	pool  *pool.Pool
-	users atomic.Int64 // clients whose requests use this state
+	cfg      *config.Pool
+	pool     *pool.Pool
+	settings proto.Settings // what the protocol reads of cfg
+	users    atomic.Int64   // clients whose requests use this state
+}
+
+func (p *Proxy) newPoolState(cfg *config.Pool, pl *pool.Pool) *poolState {
+	return &poolState{cfg: cfg, pool: pl, settings: proto.Settings{Password: cfg.RedisAuth, KeyLimit: p.opts.MbufSize}}
 }
 
 func (ps *poolServer) cfg() *config.Pool { return ps.state.Load().cfg }
@@ -136,16 +142,11 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 
 // newPoolServer builds a pool and, when open is set, opens its listener.
 func (p *Proxy) newPoolServer(cfg *config.Pool, open bool) (*poolServer, error) {
-	var proto protocol = mcProto{}
-	if cfg.Redis {
-		proto = redisProto{}
-	}
-	newCodec, handshake := codecFor(cfg)
-	pl, err := pool.New(cfg, newCodec, handshake, p.opts.MbufSize, p.stats, nil)
+	pl, err := pool.New(cfg, p.opts.MbufSize, p.stats, nil)
 	if err != nil {
 		return nil, err
 	}
-	ps := &poolServer{proxy: p, proto: proto}
+	ps := &poolServer{proxy: p, proto: pl.Protocol}
 	if open {
 		if ps.ln, err = p.listen(cfg.Listen, cfg.Backlog); err != nil {
 			pl.Close()
@@ -153,7 +154,7 @@ func (p *Proxy) newPoolServer(cfg *config.Pool, open bool) (*poolServer, error) 
 		}
 		p.stats.AddConn() // twemproxy counts listeners as connections
 	}
-	ps.state.Store(&poolState{cfg: cfg, pool: pl})
+	ps.state.Store(p.newPoolState(cfg, pl))
 	return ps, nil
 }
 

@@ -56,14 +56,13 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 			continue
 		}
 		st := ps.state.Load()
-		newCodec, handshake := codecFor(pc)
-		pl, err := pool.New(pc, newCodec, handshake, p.opts.MbufSize, p.stats, st.pool)
+		pl, err := pool.New(pc, p.opts.MbufSize, p.stats, st.pool)
 		if err != nil {
 			errs = append(errs, err)
 			kept[ps] = true // keeps serving its old configuration
 			continue
 		}
-		ps.state.Store(&poolState{cfg: pc, pool: pl})
+		ps.state.Store(p.newPoolState(pc, pl))
 		if pc.Preconnect {
 			pl.Preconnect()
 		}
@@ -188,12 +187,4 @@ func closeRead(conn net.Conn) {
 		return
 	}
 	conn.Close()
-}
-
-// codecFor returns the reply framer and server handshake of a pool.
-func codecFor(cfg *config.Pool) (pool.CodecFactory, [][]byte) {
-	if cfg.Redis {
-		return newRedisCodec, redisHandshake(cfg)
-	}
-	return newMCCodec, nil
 }

@@ -3,6 +3,7 @@ package mc
 import (
 	"bytes"
 	"errors"
+	"math"
 )
 
 // Reply limits: memcached's reply lines are short (a VALUE, VA or ME line
@@ -38,6 +39,32 @@ type ReplyParser struct {
 	scan    int  // offset up to which the current line has been searched
 	dataLen int
 	err     error
+
+	marking bool    // MarkValues was called
+	marks   []int32 // where the VALUE blocks and the END line start
+}
+
+// MarkValues asks the parser to record, while it frames the next reply to
+// a retrieval (get, gets, gat, gats), where its VALUE blocks are: call it
+// before the reply's first Parse. The marks are appended to marks[:0],
+// which the parser owns until Reset.
+func (p *ReplyParser) MarkValues(marks []int32) {
+	p.marking, p.marks = true, marks[:0]
+}
+
+// Values returns the marks of the retrieval reply Parse has completed, and
+// the buffer given to MarkValues (or a larger one) for the caller to take
+// back. For a reply of n VALUE blocks, ok is true and marks has n+1
+// offsets: block i (its VALUE line, data and CRLF) is
+// reply[marks[i]:marks[i+1]], and marks[n] is where END starts. For an
+// error line, or when MarkValues was not called, ok is false and
+// len(marks) is 0.
+func (p *ReplyParser) Values() (marks []int32, ok bool) {
+	ok = p.state == replyDone && p.marking && len(p.marks) > 0
+	if !ok {
+		return p.marks[:0], false
+	}
+	return p.marks, true
 }
 
 // Parse scans buf, which starts at the first byte of the reply to a request
@@ -80,10 +107,14 @@ func (p *ReplyParser) Parse(k Kind, buf []byte) (int, error) {
 		if nl == p.pos || buf[nl-1] != '\r' {
 			return p.fail(errReplyCRLF)
 		}
-		line := buf[p.pos : nl-1]
+		line, start := buf[p.pos:nl-1], p.pos
 		p.pos, p.scan = nl+1, nl+1
 		if isErrorLine(line) {
+			p.marks = p.marks[:0]
 			return p.done()
+		}
+		if p.marking {
+			p.mark(start)
 		}
 		n, ok := classify(k, line)
 		if !ok {
@@ -211,6 +242,16 @@ func parseDigits(b []byte) (uint64, bool) {
 	return parseUint(b)
 }
 
+// mark records that a VALUE block or the END line starts at pos; past
+// what an int32 holds the marks are dropped (Values is then not ok).
+func (p *ReplyParser) mark(pos int) {
+	if pos > math.MaxInt32 {
+		p.marking, p.marks = false, p.marks[:0]
+		return
+	}
+	p.marks = append(p.marks, int32(pos))
+}
+
 func (p *ReplyParser) done() (int, error) {
 	p.state = replyDone
 	return p.pos, nil
@@ -221,7 +262,8 @@ func (p *ReplyParser) fail(err error) (int, error) {
 	return 0, err
 }
 
-// Reset prepares the parser for the next reply.
+// Reset prepares the parser for the next reply. It forgets the marks
+// buffer: the caller takes it with Values first.
 func (p *ReplyParser) Reset() { *p = ReplyParser{} }
 
 // ValuesEnd takes a complete retrieval reply, as ReplyParser framed it for

@@ -1,0 +1,192 @@
+// Package proto is the seam between the proxy and the protocols it speaks.
+// A protocol (package resp for Redis, package mc for memcached) is one
+// Protocol value: it parses client requests, says how each is routed,
+// builds what goes to the servers, frames the servers' replies, and
+// encodes the replies and errors its clients get. The proxy routes and
+// carries messages; a server connection (package backend) sends Wire and
+// fills Reply. Neither knows a protocol's bytes, and a protocol knows
+// neither the proxy's nor the backend's types.
+//
+// The life of one client request, all in protocol-neutral fields:
+//
+//	Client.Parse      frames the next request in the client's bytes
+//	Client.Decode     fills a Msg: a local reply, or the key(s) to route by
+//	(the proxy)       routes: one server, any server, or one Frag per server
+//	Client.Encode     sets Wire of the Msg, or of each Frag, for the servers
+//	Framer.Frame      (on each server connection) finds the end of a reply
+//	Protocol.Reply    the client's bytes of a forwarded request's reply
+//	Protocol.Merge    the client's reply to a split request, from its Frags
+//
+// Parse, Decode and Encode run on the client's reader goroutine and may
+// keep state between requests (a parser, whether the client passed AUTH);
+// the Protocol methods keep none, so the client's writer calls them while
+// the reader goes on.
+package proto
+
+import "time"
+
+// Protocol is one protocol: the state-free side, shared by every client
+// and server connection of the pools that speak it.
+type Protocol interface {
+	// NewClient returns the state of a new client connection.
+	NewClient(s *Settings) Client
+	// NewFramer returns the reply framer of a new server connection.
+	NewFramer() Framer
+	// Handshake returns the requests sent first on every new server
+	// connection (Redis AUTH and SELECT), whose replies are dropped.
+	Handshake(password string, db int) [][]byte
+
+	// Reply returns the bytes the client gets for m, a request sent
+	// whole to one server that has its Reply: Reply itself, or a part of
+	// it. The result may alias m.Reply.
+	Reply(m *Msg) []byte
+	// Merge appends the client's reply to a split request whose every
+	// fragment has its reply or error.
+	Merge(out []byte, m *Msg) []byte
+	// AppendError appends an error reply saying msg (a server's failure,
+	// "Connection refused", ...), in the protocol's form.
+	AppendError(out []byte, msg string) []byte
+	// AppendFramingError appends the last reply a client gets before its
+	// connection is closed because its request framing is lost.
+	AppendFramingError(out []byte, err error) []byte
+	// Describe returns the command name and first key of a request the
+	// proxy built (Wire), for logs.
+	Describe(wire []byte) (cmd, key []byte)
+}
+
+// Settings are a pool's settings that a protocol reads when it handles
+// a client's requests.
+type Settings struct {
+	// Password is what clients must AUTH with (redis_auth); "" for none.
+	Password string
+	// KeyLimit refuses keys of this many bytes or more (twemproxy's mbuf
+	// size bounds its keys); 0 for no limit.
+	KeyLimit int
+}
+
+// Client is one client connection's protocol state, owned by its reader.
+type Client interface {
+	// Parse returns the length of the complete request at the start of
+	// buf, 0 when more bytes are needed, or an error when the request
+	// framing is lost (the client then gets AppendFramingError and is
+	// closed). It resumes like the parsers of packages resp and mc: the
+	// next call gets the same frame start with more bytes appended,
+	// until a frame is complete; the call after that starts a new one.
+	Parse(buf []byte) (int, error)
+	// Decode fills m for the request frame Parse has just framed, and
+	// says what the proxy does with it.
+	Decode(frame []byte, m *Msg, s *Settings) Action
+	// Encode sets the Wire of a request Decode forwarded: m's own when
+	// it goes whole to one server, else each fragment's, once the proxy
+	// has given every key its fragment (Msg.KeyFrag).
+	Encode(m *Msg, frame []byte)
+	// Authed reports whether the client passed AUTH; SetAuthed restores
+	// it in a client handed over by another process.
+	Authed() bool
+	SetAuthed()
+	// Release lets go of scratch memory while the client is idle.
+	Release()
+}
+
+// Action is what the proxy does with a decoded request.
+type Action uint8
+
+const (
+	// Answer: Msg.Local is the reply (empty: the client gets none, as
+	// after QUIT); nothing goes to a server. With Msg.Closes set the
+	// connection closes after it and nothing more is read.
+	Answer Action = iota
+	// Skip: nothing to send and nothing to answer.
+	Skip
+	// Forward: to the server of Msg.Key.
+	Forward
+	// ForwardAny: to any live server (a command without a key).
+	ForwardAny
+	// Split: every Msg.Step-th of Msg.Keys is routed; each server gets
+	// one fragment with its keys in request order, and the client one
+	// merged reply. Keys all on one server make the request go whole.
+	Split
+)
+
+// Request is one request on its way to a server, and its reply back. The
+// server connection owns it from Send until it tells Owner.
+type Request struct {
+	Wire  []byte // what is sent
+	Reply []byte // the reply, as the server sent it
+	// Marks are spans of Reply the Framer recorded for the protocol's
+	// Merge (the elements of an MGET reply, the VALUE blocks of a
+	// memcached get), when Hint asked for them; else empty.
+	Marks []int32
+	Err   error // instead of Reply: why the request failed
+	Owner Owner // told when Reply or Err is set; nil: the reply is dropped
+	// NoReply requests get no reply from the server (memcached noreply):
+	// they are done once written.
+	NoReply bool
+	// Hint is what the protocol's Framer needs to know about the request
+	// to frame its reply; its meaning is the protocol's.
+	Hint uint8
+
+	SentAt time.Time // set by the server connection when it writes Wire
+	// DoneAt is when the reply was read; zero for a failed request.
+	DoneAt time.Time
+}
+
+// Owner is told when its request has a reply or an error.
+type Owner interface {
+	Complete(r *Request)
+}
+
+// Framer frames the replies of one server connection, in order. It is
+// stateful, so that a reply arriving in pieces is scanned once; a new
+// connection gets a new one.
+type Framer interface {
+	// Frame returns the length of the complete reply to r at the start
+	// of buf, or 0 when more bytes are needed; the next call then gets
+	// the same start with more bytes. An error means the connection is
+	// out of step. Once it returns n > 0 the framer has set r.Marks, if
+	// r asked for them; the next call is for the next reply.
+	Frame(r *Request, buf []byte) (int, error)
+}
+
+// Msg is one client request as a protocol decodes it and the proxy
+// routes it.
+type Msg struct {
+	// Request is what goes to the server when the request is sent whole.
+	Request
+	// Local is a reply the proxy makes itself (Answer), or the error
+	// the request got instead of being forwarded.
+	Local []byte
+	// Closes closes the client connection after this reply.
+	Closes bool
+	// Op is the protocol's own code for the request's command, for
+	// Encode, Reply and Merge.
+	Op uint16
+	// Key is what Forward routes by.
+	Key []byte
+	// Keys and Step are what Split routes by: Keys[0], Keys[Step], ...
+	Keys [][]byte
+	Step int
+
+	// Frags are a split request's fragments, one per server; KeyFrag
+	// gives each routed key, in request order, its fragment.
+	Frags   []*Frag
+	KeyFrag []uint32
+}
+
+// NumKeys returns how many keys Split routes.
+func (m *Msg) NumKeys() int { return (len(m.Keys) + m.Step - 1) / m.Step }
+
+// Frag is the part of a split request that goes to one server.
+type Frag struct {
+	Request
+	Server string // the server's name, for errors
+	NKeys  int    // how many of the request's keys it carries
+
+	// Scratch of the protocol's Encode and Merge, kept with the fragment
+	// so that recycled messages allocate nothing: where its keys are in
+	// Wire, spans of a reply the Framer did not mark, two cursors.
+	Spans  []int32
+	Elems  [][]byte
+	KeyAt  int
+	ElemAt int
+}

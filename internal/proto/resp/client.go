@@ -1,0 +1,215 @@
+package resp
+
+import (
+	"crypto/subtle"
+	"slices"
+	"strconv"
+
+	"github.com/nutcracker-go/nutcracker/internal/proto"
+)
+
+// Client is one client connection's side of the protocol: its request
+// parser and whether it passed AUTH. Its reader owns it.
+type Client struct {
+	p      RequestParser
+	parsed bool // p holds a whole request: reset before the next
+	authed bool
+	// The request Decode took, for Encode.
+	cmd  *Command
+	args [][]byte
+}
+
+// Parse frames the next request.
+func (c *Client) Parse(buf []byte) (int, error) {
+	if c.parsed {
+		c.p.Reset()
+		c.parsed = false
+	}
+	n, err := c.p.Parse(buf)
+	c.parsed = n > 0
+	return n, err
+}
+
+// Authed reports whether the client passed AUTH (or has none to pass).
+func (c *Client) Authed() bool { return c.authed }
+
+// SetAuthed marks the client as having passed AUTH.
+func (c *Client) SetAuthed() { c.authed = true }
+
+// Release drops the parser's buffers.
+func (c *Client) Release() {
+	c.p = RequestParser{}
+	c.parsed = false
+	c.cmd, c.args = nil, nil
+}
+
+// Decode answers the request locally or says how it is routed.
+func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Action {
+	args := c.p.Args(frame)
+	if len(args) == 0 {
+		return proto.Skip // an empty line or *0: Redis ignores it
+	}
+	cmd := Lookup(args[0])
+	switch {
+	case cmd == nil:
+		return refuse(m, "ERR unsupported command '"+printable(args[0])+"'")
+	case !cmd.CheckArity(len(args)):
+		return refuse(m, "ERR wrong number of arguments for '"+cmd.Name+"' command")
+	case !c.authed && cmd.Kind != KindAuth && cmd.Kind != KindPing && cmd.Kind != KindQuit:
+		return refuse(m, errNoAuth)
+	}
+	c.cmd, c.args = cmd, args
+	switch cmd.Kind {
+	case KindPing:
+		if len(args) == 1 {
+			m.Local = append(m.Local, replyPong...)
+		} else {
+			m.Local = AppendBulk(m.Local, args[1])
+		}
+		return proto.Answer
+	case KindQuit:
+		m.Closes = true // and no reply, as twemproxy
+		return proto.Answer
+	case KindAuth:
+		return c.auth(m, args, s.Password)
+	case KindSelect:
+		if string(args[1]) != "0" {
+			return refuse(m, "ERR SELECT is not allowed in a proxy: only db 0 is served (see redis_db)")
+		}
+		m.Local = append(m.Local, replyOK...)
+		return proto.Answer
+	case KindAnyServer:
+		return proto.ForwardAny
+	case KindSingle:
+		return byKey(m, cmd, args[cmd.KeyIndex], s)
+	case KindEval:
+		numkeys, err := strconv.Atoi(string(args[2]))
+		switch {
+		case err != nil || numkeys < 0:
+			return refuse(m, "ERR value is not an integer or out of range")
+		case numkeys > len(args)-3:
+			return refuse(m, "ERR Number of keys can't be greater than number of args")
+		case numkeys == 0:
+			return refuse(m, "ERR "+cmd.Name+" with no keys cannot be routed by the proxy")
+		}
+		return byKey(m, cmd, args[3], s)
+	case KindMulti:
+		return split(m, cmd, args, 1, s)
+	case KindMultiKV:
+		return split(m, cmd, args, 2, s)
+	}
+	return refuse(m, "ERR unsupported command '"+cmd.Name+"'")
+}
+
+// refuse answers with the error reply "-msg".
+func refuse(m *proto.Msg, msg string) proto.Action {
+	m.Local = AppendError(m.Local, msg)
+	return proto.Answer
+}
+
+func (c *Client) auth(m *proto.Msg, args [][]byte, want string) proto.Action {
+	pass := args[len(args)-1]
+	userOK := len(args) == 2 || string(args[1]) == "default"
+	switch {
+	case want == "":
+		return refuse(m, errNoPassword)
+	case userOK && subtle.ConstantTimeCompare(pass, []byte(want)) == 1:
+		c.authed = true
+		m.Local = append(m.Local, replyOK...)
+		return proto.Answer
+	}
+	c.authed = false
+	return refuse(m, errBadPassword)
+}
+
+// keyTooLong returns the error for a key the proxy refuses, or "".
+func keyTooLong(cmd *Command, key []byte, s *proto.Settings) string {
+	if s.KeyLimit <= 0 || len(key) < s.KeyLimit {
+		return ""
+	}
+	return "ERR key too long for '" + cmd.Name + "' command: " +
+		strconv.Itoa(len(key)) + " bytes, the limit is " + strconv.Itoa(s.KeyLimit-1)
+}
+
+func byKey(m *proto.Msg, cmd *Command, key []byte, s *proto.Settings) proto.Action {
+	if e := keyTooLong(cmd, key, s); e != "" {
+		return refuse(m, e)
+	}
+	m.Key = key
+	return proto.Forward
+}
+
+// split routes a multi-key command by its keys: every argument from 1, or
+// every other one for key-value commands (step 2).
+func split(m *proto.Msg, cmd *Command, args [][]byte, step int, s *proto.Settings) proto.Action {
+	if s.KeyLimit > 0 {
+		for i := 1; i < len(args); i += step {
+			if len(args[i]) >= s.KeyLimit {
+				return refuse(m, keyTooLong(cmd, args[i], s))
+			}
+		}
+	}
+	switch {
+	case cmd.Kind == KindMultiKV:
+		m.Op = opMSet
+	case cmd.Name == "mget":
+		m.Op = opMGet
+	default:
+		m.Op = opSum
+	}
+	m.Keys, m.Step = args[1:], step
+	return proto.Split
+}
+
+// Encode sends the request as the client framed it (an inline command
+// re-encoded as RESP), or gives each fragment of a split command its keys
+// (and values) in request order.
+func (c *Client) Encode(m *proto.Msg, frame []byte) {
+	if len(m.Frags) == 0 {
+		if c.p.Inline() {
+			m.Wire = appendCommand(m.Wire[:0], c.args)
+		} else {
+			m.Wire = append(m.Wire[:0], frame...)
+		}
+		return
+	}
+	name, step := c.cmd.Name, m.Step
+	var hint uint8
+	if m.Op == opMGet {
+		hint = hintMarks
+	}
+	for _, f := range m.Frags {
+		// About the fragment's share of the frame, so that it is not regrown.
+		f.Wire = slices.Grow(f.Wire[:0], len(frame)/len(m.KeyFrag)*f.NKeys+64)
+		f.Wire = AppendArrayHeader(f.Wire, 1+f.NKeys*step)
+		f.Wire = AppendBulkString(f.Wire, name)
+		f.Hint = hint
+	}
+	// Keys that follow each other in the request and go to one server are
+	// copied at once, as the client encoded them, when that is canonical.
+	verbatim, kf, args := c.p.Verbatim(), m.KeyFrag, c.args
+	for k := 0; k < len(kf); {
+		fi := kf[k]
+		f := m.Frags[fi]
+		first := k
+		for k < len(kf) && kf[k] == fi {
+			k++
+		}
+		i, j := 1+first*step, 1+k*step
+		if verbatim {
+			f.Wire = append(f.Wire, c.p.Raw(frame, i, j)...)
+			continue
+		}
+		for ; i < j; i++ {
+			f.Wire = AppendBulk(f.Wire, args[i])
+		}
+	}
+}
+
+func appendCommand(dst []byte, args [][]byte) []byte {
+	dst = AppendArrayHeader(dst, len(args))
+	for _, a := range args {
+		dst = AppendBulk(dst, a)
+	}
+	return dst
+}

@@ -1,0 +1,248 @@
+package resp
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/nutcracker-go/nutcracker/internal/proto"
+)
+
+// Protocol is RESP2 as the proxy speaks it (see package proto): commands
+// of the table routed by their key, multi-key commands split per server
+// and merged, PING, QUIT, AUTH and SELECT 0 answered by the proxy.
+type Protocol struct{}
+
+var _ proto.Protocol = Protocol{}
+
+// Replies the proxy makes itself (twemproxy's texts where it has one).
+const (
+	errNoAuth       = "NOAUTH Authentication required"
+	errNoPassword   = "ERR Client sent AUTH, but no password is set"
+	errBadPassword  = "ERR invalid password"
+	errInvalidArg   = "ERR Invalid argument"
+	replyOK         = "+OK\r\n"
+	replyPong       = "+PONG\r\n"
+	maxNameInErrors = 64
+)
+
+// Op codes (proto.Msg.Op) of split commands: how Merge joins the replies.
+const (
+	opSum  = iota // DEL, UNLINK, TOUCH, EXISTS: the integers added
+	opMGet        // the elements, in key order
+	opMSet        // +OK when every server said +OK
+)
+
+// hintMarks asks the framer (proto.Request.Hint) for the element marks of
+// an MGET fragment's reply, so that Merge does not parse it again.
+const hintMarks = 1
+
+// NewClient returns a client that has passed AUTH when there is no
+// password to pass.
+func (Protocol) NewClient(s *proto.Settings) proto.Client {
+	return &Client{authed: s.Password == ""}
+}
+
+// NewFramer returns a reply framer for one server connection.
+func (Protocol) NewFramer() proto.Framer { return &framer{} }
+
+// Handshake is what twemproxy sends first on every new server connection:
+// AUTH when redis_auth is set, SELECT when redis_db > 0.
+func (Protocol) Handshake(password string, db int) [][]byte {
+	var hs [][]byte
+	if password != "" {
+		w := AppendArrayHeader(nil, 2)
+		w = AppendBulkString(w, "AUTH")
+		hs = append(hs, AppendBulkString(w, password))
+	}
+	if db > 0 {
+		w := AppendArrayHeader(nil, 2)
+		w = AppendBulkString(w, "SELECT")
+		hs = append(hs, AppendBulkString(w, strconv.Itoa(db)))
+	}
+	return hs
+}
+
+// Reply is the server's reply as it is.
+func (Protocol) Reply(m *proto.Msg) []byte { return m.Reply }
+
+// AppendError appends "-ERR msg".
+func (Protocol) AppendError(out []byte, msg string) []byte {
+	return AppendError(out, "ERR "+msg)
+}
+
+// AppendFramingError appends "-ERR Protocol error: ...", as Redis says it.
+func (Protocol) AppendFramingError(out []byte, err error) []byte {
+	return AppendError(out, "ERR "+err.Error())
+}
+
+// Describe returns the command name and key of a request.
+func (Protocol) Describe(wire []byte) (cmd, key []byte) {
+	var p RequestParser
+	if n, _ := p.Parse(wire); n == 0 {
+		return nil, nil
+	}
+	args := p.Args(wire)
+	cmd = args[0]
+	if c := Lookup(cmd); c != nil && c.KeyIndex > 0 && c.KeyIndex < len(args) {
+		key = args[c.KeyIndex]
+	}
+	return cmd, key
+}
+
+// maxKeptMarks bounds the marks buffer a framer keeps between replies.
+const maxKeptMarks = 64 << 10
+
+// framer frames the replies of one server connection. For an MGET
+// fragment it also records where the elements of the reply are.
+type framer struct {
+	p       ReplyParser
+	started bool    // Frame has seen the reply being framed
+	marks   []int32 // the buffer for the next reply's marks
+}
+
+func (f *framer) Frame(r *proto.Request, buf []byte) (int, error) {
+	if !f.started {
+		f.started = true
+		if r.Hint == hintMarks {
+			f.p.MarkElems(f.marks)
+		}
+	}
+	n, err := f.p.Parse(buf)
+	if n == 0 {
+		return 0, err
+	}
+	if r.Hint == hintMarks {
+		// The marks go to r, and r's old buffer to the next reply.
+		marks, ok := f.p.Elems()
+		r.Marks = r.Marks[:0]
+		if ok {
+			marks, r.Marks = r.Marks, marks
+		}
+		if cap(marks) > maxKeptMarks {
+			marks = nil
+		}
+		f.marks = marks
+	}
+	f.p.Reset()
+	f.started = false
+	return n, nil
+}
+
+// Merge builds the client's reply to a split command from its fragments'
+// replies, or one error naming the first failed fragment.
+func (Protocol) Merge(out []byte, m *proto.Msg) []byte {
+	for _, f := range m.Frags {
+		if f.Err != nil {
+			return AppendError(out, errInvalidArg+": "+f.Server+": "+f.Err.Error())
+		}
+		if len(f.Reply) > 0 && f.Reply[0] == '-' {
+			return AppendError(out, errInvalidArg+": "+f.Server+": "+
+				string(bytes.TrimRight(f.Reply[1:], "\r\n")))
+		}
+	}
+	switch m.Op {
+	case opMSet:
+		for _, f := range m.Frags {
+			if string(f.Reply) != replyOK {
+				return AppendError(out, errInvalidArg+": "+f.Server+": unexpected reply")
+			}
+		}
+		return append(out, replyOK...)
+	case opSum:
+		var sum int64
+		for _, f := range m.Frags {
+			n, err := ParseInt(f.Reply)
+			if err != nil {
+				return AppendError(out, errInvalidArg+": "+f.Server+": "+err.Error())
+			}
+			sum += n
+		}
+		return AppendInt(out, sum)
+	}
+	return mergeMGet(out, m)
+}
+
+// mergeMGet joins the elements of MGET fragments' replies in key order.
+func mergeMGet(out []byte, m *proto.Msg) []byte {
+	size := 0
+	for _, f := range m.Frags {
+		if len(f.Marks) == 0 { // not recorded by the framer
+			var err error
+			if f.Marks, err = appendElemMarks(f.Marks[:0], f); err != nil {
+				return AppendError(out, errInvalidArg+": "+f.Server+": "+err.Error())
+			}
+		}
+		if len(f.Marks)-1 != f.NKeys {
+			return AppendError(out, errInvalidArg+": "+f.Server+": "+errWrongCount.Error())
+		}
+		f.ElemAt = 0
+		size += len(f.Reply)
+	}
+	out = slices.Grow(out, size+16)
+	out = AppendArrayHeader(out, len(m.KeyFrag))
+	// Keys that follow each other in the request and on one server have
+	// their values next to each other in that server's reply: one copy.
+	kf := m.KeyFrag
+	for k := 0; k < len(kf); {
+		fi := kf[k]
+		f := m.Frags[fi]
+		first := k
+		for k < len(kf) && kf[k] == fi {
+			k++
+		}
+		out = append(out, f.Reply[f.Marks[f.ElemAt]:f.Marks[f.ElemAt+k-first]]...)
+		f.ElemAt += k - first
+	}
+	return out
+}
+
+// appendElemMarks parses fragment f's reply, which the framer did not
+// mark (an element is an array, or the reply is not an array), and
+// appends the marks of its elements to marks.
+func appendElemMarks(marks []int32, f *proto.Frag) ([]int32, error) {
+	reply := f.Reply
+	elems, err := ArrayElems(reply, f.Elems[:0])
+	f.Elems = elems
+	switch {
+	case err != nil:
+		return marks, err
+	case len(elems) != f.NKeys:
+		return marks, errWrongCount
+	case len(reply) > math.MaxInt32:
+		return marks, errTooLarge
+	}
+	at := len(reply)
+	for _, e := range elems {
+		at -= len(e)
+	}
+	marks = append(marks, int32(at))
+	for _, e := range elems {
+		at += len(e)
+		marks = append(marks, int32(at))
+	}
+	return marks, nil
+}
+
+var (
+	errTooLarge   = errors.New("reply too large")
+	errWrongCount = errors.New("reply has the wrong number of elements")
+)
+
+// printable quotes a client-sent name for an error reply.
+func printable(b []byte) string {
+	if len(b) > maxNameInErrors {
+		b = b[:maxNameInErrors]
+	}
+	out := make([]byte, 0, len(b))
+	for _, ch := range b {
+		if ch < 0x20 || ch > 0x7e || ch == '\'' {
+			out = append(out, '?')
+		} else {
+			out = append(out, ch)
+		}
+	}
+	return string(out)
+}

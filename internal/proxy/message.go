@@ -1,0 +1,217 @@
+package proxy
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nutcracker-go/nutcracker/internal/pool"
+	"github.com/nutcracker-go/nutcracker/internal/proto"
+)
+
+// msg is one client request on its way through the proxy: what its
+// protocol decoded (proto.Msg), where it went, and whether it is done.
+type msg struct {
+	proto.Msg
+	c     *client
+	start time.Time // when its bytes were read; zero unless slow requests are logged
+	done  atomic.Bool
+
+	server  *pool.Server   // where it went whole
+	servers []*pool.Server // where each fragment went, as Frags
+	pending atomic.Int32   // fragments without their reply yet
+}
+
+var msgPool = sync.Pool{New: func() any {
+	m := &msg{}
+	m.Owner = m
+	return m
+}}
+
+func (c *client) newMsg() *msg {
+	m := msgPool.Get().(*msg)
+	m.c, m.start = c, c.readAt
+	return m
+}
+
+// maxKeptBuffer is the largest buffer a recycled message keeps.
+const maxKeptBuffer = 1 << 20
+
+// releaseMsg recycles m, which nothing refers to any more: its reply is
+// written and every fragment is back from its server.
+func releaseMsg(m *msg) {
+	for _, f := range m.Frags {
+		resetFrag(f)
+	}
+	clear(m.servers)
+	m.Msg = proto.Msg{
+		Request: proto.Request{Wire: keep(m.Wire), Reply: keep(m.Reply), Marks: m.Marks[:0], Owner: m},
+		Local:   keep(m.Local),
+		Frags:   m.Frags[:0],
+		KeyFrag: m.KeyFrag[:0],
+	}
+	m.c, m.start, m.server, m.servers = nil, time.Time{}, nil, m.servers[:0]
+	m.done.Store(false)
+	m.pending.Store(0)
+	msgPool.Put(m)
+}
+
+// resetFrag empties a fragment for reuse, keeping its buffers.
+func resetFrag(f *proto.Frag) {
+	clear(f.Elems)
+	*f = proto.Frag{
+		Request: proto.Request{Wire: keep(f.Wire), Reply: keep(f.Reply), Marks: f.Marks[:0]},
+		Spans:   f.Spans[:0],
+		Elems:   f.Elems[:0],
+	}
+}
+
+func keep(b []byte) []byte {
+	if cap(b) > maxKeptBuffer {
+		return nil
+	}
+	return b[:0]
+}
+
+// Complete is called by a server connection when the request, or one of
+// its fragments, has its reply or error.
+func (m *msg) Complete(r *proto.Request) {
+	if r != &m.Request && m.pending.Add(-1) != 0 {
+		return // a fragment, and not the last
+	}
+	m.finish()
+}
+
+// finish marks m done and wakes its client's writer. The writer may
+// recycle m as soon as done is set, so m is not touched after that.
+func (m *msg) finish() {
+	c := m.c
+	m.done.Store(true)
+	c.wakeWriter()
+}
+
+// dispatch handles the request frame the client's protocol has just
+// parsed: answered here, or routed and sent. It reports true when the
+// client must not be read any more (QUIT).
+func (c *client) dispatch(frame []byte) bool {
+	m := c.newMsg()
+	st := c.st
+	switch c.h.Decode(frame, &m.Msg, &st.settings) {
+	case proto.Skip:
+		releaseMsg(m)
+		return false
+	case proto.Answer:
+		closes := m.Closes // before m is the writer's
+		c.answer(m)
+		return closes
+	case proto.Forward:
+		c.forward(m, st.pool.Route(m.Key), frame)
+	case proto.ForwardAny:
+		c.forward(m, st.pool.Any(), frame)
+	case proto.Split:
+		c.split(m, frame)
+	}
+	return false
+}
+
+// answer queues a request answered by the proxy (m.Local).
+func (c *client) answer(m *msg) {
+	m.done.Store(true)
+	c.enqueue(m)
+}
+
+// refuse answers m with the protocol's error for msg.
+func (c *client) refuse(m *msg, msg string) {
+	m.Local = c.proto.AppendError(m.Local, msg)
+	c.answer(m)
+}
+
+// forward sends m whole to s.
+func (c *client) forward(m *msg, s *pool.Server, frame []byte) {
+	if s == nil {
+		c.refuse(m, errRefused)
+		return
+	}
+	m.server = s
+	c.h.Encode(&m.Msg, frame)
+	c.enqueue(m)
+	s.Send(&m.Request, c.affinity)
+}
+
+// errRefused answers a request for a pool without a live server.
+const errRefused = "Connection refused"
+
+// split sends a multi-key request as one fragment per server, each with
+// that server's keys in request order; keys all on one server make it go
+// whole.
+func (c *client) split(m *msg, frame []byte) {
+	if !c.assignFrags(m) {
+		c.refuse(m, errRefused)
+		return
+	}
+	if len(m.Frags) == 1 {
+		s := m.servers[0]
+		resetFrag(m.Frags[0])
+		m.Frags, m.KeyFrag, m.servers = m.Frags[:0], m.KeyFrag[:0], m.servers[:0]
+		c.forward(m, s, frame)
+		return
+	}
+	c.h.Encode(&m.Msg, frame)
+	m.pending.Store(int32(len(m.Frags)))
+	c.st.pool.Stats.Fragments.Add(int64(len(m.Frags)))
+	c.enqueue(m)
+	for i, f := range m.Frags {
+		m.servers[i].Send(&f.Request, c.affinity)
+	}
+}
+
+// assignFrags routes the keys of split request m and gives it a fragment
+// per server: m.KeyFrag[k] is the fragment of its k-th key, and each
+// fragment's NKeys is counted. It reports false, adding no fragment, when
+// no server is live.
+func (c *client) assignFrags(m *msg) bool {
+	pl := c.st.pool
+	for len(c.fragOf) < len(pl.Servers) { // a reload may add servers
+		c.fragOf = append(c.fragOf, -1)
+	}
+	n := m.NumKeys()
+	kf := slices.Grow(m.KeyFrag[:0], n)[:n]
+	if !pl.RouteKeys(kf, m.Keys, m.Step) {
+		m.KeyFrag = kf[:0]
+		return false
+	}
+	m.KeyFrag = kf
+	// kf holds each key's server; it becomes each key's fragment.
+	fragOf := c.fragOf
+	for k, si := range kf {
+		fi := fragOf[si]
+		if fi < 0 {
+			fi = c.addFrag(m, pl.Servers[si])
+		}
+		kf[k] = uint32(fi)
+	}
+	for _, s := range m.servers {
+		fragOf[s.Index()] = -1
+	}
+	for _, fi := range kf {
+		m.Frags[fi].NKeys++
+	}
+	return true
+}
+
+// addFrag adds to split request m a fragment for server s and returns its
+// index. Fragments of earlier requests kept in m.Frags are reused.
+func (c *client) addFrag(m *msg, s *pool.Server) int32 {
+	fi := int32(len(m.Frags))
+	m.Frags = slices.Grow(m.Frags, 1)[:fi+1]
+	f := m.Frags[fi]
+	if f == nil {
+		f = &proto.Frag{}
+		m.Frags[fi] = f
+	}
+	f.Owner, f.Server = m, s.Name()
+	m.servers = append(m.servers, s)
+	c.fragOf[s.Index()] = fi
+	return fi
+}
