@@ -91,7 +91,7 @@ func TestPlacementVectors(t *testing.T) {
 					shortRing++
 				}
 			}
-			keys += replayPlacement(t, &f, newRoutingPool(t, cfg.Pools[0]))
+			keys += replayPlacement(t, &f, newTestPool(t, cfg.Pools[0]))
 		})
 	}
 	if named == 0 || shortRing == 0 {
@@ -119,10 +119,11 @@ func (f *placementFile) yaml() string {
 	return b.String()
 }
 
-// newRoutingPool builds a pool for routing only: New dials nothing.
-func newRoutingPool(t testing.TB, cfg *config.Pool) *Pool {
+// newTestPool builds cfg's pool, which dials nothing until a request is sent. It is the one
+// call of New in these tests (New's codec and handshake arguments are about to change).
+func newTestPool(t testing.TB, cfg *config.Pool) *Pool {
 	t.Helper()
-	p, err := New(cfg, func() backend.Codec { return nopCodec{} }, nil, 1024, nil, nil)
+	p, err := New(cfg, func() backend.Codec { return lineCodec{} }, nil, 1024, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
