@@ -7,11 +7,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-)
 
-// memcachedDefaultPort is the port that twemproxy leaves out of a server's ring name, as
-// libmemcached does, so "10.0.0.1:11211:1" hashes as "10.0.0.1".
-const memcachedDefaultPort = 11211
+	"github.com/nutcracker-go/nutcracker/internal/dist"
+)
 
 // parseListen reads "host:port" or "/unix/path [perm]", the perm being octal such as 0666.
 func parseListen(text string) (Listen, error) {
@@ -56,23 +54,14 @@ func parseServer(text string) (Server, error) {
 	if weight < 1 {
 		return Server{}, errors.New("weight must be at least 1")
 	}
-	srv := Server{Addr: addr, Weight: weight, Name: name, RingName: name}
+	srv := Server{Addr: addr, Weight: weight, Name: name, RingName: dist.RingName(name, addr)}
 	if strings.HasPrefix(addr, "/") {
 		srv.Network = "unix"
-		if srv.RingName == "" {
-			srv.RingName = addr
-		}
 		return srv, nil
 	}
 	srv.Network = "tcp"
 	if srv.Host, srv.Port, err = splitHostPort(addr); err != nil {
 		return Server{}, fmt.Errorf(`want "host:port:weight [name]": %w`, err)
-	}
-	if srv.RingName == "" {
-		srv.RingName = addr
-		if srv.Port == memcachedDefaultPort {
-			srv.RingName = addr[:strings.LastIndexByte(addr, ':')]
-		}
 	}
 	return srv, nil
 }

@@ -15,7 +15,6 @@
 package config
 
 import (
-	"cmp"
 	"fmt"
 	"os"
 	"strings"
@@ -90,7 +89,7 @@ type Server struct {
 	Port     int    // 0 for unix
 	Weight   int    // >= 1
 	Name     string // node name as written, "" if none
-	RingName string // name used for hashing and stats: Name, else "host:port", else "host" when the port is 11211, else the unix path
+	RingName string // name used for hashing, sorting and stats: dist.RingName(Name, Addr)
 	Line     int
 }
 
@@ -150,14 +149,4 @@ func Load(path string) (*Config, error) {
 		}
 	}
 	return cfg, nil
-}
-
-// compareNames orders names as twemproxy's string_compare does: shorter first, then bytewise.
-// Pools, servers and groups are sorted with it, which fixes modula and random placement and the
-// order of the stats output.
-func compareNames(a, b string) int {
-	if c := cmp.Compare(len(a), len(b)); c != 0 {
-		return c
-	}
-	return strings.Compare(a, b)
 }

@@ -1,15 +1,22 @@
 package config
 
 import (
+	"cmp"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 // yml joins lines into a file, so a case's line numbers can be read off its position.
@@ -423,6 +430,9 @@ type serverCase struct {
 	in               string
 	want             Server // without Line
 	twemproxyRejects bool
+	// twemproxyRingName is the ring name twemproxy 0.5 gives the server, where it differs from
+	// want.RingName.
+	twemproxyRingName string
 }
 
 var serverCases = []serverCase{
@@ -436,7 +446,12 @@ var serverCases = []serverCase{
 	{in: "::1:6379:1", want: Server{Addr: "::1:6379", Network: "tcp", Host: "::1", Port: 6379, Weight: 1, RingName: "::1:6379"}},
 	{in: "::1:11211:1", want: Server{Addr: "::1:11211", Network: "tcp", Host: "::1", Port: 11211, Weight: 1, RingName: "::1"}},
 	{in: "[::1]:6379:1", want: Server{Addr: "[::1]:6379", Network: "tcp", Host: "::1", Port: 6379, Weight: 1, RingName: "[::1]:6379"}},
-	{in: "/tmp/redis.sock:1", want: Server{Addr: "/tmp/redis.sock", Network: "unix", Weight: 1, RingName: "/tmp/redis.sock"}},
+	{in: "[::1]:11211:1", want: Server{Addr: "[::1]:11211", Network: "tcp", Host: "::1", Port: 11211, Weight: 1, RingName: "[::1]"}},
+	{in: "127.0.0.1:011211:1", want: Server{Addr: "127.0.0.1:011211", Network: "tcp", Host: "127.0.0.1", Port: 11211, Weight: 1, RingName: "127.0.0.1"}},
+	{in: "cache-1.example.com:11211:1", want: Server{Addr: "cache-1.example.com:11211", Network: "tcp", Host: "cache-1.example.com", Port: 11211, Weight: 1, RingName: "cache-1.example.com"}},
+	// twemproxy names an unnamed unix socket by its path and the colon before the weight; we
+	// name it by its path alone.
+	{in: "/tmp/redis.sock:1", want: Server{Addr: "/tmp/redis.sock", Network: "unix", Weight: 1, RingName: "/tmp/redis.sock"}, twemproxyRingName: "/tmp/redis.sock:"},
 	{in: "/tmp/redis.sock:5 local", want: Server{Addr: "/tmp/redis.sock", Network: "unix", Weight: 5, Name: "local", RingName: "local"}},
 }
 
@@ -697,6 +712,62 @@ func TestTwemproxyAgrees(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Run("conf/"+filepath.Base(file), func(t *testing.T) { check(t, string(data), true) })
+	}
+}
+
+// TestTwemproxyRingNames starts twemproxy 0.5 with one pool per server case and reads the server
+// names on its stats port: they are its ring names, which our RingName must equal (or differ from
+// as the case says). The servers need not run. It is skipped where nutcracker is not installed.
+func TestTwemproxyRingNames(t *testing.T) {
+	nutcracker, err := exec.LookPath("nutcracker")
+	if err != nil {
+		t.Skip("nutcracker (twemproxy 0.5) is not installed")
+	}
+	dir := t.TempDir()
+	var conf strings.Builder
+	cases := make(map[string]serverCase) // by pool name
+	for i, tc := range serverCases {
+		if tc.twemproxyRejects {
+			continue
+		}
+		pool := fmt.Sprintf("p%d", i)
+		fmt.Fprintf(&conf, "%s:\n  listen: %s\n  servers:\n   - %q\n", pool, filepath.Join(dir, pool+".sock"), tc.in)
+		cases[pool] = tc
+	}
+	path := filepath.Join(dir, "names.yml")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	statsPort := testutil.FreePort(t)
+	cmd := exec.Command(nutcracker, "-c", path, "-a", "127.0.0.1", "-s", strconv.Itoa(statsPort), "-o", filepath.Join(dir, "log"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	var conn net.Conn
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", statsPort))
+		return err == nil
+	}, "twemproxy's stats port %d does not answer", statsPort)
+	defer conn.Close()
+	var doc map[string]any
+	if err := json.NewDecoder(conn).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	for pool, tc := range cases {
+		var names []string
+		servers, _ := doc[pool].(map[string]any)
+		for name, v := range servers {
+			if _, server := v.(map[string]any); server {
+				names = append(names, name)
+			}
+		}
+		if want := cmp.Or(tc.twemproxyRingName, tc.want.RingName); len(names) != 1 || names[0] != want {
+			t.Errorf("server %q: twemproxy names it %q, want %q", tc.in, names, want)
+		}
 	}
 }
 

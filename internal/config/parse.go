@@ -15,6 +15,9 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nutcracker-go/nutcracker/internal/dist"
+	"github.com/nutcracker-go/nutcracker/internal/hashkit"
 )
 
 // globalKey is the top-level key bilitw reserves for process-wide settings; it is never a pool.
@@ -33,14 +36,6 @@ const (
 	defaultReloadTimeout      = 120000 * time.Millisecond
 	defaultStatsFile          = "/tmp/twstats.log"
 )
-
-// hashNames are the hash functions twemproxy 0.5 knows (src/hashkit/nc_hashkit.h).
-var hashNames = []string{
-	"one_at_a_time", "md5", "crc16", "crc32", "crc32a", "fnv1_64",
-	"fnv1a_64", "fnv1_32", "fnv1a_32", "hsieh", "murmur", "jenkins",
-}
-
-var distributions = []string{"ketama", "modula", "random"}
 
 // Parse validates config bytes; file is used only in error messages and Config.File.
 func Parse(file string, data []byte) (*Config, error) {
@@ -256,7 +251,7 @@ func parseConfig(file string, root *yaml.Node) (*Config, error) {
 			pool.SlowReqDuration = cfg.Global.SlowReqDuration
 		}
 	}
-	slices.SortFunc(cfg.Pools, func(a, b *Pool) int { return compareNames(a.Name, b.Name) })
+	slices.SortFunc(cfg.Pools, func(a, b *Pool) int { return dist.Compare(a.Name, b.Name) })
 	return cfg, nil
 }
 
@@ -337,11 +332,11 @@ func (s section) poolKey(pool *Pool, e entry) (err error) {
 	case "client_connections":
 		pool.ClientConnections, err = parseValue(s, e, atLeast(0))
 	case "hash":
-		pool.Hash, err = parseValue(s, e, oneOf(hashNames))
+		pool.Hash, err = parseValue(s, e, oneOf(hashkit.Names()))
 	case "hash_tag":
 		pool.HashTag, err = parseValue(s, e, parseHashTag)
 	case "distribution":
-		pool.Distribution, err = parseValue(s, e, oneOf(distributions))
+		pool.Distribution, err = parseValue(s, e, oneOf(dist.Names()))
 	case "timeout":
 		pool.Timeout, err = parseValue(s, e, parseTimeout)
 	case "backlog":
@@ -476,7 +471,7 @@ func (s section) servers(e entry) ([]Server, error) {
 		srv.Line = item.Line
 		servers = append(servers, srv)
 	}
-	slices.SortFunc(servers, func(a, b Server) int { return compareNames(a.RingName, b.RingName) })
+	slices.SortFunc(servers, func(a, b Server) int { return dist.Compare(a.RingName, b.RingName) })
 	return servers, nil
 }
 
@@ -497,7 +492,7 @@ func (s section) groups(e entry) ([]string, error) {
 		firstLine[item.Value] = item.Line
 		groups = append(groups, item.Value)
 	}
-	slices.SortFunc(groups, compareNames)
+	slices.SortFunc(groups, dist.Compare)
 	return groups, nil
 }
 

@@ -15,7 +15,7 @@ package dist
 import (
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 )
 
@@ -40,8 +40,8 @@ type Continuum interface {
 // "random") over servers, which must be the live servers in pool order.
 // Every weight must be at least 1.
 func New(kind string, servers []Server) (Continuum, error) {
-	build, ok := builders[kind]
-	if !ok {
+	i := slices.IndexFunc(distributions[:], func(d distribution) bool { return d.name == kind })
+	if i < 0 {
 		return nil, fmt.Errorf("dist: unknown distribution %q (want ketama, modula or random)", kind)
 	}
 	if len(servers) == 0 {
@@ -55,14 +55,30 @@ func New(kind string, servers []Server) (Continuum, error) {
 	if len(servers) == 1 {
 		return single{}, nil
 	}
-	return build(servers), nil
+	return distributions[i].build(servers), nil
 }
 
-// builders holds the constructor of each distribution by its config name.
-var builders = map[string]func([]Server) Continuum{
-	"ketama": func(s []Server) Continuum { return newKetama(s) },
-	"modula": func(s []Server) Continuum { return newModula(s) },
-	"random": func(s []Server) Continuum { return random(len(s)) },
+// distribution is a distribution's config name and the constructor of its continuum.
+type distribution struct {
+	name  string
+	build func([]Server) Continuum
+}
+
+// distributions lists the distributions in twemproxy's order (nc_conf.h).
+var distributions = [...]distribution{
+	{"ketama", func(s []Server) Continuum { return newKetama(s) }},
+	{"modula", func(s []Server) Continuum { return newModula(s) }},
+	{"random", func(s []Server) Continuum { return random(len(s)) }},
+}
+
+// Names lists the valid distribution names in twemproxy's order, for config
+// validation and its error messages.
+func Names() []string {
+	names := make([]string, len(distributions))
+	for i, d := range distributions {
+		names[i] = d.name
+	}
+	return names
 }
 
 // single is the continuum of a one-server pool: twemproxy sends every key to
@@ -74,8 +90,9 @@ func (single) Pick(uint32) int { return 0 }
 func (single) PickEach(hashes []uint32) { clear(hashes) }
 
 // Compare orders names as twemproxy's string_compare does: the shorter string
-// first, then bytewise. Pools sort their servers by ring name and the
-// configuration sorts pools by name with it.
+// first, then bytewise. The configuration sorts servers by ring name, and
+// pools and sentinel groups by name, with it: that order fixes modula and
+// random placement and the order of the stats output.
 func Compare(a, b string) int {
 	if len(a) != len(b) {
 		if len(a) < len(b) {
@@ -88,19 +105,24 @@ func Compare(a, b string) int {
 
 // ketamaDefaultPort is the port that libmemcached, and so twemproxy, leaves
 // out of a server's ring name.
-const ketamaDefaultPort = 11211
+const ketamaDefaultPort = "11211"
 
 // RingName returns the name twemproxy places a server under on the ketama
-// ring and sorts it by: its configured name when there is one, else
-// "host:port", or only host when port is 11211. For a unix socket (a host
-// starting with '/') it is the socket path.
-func RingName(name, host string, port int) string {
-	switch {
-	case name != "":
+// ring, sorts it by and reports its stats under. name is the server's
+// configured name, or "" when it has none; addr is its address exactly as the
+// configuration writes it: "host:port" or a unix socket path. The name wins
+// when there is one. Else it is addr, without its ":port" when the port is
+// 11211 (also written "011211"), as libmemcached does; a unix socket path is
+// its own name. The address is taken as written, because twemproxy hashes the
+// text: "[::1]:6379", "::1:6379" and "127.0.0.1:06379" are three names, and
+// "[::1]:11211" is "[::1]".
+func RingName(name, addr string) string {
+	if name != "" {
 		return name
-	case strings.HasPrefix(host, "/"), port == ketamaDefaultPort:
-		return host
-	default:
-		return host + ":" + strconv.Itoa(port)
 	}
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 || strings.HasPrefix(addr, "/") || strings.TrimLeft(addr[i+1:], "0") != ketamaDefaultPort {
+		return addr
+	}
+	return addr[:i]
 }

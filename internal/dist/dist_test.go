@@ -38,21 +38,40 @@ func TestCompare(t *testing.T) {
 }
 
 func TestRingName(t *testing.T) {
-	tests := []struct {
-		name, host string
-		port       int
-		want       string
-	}{
-		{"", "127.0.0.1", 6379, "127.0.0.1:6379"},
-		{"", "127.0.0.1", 11211, "127.0.0.1"},
-		{"", "cache.example", 11212, "cache.example:11212"},
-		{"alpha", "127.0.0.1", 6379, "alpha"},
-		{"alpha", "127.0.0.1", 11211, "alpha"},
-		{"", "/tmp/redis.sock", 0, "/tmp/redis.sock"},
+	tests := []struct{ name, addr, want string }{
+		{"", "127.0.0.1:6379", "127.0.0.1:6379"},
+		{"", "127.0.0.1:11211", "127.0.0.1"},
+		{"", "127.0.0.1:011211", "127.0.0.1"},
+		{"", "127.0.0.1:06379", "127.0.0.1:06379"},
+		{"", "127.0.0.1:111211", "127.0.0.1:111211"},
+		{"", "cache.example:11212", "cache.example:11212"},
+		{"", "cache.example:11211", "cache.example"},
+		{"", "::1:6379", "::1:6379"},
+		{"", "::1:11211", "::1"},
+		{"", "[::1]:6379", "[::1]:6379"},
+		{"", "[::1]:11211", "[::1]"},
+		{"alpha", "127.0.0.1:6379", "alpha"},
+		{"alpha", "127.0.0.1:11211", "alpha"},
+		{"", "/tmp/redis.sock", "/tmp/redis.sock"},
+		{"", "/tmp/odd:11211", "/tmp/odd:11211"},
+		{"local", "/tmp/redis.sock", "local"},
 	}
 	for _, tt := range tests {
-		if got := RingName(tt.name, tt.host, tt.port); got != tt.want {
-			t.Errorf("RingName(%q, %q, %d) = %q, want %q", tt.name, tt.host, tt.port, got, tt.want)
+		if got := RingName(tt.name, tt.addr); got != tt.want {
+			t.Errorf("RingName(%q, %q) = %q, want %q", tt.name, tt.addr, got, tt.want)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	names := Names()
+	if want := []string{"ketama", "modula", "random"}; !slices.Equal(names, want) {
+		t.Errorf("Names() = %q, want %q", names, want)
+	}
+	one := []Server{{Name: "a", Weight: 1}, {Name: "b", Weight: 1}}
+	for _, name := range names {
+		if _, err := New(name, one); err != nil {
+			t.Errorf("New(%q): %v", name, err)
 		}
 	}
 }
@@ -172,8 +191,7 @@ func TestKetamaIndex(t *testing.T) {
 func TestCompatPools(t *testing.T) {
 	keys := []string{"foo", "bar", "user:1000", "session:{42}:a", "{42}", "hello world", "你好", "k9"}
 	type server struct {
-		host   string
-		port   int
+		addr   string
 		weight int
 		name   string
 	}
@@ -184,17 +202,17 @@ func TestCompatPools(t *testing.T) {
 	}{
 		{
 			"plain", "ketama", "fnv1a_64", "",
-			[]server{{"127.0.0.1", 17101, 1, ""}, {"127.0.0.1", 17102, 1, ""}, {"127.0.0.1", 11211, 1, ""}, {"127.0.0.2", 17104, 1, ""}},
+			[]server{{"127.0.0.1:17101", 1, ""}, {"127.0.0.1:17102", 1, ""}, {"127.0.0.1:11211", 1, ""}, {"127.0.0.2:17104", 1, ""}},
 			[]int{1, 0, 1, 0, 2, 1, 0, 3},
 		},
 		{
 			"named", "ketama", "murmur", "{}",
-			[]server{{"127.0.0.1", 17201, 1, "alpha"}, {"127.0.0.1", 17202, 2, "beta"}, {"127.0.0.1", 17203, 3, "gamma"}},
+			[]server{{"127.0.0.1:17201", 1, "alpha"}, {"127.0.0.1:17202", 2, "beta"}, {"127.0.0.1:17203", 3, "gamma"}},
 			[]int{0, 0, 2, 2, 2, 1, 2, 1},
 		},
 		{
 			"modula", "modula", "crc32a", "",
-			[]server{{"127.0.0.1", 17301, 1, "zz"}, {"127.0.0.1", 17302, 2, "a"}, {"127.0.0.1", 17303, 1, "bbb"}},
+			[]server{{"127.0.0.1:17301", 1, "zz"}, {"127.0.0.1:17302", 2, "a"}, {"127.0.0.1:17303", 1, "bbb"}},
 			[]int{1, 0, 2, 0, 1, 1, 1, 2},
 		},
 	}
@@ -203,7 +221,7 @@ func TestCompatPools(t *testing.T) {
 		names := make([]string, len(p.servers))
 		for i, s := range p.servers {
 			order[i] = i
-			names[i] = RingName(s.name, s.host, s.port)
+			names[i] = RingName(s.name, s.addr)
 		}
 		slices.SortStableFunc(order, func(a, b int) int { return Compare(names[a], names[b]) })
 		servers := make([]Server, len(order))

@@ -2,11 +2,9 @@ package dist_test
 
 import (
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 
 	"github.com/nutcracker-go/nutcracker/internal/dist"
@@ -62,19 +60,11 @@ func replayPlacement(t *testing.T, path string) int {
 	order := make([]int, len(f.Servers))
 	names := make([]string, len(f.Servers))
 	for i, s := range f.Servers {
-		host, portText, err := net.SplitHostPort(s.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		port, err := strconv.Atoi(portText)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var name string
 		if s.Name != nil {
 			name = *s.Name
 		}
-		names[i] = dist.RingName(name, host, port)
+		names[i] = dist.RingName(name, s.Addr)
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return dist.Compare(names[a], names[b]) })

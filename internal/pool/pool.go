@@ -64,6 +64,8 @@ type Server struct {
 	failures     atomic.Int32
 	ejectedUntil atomic.Int64 // unix nanos; 0 = not ejected
 	outOfRing    atomic.Bool  // the current routing leaves the server out
+
+	failLog logging.Recurring // its lines: the first failure, counts, the recovery
 }
 
 // ProtocolOf returns the protocol a pool speaks: Redis's when the
@@ -273,18 +275,25 @@ func (s *Server) Send(r *proto.Request, affinity uint32) {
 	c.Send(r)
 }
 
-// ServerOK resets the failure count (twemproxy: any good response).
+// ServerOK resets the failure count (twemproxy: any good response) and logs
+// the recovery of a failing server. It is called on every batch of replies:
+// when all is well it costs one atomic load.
 func (s *Server) ServerOK() {
-	if s.failures.Load() != 0 {
+	// failLog is failing whenever failures is above 0: ServerFailed adds
+	// to failures, then tells failLog.
+	if s.failLog.Failing() {
 		s.failures.Store(0)
+		s.failLog.Recover(logging.Warn, s.logSubject())
 	}
 }
 
 // ServerFailed counts a failure and ejects the server when the pool says so.
+// A server that keeps failing logs its first failure, then a count every
+// logging.RecurringPeriod, not a line per failure.
 func (s *Server) ServerFailed(err error) {
 	n := s.failures.Add(1)
 	cfg := s.pool.Config
-	logging.Warnf("server %s of pool %s failed: %v", s.Name(), cfg.Name, err)
+	s.failLog.Fail(logging.Warn, s.logSubject(), err)
 	if !cfg.AutoEjectHosts || int(n) < cfg.ServerFailureLimit {
 		return
 	}
@@ -297,6 +306,11 @@ func (s *Server) ServerFailed(err error) {
 	logging.Warnf("ejecting server %s of pool %s for %v after %d failures",
 		s.Name(), cfg.Name, cfg.ServerRetryTimeout, n)
 	s.pool.updateRouting()
+}
+
+// logSubject names the server in its failure and recovery lines.
+func (s *Server) logSubject() string {
+	return "server " + s.Name() + " of pool " + s.pool.Config.Name
 }
 
 // Ejected reports whether the current routing leaves the server out.
