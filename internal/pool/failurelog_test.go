@@ -11,25 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nutcracker-go/nutcracker/internal/backend"
 	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/proto"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
-
-// lineCodec frames one-line replies (+PONG), the only ones these tests read.
-type lineCodec struct{}
-
-func (lineCodec) ReplyLen(_ *backend.Request, buf []byte) (int, error) {
-	for i := 1; i < len(buf); i++ {
-		if buf[i-1] == '\r' && buf[i] == '\n' {
-			return i + 1, nil
-		}
-	}
-	return 0, nil
-}
-
-func (lineCodec) Reset() {}
 
 // completions counts the requests completed, with and without an error.
 type completions struct {
@@ -37,7 +23,7 @@ type completions struct {
 	ok, failed atomic.Int64
 }
 
-func (c *completions) Complete(r *backend.Request) {
+func (c *completions) Complete(r *proto.Request) {
 	if r.Err != nil {
 		c.failed.Add(1)
 	} else {
@@ -70,7 +56,7 @@ func TestDeadServerDoesNotFloodTheLog(t *testing.T) {
 	ping := func(n int) {
 		own.wg.Add(n)
 		for range n {
-			server.Send(&backend.Request{Wire: []byte("PING\r\n"), Owner: own}, 0)
+			server.Send(&proto.Request{Wire: []byte("PING\r\n"), Owner: own}, 0)
 		}
 		own.wg.Wait()
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nutcracker-go/nutcracker/internal/backend"
 	"github.com/nutcracker-go/nutcracker/internal/config"
 )
 
@@ -123,7 +122,7 @@ func (f *placementFile) yaml() string {
 // call of New in these tests (New's codec and handshake arguments are about to change).
 func newTestPool(t testing.TB, cfg *config.Pool) *Pool {
 	t.Helper()
-	p, err := New(cfg, func() backend.Codec { return lineCodec{} }, nil, 1024, nil, nil)
+	p, err := New(cfg, 1024, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
