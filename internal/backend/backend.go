@@ -93,6 +93,8 @@ type Conn struct {
 	opts *Options
 
 	outstanding atomic.Int64 // requests sent and not yet replied or failed
+	// idle, set by CloseWhenIdle, is signalled when outstanding falls to 0.
+	idle atomic.Pointer[chan struct{}]
 
 	mu      sync.Mutex
 	queue   []*proto.Request // waiting for the writer
@@ -185,18 +187,24 @@ func (c *Conn) Close() {
 	<-c.stopped
 }
 
-// CloseWhenIdle closes the connection once no request has been queued or
-// in flight on it for a moment, or after grace at most (requests then
-// left fail with ErrClosed). A reload retires connections this way.
-func (c *Conn) CloseWhenIdle(grace time.Duration) {
-	deadline := time.Now().Add(grace)
-	for idle := 0; idle < 2 && time.Now().Before(deadline); {
-		if c.outstanding.Load() == 0 {
-			idle++
-		} else {
-			idle = 0
+// CloseWhenIdle closes the connection once no request is queued or in
+// flight on it, or after grace at most, or when abort is closed (requests
+// then left fail with ErrClosed). A reload retires connections this way.
+func (c *Conn) CloseWhenIdle(grace time.Duration, abort <-chan struct{}) {
+	idle := make(chan struct{}, 1)
+	c.idle.Store(&idle)
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	for c.outstanding.Load() != 0 {
+		select {
+		case <-idle:
+		case <-timer.C:
+			c.Close()
+			return
+		case <-abort:
+			c.Close()
+			return
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	c.Close()
 }
@@ -368,7 +376,14 @@ func (c *Conn) failBatch(err error) {
 // replied takes a request that got its reply or failed off the server's
 // out_queue and the connection's outstanding count.
 func (c *Conn) replied(r *proto.Request) {
-	c.outstanding.Add(-1)
+	if c.outstanding.Add(-1) == 0 {
+		if idle := c.idle.Load(); idle != nil {
+			select {
+			case *idle <- struct{}{}:
+			default:
+			}
+		}
+	}
 	c.opts.Stats.OutQueue.Add(-1)
 	c.opts.Stats.OutQueueBytes.Add(-int64(len(r.Wire)))
 }

@@ -235,9 +235,10 @@ func output(skip int, msg string) {
 	}
 	// os.File writes a regular file in one write(2) and serializes writers
 	// of the same file; a file closed by a concurrent Reopen is retried on
-	// its successor.
-	for range 3 {
-		if _, err := out.Load().Write(b); !errors.Is(err, os.ErrClosed) {
+	// its successor, as long as there is a newer one.
+	for {
+		f := out.Load()
+		if _, err := f.Write(b); !errors.Is(err, os.ErrClosed) || out.Load() == f {
 			break
 		}
 	}

@@ -159,22 +159,25 @@ func (p *Pool) reusable(name string, opts *backend.Options, conns int) *Server {
 
 // Retire ends a pool replaced by a reload: the connections of servers the
 // new pool did not take over are closed once their requests are answered,
-// or after grace at most.
-func (p *Pool) Retire(grace time.Duration) {
+// or after grace at most, or when abort is closed. It returns when they
+// are closed.
+func (p *Pool) Retire(grace time.Duration, abort <-chan struct{}) {
 	p.mu.Lock()
 	p.closed = true
 	if p.rebuild != nil {
 		p.rebuild.Stop()
 	}
 	p.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, s := range p.Servers {
 		if s.reused {
 			continue
 		}
 		for _, c := range s.conns {
-			go c.CloseWhenIdle(grace)
+			wg.Go(func() { c.CloseWhenIdle(grace, abort) })
 		}
 	}
+	wg.Wait()
 }
 
 // serverEvents passes a connection's health events to the server that

@@ -37,7 +37,7 @@ func checkDuration(t *testing.T) time.Duration {
 // request, another client or another order fails the test.
 func TestChecker(t *testing.T) {
 	tp := startProxy(t, 3, "timeout: 500\nserver_connections: 2")
-	pl := tp.Proxy.pools[0].pool()
+	pl := tp.Proxy.poolList()[0].pool()
 	byAddr := map[string]int{}
 	for i, s := range pl.Servers {
 		byAddr[s.Config.Addr] = i

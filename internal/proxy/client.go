@@ -1,17 +1,56 @@
 package proxy
 
 import (
-	"errors"
-	"io"
 	"net"
-	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/nutcracker-go/nutcracker/internal/backend"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/proto"
+)
+
+// A client connection's life is a small state machine; every transition
+// is a method in this file:
+//
+//	(accepted, adopted) -> reading or parked   begin
+//	reading -> parked      park: idle (the sweeper asked), every reply written
+//	parked -> reading      resume: its socket is readable, HandOver, Close
+//	reading -> leaving     stopLeaving: HandOver or Drain, at a request boundary
+//	leaving -> handedOver  handingOver: every reply written, the socket goes
+//	reading, leaving -> closed
+//	                       end: EOF, an error, QUIT, a framing error, Close,
+//	                       a Drain, or a handover that failed
+//
+// While reading, the reader parses and forwards requests and the writer
+// sends the replies in order; the reader stops (at a request boundary)
+// when the client sends EOF, breaks the framing, QUITs, is asked to park
+// by the sweeper, or is asked to leave. It records why (stop) and closes
+// the queue; the writer, once every reply owed is written, acts on it:
+// park, hand over, or close. So a transition out of reading always runs
+// on the writer, with the reader ended and nothing owed.
+//
+// c.mu guards state and the leave request against the goroutines outside
+// the client that act on it (the parker's wake, HandOver, Close): it is
+// taken only at transitions, never on the request path.
+type clientState uint8
+
+const (
+	stateReading    clientState = iota // reader and writer run
+	stateParked                        // no goroutine; the socket waits in the parker
+	stateLeaving                       // the reader stopped to leave: the writer sends what is owed
+	stateHandedOver                    // the socket went to another process (or is going)
+	stateClosed                        // the connection is closed
+)
+
+// stopReason is why a reader stopped, for the writer to act on.
+type stopReason uint8
+
+const (
+	stopClose stopReason = iota // EOF, an error, QUIT, a framing error, Close
+	stopPark                    // idle: the sweeper asked it to park
+	stopLeave                   // HandOver or Drain asked it to leave
 )
 
 // maxPipeline bounds the requests a client may have waiting for replies;
@@ -24,6 +63,7 @@ const flushSize = 64 << 10
 
 // client is one client connection.
 type client struct {
+	p    *Proxy
 	ps   *poolServer
 	conn net.Conn
 	raw  syscall.RawConn // nil when conn has no descriptor: never parked
@@ -34,42 +74,38 @@ type client struct {
 	proto    proto.Protocol
 	affinity uint32       // picks this client's connection to each server
 	pending  atomic.Int64 // requests queued and not yet answered
+	reads    atomic.Uint32
 
-	// Handover (see HandOver): ho is set when the client is to be handed
-	// over, abandoned when it is to be closed instead, without waiting
-	// for the replies still owed.
-	ho        atomic.Pointer[handover]
+	mu    sync.Mutex
+	state atomic.Uint32 // a clientState; written under mu
+	ho    *handover     // under mu: the handover (or drain) it is to leave for
+	// abandoned tells the writer to stop waiting for replies and close
+	// (HandOver's grace is over).
 	abandoned atomic.Bool
-	// unparsed holds the bytes read and not parsed while the client moves
-	// between processes: set by Adopt before the reader starts, and by
-	// the reader when it stops for a handover (with leaving and
-	// authPassed), for the writer to read once the queue is closed.
-	unparsed   []byte
-	leaving    bool
-	authPassed bool
-	handedOver bool // owned by the writer: the handover succeeded
-	shared     bool // under Proxy.mu: being handed over, so never shut down
+	parkFD    int32 // the socket's descriptor while parked; under mu
 
-	// Parking (see parker). parking is set by the reader when it stops to
-	// park, for the writer to read once the queue is closed; reads counts
-	// the reader's reads, for the sweeper. The others are under Proxy.mu.
-	parking   bool
-	reads     atomic.Uint32
-	parked    bool
-	parkFD    int32 // the socket's descriptor, while parked
-	seenReads uint32
+	// Handed from the reader to the writer through the queue's close:
+	// why the reader stopped, and for a handover the bytes read and not
+	// parsed (set by Adopt before the first reader, too) and whether the
+	// client passed AUTH.
+	stop       stopReason
+	unparsed   []byte
+	authPassed bool
 
 	// Owned by the reader goroutine.
 	st     *poolState   // the pool state its requests use (see follow)
 	h      proto.Client // the protocol's state of this client: parser, AUTH
 	fragOf []int32      // scratch: server index -> fragment index
 	readAt time.Time    // when the last read returned, if slow requests are logged
+
+	seenReads uint32 // owned by the sweeper: reads at its last look
 }
 
 var clientCount atomic.Uint32
 
 func newClient(ps *poolServer, conn net.Conn) *client {
 	c := &client{
+		p:        ps.proxy,
 		ps:       ps,
 		conn:     conn,
 		queue:    requests{room: make(chan struct{}, 1)},
@@ -89,8 +125,155 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 	return c
 }
 
-// dropScratch lets go of the reader's scratch memory while parked.
-func (c *client) dropScratch() { c.h.Release() }
+func (c *client) getState() clientState { return clientState(c.state.Load()) }
+
+func (c *client) setStateLocked(s clientState) { c.state.Store(uint32(s)) }
+
+// begin starts a client just tracked: parked when it has nothing to parse
+// yet and can park, else reading.
+func (c *client) begin() {
+	c.mu.Lock()
+	if c.unparsed == nil && c.parkLocked() {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.run()
+}
+
+// run starts the reader and the writer (reading).
+func (c *client) run() {
+	c.p.spawn(c.readLoop)
+	c.p.spawn(c.writeLoop)
+}
+
+// parkLocked parks the client if it may: not leaving, the proxy open, the
+// socket added to the parker. It reports whether it did.
+func (c *client) parkLocked() bool {
+	k := c.p.parker
+	if k == nil || c.ho != nil || c.p.isClosed() || !k.add(c) {
+		return false
+	}
+	c.setStateLocked(stateParked)
+	return true
+}
+
+// park is the writer's, once the reader stopped to park and every reply
+// is written: the client parks (true), or reads again (false) when it
+// cannot (its replies are still being written, a handover began, the
+// proxy closes).
+func (c *client) park(o *output) bool {
+	c.queue.reopen()
+	c.h.Release() // before a resume can start a reader
+	c.mu.Lock()
+	parked := !o.busy() && c.parkLocked()
+	c.mu.Unlock()
+	if !parked {
+		c.p.spawn(c.readLoop)
+	}
+	return parked
+}
+
+// resume starts a parked client's goroutines again: its socket is
+// readable, it is to leave, or the proxy closes.
+func (c *client) resume() {
+	c.mu.Lock()
+	if c.getState() != stateParked {
+		c.mu.Unlock()
+		return
+	}
+	c.p.parker.remove(c)
+	c.setStateLocked(stateReading)
+	c.mu.Unlock()
+	c.run()
+}
+
+// leave asks the client to leave for h (a handover or a drain): its
+// reader stops at the next request boundary. The reader sees the passed
+// deadline only as a read error, so the request path checks nothing.
+func (c *client) leave(h *handover) {
+	c.mu.Lock()
+	if c.ho == nil {
+		c.ho = h
+	}
+	c.mu.Unlock()
+	c.conn.SetReadDeadline(aLongTimeAgo)
+	c.resume()         // if parked: its reader sees the deadline at once
+	if h.late.Load() { // a client adopted after the grace
+		c.abandon(h.grace)
+	}
+}
+
+// leaving returns the handover the client is to leave for, or nil.
+func (c *client) leaving() *handover {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ho
+}
+
+// abandon makes the writer stop waiting for replies and close the
+// client; writes to a client that does not read fail after grace.
+func (c *client) abandon(grace time.Duration) {
+	c.abandoned.Store(true)
+	c.conn.SetWriteDeadline(time.Now().Add(grace))
+	c.wakeWriter()
+}
+
+// stopLeaving is the reader's, stopping for a handover: the writer hands
+// over once it has written every reply, with rest (the start of the next
+// request).
+func (c *client) stopLeaving(rest []byte) {
+	c.stop = stopLeave
+	if len(rest) > 0 {
+		c.unparsed = append([]byte(nil), rest...)
+	}
+	c.authPassed = c.h.Authed() && c.st.settings.Password != ""
+	c.mu.Lock()
+	c.setStateLocked(stateLeaving)
+	c.mu.Unlock()
+}
+
+// shutdownRead ends the client's requests, for a removed pool: its reader
+// sees end of file, its writer sends the replies still owed and closes. A
+// socket being handed over is left alone: the other process has it too.
+func (c *client) shutdownRead() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.getState() {
+	case stateHandedOver, stateClosed:
+		return
+	}
+	if rc, ok := c.conn.(interface{ CloseRead() error }); ok {
+		rc.CloseRead() // parked: the parker wakes it, and it reads EOF
+	} else {
+		c.conn.Close()
+	}
+}
+
+// handingOver marks the client's socket as going to another process.
+func (c *client) handingOver() {
+	c.mu.Lock()
+	c.setStateLocked(stateHandedOver)
+	c.mu.Unlock()
+}
+
+// end closes the connection, from the writer, and forgets the client:
+// gone for good, or handed over to another process (and then not counted
+// as ended by the client).
+func (c *client) end(handedOver bool) {
+	c.mu.Lock()
+	if !handedOver {
+		c.setStateLocked(stateClosed)
+	}
+	c.mu.Unlock()
+	c.conn.Close()
+	c.p.untrack(c)
+	verb := "closed"
+	if handedOver {
+		verb = "handed over"
+	}
+	logging.Noticef("%s client %s on pool %s", verb, c.conn.RemoteAddr(), c.ps.cfg().Name)
+}
 
 // enqueue hands m to the writer, in request order. The writer is woken
 // only for a reply already made: for a forwarded request the wake-up
@@ -129,270 +312,10 @@ func (c *client) follow() {
 	if cur == c.st || c.pending.Load() != 0 {
 		return
 	}
-	cur.users.Add(1)
-	c.st.users.Add(-1)
+	cur.use()
+	c.st.release()
 	c.st = cur
 	for len(c.fragOf) < len(cur.pool.Servers) {
 		c.fragOf = append(c.fragOf, -1)
 	}
-}
-
-func (c *client) start() {
-	go c.readLoop()
-	go c.writeLoop()
-}
-
-// readLoop parses requests and forwards them until EOF, an error or QUIT,
-// or until the client parks.
-func (c *client) readLoop() {
-	defer c.ps.proxy.wg.Done()
-	// Closing the queue lets the writer park the client and a new reader
-	// start: the last thing this one does.
-	defer c.closeQueue()
-	c.st = c.ps.state.Load() // no request is out: the current state
-	c.st.users.Add(1)
-	defer func() { c.st.users.Add(-1) }()
-	size := c.ps.proxy.opts.MbufSize
-	r := newConnReader(c.conn, &c.ps.proxy.readBufs, size)
-	defer r.release()
-	// buf is nil while waiting idle; an adopted client's first bytes are
-	// parsed before anything is read (primed).
-	buf, primed := c.unparsed, c.unparsed != nil
-	c.unparsed = nil
-	start := 0 // first byte of the request being parsed
-	for {
-		if buf != nil && len(buf) == cap(buf) {
-			if start > 0 {
-				n := copy(buf, buf[start:])
-				buf, start = buf[:n], 0
-			} else {
-				buf = r.grow(buf)
-			}
-		}
-		var err error
-		if primed {
-			primed = false
-		} else {
-			buf, err = r.read(buf)
-			c.reads.Add(1)
-		}
-		if c.st.cfg.SlowReqDuration > 0 {
-			c.readAt = time.Now() // once per read, for every request in it
-		}
-		for start < len(buf) {
-			n, perr := c.h.Parse(buf[start:])
-			if perr != nil {
-				m := c.newMsg()
-				m.Local = c.proto.AppendFramingError(m.Local, perr)
-				c.ps.pool().Stats.ClientErr.Add(1)
-				m.Closes = true
-				c.answer(m)
-				return
-			}
-			if n == 0 {
-				break
-			}
-			c.follow()
-			stop := c.dispatch(buf[start : start+n])
-			start += n
-			if stop {
-				return
-			}
-		}
-		if start == len(buf) { // everything parsed; r.read lets go of buf while idle
-			start, buf = 0, buf[:0]
-		}
-		if err != nil {
-			switch {
-			case errors.Is(err, os.ErrDeadlineExceeded) && c.ho.Load() != nil:
-				c.stopForHandOver(buf[start:])
-			case errors.Is(err, os.ErrDeadlineExceeded): // the sweeper asks to park
-				c.conn.SetReadDeadline(time.Time{})
-				if c.ho.Load() != nil { // a handover came meanwhile
-					c.stopForHandOver(buf[start:])
-				} else if start < len(buf) || c.pending.Load() != 0 {
-					continue // not idle after all
-				} else {
-					c.parking = true
-				}
-			case errors.Is(err, io.EOF):
-				c.ps.pool().Stats.ClientEOF.Add(1)
-			case !errors.Is(err, net.ErrClosed): // not our own close
-				c.ps.pool().Stats.ClientErr.Add(1)
-			}
-			return
-		}
-	}
-}
-
-// writeLoop encodes replies in request order and hands them to the
-// client's output whenever the next reply is not ready yet, then closes
-// the connection once everything is written.
-func (c *client) writeLoop() {
-	defer c.ps.proxy.wg.Done()
-	parked := false
-	defer func() {
-		if !parked {
-			c.conn.Close()
-			c.ps.proxy.untrack(c)
-		}
-	}()
-	o := newOutput(c.conn, c.ps.proxy.opts.OutputLimit)
-	var out []byte
-	failed := false
-	send := func(b []byte) (owned bool) {
-		if failed {
-			return false
-		}
-		owned, err := o.send(b)
-		if err != nil {
-			failed = true
-			c.conn.Close() // unblocks the reader
-		}
-		return owned
-	}
-	flush := func() {
-		if send(out) || cap(out) > maxKeptBuffer {
-			out = nil
-		} else {
-			out = out[:0]
-		}
-	}
-	for {
-		m, ok, closed := c.queue.pop()
-		if !ok && !closed {
-			flush() // nothing else is ready: the client gets what is done
-			<-c.notify
-			continue
-		}
-		if !ok {
-			flush()
-			if c.parking && !failed {
-				c.parking = false
-				if parked = c.park(o); parked {
-					return
-				}
-				continue // the reader runs again
-			}
-			if o.wait() == nil && !failed && c.leaving && !c.abandoned.Load() {
-				c.handOff()
-			}
-			return
-		}
-		if failed {
-			c.pending.Add(-1)
-			if m.done.Load() {
-				releaseMsg(m)
-			} // else a backend still owns it: leave it to the GC
-			continue
-		}
-		abandoned := false
-		for !m.done.Load() {
-			if abandoned = c.abandoned.Load(); abandoned {
-				break
-			}
-			flush()
-			<-c.notify
-		}
-		c.pending.Add(-1) // answered (or abandoned): no longer waited for
-		if abandoned {
-			// Closing during a handover: the reply will not come in time.
-			// A backend still owns m: leave it to the GC.
-			if !m.NoReply {
-				out = c.proto.AppendError(out, errHandOverTimeout)
-			}
-			continue
-		}
-		if reply := c.forwardedReply(m); len(reply) >= backend.DirectWriteSize {
-			// A large value goes out from the buffer it was read into.
-			flush()
-			if send(reply) {
-				m.Reply = nil
-			}
-		} else if reply != nil {
-			out = append(out, reply...)
-		} else {
-			out = c.appendReply(out, m)
-		}
-		if !m.start.IsZero() {
-			c.checkSlow(m)
-		}
-		closes := m.Closes
-		releaseMsg(m)
-		if len(out) >= flushSize || closes {
-			flush()
-		}
-		if closes {
-			o.wait()
-			failed = true // discard whatever the reader queued meanwhile
-			c.conn.Close()
-		}
-	}
-}
-
-// checkSlow logs m if it took slow_req_duration or longer, from the read
-// that brought it to its (last) reply or failure.
-func (c *client) checkSlow(m *msg) {
-	r, server := &m.Request, m.server
-	if len(m.Frags) > 0 { // the fragment that ended last (or failed) decides
-		r, server = &m.Frags[0].Request, m.servers[0]
-		for i, f := range m.Frags[1:] {
-			if f.DoneAt.IsZero() || !r.DoneAt.IsZero() && f.DoneAt.After(r.DoneAt) {
-				r, server = &f.Request, m.servers[i+1]
-			}
-		}
-	}
-	if server == nil {
-		return // answered by the proxy
-	}
-	done := r.DoneAt
-	if done.IsZero() {
-		done = time.Now() // failed: timed out, refused, ...
-	}
-	d := done.Sub(m.start)
-	if d < c.ps.cfg().SlowReqDuration {
-		return
-	}
-	c.ps.pool().Stats.SlowRequests.Add(1)
-	cmd, key := c.proto.Describe(r.Wire)
-	if len(key) > maxKeyInLog {
-		key = key[:maxKeyInLog]
-	}
-	logging.Warnf("slow request on pool %s: %s key %q from client %s to server %s took %d ms",
-		c.ps.cfg().Name, cmd, key, c.conn.RemoteAddr(), server.Name(), d.Milliseconds())
-}
-
-// maxKeyInLog truncates keys in the slow request log.
-const maxKeyInLog = 64
-
-// forwardedReply returns the reply to m, a request forwarded whole that
-// has its reply, as its client gets it; nil for any other request.
-func (c *client) forwardedReply(m *msg) []byte {
-	if m.server == nil || m.Err != nil || m.NoReply || len(m.Local) > 0 {
-		return nil
-	}
-	return c.proto.Reply(&m.Msg)
-}
-
-// appendReply encodes the reply to m, a request that was not forwarded
-// whole, or failed.
-func (c *client) appendReply(out []byte, m *msg) []byte {
-	switch {
-	case len(m.Local) > 0:
-		return append(out, m.Local...)
-	case m.NoReply:
-		return out
-	case len(m.Frags) > 0:
-		for _, f := range m.Frags {
-			if f.Err != nil {
-				c.ps.pool().Stats.ForwardError.Add(1)
-				break
-			}
-		}
-		return c.proto.Merge(out, &m.Msg)
-	case m.Err != nil:
-		c.ps.pool().Stats.ForwardError.Add(1)
-		return c.proto.AppendError(out, m.Err.Error())
-	}
-	return out
 }

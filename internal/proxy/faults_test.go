@@ -44,7 +44,7 @@ func TestBackendClosesMidReply(t *testing.T) {
 	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	p := runProxy(t, poolYAML(listen, "", ln.Addr().String()+":1", r.Addr+":1"), DefaultMbufSize)
 	half := 0
-	if p.pools[0].pool().Servers[1].Config.Addr == ln.Addr().String() {
+	if p.poolList()[0].pool().Servers[1].Config.Addr == ln.Addr().String() {
 		half = 1
 	}
 	c := testutil.Dial(t, listen)
@@ -63,7 +63,7 @@ func TestBackendClosesMidReply(t *testing.T) {
 // wait on a paused server: nothing leaks and other clients are served.
 func TestClientGoneWithRequestsInFlight(t *testing.T) {
 	tp := startProxy(t, 1, "")
-	st := tp.Proxy.pools[0].pool().Stats
+	st := tp.Proxy.poolList()[0].pool().Stats
 	c := testutil.Dial(t, tp.addr)
 	tp.backends[0].Pause()
 	for i := 0; i < 100; i++ {
@@ -123,7 +123,7 @@ func TestManyIdleClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { stdin.Close(); child.Wait() }()
-	st := tp.Proxy.pools[0].pool().Stats
+	st := tp.Proxy.poolList()[0].pool().Stats
 	accepted := func() bool { return st.ClientConnections.Load() == int64(n) }
 	testutil.Eventually(t, 2*time.Minute, accepted, "not all %d clients accepted", n)
 	waitParked(t, tp.Proxy, n)

@@ -55,7 +55,7 @@ func TestPipelineFloodPausedBackends(t *testing.T) {
 	go func() { written <- writeFlood(c) }()
 	// While paused, the requests held by the proxy stay within the
 	// client's pipeline bound.
-	pl := tp.Proxy.pools[0].pool()
+	pl := tp.Proxy.poolList()[0].pool()
 	held := func() int64 {
 		var n int64
 		for _, s := range pl.Servers {

@@ -1,11 +1,11 @@
 package proxy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/nutcracker-go/nutcracker/internal/logging"
@@ -31,21 +31,17 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // handover is one HandOver in progress.
 type handover struct {
-	give  func(HandOff) error
+	give  func(HandOff) error // nil: Drain, the clients are closed
 	grace time.Duration
 	empty chan struct{} // cap 1: the last client is gone
-	late  bool          // under Proxy.mu: grace is over, clients are closed
+	late  atomic.Bool   // grace is over: clients are closed
 }
 
-// add tells c (under Proxy.mu) to stop reading and to leave at its next
-// request boundary. The reader sees the expired deadline only as a read
-// error, so the request path checks nothing.
-func (h *handover) add(c *client) {
-	c.ho.Store(h)
-	c.conn.SetReadDeadline(aLongTimeAgo)
-	c.resumeLocked() // if parked: its reader sees the deadline at once
-	if h.late {
-		c.abandon(h.grace)
+// signalEmpty tells HandOver the last client is gone.
+func (h *handover) signalEmpty() {
+	select {
+	case h.empty <- struct{}{}:
+	default:
 	}
 }
 
@@ -57,10 +53,7 @@ func (p *Proxy) StopAccepting() {
 	p.reloadMu.Lock()
 	defer p.reloadMu.Unlock()
 	p.draining.Store(true)
-	p.mu.Lock()
-	pools := p.pools
-	p.mu.Unlock()
-	for _, ps := range pools {
+	for _, ps := range p.poolList() {
 		ps.closeListener()
 	}
 }
@@ -91,42 +84,30 @@ func (p *Proxy) HandOver(give func(HandOff) error, grace time.Duration) {
 	p.handOverMu.Lock()
 	defer p.handOverMu.Unlock()
 	h := &handover{give: give, grace: grace, empty: make(chan struct{}, 1)}
-	p.mu.Lock()
+	p.clientsMu.Lock()
 	p.handover = h
-	for c := range p.clients {
-		h.add(c)
+	p.clientsMu.Unlock()
+	defer func() {
+		p.clientsMu.Lock()
+		p.handover = nil
+		p.clientsMu.Unlock()
+	}()
+	var clients []*client
+	for _, c := range p.clientList(clients) {
+		c.leave(h)
 	}
-	p.mu.Unlock()
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
-	for {
-		p.mu.Lock()
-		if len(p.clients) == 0 {
-			p.handover = nil
-			p.mu.Unlock()
-			return
-		}
-		p.mu.Unlock()
+	for p.clientCount() > 0 {
 		select {
 		case <-h.empty:
 		case <-timer.C:
-			p.mu.Lock()
-			h.late = true
-			logging.Warnf("handover: %d clients not at a request boundary after %v, closing them", len(p.clients), grace)
-			for c := range p.clients {
+			h.late.Store(true)
+			clients = p.clientList(clients[:0])
+			logging.Warnf("handover: %d clients not at a request boundary after %v, closing them", len(clients), grace)
+			for _, c := range clients {
 				c.abandon(grace)
 			}
-			p.mu.Unlock()
-		}
-	}
-}
-
-// clientGoneLocked is called (under Proxy.mu) when a client is untracked.
-func (p *Proxy) clientGoneLocked() {
-	if h := p.handover; h != nil && len(p.clients) == 0 {
-		select {
-		case h.empty <- struct{}{}:
-		default:
 		}
 	}
 }
@@ -153,9 +134,7 @@ func (p *Proxy) Adopt(h HandOff) error {
 }
 
 func (p *Proxy) poolNamed(name string) *poolServer {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, ps := range p.pools {
+	for _, ps := range p.poolList() {
 		if ps.cfg().Name == name {
 			return ps
 		}
@@ -175,29 +154,16 @@ func (c *client) adopt(h *HandOff) {
 	}
 }
 
-// stopForHandOver records, in the reader, what the writer hands over once
-// it has written every reply: rest is the start of the next request. (A
-// refused memcached request is answered as soon as it is parsed, so none
-// is pending here.)
-func (c *client) stopForHandOver(rest []byte) {
-	c.leaving = true
-	if len(rest) > 0 {
-		c.unparsed = bytes.Clone(rest)
-	}
-	c.authPassed = c.h.Authed() && c.st.settings.Password != ""
-}
-
 // handOff gives the connection away, from the writer, with every reply
-// written and the reader stopped; the caller closes it.
-func (c *client) handOff() {
-	h, p := c.ho.Load(), c.ps.proxy
-	if h.give == nil { // Drain: closed by the caller
-		return
+// written and the reader stopped; it reports whether it did (the caller
+// closes the connection either way).
+func (c *client) handOff() bool {
+	h := c.leaving()
+	if h.give == nil { // Drain
+		return false
 	}
 	name := c.ps.cfg().Name
-	p.mu.Lock()
-	c.shared = true
-	p.mu.Unlock()
+	c.handingOver()
 	var f *os.File
 	err := errors.New("not a socket")
 	if fc, ok := c.conn.(interface{ File() (*os.File, error) }); ok {
@@ -211,16 +177,7 @@ func (c *client) handOff() {
 	}
 	if err != nil {
 		logging.Warnf("pool %s: client %s not handed over, closing it: %v", name, c.conn.RemoteAddr(), err)
-		return
+		return false
 	}
-	c.handedOver = true
-}
-
-// abandon makes the writer stop waiting for replies and close the client
-// (under Proxy.mu, during a HandOver); writes to a client that does not
-// read fail after grace.
-func (c *client) abandon(grace time.Duration) {
-	c.abandoned.Store(true)
-	c.conn.SetWriteDeadline(time.Now().Add(grace))
-	c.wakeWriter()
+	return true
 }

@@ -67,14 +67,12 @@ func waitClosed(t *testing.T, done chan struct{}, what string) {
 	}
 }
 
-func poolStats(p *Proxy) *stats.Pool { return p.pools[0].pool().Stats }
+func poolStats(p *Proxy) *stats.Pool { return p.poolList()[0].pool().Stats }
 
 // clientsMarked reports whether every client of p has been told to leave.
 func clientsMarked(p *Proxy) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.clients {
-		if c.ho.Load() == nil {
+	for _, c := range p.clientList(nil) {
+		if c.leaving() == nil {
 			return false
 		}
 	}
@@ -83,10 +81,8 @@ func clientsMarked(p *Proxy) bool {
 
 // owed is the number of requests p's clients are waiting for.
 func owed(p *Proxy) int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	var n int64
-	for c := range p.clients {
+	for _, c := range p.clientList(nil) {
 		n += c.pending.Load()
 	}
 	return n
@@ -95,7 +91,7 @@ func owed(p *Proxy) int64 {
 // forwarded is the number of requests p's clients sent to its servers.
 func forwarded(p *Proxy) int64 {
 	var n int64
-	for _, s := range p.pools[0].pool().Servers {
+	for _, s := range p.poolList()[0].pool().Servers {
 		n += s.Stats.InQueue.Load() + s.Stats.Requests.Load()
 	}
 	return n
@@ -215,7 +211,7 @@ func TestHandOverStuckClient(t *testing.T) {
 	r0, r1 := testutil.StartRedis(t), testutil.StartRedis(t)
 	hp := newHandOverPair(t, func(listen string) string { return poolYAML(listen, "", r0.Addr+":1", r1.Addr+":1") })
 	stuckServer := r0
-	if hp.a.pools[0].pool().Servers[0].Config.Addr != r0.Addr {
+	if hp.a.poolList()[0].pool().Servers[0].Config.Addr != r0.Addr {
 		stuckServer = r1
 	}
 	kStuck, kLive := keyOn(t, hp.a, 0, "s"), keyOn(t, hp.a, 1, "l")
@@ -305,7 +301,7 @@ func TestHandOverMemcache(t *testing.T) {
 func TestHandOverGiveFails(t *testing.T) {
 	r := testutil.StartRedis(t)
 	tp := runProxy(t, poolYAML(fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), "", r.Addr+":1"), DefaultMbufSize)
-	c := testutil.Dial(t, tp.pools[0].ln.Addr().String())
+	c := testutil.Dial(t, tp.poolList()[0].ln.Addr().String())
 	expect(t, c, "+PONG\r\n", "PING")
 	var files []*os.File
 	tp.StopAccepting()

@@ -129,7 +129,7 @@ func TestMemcacheBadInput(t *testing.T) {
 func TestMemcacheBackendDown(t *testing.T) {
 	tp := startMC(t, 2, "timeout: 300")
 	c := testutil.Dial(t, tp.addr)
-	srv := tp.Proxy.pools[0].pool().Servers[0]
+	srv := tp.Proxy.poolList()[0].pool().Servers[0]
 	idx := tp.backendIndex(srv.Config.Addr)
 	kDown, kUp := keyOn(t, tp.Proxy, 0, "d"), keyOn(t, tp.Proxy, 1, "u")
 	exchange(t, c, "set "+kUp+" 0 0 1\r\n1\r\n", "STORED")
@@ -153,7 +153,7 @@ func TestMemcacheEveryServerEjected(t *testing.T) {
 	for _, b := range tp.backends {
 		b.Kill()
 	}
-	servers := tp.Proxy.pools[0].pool().Servers
+	servers := tp.Proxy.poolList()[0].pool().Servers
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		c.Send("get " + k0 + "\r\nget " + k1 + "\r\n")
 		c.Line()
@@ -270,7 +270,7 @@ func TestMemcacheLargeValuesAndMultiGet(t *testing.T) {
 
 func TestMemcacheKillUnderLoad(t *testing.T) {
 	tp := startMC(t, 2, "timeout: 1000")
-	pl := tp.Proxy.pools[0].pool()
+	pl := tp.Proxy.poolList()[0].pool()
 	victim := pl.Servers[0]
 	vi := tp.backendIndex(victim.Config.Addr)
 	c := testutil.Dial(t, tp.addr)

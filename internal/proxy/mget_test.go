@@ -13,7 +13,7 @@ import (
 // to the backend that holds each key.
 func mgetWant(t *testing.T, tp *testProxy, keys []string) string {
 	t.Helper()
-	pl := tp.pools[0].pool()
+	pl := tp.poolList()[0].pool()
 	direct := map[int]*testutil.Client{}
 	want := resp.AppendArrayHeader(nil, len(keys))
 	for _, k := range keys {
@@ -108,7 +108,7 @@ func TestMGetFragmentError(t *testing.T) {
 	tp := startProxy(t, 2, "", "--rename-command", "MGET", "")
 	c := testutil.Dial(t, tp.addr)
 	k0, k1 := keyOn(t, tp.Proxy, 0, "a"), keyOn(t, tp.Proxy, 1, "b")
-	pl := tp.pools[0].pool()
+	pl := tp.poolList()[0].pool()
 	for _, keys := range [][]string{{k0, k1}, {k1, k0, k1}} {
 		first := pl.Route([]byte(keys[0]))
 		d := testutil.Dial(t, tp.backends[tp.backendIndex(first.Config.Addr)].Addr)

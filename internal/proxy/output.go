@@ -24,6 +24,7 @@ type output struct {
 	conn  net.Conn
 	raw   syscall.RawConn // nil: every write goes through the sender
 	limit int
+	spawn func(func()) // starts the sender goroutine (tracked by the proxy)
 
 	// State of the raw write in progress (under mu); writeFn is writeOnce
 	// bound once, so that a write allocates nothing.
@@ -41,8 +42,8 @@ type output struct {
 	err       error
 }
 
-func newOutput(conn net.Conn, limit int) *output {
-	o := &output{conn: conn, limit: limit}
+func newOutput(conn net.Conn, limit int, spawn func(func())) *output {
+	o := &output{conn: conn, limit: limit, spawn: spawn}
 	o.writeFn = o.writeOnce
 	o.drained.L = &o.mu
 	if sc, ok := conn.(syscall.Conn); ok {
@@ -76,7 +77,7 @@ func (o *output) send(b []byte) (owned bool, err error) {
 		}
 		b = b[n:]
 		o.sending = true
-		go o.sendLoop()
+		o.spawn(o.sendLoop)
 	}
 	owned = o.enqueue(b)
 	for o.queued > o.limit && o.err == nil {

@@ -11,14 +11,13 @@ import (
 
 // parkedClients counts the proxy's parked clients and all its clients.
 func parkedClients(p *Proxy) (parked, all int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.clients {
-		if c.parked {
+	clients := p.clientList(nil)
+	for _, c := range clients {
+		if c.getState() == stateParked {
 			parked++
 		}
 	}
-	return parked, len(p.clients)
+	return parked, len(clients)
 }
 
 func waitParked(t *testing.T, p *Proxy, want int) {
@@ -79,7 +78,7 @@ func TestParkedClientCloses(t *testing.T) {
 	expect(t, stays, "+PONG\r\n", "PING")
 	waitParked(t, tp.Proxy, 2)
 	gone.Conn.Close()
-	st := tp.Proxy.pools[0].pool().Stats
+	st := tp.Proxy.poolList()[0].pool().Stats
 	testutil.Eventually(t, 5*time.Second, func() bool { return st.ClientConnections.Load() == 1 },
 		"the closed parked client is still counted")
 	if parked, all := parkedClients(tp.Proxy); parked != 1 || all != 1 {

@@ -14,6 +14,24 @@
 // client's reader, waits until the replies it owes are written, and gives
 // its socket and the unparsed start of its next request away; Adopt, in
 // the new process, serves them as if just accepted.
+//
+// Every goroutine of the proxy is started by Proxy.spawn, and Close waits
+// for all of them.
+//
+// Locks, in the order they may be taken (a lock is never taken while
+// holding one below it):
+//
+//	Proxy.reloadMu    one Reload, StopAccepting or Close at a time
+//	Proxy.handOverMu  one HandOver at a time
+//	Proxy.clientsMu   the client registry: clients, closed, handover
+//	client.mu         a client's state and leave request (client.go)
+//	parker.mu         the parked clients by socket
+//	requests.mu, output.mu, pool and backend locks: each alone
+//
+// None is held across a blocking call (a socket write, a wait): the
+// registry is copied out under clientsMu and acted on after. The request
+// path takes none of the first five; the pools are read through an
+// atomic pointer.
 package proxy
 
 import (
@@ -55,9 +73,10 @@ const DefaultMbufSize = 16384
 type Proxy struct {
 	opts   Options
 	global config.Global
-	pools  []*poolServer
+	pools  atomic.Pointer[[]*poolServer] // replaced whole by Reload
 	stats  *stats.Process
 	done   chan struct{} // closed by Close
+	closed atomic.Bool   // Close was called
 
 	readBufs sync.Pool // *[]byte of MbufSize, lent to clients while they read
 	parker   *parker   // nil: clients are never parked
@@ -67,11 +86,11 @@ type Proxy struct {
 
 	handOverMu sync.Mutex // one HandOver at a time
 
-	mu       sync.Mutex
-	closed   bool
-	clients  map[*client]struct{}
-	handover *handover // set while HandOver runs: new clients are handed over too
-	wg       sync.WaitGroup
+	clientsMu sync.Mutex
+	clients   map[*client]struct{}
+	handover  *handover // set while HandOver runs: new clients are handed over too
+
+	goroutines sync.WaitGroup // every goroutine spawn started
 }
 
 // poolServer is one pool with its listener. Its configuration and
@@ -84,7 +103,9 @@ type poolServer struct {
 	lnClosed atomic.Bool
 	proto    proto.Protocol // the same for every state: see sameListener
 	nclients atomic.Int64
-	retired  atomic.Bool // removed by a reload: its clients are let go
+	retired  atomic.Bool   // removed by a reload: its clients are let go
+	gone     chan struct{} // closed once retired and without a client
+	goneOnce sync.Once
 }
 
 // poolState is a pool's configuration and the servers built from it.
@@ -93,14 +114,45 @@ type poolState struct {
 	pool     *pool.Pool
 	settings proto.Settings // what the protocol reads of cfg
 	users    atomic.Int64   // clients whose requests use this state
+	retired  atomic.Bool    // replaced by a reload
+	unused   chan struct{}  // closed once retired and without a user
+	once     sync.Once
 }
 
 func (p *Proxy) newPoolState(cfg *config.Pool, pl *pool.Pool) *poolState {
-	return &poolState{cfg: cfg, pool: pl, settings: proto.Settings{Password: cfg.RedisAuth, KeyLimit: p.opts.MbufSize}}
+	return &poolState{
+		cfg: cfg, pool: pl, unused: make(chan struct{}),
+		settings: proto.Settings{Password: cfg.RedisAuth, KeyLimit: p.opts.MbufSize},
+	}
+}
+
+// use counts a client whose requests go by the state; release ends it.
+func (st *poolState) use() { st.users.Add(1) }
+
+func (st *poolState) release() {
+	if st.users.Add(-1) == 0 && st.retired.Load() {
+		st.once.Do(func() { close(st.unused) })
+	}
+}
+
+// retire marks the state replaced; unused is closed once no client uses
+// it (now, or when the last one moves on).
+func (st *poolState) retire() {
+	st.retired.Store(true)
+	if st.users.Load() == 0 {
+		st.once.Do(func() { close(st.unused) })
+	}
 }
 
 func (ps *poolServer) cfg() *config.Pool { return ps.state.Load().cfg }
 func (ps *poolServer) pool() *pool.Pool  { return ps.state.Load().pool }
+
+// clientGone counts a client of the pool out.
+func (ps *poolServer) clientGone() {
+	if ps.nclients.Add(-1) == 0 && ps.retired.Load() {
+		ps.goneOnce.Do(func() { close(ps.gone) })
+	}
+}
 
 // New builds the pools and opens their listeners. Nothing is served
 // until Serve.
@@ -119,7 +171,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		clients: make(map[*client]struct{}),
 		stats:   &stats.Process{Source: host, Version: opts.Version, Start: time.Now()},
 	}
-	if k, err := newParker(p); err != nil {
+	if k, err := newParker(); err != nil {
 		logging.Warnf("idle clients will not be parked: %v", err)
 	} else {
 		p.parker = k
@@ -128,17 +180,23 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		b := make([]byte, opts.MbufSize)
 		return &b
 	}
+	var pools []*poolServer
 	for _, pc := range cfg.Pools {
 		ps, err := p.newPoolServer(pc, true)
 		if err != nil {
+			p.pools.Store(&pools)
 			p.Close()
 			return nil, err
 		}
-		p.pools = append(p.pools, ps)
+		pools = append(pools, ps)
 		p.stats.Pools = append(p.stats.Pools, ps.pool().Stats)
 	}
+	p.pools.Store(&pools)
 	return p, nil
 }
+
+// poolList returns the pools being served.
+func (p *Proxy) poolList() []*poolServer { return *p.pools.Load() }
 
 // newPoolServer builds a pool and, when open is set, opens its listener.
 func (p *Proxy) newPoolServer(cfg *config.Pool, open bool) (*poolServer, error) {
@@ -146,7 +204,7 @@ func (p *Proxy) newPoolServer(cfg *config.Pool, open bool) (*poolServer, error) 
 	if err != nil {
 		return nil, err
 	}
-	ps := &poolServer{proxy: p, proto: pl.Protocol}
+	ps := &poolServer{proxy: p, proto: pl.Protocol, gone: make(chan struct{})}
 	if open {
 		if ps.ln, err = p.listen(cfg.Listen, cfg.Backlog); err != nil {
 			pl.Close()
@@ -173,10 +231,21 @@ func (ps *poolServer) closeListener() {
 	}
 }
 
+// spawn runs f on a goroutine that Close waits for.
+func (p *Proxy) spawn(f func()) {
+	p.goroutines.Add(1)
+	go func() {
+		defer p.goroutines.Done()
+		f()
+	}()
+}
+
+func (p *Proxy) isClosed() bool { return p.closed.Load() }
+
 // Serve accepts and serves clients on every pool until Close; it returns
 // at once, the work runs on goroutines.
 func (p *Proxy) Serve() {
-	for _, ps := range p.pools {
+	for _, ps := range p.poolList() {
 		if ps.cfg().Preconnect {
 			ps.pool().Preconnect()
 		}
@@ -186,9 +255,9 @@ func (p *Proxy) Serve() {
 		p.every(p.global.StatsDuration, p.dumpStats)
 	}
 	if p.parker != nil {
-		p.wg.Add(1)
-		go p.parker.run()
-		p.every(parkSweep, p.sweepIdle)
+		p.spawn(p.parker.run)
+		var buf []*client
+		p.every(parkSweep, func(time.Time) { buf = p.sweepIdle(buf) })
 	}
 	r := newReleaser()
 	p.every(releaseEvery, func(now time.Time) { r.check(now, releaseAbove, releaseAtLeast) })
@@ -207,9 +276,7 @@ func (p *Proxy) dumpStats(now time.Time) {
 
 // every runs f every d on a goroutine of its own until the proxy closes.
 func (p *Proxy) every(d time.Duration, f func(now time.Time)) {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
+	p.spawn(func() {
 		tick := time.NewTicker(d)
 		defer tick.Stop()
 		for {
@@ -220,7 +287,7 @@ func (p *Proxy) every(d time.Duration, f func(now time.Time)) {
 				f(now)
 			}
 		}
-	}()
+	})
 }
 
 func appendFile(path string, b []byte) error {
@@ -237,23 +304,42 @@ func appendFile(path string, b []byte) error {
 
 // serve starts the pool's accept loop, if it has a listener.
 func (ps *poolServer) serve() {
-	if ps.ln == nil {
-		return
+	if ps.ln != nil {
+		ps.proxy.spawn(ps.acceptLoop)
 	}
-	ps.proxy.wg.Add(1)
-	go ps.acceptLoop()
 }
 
+// Accept backs off on errors such as running out of descriptors (EMFILE,
+// ENFILE) as net/http does: 5 ms, doubling to 1 s, logged once a run.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
 func (ps *poolServer) acceptLoop() {
-	defer ps.proxy.wg.Done()
+	var backoff time.Duration
 	for {
 		conn, err := ps.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			logging.Errorf("pool %s: accept: %v", ps.cfg().Name, err)
+			if backoff == 0 {
+				backoff = acceptBackoffMin
+				logging.Errorf("pool %s: accept: %v; retrying, backing off up to %v", ps.cfg().Name, err, acceptBackoffMax)
+			} else {
+				backoff = min(2*backoff, acceptBackoffMax)
+			}
+			select {
+			case <-time.After(backoff):
+			case <-ps.proxy.done:
+				return
+			}
 			continue
+		}
+		if backoff != 0 {
+			logging.Noticef("pool %s: accepting again", ps.cfg().Name)
+			backoff = 0
 		}
 		if err := ps.admit(conn, nil); errors.Is(err, errProxyClosed) {
 			return
@@ -272,7 +358,7 @@ var (
 func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
 	limit := int64(ps.cfg().ClientConnections)
 	if n := ps.nclients.Add(1); limit > 0 && n > limit {
-		ps.nclients.Add(-1)
+		ps.clientGone()
 		logging.Warnf("pool %s: client connections limit %d reached, closing %s",
 			ps.cfg().Name, limit, conn.RemoteAddr())
 		conn.Close()
@@ -287,55 +373,77 @@ func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
 	}
 	if !ps.proxy.track(c) {
 		conn.Close()
-		ps.nclients.Add(-1)
+		ps.clientGone()
 		return errProxyClosed
 	}
+	defer ps.proxy.goroutines.Done() // see track
 	ps.proxy.stats.AddConn()
 	ps.pool().Stats.ClientConnections.Add(1)
 	logging.Noticef("%s client %s on pool %s", verb, conn.RemoteAddr(), ps.cfg().Name)
-	ps.proxy.startOrPark(c)
+	c.begin()
+	if h := ps.proxy.handoverNow(); h != nil {
+		c.leave(h) // a handover began meanwhile: this client goes too
+	}
 	return nil
 }
 
+// track adds a client to the registry, unless the proxy closed. It counts
+// the admission among the proxy's goroutines (the caller ends it), so
+// that Close, which may have begun meanwhile, waits for the client's
+// goroutines to start and end.
 func (p *Proxy) track(c *client) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
+	p.clientsMu.Lock()
+	defer p.clientsMu.Unlock()
+	if p.isClosed() {
 		return false
 	}
 	p.clients[c] = struct{}{}
-	p.wg.Add(2)
-	if h := p.handover; h != nil {
-		h.add(c)
-	}
+	p.goroutines.Add(1)
 	return true
 }
 
-// untrack forgets a client whose connection is closed: gone for good, or
-// handed over to another process (and then not counted as ended by the
-// client).
+// handoverNow returns the handover under way, or nil.
+func (p *Proxy) handoverNow() *handover {
+	p.clientsMu.Lock()
+	defer p.clientsMu.Unlock()
+	return p.handover
+}
+
+// untrack forgets a client whose connection is closed.
 func (p *Proxy) untrack(c *client) {
-	c.ps.nclients.Add(-1)
 	c.ps.pool().Stats.ClientConnections.Add(-1)
 	p.stats.DoneConn()
-	p.mu.Lock()
+	p.clientsMu.Lock()
 	delete(p.clients, c)
-	p.clientGoneLocked()
-	p.mu.Unlock()
-	verb := "closed"
-	if c.handedOver {
-		verb = "handed over"
+	if h := p.handover; h != nil && len(p.clients) == 0 {
+		h.signalEmpty()
 	}
-	logging.Noticef("%s client %s on pool %s", verb, c.conn.RemoteAddr(), c.ps.cfg().Name)
+	p.clientsMu.Unlock()
+	c.ps.clientGone()
+}
+
+// clientList appends every client to buf: a snapshot, to act on without
+// the registry's lock.
+func (p *Proxy) clientList(buf []*client) []*client {
+	p.clientsMu.Lock()
+	defer p.clientsMu.Unlock()
+	for c := range p.clients {
+		buf = append(buf, c)
+	}
+	return buf
+}
+
+// clientCount returns how many clients are tracked.
+func (p *Proxy) clientCount() int {
+	p.clientsMu.Lock()
+	defer p.clientsMu.Unlock()
+	return len(p.clients)
 }
 
 // Health returns nil when every pool has a live server, else an error
 // naming the first pool that has none.
 func (p *Proxy) Health() error {
-	p.mu.Lock()
-	pools := p.pools
-	p.mu.Unlock()
-	for _, ps := range pools {
+	for _, ps := range p.poolList() {
 		if !ps.pool().Live() {
 			return fmt.Errorf("pool %q: no live server", ps.cfg().Name)
 		}
@@ -351,27 +459,27 @@ func (p *Proxy) Stats() *stats.Process { return p.stats }
 func (p *Proxy) Close() error {
 	p.reloadMu.Lock() // let a reload finish first
 	defer p.reloadMu.Unlock()
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	p.clientsMu.Lock()
+	if p.isClosed() {
+		p.clientsMu.Unlock()
 		return nil
 	}
-	p.closed = true
+	p.closed.Store(true)
 	close(p.done)
-	for _, ps := range p.pools {
+	p.clientsMu.Unlock()
+	for _, ps := range p.poolList() {
 		ps.closeListener()
 	}
-	for c := range p.clients {
+	for _, c := range p.clientList(nil) {
 		c.conn.Close()
-		c.resumeLocked() // if parked: its goroutines end it
+		c.resume() // if parked: its goroutines end it
 	}
-	p.mu.Unlock()
 	if p.parker != nil {
-		p.parker.close() // not under mu: a wake in progress may be waiting for it
+		p.parker.close()
 	}
-	for _, ps := range p.pools {
+	for _, ps := range p.poolList() {
 		ps.pool().Close()
 	}
-	p.wg.Wait()
+	p.goroutines.Wait()
 	return nil
 }

@@ -397,7 +397,7 @@ func TestEvalRoutesByFirstKey(t *testing.T) {
 // keyOn finds a key that the pool routes to backend i.
 func keyOn(t *testing.T, p *Proxy, i int, prefix string) string {
 	t.Helper()
-	pl := p.pools[0].pool()
+	pl := p.poolList()[0].pool()
 	for n := 0; n < 10000; n++ {
 		k := fmt.Sprintf("%s%d", prefix, n)
 		if s := pl.Route([]byte(k)); s != nil && s.Index() == i {
@@ -411,7 +411,7 @@ func keyOn(t *testing.T, p *Proxy, i int, prefix string) string {
 func TestBackendKilled(t *testing.T) {
 	tp := startProxy(t, 2, "timeout: 2000")
 	c := testutil.Dial(t, tp.addr)
-	dead := tp.Proxy.pools[0].pool().Servers[0].Config.Addr
+	dead := tp.Proxy.poolList()[0].pool().Servers[0].Config.Addr
 	deadIdx := tp.backendIndex(dead)
 	kDead, kLive := keyOn(t, tp.Proxy, 0, "d"), keyOn(t, tp.Proxy, 1, "l")
 	expect(t, c, "+OK\r\n", "SET", kDead, "1")
@@ -431,7 +431,7 @@ func TestBackendKilled(t *testing.T) {
 func TestAutoEject(t *testing.T) {
 	tp := startProxy(t, 2, "auto_eject_hosts: true\nserver_failure_limit: 2\nserver_retry_timeout: 500\ntimeout: 2000")
 	c := testutil.Dial(t, tp.addr)
-	srv := tp.Proxy.pools[0].pool().Servers[0]
+	srv := tp.Proxy.poolList()[0].pool().Servers[0]
 	deadIdx := tp.backendIndex(srv.Config.Addr)
 	k := keyOn(t, tp.Proxy, 0, "ej")
 	tp.backends[deadIdx].Kill()
@@ -456,7 +456,7 @@ func TestSplitWithEveryServerEjected(t *testing.T) {
 	for _, b := range tp.backends {
 		b.Kill()
 	}
-	servers := tp.Proxy.pools[0].pool().Servers
+	servers := tp.Proxy.poolList()[0].pool().Servers
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		c.Do("GET", k0)
 		c.Do("GET", k1)
@@ -475,7 +475,7 @@ func TestSplitWithEveryServerEjected(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	tp := startProxy(t, 2, "timeout: 300")
 	c := testutil.Dial(t, tp.addr)
-	srv := tp.Proxy.pools[0].pool().Servers[0]
+	srv := tp.Proxy.poolList()[0].pool().Servers[0]
 	idx := tp.backendIndex(srv.Config.Addr)
 	kSlow, kFast := keyOn(t, tp.Proxy, 0, "s"), keyOn(t, tp.Proxy, 1, "f")
 	expect(t, c, "+OK\r\n", "SET", kFast, "1")
@@ -634,7 +634,7 @@ func TestPreconnect(t *testing.T) {
 // auto-eject its keys then move to the other servers, and come back.
 func TestKillUnderLoad(t *testing.T) {
 	tp := startProxy(t, 3, "auto_eject_hosts: true\nserver_failure_limit: 1\nserver_retry_timeout: 1000\ntimeout: 1000")
-	pl := tp.Proxy.pools[0].pool()
+	pl := tp.Proxy.poolList()[0].pool()
 	victim := pl.Servers[0]
 	vi := tp.backendIndex(victim.Config.Addr)
 	// Where each key lives while every server is up.
@@ -800,7 +800,7 @@ func TestSlowRequestLog(t *testing.T) {
 	t.Cleanup(func() { logging.Init(logging.Warn, "") })
 	tp := startProxy(t, 2, "slow_req_duration: 100")
 	c := testutil.Dial(t, tp.addr)
-	srv := tp.Proxy.pools[0].pool().Servers[0]
+	srv := tp.Proxy.poolList()[0].pool().Servers[0]
 	idx := tp.backendIndex(srv.Config.Addr)
 	k := keyOn(t, tp.Proxy, 0, "slow")
 	expect(t, c, "+OK\r\n", "SET", k, "1")

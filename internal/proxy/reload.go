@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"net"
 	"time"
 
 	"github.com/nutcracker-go/nutcracker/internal/config"
@@ -33,13 +32,10 @@ const DefaultReloadTimeout = 120 * time.Second
 func (p *Proxy) Reload(cfg *config.Config) error {
 	p.reloadMu.Lock()
 	defer p.reloadMu.Unlock()
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	if p.isClosed() {
 		return errors.New("reload: proxy closed")
 	}
-	old := p.pools
-	p.mu.Unlock()
+	old := p.poolList()
 	grace := cfg.Global.ReloadTimeout
 	if grace <= 0 {
 		grace = DefaultReloadTimeout
@@ -103,9 +99,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	for i, ps := range next {
 		statPools[i] = ps.pool().Stats
 	}
-	p.mu.Lock()
-	p.pools = next
-	p.mu.Unlock()
+	p.pools.Store(&next)
 	p.stats.SetPools(statPools)
 	logging.Noticef("configuration reloaded: %d pools", len(next))
 	return errors.Join(errs...)
@@ -115,19 +109,17 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 // it any more (each moves to the new state when it has no request out),
 // or after grace at most.
 func (p *Proxy) retireState(st *poolState, grace time.Duration) {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		deadline := time.Now().Add(grace)
-		for st.users.Load() > 0 && time.Now().Before(deadline) {
-			select {
-			case <-time.After(20 * time.Millisecond):
-			case <-p.done:
-				deadline = time.Now()
-			}
+	st.retire()
+	p.spawn(func() {
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-st.unused:
+		case <-timer.C:
+		case <-p.done:
 		}
-		st.pool.Retire(time.Second)
-	}()
+		st.pool.Retire(time.Second, p.done)
+	})
 }
 
 func contains(list []*poolServer, ps *poolServer) bool {
@@ -147,44 +139,34 @@ func sameListener(a, b *config.Pool) bool {
 
 // retirePool stops a removed pool: no more accepts; after grace its
 // clients stop being read (those with requests in the proxy get their
-// replies first), then its server connections close.
+// replies first), then its server connections close, once its clients
+// are gone or after another grace.
 func (p *Proxy) retirePool(ps *poolServer, grace time.Duration) {
 	ps.retired.Store(true)
+	if ps.nclients.Load() == 0 {
+		ps.goneOnce.Do(func() { close(ps.gone) })
+	}
 	ps.closeListener()
 	logging.Noticef("pool %s removed: its clients are let go in %v", ps.cfg().Name, grace)
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
+	p.spawn(func() {
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
 		select {
-		case <-time.After(grace):
+		case <-timer.C:
+			for _, c := range p.clientList(nil) {
+				if c.ps == ps {
+					c.shutdownRead()
+				}
+			}
+			timer.Reset(grace)
+			select {
+			case <-ps.gone:
+			case <-timer.C:
+			case <-p.done:
+			}
+		case <-ps.gone:
 		case <-p.done:
 		}
-		p.mu.Lock()
-		for c := range p.clients {
-			if c.ps == ps && !c.shared { // a shutdown would reach the process it went to
-				closeRead(c.conn)
-			}
-		}
-		p.mu.Unlock()
-		deadline := time.Now().Add(grace)
-		for ps.nclients.Load() > 0 && time.Now().Before(deadline) {
-			select {
-			case <-time.After(20 * time.Millisecond):
-			case <-p.done:
-				deadline = time.Now()
-			}
-		}
 		ps.pool().Close()
-	}()
-}
-
-// closeRead ends a client's requests: its reader sees end of file, its
-// writer sends the replies still owed and closes.
-func closeRead(conn net.Conn) {
-	type readCloser interface{ CloseRead() error }
-	if rc, ok := conn.(readCloser); ok {
-		rc.CloseRead()
-		return
-	}
-	conn.Close()
+	})
 }

@@ -35,7 +35,7 @@ func TestReloadInPlace(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		expect(t, cl, "+OK\r\n", "SET", fmt.Sprintf("%d:before", i), "1")
 	}
-	statsA := p.pools[0].pool().Servers[0].Stats
+	statsA := p.poolList()[0].pool().Servers[0].Stats
 	requestsA := statsA.Requests.Load()
 
 	reload(t, p, poolYAML(listen, "", a.Addr+":1 a", b.Addr+":1 b", c.Addr+":1 c"))
@@ -45,12 +45,12 @@ func TestReloadInPlace(t *testing.T) {
 	if n := testutil.Dial(t, c.Addr).Do("DBSIZE"); n == ":0\r\n" {
 		t.Fatal("no key reached the added server")
 	}
-	sa := p.pools[0].pool().Servers[0]
+	sa := p.poolList()[0].pool().Servers[0]
 	if sa.Stats != statsA || sa.Stats.Requests.Load() <= requestsA || sa.Stats.Connections.Load() != 1 {
 		t.Fatalf("server a: stats replaced or connection not kept (requests %d, connections %d)",
 			sa.Stats.Requests.Load(), sa.Stats.Connections.Load())
 	}
-	if got := p.pools[0].pool().Stats.ClientConnections.Load(); got != 1 {
+	if got := p.poolList()[0].pool().Stats.ClientConnections.Load(); got != 1 {
 		t.Fatalf("%d client connections after the reload, want the same 1", got)
 	}
 }

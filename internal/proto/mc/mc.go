@@ -1,7 +1,11 @@
 // Package mc speaks the memcached ASCII protocol for the proxy: it frames
 // client requests as memcached 1.6 does, refuses the requests memcached
 // refuses with memcached's own reply text, finds the end of server
-// replies, and holds the table of supported commands.
+// replies, and holds the table of supported commands. Protocol and Client
+// (protocol.go, client.go) are the protocol as package proto defines it:
+// multi-key retrievals split per server and their VALUE blocks merged in
+// key order, quiet meta commands fenced with mn, quit and mn answered by
+// the proxy.
 //
 // Both parsers are resumable, like those of package resp. The caller passes
 // a buffer that starts at the first byte of a frame; Parse returns 0 until

@@ -1,7 +1,10 @@
 // Package resp speaks the Redis protocol (RESP2) for the proxy: it frames
 // client requests exactly as Redis 7 does, finds the end of server replies,
 // encodes replies, and holds the table of commands the proxy supports with
-// the way each one is routed.
+// the way each one is routed. Protocol and Client (protocol.go, client.go)
+// are the protocol as package proto defines it: what the proxy answers
+// itself (PING, QUIT, AUTH, SELECT 0, refusals), what it routes by which
+// key, how split commands are encoded per server and merged.
 //
 // Both parsers are resumable. The caller passes a buffer that starts at the
 // first byte of a frame; Parse returns 0 until the whole frame is there, and
