@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
@@ -193,4 +195,90 @@ func memInUse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse + ms.StackInuse
+}
+
+// TestAcceptBacksOffWhenOutOfDescriptors runs the proxy out of file
+// descriptors: accept fails with EMFILE, which is logged once, not once
+// per retry, and the waiting client is served as soon as descriptors are
+// free again.
+func TestAcceptBacksOffWhenOutOfDescriptors(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "nc.log")
+	if err := logging.Init(logging.Warn, logFile); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logging.Init(logging.Warn, "") })
+	tp := startProxy(t, 1, "preconnect: true")
+	srv := tp.Proxy.poolList()[0].pool().Servers[0]
+	testutil.Eventually(t, 5*time.Second, func() bool { return srv.Stats.Connections.Load() == 1 },
+		"server connection never made")
+
+	// The log is read through a descriptor opened now.
+	lf, err := os.Open(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	readLog := func() string {
+		b, _ := io.ReadAll(io.NewSectionReader(lf, 0, 1<<20))
+		return string(b)
+	}
+
+	// Hold every descriptor the limit allows, then free one for the client.
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	old := lim
+	lim.Cur = 256
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	var held []*os.File
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+			for _, f := range held {
+				f.Close()
+			}
+		}
+	}
+	defer restore()
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			break // EMFILE: every descriptor is taken
+		}
+		held = append(held, f)
+	}
+	if len(held) == 0 {
+		restore()
+		t.Fatal("no descriptor to hold")
+	}
+	held[len(held)-1].Close()
+	held = held[:len(held)-1]
+	conn, err := net.Dial("tcp", tp.addr) // takes the last descriptor
+	if err != nil {
+		restore()
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return strings.Contains(readLog(), "accept:")
+	}, "accept error never logged")
+	time.Sleep(300 * time.Millisecond) // several retries while out of descriptors
+	restore()
+
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 7)
+	if _, err := io.ReadFull(conn, buf); err != nil || string(buf) != "+PONG\r\n" {
+		t.Fatalf("after descriptors were freed: %q, %v", buf, err)
+	}
+	if log := readLog(); strings.Count(log, "accept:") != 1 {
+		t.Fatalf("want one accept error line:\n%s", log)
+	}
 }
