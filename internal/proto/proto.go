@@ -131,6 +131,24 @@ type Request struct {
 	DoneAt time.Time
 }
 
+// maxKeptMarks bounds the marks buffer a framer keeps between replies.
+const maxKeptMarks = 64 << 10
+
+// SwapMarks gives r the marks a framer recorded for its reply (none when
+// ok is false) and returns the buffer for the framer's next reply: r's
+// old one, emptied, or the framer's own when r takes none; a buffer grown
+// past 64K marks is dropped.
+func (r *Request) SwapMarks(marks []int32, ok bool) []int32 {
+	r.Marks = r.Marks[:0]
+	if ok {
+		marks, r.Marks = r.Marks, marks
+	}
+	if cap(marks) > maxKeptMarks {
+		return nil
+	}
+	return marks[:0]
+}
+
 // Owner is told when its request has a reply or an error.
 type Owner interface {
 	Complete(r *Request)
@@ -171,6 +189,18 @@ type Msg struct {
 	// gives each routed key, in request order, its fragment.
 	Frags   []*Frag
 	KeyFrag []uint32
+}
+
+// KeyRun returns the fragment of routed key k, and the end of the run of
+// keys from k that go to the same fragment: keys next to each other in
+// the request and on one server are encoded, and their replies merged,
+// as one run.
+func (m *Msg) KeyRun(k int) (frag uint32, end int) {
+	frag, end = m.KeyFrag[k], k+1
+	for end < len(m.KeyFrag) && m.KeyFrag[end] == frag {
+		end++
+	}
+	return frag, end
 }
 
 // NumKeys returns how many keys Split routes.

@@ -150,16 +150,11 @@ func TestMemcacheEveryServerEjected(t *testing.T) {
 	tp := startMC(t, 2, "auto_eject_hosts: true\nserver_failure_limit: 1\nserver_retry_timeout: 60000\ntimeout: 2000")
 	c := testutil.Dial(t, tp.addr)
 	k0, k1 := keyOn(t, tp.Proxy, 0, "a"), keyOn(t, tp.Proxy, 1, "b")
-	for _, b := range tp.backends {
-		b.Kill()
-	}
-	servers := tp.Proxy.poolList()[0].pool().Servers
-	testutil.Eventually(t, 5*time.Second, func() bool {
+	ejectAll(t, tp, func() {
 		c.Send("get " + k0 + "\r\nget " + k1 + "\r\n")
 		c.Line()
 		c.Line()
-		return servers[0].Ejected() && servers[1].Ejected()
-	}, "servers of killed backends never ejected")
+	})
 	exchange(t, c, "get "+k0+"\r\nget "+k0+" "+k1+"\r\nset "+k1+" 0 0 1\r\nx\r\nmn\r\n",
 		"SERVER_ERROR Connection refused", "SERVER_ERROR Connection refused", "SERVER_ERROR Connection refused", "MN")
 }

@@ -453,15 +453,10 @@ func TestSplitWithEveryServerEjected(t *testing.T) {
 	tp := startProxy(t, 2, "auto_eject_hosts: true\nserver_failure_limit: 1\nserver_retry_timeout: 60000\ntimeout: 2000")
 	c := testutil.Dial(t, tp.addr)
 	k0, k1 := keyOn(t, tp.Proxy, 0, "a"), keyOn(t, tp.Proxy, 1, "b")
-	for _, b := range tp.backends {
-		b.Kill()
-	}
-	servers := tp.Proxy.poolList()[0].pool().Servers
-	testutil.Eventually(t, 5*time.Second, func() bool {
+	ejectAll(t, tp, func() {
 		c.Do("GET", k0)
 		c.Do("GET", k1)
-		return servers[0].Ejected() && servers[1].Ejected()
-	}, "servers of killed backends never ejected")
+	})
 	c.Cmd("MGET", k0, k1)
 	c.Cmd("DEL", k0, k1)
 	c.Cmd("PING")
@@ -470,6 +465,20 @@ func TestSplitWithEveryServerEjected(t *testing.T) {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	}
+}
+
+// ejectAll kills every backend of tp, whose pool ejects a server at its
+// first failure, and makes requests with poke until every server is out.
+func ejectAll(t *testing.T, tp *testProxy, poke func()) {
+	t.Helper()
+	for _, b := range tp.backends {
+		b.Kill()
+	}
+	servers := tp.Proxy.poolList()[0].pool().Servers
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		poke()
+		return servers[0].Ejected() && servers[1].Ejected()
+	}, "servers of killed backends never ejected")
 }
 
 func TestTimeout(t *testing.T) {

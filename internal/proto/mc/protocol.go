@@ -83,9 +83,6 @@ func (Protocol) Describe(wire []byte) (cmd, key []byte) {
 	return p.Arg(wire, 0), key
 }
 
-// maxKeptMarks bounds the marks buffer a framer keeps between replies.
-const maxKeptMarks = 64 << 10
-
 // framer frames the replies of one server connection; it marks the VALUE
 // blocks of a retrieval fragment's reply for Merge.
 type framer struct {
@@ -114,16 +111,7 @@ func (f *framer) Frame(r *proto.Request, buf []byte) (int, error) {
 		return 0, err
 	}
 	if r.Hint&hintMarks != 0 {
-		// The marks go to r, and r's old buffer to the next reply.
-		marks, ok := f.p.Values()
-		r.Marks = r.Marks[:0]
-		if ok {
-			marks, r.Marks = r.Marks, marks
-		}
-		if cap(marks) > maxKeptMarks {
-			marks = nil
-		}
-		f.marks = marks
+		f.marks = r.SwapMarks(f.p.Values())
 	}
 	f.p.Reset()
 	f.started, f.off = false, 0

@@ -187,21 +187,18 @@ func (c *Client) Encode(m *proto.Msg, frame []byte) {
 	}
 	// Keys that follow each other in the request and go to one server are
 	// copied at once, as the client encoded them, when that is canonical.
-	verbatim, kf, args := c.p.Verbatim(), m.KeyFrag, c.args
-	for k := 0; k < len(kf); {
-		fi := kf[k]
+	verbatim := c.p.Verbatim()
+	for k := 0; k < len(m.KeyFrag); {
+		fi, end := m.KeyRun(k)
 		f := m.Frags[fi]
-		first := k
-		for k < len(kf) && kf[k] == fi {
-			k++
-		}
-		i, j := 1+first*step, 1+k*step
+		i, j := 1+k*step, 1+end*step
+		k = end
 		if verbatim {
 			f.Wire = append(f.Wire, c.p.Raw(frame, i, j)...)
 			continue
 		}
 		for ; i < j; i++ {
-			f.Wire = AppendBulk(f.Wire, args[i])
+			f.Wire = AppendBulk(f.Wire, c.args[i])
 		}
 	}
 }

@@ -92,9 +92,6 @@ func (Protocol) Describe(wire []byte) (cmd, key []byte) {
 	return cmd, key
 }
 
-// maxKeptMarks bounds the marks buffer a framer keeps between replies.
-const maxKeptMarks = 64 << 10
-
 // framer frames the replies of one server connection. For an MGET
 // fragment it also records where the elements of the reply are.
 type framer struct {
@@ -115,16 +112,7 @@ func (f *framer) Frame(r *proto.Request, buf []byte) (int, error) {
 		return 0, err
 	}
 	if r.Hint == hintMarks {
-		// The marks go to r, and r's old buffer to the next reply.
-		marks, ok := f.p.Elems()
-		r.Marks = r.Marks[:0]
-		if ok {
-			marks, r.Marks = r.Marks, marks
-		}
-		if cap(marks) > maxKeptMarks {
-			marks = nil
-		}
-		f.marks = marks
+		f.marks = r.SwapMarks(f.p.Elems())
 	}
 	f.p.Reset()
 	f.started = false
@@ -185,16 +173,12 @@ func mergeMGet(out []byte, m *proto.Msg) []byte {
 	out = AppendArrayHeader(out, len(m.KeyFrag))
 	// Keys that follow each other in the request and on one server have
 	// their values next to each other in that server's reply: one copy.
-	kf := m.KeyFrag
-	for k := 0; k < len(kf); {
-		fi := kf[k]
+	for k := 0; k < len(m.KeyFrag); {
+		fi, end := m.KeyRun(k)
 		f := m.Frags[fi]
-		first := k
-		for k < len(kf) && kf[k] == fi {
-			k++
-		}
-		out = append(out, f.Reply[f.Marks[f.ElemAt]:f.Marks[f.ElemAt+k-first]]...)
-		f.ElemAt += k - first
+		out = append(out, f.Reply[f.Marks[f.ElemAt]:f.Marks[f.ElemAt+end-k]]...)
+		f.ElemAt += end - k
+		k = end
 	}
 	return out
 }
