@@ -28,6 +28,7 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/pool"
+	"github.com/nutcracker-go/nutcracker/internal/sockets"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
@@ -43,7 +44,8 @@ type Options struct {
 	// it drains. 0 means DefaultOutputLimit.
 	OutputLimit int
 	// Listen opens the listener of a pool; nil opens the socket here
-	// (ListenFD). A worker uses it to take the sockets its master opened.
+	// (sockets.Listen). A worker uses it to take the sockets its master
+	// opened.
 	Listen func(l config.Listen, backlog int) (net.Listener, error)
 }
 
@@ -161,7 +163,7 @@ func (p *Proxy) listen(l config.Listen, backlog int) (net.Listener, error) {
 	if p.opts.Listen != nil {
 		return p.opts.Listen(l, backlog)
 	}
-	return listen(l, backlog)
+	return sockets.Listen(l, backlog)
 }
 
 // closeListener stops accepting on the pool, once.
@@ -277,7 +279,7 @@ func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
 		conn.Close()
 		return errClientLimit
 	}
-	setKeepAlive(conn, ps.cfg().TCPKeepalive)
+	sockets.SetKeepAlive(conn, ps.cfg().TCPKeepalive)
 	c := newClient(ps, conn)
 	verb := "accepted"
 	if h != nil {

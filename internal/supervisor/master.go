@@ -42,6 +42,7 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/proxy"
+	"github.com/nutcracker-go/nutcracker/internal/sockets"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
@@ -83,7 +84,7 @@ type Master struct {
 
 	mu        sync.Mutex
 	cfg       *config.Config
-	listeners map[string][]int // listenKey -> sockets, one per worker or one shared (proxy.ListenGroup)
+	listeners map[string][]int // sockets.Key -> sockets, one per worker or one shared (sockets.ListenGroup)
 	slots     []*proc          // the current generation, by worker number - 1
 	old       map[*proc]bool   // workers handing over or stopping
 	backoff   []time.Duration
@@ -184,7 +185,7 @@ func (m *Master) open() error {
 	if err := m.openListeners(m.cfg); err != nil {
 		return err
 	}
-	fd, err := proxy.ListenFD(config.Listen{Network: "tcp", Addr: m.opts.StatsAddr}, 0)
+	fd, err := sockets.ListenFD(config.Listen{Network: "tcp", Addr: m.opts.StatsAddr}, 0)
 	if err != nil {
 		return fmt.Errorf("stats: listen on %s: %w", m.opts.StatsAddr, err)
 	}
@@ -203,11 +204,11 @@ func (m *Master) open() error {
 // openListeners opens the sockets of cfg's pools that are not open yet.
 func (m *Master) openListeners(cfg *config.Config) error {
 	for _, pc := range cfg.Pools {
-		key := listenKey(pc.Listen)
+		key := sockets.Key(pc.Listen)
 		if _, ok := m.listeners[key]; ok {
 			continue
 		}
-		fds, err := proxy.ListenGroup(pc.Listen, pc.Backlog, m.opts.Workers)
+		fds, err := sockets.ListenGroup(pc.Listen, pc.Backlog, m.opts.Workers)
 		if err != nil {
 			return fmt.Errorf("pool %s: listen on %s: %w", pc.Name, pc.Listen.Addr, err)
 		}
@@ -221,7 +222,7 @@ func (m *Master) openListeners(cfg *config.Config) error {
 func (m *Master) closeUnused(cfg *config.Config) {
 	used := make(map[string]bool)
 	for _, pc := range cfg.Pools {
-		used[listenKey(pc.Listen)] = true
+		used[sockets.Key(pc.Listen)] = true
 	}
 	for key, fds := range m.listeners {
 		if !used[key] {

@@ -14,6 +14,7 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/proxy"
+	"github.com/nutcracker-go/nutcracker/internal/sockets"
 )
 
 // Environment of a worker process, set by the master.
@@ -40,7 +41,7 @@ type WorkerOptions struct {
 // worker is the state of a worker process.
 type worker struct {
 	ctl       *ctlConn
-	listeners map[string]*os.File // by listenKey; kept open for pools a reload brings back
+	listeners map[string]*os.File // by sockets.Key; kept open for pools a reload brings back
 	proxy     *proxy.Proxy
 	leaving   bool // told to hand over or stop
 }
@@ -115,9 +116,9 @@ func (w *worker) start(opts WorkerOptions) error {
 // file is a copy of the master's socket: closing the listener made from it
 // leaves the master's socket, and its accept queue, open.
 func (w *worker) listen(l config.Listen, _ int) (net.Listener, error) {
-	f := w.listeners[listenKey(l)]
+	f := w.listeners[sockets.Key(l)]
 	if f == nil {
-		return nil, fmt.Errorf("no socket from the master for %s", listenKey(l))
+		return nil, fmt.Errorf("no socket from the master for %s", sockets.Key(l))
 	}
 	return net.FileListener(f)
 }
@@ -190,7 +191,7 @@ func (w *worker) reload(m *message) error {
 	// close ends them.
 	used := make(map[string]bool)
 	for _, pc := range cfg.Pools {
-		used[listenKey(pc.Listen)] = true
+		used[sockets.Key(pc.Listen)] = true
 	}
 	for key, f := range w.listeners {
 		if !used[key] {
@@ -232,6 +233,3 @@ func (w *worker) leave(handover bool, grace time.Duration) {
 	w.proxy.Close()
 	w.send(&message{Type: msgStats, Stats: w.proxy.Stats().Snapshot(), Final: true})
 }
-
-// listenKey names a listening socket: network and address.
-func listenKey(l config.Listen) string { return l.Network + ":" + l.Addr }
