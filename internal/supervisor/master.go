@@ -16,9 +16,10 @@
 // client connection over, at a request boundary and with its unparsed
 // bytes, through the master to a new worker.
 //
-// Each worker has a control channel to the master (ctl.go), and dies with
-// the master: its parent-death signal is tied to the master thread that
-// forked it, so all forks and the re-exec happen on one locked thread.
+// Each worker has a control channel to the master (internal/control),
+// and dies with the master: its parent-death signal is tied to the master
+// thread that forked it, so all forks and the re-exec happen on one
+// locked thread.
 package supervisor
 
 import (
@@ -40,6 +41,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/control"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/proxy"
 	"github.com/nutcracker-go/nutcracker/internal/sockets"
@@ -108,14 +110,14 @@ type Master struct {
 type proc struct {
 	num     int
 	pid     int
-	ctl     *ctlConn
+	ctl     *control.Conn
 	started time.Time
 	keys    map[string]bool // listeners it has; guarded by Master.mu
 
 	ready     chan struct{}
 	readyOnce sync.Once
-	acks      chan *message // reload replies
-	replies   chan *message // stats replies
+	acks      chan *control.Message // reload replies
+	replies   chan *control.Message // stats replies
 	queryMu   sync.Mutex
 
 	last  *stats.Snapshot // guarded by Master.statsMu
@@ -328,7 +330,7 @@ func (m *Master) startWorker(num int) error {
 // spawn forks and executes a worker and sends it the configuration; it
 // runs on the spawner thread.
 func (m *Master) spawn(num int) error {
-	ctl, childEnd, err := socketPair()
+	ctl, childEnd, err := control.Pair()
 	if err != nil {
 		return err
 	}
@@ -336,7 +338,7 @@ func (m *Master) spawn(num int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopping {
-		ctl.close()
+		ctl.Close()
 		return errors.New("stopping")
 	}
 	// Descriptors 0-2 as ours, 3 the control channel, then the sockets.
@@ -350,8 +352,8 @@ func (m *Master) spawn(num int) error {
 	}
 	lns, _ := json.Marshal(inherited)
 	env := append(cleanEnv(),
-		envWorker+"="+strconv.Itoa(num),
-		envListeners+"="+string(lns))
+		control.EnvWorker+"="+strconv.Itoa(num),
+		control.EnvListeners+"="+string(lns))
 	if os.Getenv("GOMAXPROCS") == "" {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(m.procsPerWorker()))
 	}
@@ -359,33 +361,33 @@ func (m *Master) spawn(num int) error {
 	attr := &syscall.ProcAttr{Env: env, Files: files, Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}
 	restore, err := m.pin(num)
 	if err != nil {
-		ctl.close()
+		ctl.Close()
 		return err
 	}
 	pid, err := syscall.ForkExec(m.exe, argv, attr)
 	restore()
 	if err != nil {
-		ctl.close()
+		ctl.Close()
 		return fmt.Errorf("start worker %d: %w", num, err)
 	}
 	p := newProc(num, pid, ctl)
 	p.keys = keys
 	m.slots[num-1] = p
 	m.watch(p)
-	if err := ctl.send(&message{Type: msgStart, File: m.cfg.File, Config: m.cfg.Data}, -1); err != nil {
+	if err := ctl.Send(&control.Message{Type: control.MsgStart, File: m.cfg.File, Config: m.cfg.Data}, -1); err != nil {
 		logging.Errorf("worker %d: %v", num, err)
 	}
 	logging.Noticef("worker %d started, pid %d", num, pid)
 	return nil
 }
 
-func newProc(num, pid int, ctl *ctlConn) *proc {
+func newProc(num, pid int, ctl *control.Conn) *proc {
 	return &proc{
 		num: num, pid: pid, ctl: ctl, started: time.Now(),
 		keys:       make(map[string]bool),
 		ready:      make(chan struct{}),
-		acks:       make(chan *message, 1),
-		replies:    make(chan *message, 1),
+		acks:       make(chan *control.Message, 1),
+		replies:    make(chan *control.Message, 1),
 		paused:     make(chan struct{}),
 		readerDone: make(chan struct{}),
 		exited:     make(chan struct{}),
@@ -433,7 +435,7 @@ func cleanEnv() []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case envWorker, envListeners, envUpgrade:
+		case control.EnvWorker, control.EnvListeners, envUpgrade:
 			continue
 		}
 		env = append(env, kv)
@@ -461,7 +463,7 @@ func (m *Master) watch(p *proc) {
 // readCtl acts on a worker's messages until its channel closes.
 func (m *Master) readCtl(p *proc) {
 	for {
-		msg, err := p.ctl.recv()
+		msg, err := p.ctl.Recv()
 		if err != nil {
 			if p.pausing.Load() {
 				p.paused <- struct{}{}
@@ -471,14 +473,14 @@ func (m *Master) readCtl(p *proc) {
 			return
 		}
 		switch msg.Type {
-		case msgReady:
+		case control.MsgReady:
 			p.readyOnce.Do(func() { close(p.ready) })
-		case msgReloaded:
+		case control.MsgReloaded:
 			select {
 			case p.acks <- msg:
 			default:
 			}
-		case msgStats:
+		case control.MsgStats:
 			if msg.Final {
 				m.statsMu.Lock()
 				if !p.final {
@@ -492,7 +494,7 @@ func (m *Master) readCtl(p *proc) {
 			case p.replies <- msg:
 			default:
 			}
-		case msgClient:
+		case control.MsgClient:
 			m.forward(msg)
 		}
 	}
@@ -500,8 +502,8 @@ func (m *Master) readCtl(p *proc) {
 
 // forward gives a handed-over client to a worker of the current
 // generation, in turn.
-func (m *Master) forward(msg *message) {
-	defer syscall.Close(msg.fd)
+func (m *Master) forward(msg *control.Message) {
+	defer syscall.Close(msg.FD)
 	m.mu.Lock()
 	var targets []*proc
 	for _, p := range m.slots {
@@ -515,7 +517,7 @@ func (m *Master) forward(msg *message) {
 		return
 	}
 	p := targets[int(m.handed.Add(1))%len(targets)]
-	if err := p.ctl.send(&message{Type: msgClient, Pool: msg.Pool, Unparsed: msg.Unparsed, Authed: msg.Authed}, msg.fd); err != nil {
+	if err := p.ctl.Send(&control.Message{Type: control.MsgClient, Pool: msg.Pool, Unparsed: msg.Unparsed, Authed: msg.Authed}, msg.FD); err != nil {
 		logging.Warnf("worker %d: %v: client of pool %s closed", p.num, err, msg.Pool)
 	}
 }
@@ -532,7 +534,7 @@ func (m *Master) exited(p *proc, ws syscall.WaitStatus) {
 	}
 	m.statsMu.Unlock()
 	close(p.exited)
-	p.ctl.close()
+	p.ctl.Close()
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -699,11 +701,11 @@ func (m *Master) Reload() {
 			<-p.acks
 		}
 		for _, g := range grants[p] {
-			if err := p.ctl.send(&message{Type: msgListener, Key: g.key}, g.fd); err != nil {
+			if err := p.ctl.Send(&control.Message{Type: control.MsgListener, Key: g.key}, g.fd); err != nil {
 				logging.Errorf("worker %d: %v", p.num, err)
 			}
 		}
-		if err := p.ctl.send(&message{Type: msgReload, File: cfg.File, Config: cfg.Data}, -1); err != nil {
+		if err := p.ctl.Send(&control.Message{Type: control.MsgReload, File: cfg.File, Config: cfg.Data}, -1); err != nil {
 			logging.Errorf("worker %d: %v", p.num, err)
 		}
 	}
@@ -732,14 +734,16 @@ func (m *Master) Reload() {
 }
 
 // Reopen has every worker reopen the log file.
-func (m *Master) Reopen() { m.broadcast(&message{Type: msgReopen}) }
+func (m *Master) Reopen() { m.broadcast(&control.Message{Type: control.MsgReopen}) }
 
 // Level has every worker raise (delta > 0) or lower its log level.
-func (m *Master) Level(delta int) { m.broadcast(&message{Type: msgLevel, Delta: delta}) }
+func (m *Master) Level(delta int) {
+	m.broadcast(&control.Message{Type: control.MsgLevel, Delta: delta})
+}
 
-func (m *Master) broadcast(msg *message) {
+func (m *Master) broadcast(msg *control.Message) {
 	for _, p := range m.current() {
-		if err := p.ctl.send(msg, -1); err != nil {
+		if err := p.ctl.Send(msg, -1); err != nil {
 			logging.Errorf("worker %d: %v", p.num, err)
 		}
 	}
@@ -765,7 +769,7 @@ func (m *Master) Shutdown() {
 	ps := m.everyLocked()
 	m.mu.Unlock()
 	for _, p := range ps {
-		p.ctl.send(&message{Type: msgStop, Delta: int(grace / time.Millisecond)}, -1)
+		p.ctl.Send(&control.Message{Type: control.MsgStop, Delta: int(grace / time.Millisecond)}, -1)
 	}
 	deadline := time.After(grace + killSlack)
 	for _, p := range ps {
@@ -835,7 +839,7 @@ func (m *Master) queryLocked(p *proc) *stats.Snapshot {
 	for len(p.replies) > 0 {
 		<-p.replies
 	}
-	if err := p.ctl.send(&message{Type: msgStats}, -1); err == nil {
+	if err := p.ctl.Send(&control.Message{Type: control.MsgStats}, -1); err == nil {
 		select {
 		case r := <-p.replies:
 			p.last = r.Stats

@@ -12,22 +12,16 @@ import (
 	"time"
 
 	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/control"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/proxy"
 	"github.com/nutcracker-go/nutcracker/internal/sockets"
 )
 
-// Environment of a worker process, set by the master.
-const (
-	envWorker    = "NUTCRACKER_WORKER"    // the worker's number, from 1
-	envListeners = "NUTCRACKER_LISTENERS" // inherited listening sockets: key=fd,...
-	ctlFD        = 3                      // the worker's end of its control channel
-)
-
 // WorkerNumber returns this process's worker number, 0 when it is not a
 // worker.
 func WorkerNumber() int {
-	n, _ := strconv.Atoi(os.Getenv(envWorker))
+	n, _ := strconv.Atoi(os.Getenv(control.EnvWorker))
 	return n
 }
 
@@ -40,7 +34,7 @@ type WorkerOptions struct {
 
 // worker is the state of a worker process.
 type worker struct {
-	ctl       *ctlConn
+	ctl       *control.Conn
 	listeners map[string]*os.File // by sockets.Key; kept open for pools a reload brings back
 	proxy     *proxy.Proxy
 	leaving   bool // told to hand over or stop
@@ -62,7 +56,7 @@ func RunWorker(opts WorkerOptions) int {
 		logging.Logf(logging.Emerg, "%v", err)
 		return 1
 	}
-	ctl, err := newCtlConn(os.NewFile(ctlFD, "control"))
+	ctl, err := control.New(os.NewFile(control.WorkerFD, "control"))
 	if err != nil {
 		logging.Logf(logging.Emerg, "%v", err)
 		return 1
@@ -79,8 +73,8 @@ func RunWorker(opts WorkerOptions) int {
 // inheritedListeners reads the listening sockets the master passed.
 func inheritedListeners() (map[string]*os.File, error) {
 	var fds map[string]int
-	if err := json.Unmarshal([]byte(os.Getenv(envListeners)), &fds); err != nil {
-		return nil, fmt.Errorf("%s: %w", envListeners, err)
+	if err := json.Unmarshal([]byte(os.Getenv(control.EnvListeners)), &fds); err != nil {
+		return nil, fmt.Errorf("%s: %w", control.EnvListeners, err)
 	}
 	lns := make(map[string]*os.File, len(fds))
 	for key, fd := range fds {
@@ -92,11 +86,11 @@ func inheritedListeners() (map[string]*os.File, error) {
 
 // start builds the proxy from the master's first message and serves.
 func (w *worker) start(opts WorkerOptions) error {
-	m, err := w.ctl.recv()
+	m, err := w.ctl.Recv()
 	if err != nil {
 		return err
 	}
-	if m.Type != msgStart {
+	if m.Type != control.MsgStart {
 		return fmt.Errorf("control channel: %s before start", m.Type)
 	}
 	cfg, err := config.Parse(m.File, m.Config)
@@ -109,7 +103,7 @@ func (w *worker) start(opts WorkerOptions) error {
 	}
 	w.proxy = p
 	p.Serve()
-	return w.ctl.send(&message{Type: msgReady}, -1)
+	return w.ctl.Send(&control.Message{Type: control.MsgReady}, -1)
 }
 
 // listen takes a pool's listener from the sockets the master passed. The
@@ -126,7 +120,7 @@ func (w *worker) listen(l config.Listen, _ int) (net.Listener, error) {
 // serve acts on the master's messages; it returns the exit code.
 func (w *worker) serve() int {
 	for {
-		m, err := w.ctl.recv()
+		m, err := w.ctl.Recv()
 		if err != nil {
 			// The master is gone (it would have killed us with the
 			// parent-death signal) or the channel broke: stop serving.
@@ -135,38 +129,38 @@ func (w *worker) serve() int {
 			return 1
 		}
 		switch m.Type {
-		case msgListener:
+		case control.MsgListener:
 			if old := w.listeners[m.Key]; old != nil {
 				old.Close()
 			}
-			w.listeners[m.Key] = os.NewFile(uintptr(m.fd), m.Key)
-		case msgReload:
-			reply := &message{Type: msgReloaded}
+			w.listeners[m.Key] = os.NewFile(uintptr(m.FD), m.Key)
+		case control.MsgReload:
+			reply := &control.Message{Type: control.MsgReloaded}
 			if err := w.reload(m); err != nil {
 				reply.Error = err.Error()
 			}
 			w.send(reply)
-		case msgReopen:
+		case control.MsgReopen:
 			if err := logging.Reopen(); err != nil {
 				logging.Logf(logging.Emerg, "%v", err)
 			}
-		case msgLevel:
+		case control.MsgLevel:
 			if m.Delta > 0 {
 				logging.LevelUp()
 			} else {
 				logging.LevelDown()
 			}
-		case msgStats:
-			w.send(&message{Type: msgStats, Stats: w.proxy.Stats().Snapshot()})
-		case msgClient:
+		case control.MsgStats:
+			w.send(&control.Message{Type: control.MsgStats, Stats: w.proxy.Stats().Snapshot()})
+		case control.MsgClient:
 			w.adopt(m)
-		case msgHandover, msgStop:
+		case control.MsgHandover, control.MsgStop:
 			// The loop goes on answering stats queries while clients leave.
 			if w.leaving {
 				continue
 			}
 			w.leaving = true
-			handover, grace := m.Type == msgHandover, time.Duration(m.Delta)*time.Millisecond
+			handover, grace := m.Type == control.MsgHandover, time.Duration(m.Delta)*time.Millisecond
 			go func() {
 				w.leave(handover, grace)
 				os.Exit(0)
@@ -175,13 +169,13 @@ func (w *worker) serve() int {
 	}
 }
 
-func (w *worker) send(m *message) {
-	if err := w.ctl.send(m, -1); err != nil {
+func (w *worker) send(m *control.Message) {
+	if err := w.ctl.Send(m, -1); err != nil {
 		logging.Errorf("%v", err)
 	}
 }
 
-func (w *worker) reload(m *message) error {
+func (w *worker) reload(m *control.Message) error {
 	cfg, err := config.Parse(m.File, m.Config)
 	if err != nil {
 		return err
@@ -203,8 +197,8 @@ func (w *worker) reload(m *message) error {
 }
 
 // adopt serves a client another worker handed over.
-func (w *worker) adopt(m *message) {
-	h := proxy.HandOff{Pool: m.Pool, File: os.NewFile(uintptr(m.fd), "client"), Unparsed: m.Unparsed, Authed: m.Authed}
+func (w *worker) adopt(m *control.Message) {
+	h := proxy.HandOff{Pool: m.Pool, File: os.NewFile(uintptr(m.FD), "client"), Unparsed: m.Unparsed, Authed: m.Authed}
 	if err := w.proxy.Adopt(h); err != nil {
 		logging.Warnf("handed-over client on pool %s: %v", m.Pool, err)
 	}
@@ -224,12 +218,12 @@ func (w *worker) leave(handover bool, grace time.Duration) {
 		logging.Noticef("handing clients over")
 		give = func(h proxy.HandOff) error {
 			defer h.File.Close()
-			return w.ctl.sendFile(&message{Type: msgClient, Pool: h.Pool, Unparsed: h.Unparsed, Authed: h.Authed}, h.File)
+			return w.ctl.SendFile(&control.Message{Type: control.MsgClient, Pool: h.Pool, Unparsed: h.Unparsed, Authed: h.Authed}, h.File)
 		}
 	} else {
 		logging.Noticef("stopping")
 	}
 	w.proxy.HandOver(give, grace)
 	w.proxy.Close()
-	w.send(&message{Type: msgStats, Stats: w.proxy.Stats().Snapshot(), Final: true})
+	w.send(&control.Message{Type: control.MsgStats, Stats: w.proxy.Stats().Snapshot(), Final: true})
 }
