@@ -31,6 +31,7 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/proxy"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 	"github.com/nutcracker-go/nutcracker/internal/supervisor"
+	"github.com/nutcracker-go/nutcracker/internal/worker"
 )
 
 // version is this implementation's version, not twemproxy's; this is the
@@ -88,12 +89,12 @@ func run(args []string, stderr io.Writer) int {
 	if opts.testConf {
 		return testConf(opts.confFile, stderr)
 	}
-	if supervisor.WorkerNumber() > 0 {
+	if worker.Number() > 0 {
 		if err := logging.Init(opts.verbosity, opts.output); err != nil {
 			fmt.Fprintf(stderr, "%v\n", err)
 			return 1
 		}
-		return supervisor.RunWorker(supervisor.WorkerOptions{MbufSize: opts.mbufSize, Version: version})
+		return worker.Run(worker.Options{MbufSize: opts.mbufSize, Version: version})
 	}
 	upgraded := supervisor.Upgraded()
 	if opts.workers > 0 && !upgraded && os.Args[0] != supervisor.MasterName {

@@ -1,5 +1,6 @@
-// Package supervisor runs nutcracker as one master process and N worker
-// processes (bilitw's model, without its flaws).
+// Package supervisor is the master process of nutcracker's master and
+// worker processes (bilitw's model, without its flaws); a worker's own
+// life is internal/worker.
 //
 // The master opens every listening socket once and passes copies to the
 // workers, so a worker that stops accepting never closes an accept queue.
@@ -43,7 +44,6 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/control"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
-	"github.com/nutcracker-go/nutcracker/internal/proxy"
 	"github.com/nutcracker-go/nutcracker/internal/sockets"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
@@ -756,7 +756,7 @@ func (m *Master) grace() time.Duration {
 	if g := m.cfg.Global.ReloadTimeout; g > 0 {
 		return g
 	}
-	return proxy.DefaultReloadTimeout
+	return config.DefaultReloadTimeout
 }
 
 // Shutdown stops every worker gracefully: each stops accepting and closes

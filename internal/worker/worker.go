@@ -1,4 +1,15 @@
-package supervisor
+// Package worker is the life of one worker process under a master
+// (internal/supervisor): it serves, with internal/proxy, the configuration
+// the master sends over the control channel (internal/control), on the
+// listening sockets the master opened and passed down, and acts on the
+// master's messages: reloads, new listening sockets, log reopening and
+// levels, stats queries, clients handed over from another worker.
+//
+// It ends when told to stop (its clients leave at a request boundary),
+// to hand over (its clients go to the master, for the workers of a new
+// binary), or when the channel breaks: the master is gone. Its last
+// message is its final counters, which the master keeps.
+package worker
 
 import (
 	"encoding/json"
@@ -18,16 +29,16 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/sockets"
 )
 
-// WorkerNumber returns this process's worker number, 0 when it is not a
+// Number returns this process's worker number, 0 when it is not a
 // worker.
-func WorkerNumber() int {
+func Number() int {
 	n, _ := strconv.Atoi(os.Getenv(control.EnvWorker))
 	return n
 }
 
-// WorkerOptions are the process settings a worker takes from the command
-// line it shares with its master.
-type WorkerOptions struct {
+// Options are the process settings a worker takes from the command line
+// it shares with its master.
+type Options struct {
 	MbufSize int
 	Version  string
 }
@@ -37,16 +48,16 @@ type worker struct {
 	ctl       *control.Conn
 	listeners map[string]*os.File // by sockets.Key; kept open for pools a reload brings back
 	proxy     *proxy.Proxy
-	leaving   bool // told to hand over or stop
+	leaving   bool          // told to hand over or stop
+	left      chan struct{} // closed when the clients are gone and the final counters sent
 }
 
-// RunWorker is the whole life of a worker process: it serves the
-// configuration its master sends on the listening sockets it inherited,
-// and acts on the master's messages until told to stop or hand over, or
-// until the master is gone. It returns the exit code.
-func RunWorker(opts WorkerOptions) int {
-	n := WorkerNumber()
-	logging.SetPrefix(fmt.Sprintf("worker %d: ", n))
+// Run is the whole life of a worker process: it serves the configuration
+// its master sends on the listening sockets it inherited, and acts on the
+// master's messages until told to stop or hand over, or until the master
+// is gone. It returns the exit code.
+func Run(opts Options) int {
+	logging.SetPrefix(fmt.Sprintf("worker %d: ", Number()))
 	// The master acts on signals for the whole group; a terminal's Ctrl-C
 	// reaches the workers too and must not stop them under their master.
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2,
@@ -61,7 +72,13 @@ func RunWorker(opts WorkerOptions) int {
 		logging.Logf(logging.Emerg, "%v", err)
 		return 1
 	}
-	w := &worker{ctl: ctl, listeners: lns}
+	return run(ctl, lns, opts)
+}
+
+// run serves on ctl and lns until the worker ends; it returns the exit
+// code.
+func run(ctl *control.Conn, lns map[string]*os.File, opts Options) int {
+	w := &worker{ctl: ctl, listeners: lns, left: make(chan struct{})}
 	if err := w.start(opts); err != nil {
 		logging.Logf(logging.Emerg, "%v", err)
 		return 1
@@ -85,7 +102,7 @@ func inheritedListeners() (map[string]*os.File, error) {
 }
 
 // start builds the proxy from the master's first message and serves.
-func (w *worker) start(opts WorkerOptions) error {
+func (w *worker) start(opts Options) error {
 	m, err := w.ctl.Recv()
 	if err != nil {
 		return err
@@ -117,16 +134,22 @@ func (w *worker) listen(l config.Listen, _ int) (net.Listener, error) {
 	return net.FileListener(f)
 }
 
-// serve acts on the master's messages; it returns the exit code.
+// serve acts on the master's messages until the worker has left or the
+// channel breaks; it returns the exit code.
 func (w *worker) serve() int {
+	msgs, failed := w.receive()
 	for {
-		m, err := w.ctl.Recv()
-		if err != nil {
+		var m *control.Message
+		select {
+		case <-w.left:
+			return 0
+		case err := <-failed:
 			// The master is gone (it would have killed us with the
 			// parent-death signal) or the channel broke: stop serving.
 			logging.Errorf("%v: exiting", err)
 			w.proxy.Close()
 			return 1
+		case m = <-msgs:
 		}
 		switch m.Type {
 		case control.MsgListener:
@@ -163,10 +186,34 @@ func (w *worker) serve() int {
 			handover, grace := m.Type == control.MsgHandover, time.Duration(m.Delta)*time.Millisecond
 			go func() {
 				w.leave(handover, grace)
-				os.Exit(0)
+				close(w.left)
 			}()
 		}
 	}
+}
+
+// receive reads the channel on a goroutine of its own, so that serve
+// also sees the worker leave; the goroutine ends with the channel.
+func (w *worker) receive() (<-chan *control.Message, <-chan error) {
+	msgs, failed := make(chan *control.Message), make(chan error, 1)
+	go func() {
+		for {
+			m, err := w.ctl.Recv()
+			if err != nil {
+				failed <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-w.left:
+				if m.FD >= 0 {
+					syscall.Close(m.FD)
+				}
+				return
+			}
+		}
+	}()
+	return msgs, failed
 }
 
 func (w *worker) send(m *control.Message) {
