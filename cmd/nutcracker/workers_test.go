@@ -622,8 +622,9 @@ func threadCPUs(t *testing.T, pid int) map[string]string {
 	return cpus
 }
 
-// TestGracefulStop: SIGTERM lets a request in progress finish, removes
-// the pid file and leaves no worker behind.
+// TestGracefulStop: SIGTERM lets a request in progress finish, then
+// closes the client (no handover is tried, so none fails in the log),
+// removes the pid file and leaves no worker behind.
 func TestGracefulStop(t *testing.T) {
 	r1 := testutil.StartRedis(t)
 	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
@@ -659,6 +660,13 @@ func TestGracefulStop(t *testing.T) {
 		if alive(pid) {
 			t.Errorf("worker %d (pid %d) still runs", num, pid)
 		}
+	}
+	log, err := os.ReadFile(m.logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(log), "not handed over") || !strings.Contains(string(log), "closed client "+c.Conn.LocalAddr().String()) {
+		t.Errorf("log of a graceful stop:\n%s", log)
 	}
 }
 

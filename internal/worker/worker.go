@@ -13,7 +13,6 @@ package worker
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -251,26 +250,21 @@ func (w *worker) adopt(m *control.Message) {
 	}
 }
 
-// errStopping closes a client at a request boundary instead of handing it
-// over, in a graceful stop.
-var errStopping = errors.New("stopping")
-
 // leave stops accepting and lets every client go at a request boundary:
 // to the master for a new worker (handover), or closed (stop). It closes
 // the proxy, then sends the final counters: the worker's last message.
 func (w *worker) leave(handover bool, grace time.Duration) {
-	w.proxy.StopAccepting()
-	give := func(proxy.HandOff) error { return errStopping }
 	if handover {
 		logging.Noticef("handing clients over")
-		give = func(h proxy.HandOff) error {
+		w.proxy.StopAccepting()
+		w.proxy.HandOver(func(h proxy.HandOff) error {
 			defer h.File.Close()
 			return w.ctl.SendFile(&control.Message{Type: control.MsgClient, Pool: h.Pool, Unparsed: h.Unparsed, Authed: h.Authed}, h.File)
-		}
+		}, grace)
 	} else {
 		logging.Noticef("stopping")
+		w.proxy.Drain(grace)
 	}
-	w.proxy.HandOver(give, grace)
 	w.proxy.Close()
 	w.send(&control.Message{Type: control.MsgStats, Stats: w.proxy.Stats().Snapshot(), Final: true})
 }
