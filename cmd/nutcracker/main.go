@@ -218,6 +218,10 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		}
 	}
 	p.Serve()
+	var dumper *stats.Dumper
+	if g := cfg.Global; g.Present && g.StatsDuration > 0 {
+		dumper = stats.StartDumper(g.StatsDuration, g.StatsFile, p.Stats)
+	}
 	for _, pc := range cfg.Pools {
 		logging.Noticef("pool %s listening on %s", pc.Name, pc.Listen.Addr)
 	}
@@ -233,6 +237,7 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		}
 	}
 	code := handleSignals(signals, signalHooks{reload: reload})
+	dumper.Stop()
 	statsLn.Close()
 	if err := p.Close(); err != nil {
 		logging.Errorf("close: %v", err)

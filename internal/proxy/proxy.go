@@ -54,11 +54,10 @@ const DefaultMbufSize = 16384
 
 // Proxy serves every pool of one configuration.
 type Proxy struct {
-	opts   Options
-	global config.Global
-	pools  []*poolServer
-	stats  *stats.Process
-	done   chan struct{} // closed by Close
+	opts  Options
+	pools []*poolServer
+	stats *stats.Process
+	done  chan struct{} // closed by Close
 
 	readBufs sync.Pool // *[]byte of MbufSize, lent to clients while they read
 	parker   *parker   // nil: clients are never parked
@@ -110,7 +109,6 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	host, _ := os.Hostname()
 	p := &Proxy{
 		opts:    opts,
-		global:  cfg.Global,
 		done:    make(chan struct{}),
 		clients: make(map[*client]struct{}),
 		stats:   &stats.Process{Source: host, Version: opts.Version, Start: time.Now()},
@@ -183,9 +181,6 @@ func (p *Proxy) Serve() {
 		}
 		ps.serve()
 	}
-	if p.global.Present && p.global.StatsDuration > 0 {
-		p.every(p.global.StatsDuration, p.dumpStats)
-	}
 	if p.parker != nil {
 		p.wg.Add(1)
 		go p.parker.run()
@@ -193,17 +188,6 @@ func (p *Proxy) Serve() {
 	}
 	r := newReleaser()
 	p.every(releaseEvery, func(now time.Time) { r.check(now, releaseAbove, releaseAtLeast) })
-}
-
-// dumpStats writes the stats document to the log and appends it to
-// stats_file every stats_duration, as bilitw does (without resetting the
-// counters, which bilitw's dumps do).
-func (p *Proxy) dumpStats(now time.Time) {
-	doc := p.stats.AppendJSON(nil, now)
-	logging.Noticef("stats: %s", doc[:len(doc)-1])
-	if err := appendFile(p.global.StatsFile, doc); err != nil {
-		logging.Warnf("stats_file: %v", err)
-	}
 }
 
 // every runs f every d on a goroutine of its own until the proxy closes.
@@ -222,18 +206,6 @@ func (p *Proxy) every(d time.Duration, f func(now time.Time)) {
 			}
 		}
 	}()
-}
-
-func appendFile(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // serve starts the pool's accept loop, if it has a listener.

@@ -97,7 +97,7 @@ type Master struct {
 	retired *stats.Snapshot
 	statsLn *drainListener
 	statsFD int
-	view    *stats.Process // the last document shown
+	dumper  *stats.Dumper // stats_file; nil without global:
 
 	handed atomic.Uint64 // clients forwarded, for turns
 
@@ -169,6 +169,9 @@ func Start(opts Options) (*Master, error) {
 	}
 	m.serveStats()
 	go m.pollStats()
+	if g := m.cfg.Global; g.Present && g.StatsDuration > 0 {
+		m.dumper = stats.StartDumper(g.StatsDuration, g.StatsFile, m.document)
+	}
 	return m, nil
 }
 
@@ -763,6 +766,7 @@ func (m *Master) grace() time.Duration {
 // its clients at a request boundary, within reload_timeout; then the
 // sockets are closed. Workers still running after that are killed.
 func (m *Master) Shutdown() {
+	m.dumper.Stop()
 	grace := m.grace()
 	m.mu.Lock()
 	m.stopping = true
