@@ -207,7 +207,7 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		p.Close()
 		return 1
 	}
-	go stats.Serve(statsLn, p.Stats, p.Health)
+	port := stats.StartPort(statsLn, p.Stats, p.Health)
 	// Written once the listeners are open, so a pid file names a process
 	// that serves.
 	if opts.pidFile != "" {
@@ -239,6 +239,7 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 	code := handleSignals(signals, signalHooks{reload: reload})
 	dumper.Stop()
 	statsLn.Close()
+	port.Wait()
 	if err := p.Close(); err != nil {
 		logging.Errorf("close: %v", err)
 	}

@@ -98,9 +98,18 @@ func (m *Master) reexec() error {
 	m.mu.Unlock()
 	// Stats requests being served finish here, the next ones wait in the
 	// socket for the new master.
-	m.statsLn.drain(statsDrain)
-	m.statsMu.Lock() // no stats query in flight from here
+	m.statsLn.Close()
+	m.port.Wait()
+	m.statsLn.waitIdle(statsDrain)
+	// No worker is asked for its counts from here (a stats document is
+	// the sum of their last ones), and none is being asked.
+	m.statsMu.Lock()
+	m.frozen = true
+	m.waitSummingLocked()
+	m.statsMu.Unlock()
 	defer func() {
+		m.statsMu.Lock()
+		m.frozen = false
 		m.statsMu.Unlock()
 		m.restartStats()
 		m.mu.Lock()
@@ -123,6 +132,7 @@ func (m *Master) reexec() error {
 		}
 	}()
 
+	m.statsMu.Lock() // it guards retired and last, which stay as they are now
 	st := upgradeState{Exe: m.exe, Start: m.start, Listeners: m.listeners, StatsFD: m.statsFD, Retired: m.retired}
 	var inherit []int
 	for _, fds := range m.listeners {
@@ -132,6 +142,7 @@ func (m *Master) reexec() error {
 	for _, p := range ps {
 		fd, err := p.ctl.FD()
 		if err != nil {
+			m.statsMu.Unlock()
 			return err
 		}
 		pending, fds := p.ctl.Unread()
@@ -143,6 +154,7 @@ func (m *Master) reexec() error {
 		inherit = append(inherit, fds...)
 	}
 	data, err := json.Marshal(st)
+	m.statsMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
