@@ -34,10 +34,6 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/worker"
 )
 
-// version is this implementation's version, not twemproxy's; this is the
-// one place it is written.
-const version = "0.1.0"
-
 // Defaults and limits, as twemproxy's nc.c and nc_mbuf.h.
 const (
 	defaultConfFile      = "conf/nutcracker.yml"

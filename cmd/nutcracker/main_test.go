@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "nutcracker")
-	args := append(append([]string{"build"}, buildFlags...), "-o", binary, ".")
+	args := append(append([]string{"build", "-ldflags=-X main.version=" + testVersion}, buildFlags...), "-o", binary, ".")
 	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
@@ -97,7 +97,10 @@ func statsPort(t *testing.T) string { return strconv.Itoa(testutil.FreePort(t)) 
 
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 
-const versionText = "This is nutcracker-0.1.0\n\n"
+// testVersion is the version the tests' binary is built with.
+const testVersion = "0.1.0-test"
+
+const versionText = "This is nutcracker-" + testVersion + "\n\n"
 
 // The informational flags print twemproxy's texts on stderr and exit 0.
 func TestInformationalFlags(t *testing.T) {
@@ -298,7 +301,7 @@ func TestDaemonAndPIDFile(t *testing.T) {
 		return os.IsNotExist(err) && !alive(pid)
 	}, "pid file not removed or process alive after SIGTERM")
 	log := waitFile(t, logFile, contains("done, rabbit done"), "log")
-	for _, want := range []string{"nutcracker-0.1.0 built for ", " started on pid " + content + "\n",
+	for _, want := range []string{"nutcracker-" + testVersion + " built for ", " started on pid " + content + "\n",
 		"signal 15 (SIGTERM) received, exiting\n"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)

@@ -765,7 +765,7 @@ func TestStatsFileSummed(t *testing.T) {
 	// The first new document may have been summed before the last client
 	// came; the next ones after it.
 	for i, doc := range newDocuments(t, file, offset, 4)[1:] {
-		if !strings.Contains(doc, `"client_connections":4`) {
+		if !strings.Contains(doc, `"client_connections":4`) || !strings.Contains(doc, `"version":"`+testVersion+`"`) {
 			t.Errorf("document %d is not the sum over both workers: %s", i+1, doc)
 		}
 	}
@@ -784,5 +784,8 @@ func TestStatsFileOneProcess(t *testing.T) {
 	if got := c.Do("PING"); got != "+PONG\r\n" {
 		t.Fatalf("PING: %q", got)
 	}
-	waitFile(t, file, contains(`"client_connections":1`), "a document with the client")
+	doc := waitFile(t, file, contains(`"client_connections":1`), "a document with the client")
+	if !strings.Contains(doc, `"version":"`+testVersion+`"`) {
+		t.Errorf("version in the document: %s", doc)
+	}
 }
