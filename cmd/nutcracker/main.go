@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command nutcracker is a drop-in replacement for twemproxy (nutcracker):
 // it reads the same YAML file, takes the same flags and places keys on the
 // same servers. This file turns flags into a running proxy; the work is in

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package control is the channel between the master and each of its
 // workers: a unix stream socket, the worker's end at descriptor WorkerFD,
 // carrying frames of a 4-byte big-endian length and a JSON Message, some

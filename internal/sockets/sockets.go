@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package sockets opens listening sockets as raw descriptors, for a
 // process that keeps them and passes copies to others (the master and its
 // workers), and as net.Listeners for a process that serves them itself.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package supervisor is the master process of nutcracker's master and
 // worker processes (bilitw's model, without its flaws); a worker's own
 // life is internal/worker.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package worker is the life of one worker process under a master
 // (internal/supervisor): it serves, with internal/proxy, the configuration
 // the master sends over the control channel (internal/control), on the
