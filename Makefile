@@ -3,13 +3,17 @@
 GO       ?= go
 FUZZTIME ?= 30s
 BIN      := bin/nutcracker
+# The version -V prints and the stats document shows; without git, the go
+# command's own stamp (see cmd/nutcracker/version.go).
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS  := $(if $(VERSION),-X main.version=$(VERSION))
 
 .PHONY: all build run test check soak bench fuzz clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/nutcracker
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/nutcracker
 
 # Builds, starts redis and memcached backends in a temp dir and runs the proxy on conf/nutcracker.yml.
 run:

@@ -18,43 +18,44 @@ import (
 // place is where a package sits in the layers.
 type place struct {
 	layer int
-	// same lists the packages of its own layer it may import; sameLayer allows all of them.
-	same      []string
-	sameLayer bool
 	// never lists packages of lower layers it must not import.
 	never []string
 }
 
-// layers is the target layout, bottom to top, by path inside the module. A package may import
-// the packages of lower layers, and of its own layer where same says so. A package listed here
-// that does not exist (yet) is not checked; a package that exists and is not listed fails the
-// test, so that every new package is given its place.
+// layers is the target layout, bottom to top, by path inside the module: a package may import
+// only packages of lower layers. A package listed here that does not exist (yet) is not
+// checked; a package that exists and is not listed fails the test, so that every new package
+// is given its place.
 var layers = map[string]place{
-	"internal/logging":    {layer: 0},
-	"internal/rawio":      {layer: 0},
-	"internal/stats":      {layer: 0},
-	"internal/hashkit":    {layer: 0},
-	"internal/dist":       {layer: 0},
-	"internal/proto":      {layer: 0},
-	"internal/proto/resp": {layer: 0, same: []string{"internal/proto"}},
-	"internal/proto/mc":   {layer: 0, same: []string{"internal/proto"}},
-	"internal/config":     {layer: 0, same: []string{"internal/hashkit", "internal/dist"}},
-	"internal/daemon":     {layer: 0},
-	"internal/testutil":   {layer: 0, sameLayer: true}, // imported by tests only
+	// Nothing of the module below them.
+	"internal/linuxonly": {layer: 0},
+	"internal/logging":   {layer: 0},
+	"internal/rawio":     {layer: 0},
+	"internal/hashkit":   {layer: 0},
+	"internal/dist":      {layer: 0},
+	"internal/proto":     {layer: 0}, // the protocol seam: neutral messages, the interfaces
+	"internal/daemon":    {layer: 0},
+	"internal/testutil":  {layer: 0}, // imported by tests only
 
-	"internal/backend": {layer: 1},
+	// The protocols, the configuration (asks hashkit and dist), the counters (log).
+	"internal/proto/resp": {layer: 1},
+	"internal/proto/mc":   {layer: 1},
+	"internal/config":     {layer: 1},
+	"internal/stats":      {layer: 1},
 
-	"internal/pool": {layer: 2},
+	"internal/backend": {layer: 2}, // one server connection
+	"internal/sockets": {layer: 2}, // opens the listening sockets
+	"internal/control": {layer: 2}, // the master-worker channel
 
-	"internal/proxy":   {layer: 3},
-	"internal/sockets": {layer: 3}, // opens the listening sockets
-	"internal/control": {layer: 3}, // the master-worker channel
+	"internal/pool": {layer: 3},
 
-	"internal/worker": {layer: 4},
+	"internal/proxy": {layer: 4},
 
-	"internal/supervisor": {layer: 5, never: []string{"internal/proxy", "internal/worker"}},
+	"internal/worker": {layer: 5},
 
-	"cmd/nutcracker": {layer: 6},
+	"internal/supervisor": {layer: 6, never: []string{"internal/proxy", "internal/worker"}},
+
+	"cmd/nutcracker": {layer: 7},
 }
 
 // testOnly are the packages that no non-test file may import.
@@ -90,12 +91,6 @@ func TestImportsPointDown(t *testing.T) {
 			}
 		}
 	}
-	// Until the worker split lands, supervisor imports proxy (to open the listening sockets and
-	// to run a worker): that arrow alone is tolerated. Remove this once internal/worker and
-	// internal/sockets are merged.
-	if len(bad) == 1 && strings.HasPrefix(bad[0], "internal/supervisor (layer 5) imports internal/proxy (layer 3)") {
-		t.Skip("until the worker split lands: " + bad[0])
-	}
 	for _, b := range bad {
 		t.Error(b)
 	}
@@ -108,10 +103,8 @@ func forbidden(pkg string, from place, imp string, to place) string {
 		return "only test files may import it"
 	case slices.Contains(from.never, imp):
 		return fmt.Sprintf("%s must never import it", pkg)
-	case to.layer > from.layer:
+	case to.layer >= from.layer:
 		return "an import must point down the layers"
-	case to.layer == from.layer && !from.sameLayer && !slices.Contains(from.same, imp):
-		return "the table does not let it import a package of its own layer"
 	}
 	return ""
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command nutcracker is a drop-in replacement for twemproxy (nutcracker):
 // it reads the same YAML file, takes the same flags and places keys on the
 // same servers. This file turns flags into a running proxy; the work is in
@@ -31,11 +33,8 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/proxy"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 	"github.com/nutcracker-go/nutcracker/internal/supervisor"
+	"github.com/nutcracker-go/nutcracker/internal/worker"
 )
-
-// version is this implementation's version, not twemproxy's; this is the
-// one place it is written.
-const version = "0.1.0"
 
 // Defaults and limits, as twemproxy's nc.c and nc_mbuf.h.
 const (
@@ -88,12 +87,12 @@ func run(args []string, stderr io.Writer) int {
 	if opts.testConf {
 		return testConf(opts.confFile, stderr)
 	}
-	if supervisor.WorkerNumber() > 0 {
+	if worker.Number() > 0 {
 		if err := logging.Init(opts.verbosity, opts.output); err != nil {
 			fmt.Fprintf(stderr, "%v\n", err)
 			return 1
 		}
-		return supervisor.RunWorker(supervisor.WorkerOptions{MbufSize: opts.mbufSize, Version: version})
+		return worker.Run(worker.Options{MbufSize: opts.mbufSize, Version: version})
 	}
 	upgraded := supervisor.Upgraded()
 	if opts.workers > 0 && !upgraded && os.Args[0] != supervisor.MasterName {
@@ -206,7 +205,7 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		p.Close()
 		return 1
 	}
-	go stats.Serve(statsLn, p.Stats, p.Health)
+	port := stats.StartPort(statsLn, p.Stats, p.Health)
 	// Written once the listeners are open, so a pid file names a process
 	// that serves.
 	if opts.pidFile != "" {
@@ -217,6 +216,10 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		}
 	}
 	p.Serve()
+	var dumper *stats.Dumper
+	if g := cfg.Global; g.Present && g.StatsDuration > 0 {
+		dumper = stats.StartDumper(g.StatsDuration, g.StatsFile, p.Stats)
+	}
 	for _, pc := range cfg.Pools {
 		logging.Noticef("pool %s listening on %s", pc.Name, pc.Listen.Addr)
 	}
@@ -232,7 +235,9 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		}
 	}
 	code := handleSignals(signals, signalHooks{reload: reload})
+	dumper.Stop()
 	statsLn.Close()
+	port.Wait()
 	if err := p.Close(); err != nil {
 		logging.Errorf("close: %v", err)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -225,14 +227,15 @@ func startLoad(t *testing.T, addr string, clients int) *load {
 			t.Fatalf("load: %v", err)
 		}
 	}
-	return startLoadOn(conns)
+	return startLoadOn(conns, true)
 }
 
 // startLoadOn runs the load on connections already made: client i is
-// conns[i], pipelining when i is odd.
-func startLoadOn(conns []net.Conn) *load {
+// conns[i], pipelining when i is odd; with dial, new connections are
+// made all along too.
+func startLoadOn(conns []net.Conn, dial bool) *load {
 	l := &load{stop: make(chan struct{})}
-	if len(conns) > 0 {
+	if dial && len(conns) > 0 {
 		l.wg.Add(1)
 		go l.dialer(conns[0].RemoteAddr().String())
 	}
@@ -279,6 +282,36 @@ func serverSide(t *testing.T, conn net.Conn, pids []int) int {
 		}
 	}
 	return 0
+}
+
+// spread connects to listen until each of the worker processes pids
+// holds n of the connections (the worker that accepts one is the kernel's
+// choice); it returns them and the pid holding each.
+func spread(t *testing.T, listen string, pids []int, n int) (conns []net.Conn, owners []int) {
+	t.Helper()
+	perWorker := map[int]int{}
+	for attempt := 0; len(conns) < n*len(pids); attempt++ {
+		if attempt > 1000 {
+			t.Fatalf("connections not spread over the workers: %v", perWorker)
+		}
+		conn, err := net.Dial("tcp", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var owner int
+		testutil.Eventually(t, 5*time.Second, func() bool {
+			owner = serverSide(t, conn, pids)
+			return owner != 0
+		}, "no worker holds the connection")
+		if perWorker[owner] == n {
+			conn.Close()
+			continue
+		}
+		perWorker[owner]++
+		owners = append(owners, owner)
+		conns = append(conns, conn)
+	}
+	return conns, owners
 }
 
 func (l *load) client(conn net.Conn, id, depth int) {
@@ -506,34 +539,14 @@ func TestWorkerKilled(t *testing.T) {
 	var ws map[int]int
 	testutil.Eventually(t, 5*time.Second, func() bool { ws = m.workers(t); return len(ws) == 2 }, "two workers")
 	victim := ws[1]
-	// Eight clients on each worker; the worker that accepts a connection
-	// is the kernel's choice, so connections are made until both have
-	// eight.
-	var conns []net.Conn
+	conns, owners := spread(t, listen, []int{ws[1], ws[2]}, 8)
 	onVictim := make(map[int]bool) // client index
-	perWorker := map[int]int{}
-	for attempt := 0; len(conns) < 16; attempt++ {
-		if attempt > 1000 {
-			t.Fatalf("connections not spread over both workers: %v", perWorker)
-		}
-		conn, err := net.Dial("tcp", listen)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var owner int
-		testutil.Eventually(t, 5*time.Second, func() bool {
-			owner = serverSide(t, conn, []int{ws[1], ws[2]})
-			return owner != 0
-		}, "no worker holds the connection")
-		if perWorker[owner] == 8 {
-			conn.Close()
-			continue
-		}
-		perWorker[owner]++
-		onVictim[len(conns)] = owner == victim
-		conns = append(conns, conn)
+	for i, owner := range owners {
+		onVictim[i] = owner == victim
 	}
-	l := startLoadOn(conns)
+	// No new connections while a worker is killed: one it accepted just
+	// before would be reset with it, as the clients it serves are.
+	l := startLoadOn(conns, false)
 	l.progress(t, 2000)
 
 	killed := time.Now()
@@ -622,8 +635,9 @@ func threadCPUs(t *testing.T, pid int) map[string]string {
 	return cpus
 }
 
-// TestGracefulStop: SIGTERM lets a request in progress finish, removes
-// the pid file and leaves no worker behind.
+// TestGracefulStop: SIGTERM lets a request in progress finish, then
+// closes the client (no handover is tried, so none fails in the log),
+// removes the pid file and leaves no worker behind.
 func TestGracefulStop(t *testing.T) {
 	r1 := testutil.StartRedis(t)
 	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
@@ -659,6 +673,13 @@ func TestGracefulStop(t *testing.T) {
 		if alive(pid) {
 			t.Errorf("worker %d (pid %d) still runs", num, pid)
 		}
+	}
+	log, err := os.ReadFile(m.logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(log), "not handed over") || !strings.Contains(string(log), "closed client "+c.Conn.LocalAddr().String()) {
+		t.Errorf("log of a graceful stop:\n%s", log)
 	}
 }
 
@@ -702,5 +723,74 @@ func TestCrashLoop(t *testing.T) {
 	waitFile(t, m.logFile, contains("crash loop, restarting in 1s"), "crash loop")
 	if got := m.metric(t, `nutcracker_worker_restarts_total{worker="1"}`); got != 4 {
 		t.Errorf("restarts of worker 1: %v", got)
+	}
+}
+
+// statsFileConf is a redis pool on listen whose server need not be up,
+// with stats dumped to file every 50 ms.
+func statsFileConf(listen, file string) string {
+	return fmt.Sprintf("global:\n  stats_duration: 50\n  stats_file: %s\np:\n  listen: %s\n  redis: true\n  servers:\n   - 127.0.0.1:1:1\n",
+		file, listen)
+}
+
+// newDocuments waits for n documents appended to file after offset and
+// returns them.
+func newDocuments(t *testing.T, file string, offset, n int) []string {
+	t.Helper()
+	var docs []string
+	waitFile(t, file, func(content string) bool {
+		docs = strings.SplitAfter(content[min(offset, len(content)):], "\n")
+		docs = docs[:len(docs)-1] // after the last newline
+		return len(docs) >= n
+	}, "stats documents")
+	return docs
+}
+
+var workerStatsLine = regexp.MustCompile(`worker \d+: stats: \{`)
+
+// TestStatsFileSummed: with two workers the master alone dumps the stats
+// document, and its counters are the sum of both workers' (their clients'
+// connections); no worker dumps its share.
+func TestStatsFileSummed(t *testing.T) {
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	file := filepath.Join(t.TempDir(), "twstats.log")
+	m := startMaster(t, statsFileConf(listen, file), listen, "-n", "2")
+	m.waitServing(t)
+	ws := m.workers(t)
+	conns, _ := spread(t, listen, []int{ws[1], ws[2]}, 2)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return strings.Contains(m.document(t), `"client_connections":4`)
+	}, "the four clients are not counted")
+	offset := len(waitFile(t, file, contains("}\n"), "a first document"))
+	// The first new document may have been summed before the last client
+	// came; the next ones after it.
+	for i, doc := range newDocuments(t, file, offset, 4)[1:] {
+		if !strings.Contains(doc, `"client_connections":4`) || !strings.Contains(doc, `"version":"`+testVersion+`"`) {
+			t.Errorf("document %d is not the sum over both workers: %s", i+1, doc)
+		}
+	}
+	log, _ := os.ReadFile(m.logFile)
+	if !strings.Contains(string(log), "stats: {") || workerStatsLine.Match(log) {
+		t.Errorf("the stats lines of the log are not all the master's:\n%s", log)
+	}
+}
+
+// TestStatsFileOneProcess: with -n 0 the one process dumps its document.
+func TestStatsFileOneProcess(t *testing.T) {
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	file := filepath.Join(t.TempDir(), "twstats.log")
+	startMaster(t, statsFileConf(listen, file), listen, "-n", "0")
+	c := testutil.Dial(t, listen)
+	if got := c.Do("PING"); got != "+PONG\r\n" {
+		t.Fatalf("PING: %q", got)
+	}
+	doc := waitFile(t, file, contains(`"client_connections":1`), "a document with the client")
+	if !strings.Contains(doc, `"version":"`+testVersion+`"`) {
+		t.Errorf("version in the document: %s", doc)
 	}
 }

@@ -33,9 +33,13 @@ const (
 	defaultServerFailureLimit = 2
 	defaultSentinelHeartbeat  = 1000 * time.Millisecond
 	defaultStatsDuration      = 300000 * time.Millisecond
-	defaultReloadTimeout      = 120000 * time.Millisecond
 	defaultStatsFile          = "/tmp/twstats.log"
 )
+
+// DefaultReloadTimeout is reload_timeout when the file does not set it
+// (or sets 0): how long clients of a removed pool, and the clients of a
+// stopping worker, have to finish.
+const DefaultReloadTimeout = 120000 * time.Millisecond
 
 // Parse validates config bytes; file is used only in error messages and Config.File.
 func Parse(file string, data []byte) (*Config, error) {
@@ -220,7 +224,7 @@ func parseConfig(file string, root *yaml.Node) (*Config, error) {
 	}
 	cfg := &Config{File: file, Global: Global{
 		StatsDuration: defaultStatsDuration,
-		ReloadTimeout: defaultReloadTimeout,
+		ReloadTimeout: DefaultReloadTimeout,
 		StatsFile:     defaultStatsFile,
 	}}
 	listenedBy := make(map[Listen]*Pool)

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package daemon detaches the process from its terminal and manages the
 // pid file, as twemproxy's -d and -p do.
 //

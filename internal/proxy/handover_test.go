@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
@@ -370,46 +369,4 @@ func TestStopAccepting(t *testing.T) {
 	if !c.Closed(5 * time.Second) {
 		t.Fatal("client open after Close")
 	}
-}
-
-// TestListenFD: the socket is non-blocking and close-on-exec, and a proxy
-// takes its listeners from Options.Listen.
-func TestListenFD(t *testing.T) {
-	l := config.Listen{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}
-	fd, err := ListenFD(l, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(fd)
-	fl, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFL, 0)
-	fdfl, _, errno2 := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0)
-	if errno != 0 || errno2 != 0 || fl&syscall.O_NONBLOCK == 0 || fdfl&syscall.FD_CLOEXEC == 0 {
-		t.Fatalf("flags %#x, fd flags %#x (%v, %v): want non-blocking and close-on-exec", fl, fdfl, errno, errno2)
-	}
-
-	r := testutil.StartRedis(t)
-	cfg, err := config.Parse("test.yml", []byte(poolYAML(l.Addr, "", r.Addr+":1")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var asked []string
-	p, err := New(cfg, Options{Listen: func(l config.Listen, backlog int) (net.Listener, error) {
-		asked = append(asked, l.Addr)
-		dup, err := syscall.Dup(fd) // the master keeps its own
-		if err != nil {
-			return nil, err
-		}
-		f := os.NewFile(uintptr(dup), l.Addr)
-		defer f.Close()
-		return net.FileListener(f)
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Serve()
-	defer p.Close()
-	if len(asked) != 1 || asked[0] != l.Addr {
-		t.Fatalf("Listen asked for %q", asked)
-	}
-	expect(t, testutil.Dial(t, l.Addr), "+OK\r\n", "SET", "k", "1")
 }

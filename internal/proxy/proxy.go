@@ -47,6 +47,7 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/pool"
 	"github.com/nutcracker-go/nutcracker/internal/proto"
+	"github.com/nutcracker-go/nutcracker/internal/sockets"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
@@ -62,7 +63,8 @@ type Options struct {
 	// it drains. 0 means DefaultOutputLimit.
 	OutputLimit int
 	// Listen opens the listener of a pool; nil opens the socket here
-	// (ListenFD). A worker uses it to take the sockets its master opened.
+	// (sockets.Listen). A worker uses it to take the sockets its master
+	// opened.
 	Listen func(l config.Listen, backlog int) (net.Listener, error)
 }
 
@@ -72,7 +74,6 @@ const DefaultMbufSize = 16384
 // Proxy serves every pool of one configuration.
 type Proxy struct {
 	opts   Options
-	global config.Global
 	pools  atomic.Pointer[[]*poolServer] // replaced whole by Reload
 	stats  *stats.Process
 	done   chan struct{} // closed by Close
@@ -166,7 +167,6 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	host, _ := os.Hostname()
 	p := &Proxy{
 		opts:    opts,
-		global:  cfg.Global,
 		done:    make(chan struct{}),
 		clients: make(map[*client]struct{}),
 		stats:   &stats.Process{Source: host, Version: opts.Version, Start: time.Now()},
@@ -220,7 +220,7 @@ func (p *Proxy) listen(l config.Listen, backlog int) (net.Listener, error) {
 	if p.opts.Listen != nil {
 		return p.opts.Listen(l, backlog)
 	}
-	return listen(l, backlog)
+	return sockets.Listen(l, backlog)
 }
 
 // closeListener stops accepting on the pool, once.
@@ -251,9 +251,6 @@ func (p *Proxy) Serve() {
 		}
 		ps.serve()
 	}
-	if p.global.Present && p.global.StatsDuration > 0 {
-		p.every(p.global.StatsDuration, p.dumpStats)
-	}
 	if p.parker != nil {
 		p.spawn(p.parker.run)
 		var buf []*client
@@ -261,17 +258,6 @@ func (p *Proxy) Serve() {
 	}
 	r := newReleaser()
 	p.every(releaseEvery, func(now time.Time) { r.check(now, releaseAbove, releaseAtLeast) })
-}
-
-// dumpStats writes the stats document to the log and appends it to
-// stats_file every stats_duration, as bilitw does (without resetting the
-// counters, which bilitw's dumps do).
-func (p *Proxy) dumpStats(now time.Time) {
-	doc := p.stats.AppendJSON(nil, now)
-	logging.Noticef("stats: %s", doc[:len(doc)-1])
-	if err := appendFile(p.global.StatsFile, doc); err != nil {
-		logging.Warnf("stats_file: %v", err)
-	}
 }
 
 // every runs f every d on a goroutine of its own until the proxy closes.
@@ -288,18 +274,6 @@ func (p *Proxy) every(d time.Duration, f func(now time.Time)) {
 			}
 		}
 	})
-}
-
-func appendFile(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // serve starts the pool's accept loop, if it has a listener.
@@ -364,7 +338,7 @@ func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
 		conn.Close()
 		return errClientLimit
 	}
-	setKeepAlive(conn, ps.cfg().TCPKeepalive)
+	sockets.SetKeepAlive(conn, ps.cfg().TCPKeepalive)
 	c := newClient(ps, conn)
 	verb := "accepted"
 	if h != nil {

@@ -827,20 +827,6 @@ func TestSlowRequestLog(t *testing.T) {
 	}, "no slow log line %q", want)
 }
 
-func TestPeriodicStats(t *testing.T) {
-	r := testutil.StartRedis(t)
-	statsFile := filepath.Join(t.TempDir(), "twstats.log")
-	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-	yaml := "global:\n  stats_duration: 50\n  stats_file: " + statsFile + "\n" + poolYAML(listen, "", r.Addr+":1")
-	p := runProxy(t, yaml, DefaultMbufSize)
-	testutil.Dial(t, listen).Do("SET", "a", "1")
-	testutil.Eventually(t, 5*time.Second, func() bool {
-		b, _ := os.ReadFile(statsFile)
-		return strings.Contains(string(b), `"requests":1, "request_bytes":`) && strings.HasSuffix(string(b), "}\n")
-	}, "no stats dump with the request in %s", statsFile)
-	p.Close()
-}
-
 // TestNoAllocationPerRequest guards the hot path: a GET and a SET through
 // the proxy allocate nothing once warm, in any goroutine.
 func TestNoAllocationPerRequest(t *testing.T) {

@@ -10,11 +10,6 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
-// DefaultReloadTimeout is how long a reload lets clients of a removed
-// pool and connections to removed servers finish, when the configuration
-// does not say (bilitw's reload_timeout default).
-const DefaultReloadTimeout = 120 * time.Second
-
 // Reload applies a new configuration in place, without closing a client
 // that has not done anything wrong:
 //   - a pool that keeps its name, listen address and protocol keeps its
@@ -38,7 +33,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	old := p.poolList()
 	grace := cfg.Global.ReloadTimeout
 	if grace <= 0 {
-		grace = DefaultReloadTimeout
+		grace = config.DefaultReloadTimeout
 	}
 	byName := make(map[string]*poolServer, len(old))
 	for _, ps := range old {

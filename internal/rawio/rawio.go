@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package rawio reads and writes non-blocking sockets with raw system
 // calls, which the Go scheduler does not see.
 //

@@ -2,13 +2,18 @@ package stats
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nutcracker-go/nutcracker/internal/logging"
 )
 
 // The stats port speaks two protocols on one listener. A connection whose
@@ -38,7 +43,11 @@ const (
 var httpMethods = []string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "}
 
 // Serve answers the connections accepted on ln until ln is closed, then
-// closes the HTTP connections still open and returns nil. HTTP requests get:
+// closes the HTTP connections still open and returns nil. An accept that
+// fails for want of a resource (EMFILE, ENFILE, ...) or because of one
+// connection is tried again after a pause, 5 ms doubling up to 1 s as
+// net/http does, with one warning per run of failures; any other accept
+// error ends Serve and is returned. HTTP requests get:
 //
 //	/metrics  Prometheus text format (NewRegistry)
 //	/stats    the twemproxy document, application/json
@@ -72,14 +81,26 @@ func Serve(ln net.Listener, view func() *Process, health func() error, extra ...
 	}()
 
 	slots := make(chan struct{}, maxConns)
+	var backoff time.Duration // while accept fails for want of a resource
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			return err
+			if !temporary(err) {
+				return err
+			}
+			if backoff == 0 {
+				logging.Warnf("stats port %s: accept: %v: retrying every %v to %v until it works", ln.Addr(), err, minBackoff, maxBackoff)
+				backoff = minBackoff
+			} else {
+				backoff = min(2*backoff, maxBackoff)
+			}
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		select {
 		case slots <- struct{}{}:
 		default:
@@ -89,6 +110,72 @@ func Serve(ln net.Listener, view func() *Process, health func() error, extra ...
 		go serveConn(&statsConn{Conn: conn, release: func() { <-slots }}, view, hl)
 	}
 }
+
+// A failed accept that may work later (net/http's retry): tried again
+// after minBackoff, doubling up to maxBackoff.
+const (
+	minBackoff = 5 * time.Millisecond
+	maxBackoff = time.Second
+)
+
+// temporary tells whether an accept error is for want of a resource (or
+// about one connection) rather than about the listener.
+func temporary(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EPERM, syscall.EPROTO} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// Port is a stats port served by Serve on a goroutine of its own. An
+// error that ends Serve is logged at error level and makes /healthz fail
+// from then on.
+type Port struct {
+	done chan struct{}
+	err  atomic.Pointer[error]
+}
+
+// StartPort serves ln as Serve does, until ln is closed.
+func StartPort(ln net.Listener, view func() *Process, health func() error, extra ...prometheus.Collector) *Port {
+	p := &Port{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		if err := Serve(ln, view, p.health(health), extra...); err != nil {
+			p.err.Store(&err)
+			logging.Errorf("stats port %s: %v: no longer served", ln.Addr(), err)
+		}
+	}()
+	return p
+}
+
+// health is the port's /healthz: the error that ended Serve, else
+// health's verdict.
+func (p *Port) health(health func() error) func() error {
+	return func() error {
+		if err := p.Err(); err != nil {
+			return fmt.Errorf("stats port: %w", err)
+		}
+		if health != nil {
+			return health()
+		}
+		return nil
+	}
+}
+
+// Err returns the error that ended Serve: nil while it serves, and after
+// ln was closed.
+func (p *Port) Err() error {
+	if err := p.err.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// Wait waits until Serve returned, once ln is closed.
+func (p *Port) Wait() { <-p.done }
 
 // serveConn waits for conn's first bytes and either hands it to the HTTP
 // server or writes the twemproxy document and closes it.

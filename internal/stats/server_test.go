@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -486,5 +487,32 @@ func TestConnectionLimit(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("a freed slot was not reused")
 		}
+	}
+}
+
+// brokenListener fails its accepts with an error that is not temporary.
+type brokenListener struct{ net.Listener }
+
+func (brokenListener) Accept() (net.Conn, error) { return nil, syscall.EINVAL }
+
+// TestPortError: an accept error that ends Serve is logged at error
+// level and kept: Err and /healthz report it.
+func TestPortError(t *testing.T) {
+	logFile := logToFile(t)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	port := StartPort(brokenListener{inner}, testProcess, func() error { return nil })
+	port.Wait()
+	if !errors.Is(port.Err(), syscall.EINVAL) {
+		t.Fatalf("Err: %v", port.Err())
+	}
+	if err := port.health(func() error { return nil })(); err == nil || !strings.Contains(err.Error(), "stats port: invalid argument") {
+		t.Errorf("health: %v", err)
+	}
+	if log := readFile(logFile); !strings.Contains(log, ": invalid argument: no longer served") {
+		t.Errorf("log: %q", log)
 	}
 }

@@ -1,5 +1,8 @@
-// Package supervisor runs nutcracker as one master process and N worker
-// processes (bilitw's model, without its flaws).
+//go:build linux
+
+// Package supervisor is the master process of nutcracker's master and
+// worker processes (bilitw's model, without its flaws); a worker's own
+// life is internal/worker.
 //
 // The master opens every listening socket once and passes copies to the
 // workers, so a worker that stops accepting never closes an accept queue.
@@ -16,9 +19,28 @@
 // client connection over, at a request boundary and with its unparsed
 // bytes, through the master to a new worker.
 //
-// Each worker has a control channel to the master (ctl.go), and dies with
-// the master: its parent-death signal is tied to the master thread that
-// forked it, so all forks and the re-exec happen on one locked thread.
+// Each worker has a control channel to the master (internal/control),
+// and dies with the master: its parent-death signal is tied to the master
+// thread that forked it, so all forks and the re-exec happen on one
+// locked thread.
+//
+// # Locks
+//
+// Master.mu guards the workers' table (slots, old, backoff, stopping,
+// upgrading), the configuration in force, the listening sockets and each
+// proc's keys. Master.statsMu guards what the stats view keeps: retired,
+// summing, frozen, and each proc's last and final. statsMu may be held
+// when mu is taken (document lists the workers), never the reverse.
+// drainListener.mu guards its count of open connections and is taken
+// under no other lock; the write lock of a control.Conn serializes the
+// frames of one channel and is the only lock held across a socket write.
+//
+// Nothing that waits runs under these locks: no fork or exec, no write to
+// a control channel, no wait for a worker, a reply or a timer. The system
+// calls made under mu return at once (opening, binding, copying and
+// closing listening sockets). A summing of the workers' counters is
+// marked in summing, not held under a lock, and the others wait on its
+// channel.
 package supervisor
 
 import (
@@ -40,8 +62,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/control"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
-	"github.com/nutcracker-go/nutcracker/internal/proxy"
+	"github.com/nutcracker-go/nutcracker/internal/sockets"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
@@ -83,18 +106,25 @@ type Master struct {
 
 	mu        sync.Mutex
 	cfg       *config.Config
-	listeners map[string][]int // listenKey -> sockets, one per worker or one shared (proxy.ListenGroup)
+	listeners map[string][]int // sockets.Key -> sockets, one per worker or one shared (sockets.ListenGroup)
 	slots     []*proc          // the current generation, by worker number - 1
 	old       map[*proc]bool   // workers handing over or stopping
 	backoff   []time.Duration
 	stopping  bool
 	upgrading bool
 
-	statsMu sync.Mutex // one summing at a time; guards retired and proc.last/final
-	retired *stats.Snapshot
+	statsMu sync.Mutex      // guards retired, summing, frozen, proc.last and proc.final
+	retired *stats.Snapshot // final counts of the workers that exited
+	summing chan struct{}   // closed when the summing in progress ends; nil when none
+	frozen  bool            // an upgrade takes the counts: the workers are not asked
+
 	statsLn *drainListener
 	statsFD int
-	view    *stats.Process // the last document shown
+	port    *stats.Port
+	dumper  *stats.Dumper // stats_file; nil without global:
+
+	done chan struct{} // closed by Shutdown
+	wg   sync.WaitGroup
 
 	handed atomic.Uint64 // clients forwarded, for turns
 
@@ -107,15 +137,14 @@ type Master struct {
 type proc struct {
 	num     int
 	pid     int
-	ctl     *ctlConn
+	ctl     *control.Conn
 	started time.Time
 	keys    map[string]bool // listeners it has; guarded by Master.mu
 
 	ready     chan struct{}
 	readyOnce sync.Once
-	acks      chan *message // reload replies
-	replies   chan *message // stats replies
-	queryMu   sync.Mutex
+	acks      chan *control.Message // reload replies
+	replies   chan *control.Message // stats replies
 
 	last  *stats.Snapshot // guarded by Master.statsMu
 	final bool            // its counts are in retired; guarded by Master.statsMu
@@ -142,6 +171,7 @@ func Start(opts Options) (*Master, error) {
 		backoff:   make([]time.Duration, opts.Workers),
 		retired:   &stats.Snapshot{},
 		statsFD:   -1,
+		done:      make(chan struct{}),
 	}
 	m.restarts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nutcracker_worker_restarts_total", Help: "Workers started again after they exited unasked.",
@@ -165,13 +195,16 @@ func Start(opts Options) (*Master, error) {
 		return nil, err
 	}
 	m.serveStats()
-	go m.pollStats()
+	m.wg.Go(m.pollStats)
+	if g := m.cfg.Global; g.Present && g.StatsDuration > 0 {
+		m.dumper = stats.StartDumper(g.StatsDuration, g.StatsFile, m.document)
+	}
 	return m, nil
 }
 
 // serveStats serves the summed document on m.statsLn.
 func (m *Master) serveStats() {
-	go stats.Serve(m.statsLn, m.document, m.health, m.restarts, m.reloads, m.running)
+	m.port = stats.StartPort(m.statsLn, m.document, m.health, m.restarts, m.reloads, m.running)
 }
 
 // open makes the sockets and starts the first generation.
@@ -184,7 +217,7 @@ func (m *Master) open() error {
 	if err := m.openListeners(m.cfg); err != nil {
 		return err
 	}
-	fd, err := proxy.ListenFD(config.Listen{Network: "tcp", Addr: m.opts.StatsAddr}, 0)
+	fd, err := sockets.ListenFD(config.Listen{Network: "tcp", Addr: m.opts.StatsAddr}, 0)
 	if err != nil {
 		return fmt.Errorf("stats: listen on %s: %w", m.opts.StatsAddr, err)
 	}
@@ -203,11 +236,11 @@ func (m *Master) open() error {
 // openListeners opens the sockets of cfg's pools that are not open yet.
 func (m *Master) openListeners(cfg *config.Config) error {
 	for _, pc := range cfg.Pools {
-		key := listenKey(pc.Listen)
+		key := sockets.Key(pc.Listen)
 		if _, ok := m.listeners[key]; ok {
 			continue
 		}
-		fds, err := proxy.ListenGroup(pc.Listen, pc.Backlog, m.opts.Workers)
+		fds, err := sockets.ListenGroup(pc.Listen, pc.Backlog, m.opts.Workers)
 		if err != nil {
 			return fmt.Errorf("pool %s: listen on %s: %w", pc.Name, pc.Listen.Addr, err)
 		}
@@ -221,7 +254,7 @@ func (m *Master) openListeners(cfg *config.Config) error {
 func (m *Master) closeUnused(cfg *config.Config) {
 	used := make(map[string]bool)
 	for _, pc := range cfg.Pools {
-		used[listenKey(pc.Listen)] = true
+		used[sockets.Key(pc.Listen)] = true
 	}
 	for key, fds := range m.listeners {
 		if !used[key] {
@@ -254,7 +287,10 @@ func closeListener(key string, fds []int) {
 // which the new master keeps.
 type drainListener struct {
 	net.Listener
-	open atomic.Int64 // accepted connections not closed yet
+
+	mu   sync.Mutex
+	open int           // accepted connections not closed yet
+	idle chan struct{} // closed when open falls to 0 during waitIdle
 }
 
 // newDrainListener listens on a copy of fd, which stays the master's.
@@ -278,15 +314,37 @@ func (l *drainListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.open.Add(1)
-	return &drainConn{Conn: c, done: func() { l.open.Add(-1) }}, nil
+	l.mu.Lock()
+	l.open++
+	l.mu.Unlock()
+	return &drainConn{Conn: c, done: l.connClosed}, nil
 }
 
-// drain closes the listener and waits up to d for its connections to end.
-func (l *drainListener) drain(d time.Duration) {
-	l.Close()
-	for deadline := time.Now().Add(d); l.open.Load() > 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
+func (l *drainListener) connClosed() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open--; l.open == 0 && l.idle != nil {
+		close(l.idle)
+		l.idle = nil
+	}
+}
+
+// waitIdle waits up to d for the connections accepted to be closed; call
+// it once the listener is closed and accepts no more.
+func (l *drainListener) waitIdle(d time.Duration) {
+	l.mu.Lock()
+	if l.open == 0 {
+		l.mu.Unlock()
+		return
+	}
+	idle := make(chan struct{})
+	l.idle = idle
+	l.mu.Unlock()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-idle:
+	case <-timer.C:
 	}
 }
 
@@ -324,33 +382,45 @@ func (m *Master) startWorker(num int) error {
 	return err
 }
 
-// spawn forks and executes a worker and sends it the configuration; it
-// runs on the spawner thread.
+// spawn forks and executes worker num and sends it the configuration;
+// it runs on the spawner thread. Its slot stays empty until it is forked:
+// the configuration it starts with and the sockets it inherits are taken
+// under m.mu (the sockets as copies, which a reload cannot close under
+// the fork), and a reload that came in the meantime is sent to it after
+// its start.
 func (m *Master) spawn(num int) error {
-	ctl, childEnd, err := socketPair()
+	ctl, childEnd, err := control.Pair()
 	if err != nil {
 		return err
 	}
 	defer childEnd.Close()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.stopping {
-		ctl.close()
+		m.mu.Unlock()
+		ctl.Close()
 		return errors.New("stopping")
 	}
+	cfg := m.cfg
+	socks, err := m.copySocketsLocked(num, nil)
+	m.mu.Unlock()
+	if err != nil {
+		ctl.Close()
+		return fmt.Errorf("start worker %d: %w", num, err)
+	}
+	defer socks.close()
 	// Descriptors 0-2 as ours, 3 the control channel, then the sockets.
 	files := []uintptr{0, 1, 2, childEnd.Fd()}
 	inherited := make(map[string]int)
 	keys := make(map[string]bool)
-	for key, fds := range m.listeners {
+	for key, fd := range socks {
 		inherited[key] = len(files)
 		keys[key] = true
-		files = append(files, uintptr(socketOf(fds, num)))
+		files = append(files, uintptr(fd))
 	}
 	lns, _ := json.Marshal(inherited)
 	env := append(cleanEnv(),
-		envWorker+"="+strconv.Itoa(num),
-		envListeners+"="+string(lns))
+		control.EnvWorker+"="+strconv.Itoa(num),
+		control.EnvListeners+"="+string(lns))
 	if os.Getenv("GOMAXPROCS") == "" {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(m.procsPerWorker()))
 	}
@@ -358,33 +428,98 @@ func (m *Master) spawn(num int) error {
 	attr := &syscall.ProcAttr{Env: env, Files: files, Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}
 	restore, err := m.pin(num)
 	if err != nil {
-		ctl.close()
+		ctl.Close()
 		return err
 	}
 	pid, err := syscall.ForkExec(m.exe, argv, attr)
 	restore()
+	childEnd.Close() // the worker's now: a send fails if it dies
 	if err != nil {
-		ctl.close()
+		ctl.Close()
 		return fmt.Errorf("start worker %d: %w", num, err)
 	}
 	p := newProc(num, pid, ctl)
 	p.keys = keys
-	m.slots[num-1] = p
-	m.watch(p)
-	if err := ctl.send(&message{Type: msgStart, File: m.cfg.File, Config: m.cfg.Data}, -1); err != nil {
+	if err := ctl.Send(&control.Message{Type: control.MsgStart, File: cfg.File, Config: cfg.Data}, -1); err != nil {
 		logging.Errorf("worker %d: %v", num, err)
 	}
+
+	m.mu.Lock()
+	stopping, next := m.stopping, m.cfg
+	var late socketCopies
+	if !stopping {
+		m.slots[num-1] = p
+		if next != cfg {
+			if late, err = m.copySocketsLocked(num, p.keys); err != nil {
+				logging.Errorf("worker %d: %v", num, err)
+			}
+			for key := range late {
+				p.keys[key] = true
+			}
+		}
+	}
+	m.mu.Unlock()
+	m.watch(p)
+	if stopping {
+		syscall.Kill(pid, syscall.SIGKILL)
+		return errors.New("stopping")
+	}
 	logging.Noticef("worker %d started, pid %d", num, pid)
+	if next != cfg {
+		m.sendReload(p, late, next)
+		late.close()
+	}
 	return nil
 }
 
-func newProc(num, pid int, ctl *ctlConn) *proc {
+// socketCopies are copies of listening sockets by sockets.Key, made for
+// a worker; the master closes them once the worker has its own.
+type socketCopies map[string]int
+
+// copySocketsLocked copies worker num's socket of every listener but
+// those in have. m.mu is held.
+func (m *Master) copySocketsLocked(num int, have map[string]bool) (socketCopies, error) {
+	c := make(socketCopies)
+	for key, fds := range m.listeners {
+		if have[key] {
+			continue
+		}
+		fd, err := unix.FcntlInt(uintptr(socketOf(fds, num)), syscall.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("copy listening socket %s: %w", key, err)
+		}
+		c[key] = fd
+	}
+	return c, nil
+}
+
+func (c socketCopies) close() {
+	for _, fd := range c {
+		syscall.Close(fd)
+	}
+}
+
+// sendReload sends p the listening sockets it lacks, by key, then cfg to
+// apply.
+func (m *Master) sendReload(p *proc, socks map[string]int, cfg *config.Config) {
+	for key, fd := range socks {
+		if err := p.ctl.Send(&control.Message{Type: control.MsgListener, Key: key}, fd); err != nil {
+			logging.Errorf("worker %d: %v", p.num, err)
+		}
+	}
+	if err := p.ctl.Send(&control.Message{Type: control.MsgReload, File: cfg.File, Config: cfg.Data}, -1); err != nil {
+		logging.Errorf("worker %d: %v", p.num, err)
+	}
+}
+
+func newProc(num, pid int, ctl *control.Conn) *proc {
 	return &proc{
 		num: num, pid: pid, ctl: ctl, started: time.Now(),
 		keys:       make(map[string]bool),
 		ready:      make(chan struct{}),
-		acks:       make(chan *message, 1),
-		replies:    make(chan *message, 1),
+		acks:       make(chan *control.Message, 1),
+		replies:    make(chan *control.Message, 1),
 		paused:     make(chan struct{}),
 		readerDone: make(chan struct{}),
 		exited:     make(chan struct{}),
@@ -432,7 +567,7 @@ func cleanEnv() []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case envWorker, envListeners, envUpgrade:
+		case control.EnvWorker, control.EnvListeners, envUpgrade:
 			continue
 		}
 		env = append(env, kv)
@@ -460,7 +595,7 @@ func (m *Master) watch(p *proc) {
 // readCtl acts on a worker's messages until its channel closes.
 func (m *Master) readCtl(p *proc) {
 	for {
-		msg, err := p.ctl.recv()
+		msg, err := p.ctl.Recv()
 		if err != nil {
 			if p.pausing.Load() {
 				p.paused <- struct{}{}
@@ -470,14 +605,14 @@ func (m *Master) readCtl(p *proc) {
 			return
 		}
 		switch msg.Type {
-		case msgReady:
+		case control.MsgReady:
 			p.readyOnce.Do(func() { close(p.ready) })
-		case msgReloaded:
+		case control.MsgReloaded:
 			select {
 			case p.acks <- msg:
 			default:
 			}
-		case msgStats:
+		case control.MsgStats:
 			if msg.Final {
 				m.statsMu.Lock()
 				if !p.final {
@@ -491,7 +626,7 @@ func (m *Master) readCtl(p *proc) {
 			case p.replies <- msg:
 			default:
 			}
-		case msgClient:
+		case control.MsgClient:
 			m.forward(msg)
 		}
 	}
@@ -499,8 +634,8 @@ func (m *Master) readCtl(p *proc) {
 
 // forward gives a handed-over client to a worker of the current
 // generation, in turn.
-func (m *Master) forward(msg *message) {
-	defer syscall.Close(msg.fd)
+func (m *Master) forward(msg *control.Message) {
+	defer syscall.Close(msg.FD)
 	m.mu.Lock()
 	var targets []*proc
 	for _, p := range m.slots {
@@ -514,7 +649,7 @@ func (m *Master) forward(msg *message) {
 		return
 	}
 	p := targets[int(m.handed.Add(1))%len(targets)]
-	if err := p.ctl.send(&message{Type: msgClient, Pool: msg.Pool, Unparsed: msg.Unparsed, Authed: msg.Authed}, msg.fd); err != nil {
+	if err := p.ctl.Send(&control.Message{Type: control.MsgClient, Pool: msg.Pool, Unparsed: msg.Unparsed, Authed: msg.Authed}, msg.FD); err != nil {
 		logging.Warnf("worker %d: %v: client of pool %s closed", p.num, err, msg.Pool)
 	}
 }
@@ -531,30 +666,33 @@ func (m *Master) exited(p *proc, ws syscall.WaitStatus) {
 	}
 	m.statsMu.Unlock()
 	close(p.exited)
-	p.ctl.close()
+	p.ctl.Close()
 
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	asked := m.old[p] || m.stopping
 	delete(m.old, p)
-	if asked {
+	restart := !asked && m.slots[p.num-1] == p
+	var delay time.Duration
+	if restart {
+		m.slots[p.num-1] = nil
+		i := p.num - 1
+		if time.Since(p.started) >= stableRun {
+			m.backoff[i] = 0
+		}
+		delay = m.backoff[i]
+		m.backoff[i] = min(maxBackoff, max(250*time.Millisecond, 2*delay))
+	}
+	m.mu.Unlock()
+	switch {
+	case asked:
 		logging.Noticef("worker %d (pid %d) %s", p.num, p.pid, describeStatus(ws))
 		return
-	}
-	if m.slots[p.num-1] != p {
+	case !restart:
 		return
-	}
-	m.slots[p.num-1] = nil
-	i := p.num - 1
-	if time.Since(p.started) >= stableRun {
-		m.backoff[i] = 0
-	}
-	delay := m.backoff[i]
-	m.backoff[i] = min(maxBackoff, max(250*time.Millisecond, 2*delay))
-	if delay > 0 {
+	case delay > 0:
 		logging.Logf(logging.Alert, "worker %d (pid %d) %s after %v: crash loop, restarting in %v",
 			p.num, p.pid, describeStatus(ws), time.Since(p.started).Round(time.Millisecond), delay)
-	} else {
+	default:
 		logging.Logf(logging.Alert, "worker %d (pid %d) %s: restarting", p.num, p.pid, describeStatus(ws))
 	}
 	m.restarts.WithLabelValues(strconv.Itoa(p.num)).Inc()
@@ -677,15 +815,14 @@ func (m *Master) Reload() {
 	}
 	m.cfg = cfg
 	ps := m.currentLocked()
-	type grant struct {
-		key string
-		fd  int
-	}
-	grants := make(map[*proc][]grant)
+	// The sockets are sent as they are, not copied: only Reload and
+	// Shutdown close listening sockets, and they run one after the other.
+	grants := make(map[*proc]map[string]int)
 	for _, p := range ps {
+		grants[p] = make(map[string]int)
 		for key, fds := range m.listeners {
 			if !p.keys[key] {
-				grants[p] = append(grants[p], grant{key, socketOf(fds, p.num)})
+				grants[p][key] = socketOf(fds, p.num)
 				p.keys[key] = true
 			}
 		}
@@ -697,14 +834,7 @@ func (m *Master) Reload() {
 		for len(p.acks) > 0 {
 			<-p.acks
 		}
-		for _, g := range grants[p] {
-			if err := p.ctl.send(&message{Type: msgListener, Key: g.key}, g.fd); err != nil {
-				logging.Errorf("worker %d: %v", p.num, err)
-			}
-		}
-		if err := p.ctl.send(&message{Type: msgReload, File: cfg.File, Config: cfg.Data}, -1); err != nil {
-			logging.Errorf("worker %d: %v", p.num, err)
-		}
+		m.sendReload(p, grants[p], cfg)
 	}
 	for _, p := range ps {
 		select {
@@ -731,14 +861,16 @@ func (m *Master) Reload() {
 }
 
 // Reopen has every worker reopen the log file.
-func (m *Master) Reopen() { m.broadcast(&message{Type: msgReopen}) }
+func (m *Master) Reopen() { m.broadcast(&control.Message{Type: control.MsgReopen}) }
 
 // Level has every worker raise (delta > 0) or lower its log level.
-func (m *Master) Level(delta int) { m.broadcast(&message{Type: msgLevel, Delta: delta}) }
+func (m *Master) Level(delta int) {
+	m.broadcast(&control.Message{Type: control.MsgLevel, Delta: delta})
+}
 
-func (m *Master) broadcast(msg *message) {
+func (m *Master) broadcast(msg *control.Message) {
 	for _, p := range m.current() {
-		if err := p.ctl.send(msg, -1); err != nil {
+		if err := p.ctl.Send(msg, -1); err != nil {
 			logging.Errorf("worker %d: %v", p.num, err)
 		}
 	}
@@ -751,7 +883,7 @@ func (m *Master) grace() time.Duration {
 	if g := m.cfg.Global.ReloadTimeout; g > 0 {
 		return g
 	}
-	return proxy.DefaultReloadTimeout
+	return config.DefaultReloadTimeout
 }
 
 // Shutdown stops every worker gracefully: each stops accepting and closes
@@ -760,11 +892,17 @@ func (m *Master) grace() time.Duration {
 func (m *Master) Shutdown() {
 	grace := m.grace()
 	m.mu.Lock()
+	if m.stopping {
+		m.mu.Unlock()
+		return
+	}
 	m.stopping = true
 	ps := m.everyLocked()
 	m.mu.Unlock()
+	close(m.done)
+	m.dumper.Stop()
 	for _, p := range ps {
-		p.ctl.send(&message{Type: msgStop, Delta: int(grace / time.Millisecond)}, -1)
+		p.ctl.Send(&control.Message{Type: control.MsgStop, Delta: int(grace / time.Millisecond)}, -1)
 	}
 	deadline := time.After(grace + killSlack)
 	for _, p := range ps {
@@ -777,6 +915,8 @@ func (m *Master) Shutdown() {
 		}
 	}
 	m.closeSockets()
+	m.port.Wait()
+	m.wg.Wait()
 }
 
 func (m *Master) closeSockets() {
@@ -796,25 +936,73 @@ func (m *Master) closeSockets() {
 }
 
 // document is the stats view: the sum of every worker's counters and of
-// the final counters of the workers that exited.
+// the final counters of the workers that exited. One summing runs at a
+// time, and each caller gets one that started after its call: one that
+// comes during another waits for it to end first.
 func (m *Master) document() *stats.Process {
 	m.statsMu.Lock()
-	defer m.statsMu.Unlock()
+	m.waitSummingLocked()
+	if m.frozen {
+		defer m.statsMu.Unlock()
+		return m.sumLocked(nil, nil)
+	}
+	done := make(chan struct{})
+	m.summing = done
+	var ps []*proc
 	m.mu.Lock()
-	ps := m.everyLocked()
+	for _, p := range m.everyLocked() {
+		if !p.final {
+			ps = append(ps, p)
+		}
+	}
 	m.mu.Unlock()
+	m.statsMu.Unlock()
+
 	// The workers are asked all at once: one slow worker costs one
 	// timeout, not one each.
-	snaps := make([]*stats.Snapshot, len(ps))
+	replies := make([]*stats.Snapshot, len(ps))
 	var wg sync.WaitGroup
 	for i, p := range ps {
-		wg.Go(func() { snaps[i] = m.queryLocked(p) })
+		wg.Go(func() { replies[i] = query(p) })
 	}
 	wg.Wait()
+
+	m.statsMu.Lock()
+	doc := m.sumLocked(ps, replies)
+	m.summing = nil
+	m.statsMu.Unlock()
+	close(done)
+	return doc
+}
+
+// waitSummingLocked returns when no summing is in progress; m.statsMu is
+// held, and released while it waits.
+func (m *Master) waitSummingLocked() {
+	for m.summing != nil {
+		done := m.summing
+		m.statsMu.Unlock()
+		<-done
+		m.statsMu.Lock()
+	}
+}
+
+// sumLocked keeps the replies of ps (nil: none in time) as their last
+// counts, then sums the last counts of the workers that run and the final
+// counts of those that exited. A worker that exited since it was asked
+// counts by its final counts only. m.statsMu is held.
+func (m *Master) sumLocked(ps []*proc, replies []*stats.Snapshot) *stats.Process {
+	for i, p := range ps {
+		if replies[i] != nil && !p.final {
+			p.last = replies[i]
+		}
+	}
+	m.mu.Lock()
+	every := m.everyLocked()
+	m.mu.Unlock()
 	sum := &stats.Snapshot{}
-	for _, s := range snaps {
-		if s != nil {
-			sum.Merge(s)
+	for _, p := range every {
+		if !p.final && p.last != nil {
+			sum.Merge(p.last)
 		}
 	}
 	sum.AddExisting(m.retired)
@@ -822,40 +1010,38 @@ func (m *Master) document() *stats.Process {
 	return sum.Process(host, m.opts.Version, m.start)
 }
 
-// queryLocked asks p for its counters; a worker that does not answer in
-// time counts with its last ones, one that exited not at all (its counts
-// are in retired). m.statsMu is held.
-func (m *Master) queryLocked(p *proc) *stats.Snapshot {
-	if p.final {
-		return nil
-	}
-	p.queryMu.Lock()
-	defer p.queryMu.Unlock()
-	for len(p.replies) > 0 {
+// query asks p for its counters; nil when it does not answer in time or
+// exits. Only the summing in progress asks.
+func query(p *proc) *stats.Snapshot {
+	for len(p.replies) > 0 { // a late reply to an earlier query
 		<-p.replies
 	}
-	if err := p.ctl.send(&message{Type: msgStats}, -1); err == nil {
-		select {
-		case r := <-p.replies:
-			p.last = r.Stats
-		case <-p.exited:
-		case <-time.After(statsTimeout):
-		}
+	if err := p.ctl.Send(&control.Message{Type: control.MsgStats}, -1); err != nil {
+		return nil
 	}
-	return p.last
+	timer := time.NewTimer(statsTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-p.replies:
+		return r.Stats
+	case <-p.exited:
+	case <-timer.C:
+	}
+	return nil
 }
 
 // pollStats keeps every worker's last counters fresh, for those that
-// crash.
+// crash, until Shutdown.
 func (m *Master) pollStats() {
-	for range time.Tick(statsPoll) {
-		m.mu.Lock()
-		stopping := m.stopping
-		m.mu.Unlock()
-		if stopping {
+	tick := time.NewTicker(statsPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.done:
 			return
+		case <-tick.C:
+			m.document()
 		}
-		m.document()
 	}
 }
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 package supervisor
 
 import (
@@ -12,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nutcracker-go/nutcracker/internal/control"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
@@ -97,9 +100,18 @@ func (m *Master) reexec() error {
 	m.mu.Unlock()
 	// Stats requests being served finish here, the next ones wait in the
 	// socket for the new master.
-	m.statsLn.drain(statsDrain)
-	m.statsMu.Lock() // no stats query in flight from here
+	m.statsLn.Close()
+	m.port.Wait()
+	m.statsLn.waitIdle(statsDrain)
+	// No worker is asked for its counts from here (a stats document is
+	// the sum of their last ones), and none is being asked.
+	m.statsMu.Lock()
+	m.frozen = true
+	m.waitSummingLocked()
+	m.statsMu.Unlock()
 	defer func() {
+		m.statsMu.Lock()
+		m.frozen = false
 		m.statsMu.Unlock()
 		m.restartStats()
 		m.mu.Lock()
@@ -111,17 +123,18 @@ func (m *Master) reexec() error {
 	// with the state.
 	for _, p := range ps {
 		p.pausing.Store(true)
-		p.ctl.conn.SetReadDeadline(time.Now())
+		p.ctl.SetReadDeadline(time.Now())
 		<-p.paused
 	}
 	defer func() {
 		for _, p := range ps {
 			p.pausing.Store(false)
-			p.ctl.conn.SetReadDeadline(time.Time{})
+			p.ctl.SetReadDeadline(time.Time{})
 			go m.readCtl(p)
 		}
 	}()
 
+	m.statsMu.Lock() // it guards retired and last, which stay as they are now
 	st := upgradeState{Exe: m.exe, Start: m.start, Listeners: m.listeners, StatsFD: m.statsFD, Retired: m.retired}
 	var inherit []int
 	for _, fds := range m.listeners {
@@ -129,18 +142,21 @@ func (m *Master) reexec() error {
 	}
 	inherit = append(inherit, m.statsFD)
 	for _, p := range ps {
-		fd, err := rawFD(p.ctl)
+		fd, err := p.ctl.FD()
 		if err != nil {
+			m.statsMu.Unlock()
 			return err
 		}
+		pending, fds := p.ctl.Unread()
 		st.Workers = append(st.Workers, upgradeWorker{
 			Num: p.num, PID: p.pid, Started: p.started, CtlFD: fd,
-			Pending: p.ctl.rbuf, FDs: p.ctl.fds, Last: p.last,
+			Pending: pending, FDs: fds, Last: p.last,
 		})
 		inherit = append(inherit, fd)
-		inherit = append(inherit, p.ctl.fds...)
+		inherit = append(inherit, fds...)
 	}
 	data, err := json.Marshal(st)
+	m.statsMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
@@ -181,19 +197,6 @@ func (m *Master) restartStats() {
 	}
 	m.statsLn = ln
 	m.serveStats()
-}
-
-// rawFD returns a control channel's descriptor, without (*os.File).Fd.
-func rawFD(c *ctlConn) (int, error) {
-	raw, err := c.conn.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd := -1
-	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
-		return -1, err
-	}
-	return fd, nil
 }
 
 // resume takes over the sockets and workers of the master this process
@@ -238,11 +241,10 @@ func (m *Master) resume(stateFD int) error {
 		for _, fd := range w.FDs {
 			syscall.CloseOnExec(fd)
 		}
-		ctl, err := newCtlConn(os.NewFile(uintptr(w.CtlFD), "control"))
+		ctl, err := control.Resume(os.NewFile(uintptr(w.CtlFD), "control"), w.Pending, w.FDs)
 		if err != nil {
 			return fmt.Errorf("upgrade: worker %d: %w", w.Num, err)
 		}
-		ctl.rbuf, ctl.fds = w.Pending, w.FDs
 		p := newProc(w.Num, w.PID, ctl)
 		p.started, p.last = w.Started, w.Last
 		p.readyOnce.Do(func() { close(p.ready) })
@@ -261,7 +263,7 @@ func (m *Master) resume(stateFD int) error {
 	}
 	grace := m.grace()
 	for _, p := range olds {
-		if err := p.ctl.send(&message{Type: msgHandover, Delta: int(grace / time.Millisecond)}, -1); err != nil {
+		if err := p.ctl.Send(&control.Message{Type: control.MsgHandover, Delta: int(grace / time.Millisecond)}, -1); err != nil {
 			logging.Errorf("worker %d (pid %d): %v", p.num, p.pid, err)
 		}
 	}
@@ -287,7 +289,7 @@ func (m *Master) abortUpgrade(olds []*proc, cause error) error {
 	}
 	m.mu.Unlock()
 	for _, p := range news {
-		p.ctl.send(&message{Type: msgStop}, -1)
+		p.ctl.Send(&control.Message{Type: control.MsgStop}, -1)
 	}
 	if len(olds) == 0 {
 		return cause

@@ -1,4 +1,12 @@
-package proxy
+//go:build linux
+
+// Package sockets opens listening sockets as raw descriptors, for a
+// process that keeps them and passes copies to others (the master and its
+// workers), and as net.Listeners for a process that serves them itself.
+// Every descriptor is non-blocking and close-on-exec; none is ever taken
+// through (*os.File).Fd, which would switch a socket shared with other
+// processes to blocking mode.
+package sockets
 
 import (
 	"fmt"
@@ -113,8 +121,8 @@ func setUpListener(fd int, l config.Listen, sa syscall.Sockaddr, family, backlog
 	return nil
 }
 
-// listen opens a pool's listener in this process (see ListenFD).
-func listen(l config.Listen, backlog int) (net.Listener, error) {
+// Listen opens a pool's listener in this process (see ListenFD).
+func Listen(l config.Listen, backlog int) (net.Listener, error) {
 	fd, err := ListenFD(l, backlog)
 	if err != nil {
 		return nil, err
@@ -124,9 +132,13 @@ func listen(l config.Listen, backlog int) (net.Listener, error) {
 	return net.FileListener(f)
 }
 
-// setKeepAlive applies the pool's tcpkeepalive to an accepted connection.
-func setKeepAlive(conn net.Conn, on bool) {
+// SetKeepAlive applies a pool's tcpkeepalive to an accepted connection.
+func SetKeepAlive(conn net.Conn, on bool) {
 	if tc, ok := conn.(*net.TCPConn); ok {
 		tc.SetKeepAlive(on)
 	}
 }
+
+// Key names a listening socket by network and address, as the master and
+// its workers both call it.
+func Key(l config.Listen) string { return l.Network + ":" + l.Addr }

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package control
+
+import _ "github.com/nutcracker-go/nutcracker/internal/linuxonly" // says why this does not build here
