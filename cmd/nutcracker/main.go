@@ -224,6 +224,7 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		logging.Noticef("pool %s listening on %s", pc.Name, pc.Listen.Addr)
 	}
 	logging.Noticef("stats on %s", statsAddr)
+	grace := cfg.Global.ReloadTimeout // how long a graceful stop may take
 	reload := func() {
 		next, err := loadConfig(opts.confFile)
 		if err != nil {
@@ -233,8 +234,12 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		if err := p.Reload(next); err != nil {
 			logging.Errorf("reload: %v", err)
 		}
+		grace = next.Global.ReloadTimeout
 	}
 	code := handleSignals(signals, signalHooks{reload: reload})
+	// As with workers: every reply owed is sent, each client is closed at
+	// a request boundary.
+	p.Drain(grace)
 	dumper.Stop()
 	statsLn.Close()
 	port.Wait()

@@ -639,13 +639,19 @@ func threadCPUs(t *testing.T, pid int) map[string]string {
 // closes the client (no handover is tried, so none fails in the log),
 // removes the pid file and leaves no worker behind.
 func TestGracefulStop(t *testing.T) {
+	for _, n := range []string{"2", "0"} {
+		t.Run("-n "+n, func(t *testing.T) { testGracefulStop(t, n) })
+	}
+}
+
+func testGracefulStop(t *testing.T, n string) {
 	r1 := testutil.StartRedis(t)
 	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	conf := fmt.Sprintf("p:\n  listen: %s\n  redis: true\n  servers:\n   - %s:1\n", listen, r1.Addr)
 	pidFile := filepath.Join(t.TempDir(), "nc.pid")
-	m := startMaster(t, conf, listen, "-n", "2", "-p", pidFile)
+	m := startMaster(t, conf, listen, "-n", n, "-p", pidFile)
 	var ws map[int]int
-	testutil.Eventually(t, 5*time.Second, func() bool { ws = m.workers(t); return len(ws) == 2 }, "two workers")
+	testutil.Eventually(t, 5*time.Second, func() bool { ws = m.workers(t); return strconv.Itoa(len(ws)) == n }, "%s workers", n)
 	c := testutil.Dial(t, listen)
 	if got := c.Do("SET", "k", "v"); got != "+OK\r\n" {
 		t.Fatal(got)
