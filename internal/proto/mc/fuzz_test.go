@@ -2,8 +2,10 @@ package mc
 
 import (
 	"bytes"
-	"github.com/nutcracker-go/nutcracker/internal/testutil"
 	"testing"
+
+	"github.com/nutcracker-go/nutcracker/internal/proto"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
 func FuzzRequestParser(f *testing.F) {
@@ -60,6 +62,44 @@ func FuzzReplyParser(f *testing.F) {
 		v, err := ValuesEnd(reply)
 		if values != (err == nil) || err == nil && v != len(head) {
 			t.Fatalf("ValuesEnd(%q) = (%d, %v)", testutil.Trunc(reply), v, err)
+		}
+	})
+}
+
+// FuzzMerge feeds two servers' replies to the fragments of a multi-get:
+// whatever the servers send, replies the framer accepts merge without a
+// crash into one retrieval reply: VALUE blocks under one END, or one
+// error line.
+func FuzzMerge(f *testing.F) {
+	f.Add([]byte("VALUE a 0 1\r\nA\r\nEND\r\n"), []byte("VALUE b 1 2 3\r\nBB\r\nVALUE d 0 0\r\n\r\nEND\r\n"))
+	f.Add([]byte("END\r\n"), []byte("SERVER_ERROR out of memory\r\n"))
+	f.Add([]byte("VALUE c 0 1\r\nC\r\nVALUE a 0 1\r\nA\r\nEND\r\n"), []byte("ERROR\r\n"))
+	f.Fuzz(func(t *testing.T, reply0, reply1 []byte) {
+		var c Client
+		frame := []byte("get a b c a d\r\n")
+		if n, err := c.Parse(frame); n != len(frame) || err != nil {
+			t.Fatalf("Parse = %d, %v", n, err)
+		}
+		m := &proto.Msg{}
+		if act := c.Decode(frame, m, &proto.Settings{}); act != proto.Split {
+			t.Fatalf("Decode: %v", act)
+		}
+		m.KeyFrag = []uint32{0, 1, 0, 0, 1}
+		m.Frags = []*proto.Frag{{NKeys: 3}, {NKeys: 2}}
+		c.Encode(m, frame)
+		fr := Protocol{}.NewFramer()
+		for i, reply := range [][]byte{reply0, reply1} {
+			r := &m.Frags[i].Request
+			n, err := fr.Frame(r, reply)
+			if n == 0 || err != nil {
+				return // more bytes wanted, or out of step: the connection closes
+			}
+			r.Reply = reply[:n]
+		}
+		out := Protocol{}.Merge(nil, m)
+		var p ReplyParser // VALUE blocks under one END, or one error line
+		if n, err := p.Parse(KindRetrieval, out); n != len(out) || err != nil {
+			t.Fatalf("merged %q: not one retrieval reply (%d, %v)", out, n, err)
 		}
 	})
 }

@@ -3,6 +3,8 @@ package resp
 import (
 	"bytes"
 	"testing"
+
+	"github.com/nutcracker-go/nutcracker/internal/proto"
 )
 
 func FuzzRequestParser(f *testing.F) {
@@ -80,6 +82,45 @@ func FuzzReplyParser(f *testing.F) {
 			if len(data) == 0 {
 				return
 			}
+		}
+	})
+}
+
+// FuzzMerge feeds two servers' replies to the fragments of an MGET:
+// whatever the servers send, replies the framer accepts merge without a
+// crash into one reply, an array of the keys' values or an error.
+func FuzzMerge(f *testing.F) {
+	f.Add([]byte("*2\r\n$1\r\na\r\n$-1\r\n"), []byte("*1\r\n$2\r\nbb\r\n"))
+	f.Add([]byte("*2\r\n*1\r\n:1\r\n$-1\r\n"), []byte("-ERR no\r\n"))
+	f.Add([]byte("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"), []byte(":1\r\n"))
+	f.Fuzz(func(t *testing.T, reply0, reply1 []byte) {
+		c := Protocol{}.NewClient(&proto.Settings{})
+		frame := []byte("*4\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n")
+		if n, err := c.Parse(frame); n != len(frame) || err != nil {
+			t.Fatalf("Parse = %d, %v", n, err)
+		}
+		m := &proto.Msg{}
+		if act := c.Decode(frame, m, &proto.Settings{}); act != proto.Split {
+			t.Fatalf("Decode: %v", act)
+		}
+		m.KeyFrag = []uint32{0, 1, 0}
+		m.Frags = []*proto.Frag{{NKeys: 2}, {NKeys: 1}}
+		c.Encode(m, frame)
+		fr := Protocol{}.NewFramer()
+		for i, reply := range [][]byte{reply0, reply1} {
+			r := &m.Frags[i].Request
+			n, err := fr.Frame(r, reply)
+			if n == 0 || err != nil {
+				return // more bytes wanted, or out of step: the connection closes
+			}
+			r.Reply = reply[:n]
+		}
+		out := Protocol{}.Merge(nil, m)
+		if n, err := ReplyLen(out); n != len(out) || err != nil {
+			t.Fatalf("merged %q: not one reply (%d, %v)", out, n, err)
+		}
+		if out[0] != '*' && out[0] != '-' {
+			t.Fatalf("merged %q: neither an array nor an error", out)
 		}
 	})
 }
