@@ -101,7 +101,7 @@ type client struct {
 	seenReads uint32 // owned by the sweeper: reads at its last look
 }
 
-var clientCount atomic.Uint32
+var clientSeq atomic.Uint32 // numbers clients, for their affinity
 
 func newClient(ps *poolServer, conn net.Conn) *client {
 	c := &client{
@@ -111,7 +111,7 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 		queue:    requests{room: make(chan struct{}, 1)},
 		notify:   make(chan struct{}, 1),
 		proto:    ps.proto,
-		affinity: clientCount.Add(1),
+		affinity: clientSeq.Add(1),
 	}
 	if sc, ok := conn.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()

@@ -92,8 +92,8 @@ func (p *Proxy) HandOver(give func(HandOff) error, grace time.Duration) {
 		p.handover = nil
 		p.clientsMu.Unlock()
 	}()
-	var clients []*client
-	for _, c := range p.clientList(clients) {
+	clients := p.clientList(nil)
+	for _, c := range clients {
 		c.leave(h)
 	}
 	timer := time.NewTimer(grace)
