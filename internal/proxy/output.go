@@ -67,6 +67,8 @@ func (o *output) send(b []byte) (owned bool, err error) {
 		return false, o.err
 	}
 	if !o.sending {
+		// The write never blocks, and while no sender runs nobody else
+		// takes mu (only this goroutine starts one): it delays no one.
 		n, err := o.tryWrite(b)
 		if err != nil {
 			o.err = err
