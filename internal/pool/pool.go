@@ -1,4 +1,5 @@
-// Package pool is one twemproxy server pool: its servers, their
+// Package pool is one twemproxy server pool: the protocol it speaks (as
+// the configuration says: package resp or mc), its servers, their
 // connections, the key distribution over the live servers and
 // auto-ejection.
 //
