@@ -8,7 +8,7 @@ BIN      := bin/nutcracker
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS  := $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build run test check soak bench fuzz clean
+.PHONY: all build run test check soak bench bench-ab fuzz clean
 
 all: build
 
@@ -45,6 +45,10 @@ bench:
 	bash scripts/bench.sh
 	bash scripts/bench_extra.sh
 	bash scripts/bench_workers.sh
+
+# This tree against another revision of it, alternated on the same backends: BASE=<rev> make bench-ab.
+bench-ab:
+	bash scripts/bench_ab.sh
 
 # Every Fuzz* target in the module for FUZZTIME each, one at a time.
 fuzz:
