@@ -262,13 +262,13 @@ func TestHandOverAuth(t *testing.T) {
 	authed, anon := testutil.Dial(t, hp.addrA), testutil.Dial(t, hp.addrA)
 	expect(t, authed, "+OK\r\n", "AUTH", "s3cret")
 	expect(t, authed, "+OK\r\n", "SET", "a", "1")
-	expect(t, anon, "+PONG\r\n", "PING")
+	expect(t, anon, "-NOAUTH Authentication required.\r\n", "PING")
 	waitClosed(t, hp.handOver(10*time.Second), "HandOver")
 	if got := poolStats(hp.b).ClientConnections.Load(); got != 2 {
 		t.Fatalf("new proxy has %d clients, want 2", got)
 	}
 	expect(t, authed, "$1\r\n1\r\n", "GET", "a")
-	expect(t, anon, "-NOAUTH Authentication required\r\n", "GET", "a")
+	expect(t, anon, "-NOAUTH Authentication required.\r\n", "GET", "a")
 	expect(t, anon, "+OK\r\n", "AUTH", "s3cret")
 	expect(t, anon, "$1\r\n1\r\n", "GET", "a")
 }

@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"crypto/subtle"
 	"slices"
 	"strconv"
 
@@ -14,6 +13,8 @@ type Client struct {
 	p      RequestParser
 	parsed bool // p holds a whole request: reset before the next
 	authed bool
+	id     int64  // CLIENT ID
+	name   []byte // CLIENT SETNAME
 	// The request Decode took, for Encode.
 	cmd  *Command
 	args [][]byte
@@ -52,26 +53,37 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Act
 	cmd := Lookup(args[0])
 	switch {
 	case cmd == nil:
-		return refuse(m, "ERR unsupported command '"+printable(args[0])+"'")
+		return unknown(m, args)
 	case !cmd.CheckArity(len(args)):
 		return refuse(m, "ERR wrong number of arguments for '"+cmd.Name+"' command")
-	case !c.authed && cmd.Kind != KindAuth && cmd.Kind != KindPing && cmd.Kind != KindQuit:
+	case !c.authed && cmd.Kind != KindAuth && cmd.Kind != KindHello && cmd.Kind != KindQuit:
 		return refuse(m, errNoAuth)
 	}
 	c.cmd, c.args = cmd, args
 	switch cmd.Kind {
 	case KindPing:
-		if len(args) == 1 {
+		switch len(args) {
+		case 1:
 			m.Local = append(m.Local, replyPong...)
-		} else {
+		case 2:
 			m.Local = AppendBulk(m.Local, args[1])
+		default:
+			return refuse(m, "ERR wrong number of arguments for 'ping' command")
 		}
 		return proto.Answer
 	case KindQuit:
-		m.Closes = true // and no reply, as twemproxy
+		m.Local = append(m.Local, replyOK...)
+		m.Closes = true
 		return proto.Answer
 	case KindAuth:
 		return c.auth(m, args, s.Password)
+	case KindHello:
+		return c.hello(m, args, s.Password)
+	case KindClient:
+		return c.client(m, args)
+	case KindEcho:
+		m.Local = AppendBulk(m.Local, args[1])
+		return proto.Answer
 	case KindSelect:
 		if string(args[1]) != "0" {
 			return refuse(m, "ERR SELECT is not allowed in a proxy: only db 0 is served (see redis_db)")
@@ -105,21 +117,6 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Act
 func refuse(m *proto.Msg, msg string) proto.Action {
 	m.Local = AppendError(m.Local, msg)
 	return proto.Answer
-}
-
-func (c *Client) auth(m *proto.Msg, args [][]byte, want string) proto.Action {
-	pass := args[len(args)-1]
-	userOK := len(args) == 2 || string(args[1]) == "default"
-	switch {
-	case want == "":
-		return refuse(m, errNoPassword)
-	case userOK && subtle.ConstantTimeCompare(pass, []byte(want)) == 1:
-		c.authed = true
-		m.Local = append(m.Local, replyOK...)
-		return proto.Answer
-	}
-	c.authed = false
-	return refuse(m, errBadPassword)
 }
 
 // keyTooLong returns the error for a key the proxy refuses, or "".

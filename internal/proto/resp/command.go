@@ -9,10 +9,13 @@ const (
 	KindMultiKV               // MSET: key value pairs from argument 1; split per server, replies merged
 	KindEval                  // EVAL, EVALSHA: numkeys at argument 2, routed by the first key, at argument 3
 	KindPing                  // answered locally
-	KindQuit                  // connection closed without a reply
+	KindQuit                  // answered +OK, then the connection closes
 	KindAuth                  // handled locally
 	KindSelect                // handled locally
 	KindAnyServer             // COMMAND, LOLWUT: forwarded to an arbitrary server
+	KindHello                 // the connection handshake, answered locally
+	KindEcho                  // answered locally
+	KindClient                // CLIENT SETNAME, GETNAME, ID, ...: the connection's own state, answered locally
 )
 
 // Command describes a supported command.
@@ -36,7 +39,8 @@ func (c *Command) CheckArity(argc int) bool {
 	return c.Kind != KindMultiKV || argc%2 == 1
 }
 
-// commands are those twemproxy 0.5 accepts (COMPAT.md §2.5) plus SELECT.
+// commands are those twemproxy 0.5 accepts (COMPAT.md §2.5) plus SELECT and
+// the connection handshake (HELLO, CLIENT, ECHO).
 // Arities are Redis 7.0's (checked against a live server by the tests).
 var commands = []Command{
 	// keys
@@ -190,6 +194,9 @@ var commands = []Command{
 
 	// local and other
 	{"auth", KindAuth, -2, 0},
+	{"client", KindClient, -2, 0},
+	{"echo", KindEcho, 2, 0},
+	{"hello", KindHello, -1, 0},
 	{"command", KindAnyServer, -1, 0},
 	{"lolwut", KindAnyServer, -1, 0},
 	{"ping", KindPing, -1, 0},

@@ -19,13 +19,9 @@ var _ proto.Protocol = Protocol{}
 
 // Replies the proxy makes itself (twemproxy's texts where it has one).
 const (
-	errNoAuth       = "NOAUTH Authentication required"
-	errNoPassword   = "ERR Client sent AUTH, but no password is set"
-	errBadPassword  = "ERR invalid password"
-	errInvalidArg   = "ERR Invalid argument"
-	replyOK         = "+OK\r\n"
-	replyPong       = "+PONG\r\n"
-	maxNameInErrors = 64
+	errInvalidArg = "ERR Invalid argument"
+	replyOK       = "+OK\r\n"
+	replyPong     = "+PONG\r\n"
 )
 
 // Op codes (proto.Msg.Op) of split commands: how Merge joins the replies.
@@ -42,7 +38,7 @@ const hintMarks = 1
 // NewClient returns a client that has passed AUTH when there is no
 // password to pass.
 func (Protocol) NewClient(s *proto.Settings) proto.Client {
-	return &Client{authed: s.Password == ""}
+	return &Client{authed: s.Password == "", id: clientIDs.Add(1)}
 }
 
 // NewFramer returns a reply framer for one server connection.
@@ -214,19 +210,3 @@ var (
 	errTooLarge   = errors.New("reply too large")
 	errWrongCount = errors.New("reply has the wrong number of elements")
 )
-
-// printable quotes a client-sent name for an error reply.
-func printable(b []byte) string {
-	if len(b) > maxNameInErrors {
-		b = b[:maxNameInErrors]
-	}
-	out := make([]byte, 0, len(b))
-	for _, ch := range b {
-		if ch < 0x20 || ch > 0x7e || ch == '\'' {
-			out = append(out, '?')
-		} else {
-			out = append(out, ch)
-		}
-	}
-	return string(out)
-}
