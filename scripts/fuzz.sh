@@ -19,15 +19,31 @@ if [ -z "$targets" ]; then
 	exit 0
 fi
 total=$(wc -l <<<"$targets")
+# Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded" when
+# -fuzztime ends while a worker is mid-call (go.dev/issue/75804, fixed in Go 1.27): no input is
+# written and nothing fails. Such a run counts as a flake, not a failure, once the target's
+# corpus replays clean; any other failure, or one that wrote a failing input, fails.
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 i=0
 failed=()
+flaked=()
 while read -r pkg name <&3; do
 	i=$((i + 1))
 	echo "fuzz [$i/$total] $pkg $name for $FUZZTIME"
-	"$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" || failed+=("$pkg $name")
+	if "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1 | tee "$out"; [ "${PIPESTATUS[0]}" -eq 0 ]; then
+		continue
+	fi
+	if grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written to' "$out" &&
+		"$GO" test -count=1 -run "^${name}\$" "$pkg"; then
+		echo "fuzz: $pkg $name: the coordinator's deadline race (go.dev/issue/75804), not a finding; its corpus replays clean"
+		flaked+=("$pkg $name")
+		continue
+	fi
+	failed+=("$pkg $name")
 done 3<<<"$targets"
 if [ ${#failed[@]} -gt 0 ]; then
 	printf 'fuzz: FAILED %s\n' "${failed[@]}"
 	exit 1
 fi
-echo "fuzz: $total targets ran for $FUZZTIME each, no failure"
+echo "fuzz: $total targets ran for $FUZZTIME each, no failure${flaked[*]:+ (deadline race in: ${flaked[*]})}"
