@@ -159,6 +159,23 @@ func TestMemcacheEveryServerEjected(t *testing.T) {
 		"SERVER_ERROR Connection refused", "SERVER_ERROR Connection refused", "SERVER_ERROR Connection refused", "MN")
 }
 
+// TestMemcacheBinaryAndVerbosity: a binary protocol request is closed at
+// once (it used to wait for a line end that never came, and the client
+// hung until its own timeout); verbosity is answered as memcached does.
+func TestMemcacheBinaryAndVerbosity(t *testing.T) {
+	tp := startMC(t, 1, "")
+	c := testutil.Dial(t, tp.addr)
+	exchange(t, c, "verbosity 1\r\nverbosity 1 noreply\r\nverbosity\r\nmn\r\n", "OK", "ERROR", "MN")
+	b := testutil.Dial(t, tp.addr)
+	b.Send("\x80\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	if !b.Closed(2 * time.Second) {
+		t.Fatal("binary protocol request: connection not closed")
+	}
+	if got := tp.Proxy.poolList()[0].pool().Stats.ClientErr.Load(); got != 1 {
+		t.Fatalf("client_err %d, want 1", got)
+	}
+}
+
 // TestGomemcache uses a real client library through the proxy.
 func TestGomemcache(t *testing.T) {
 	tp := startMC(t, 3, "")

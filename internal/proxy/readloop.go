@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/nutcracker-go/nutcracker/internal/logging"
 )
 
 // readLoop parses requests and forwards them until the client stops
@@ -46,6 +48,7 @@ func (c *client) readLoop() {
 		for start < len(buf) {
 			n, perr := c.h.Parse(buf[start:])
 			if perr != nil {
+				logging.Noticef("client %s on pool %s: %v: closing it", c.conn.RemoteAddr(), c.ps.cfg().Name, perr)
 				m := c.newMsg()
 				m.Local = c.proto.AppendFramingError(m.Local, perr)
 				c.ps.pool().Stats.ClientErr.Add(1)

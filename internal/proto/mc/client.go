@@ -68,6 +68,12 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, _ *proto.Settings) proto.Act
 		return proto.Answer
 	case KindVersion:
 		return proto.ForwardAny
+	case KindVerbosity: // the proxy's own log level is its -v, not the client's
+		if c.p.NoReply() {
+			return proto.Skip
+		}
+		m.Local = append(m.Local, "OK\r\n"...)
+		return proto.Answer
 	}
 	keys := c.p.Keys(frame)
 	if len(keys) == 0 { // gat with no keys

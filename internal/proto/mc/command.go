@@ -13,6 +13,7 @@ const (
 	KindTouch                  // touch: one-line reply
 	KindQuit                   // quit: memcached closes the connection without a reply
 	KindVersion                // version: "VERSION x"
+	KindVerbosity              // verbosity <level> [noreply]: "OK", answered by the proxy
 	KindMetaGet                // mg: VA line and data block, or a one-line reply
 	KindMetaSet                // ms: line, data block; one-line reply
 	KindMetaDelete             // md: one-line reply
@@ -51,6 +52,7 @@ var commands = [...]Command{
 	{"touch", KindTouch, false},
 	{"quit", KindQuit, false},
 	{"version", KindVersion, false},
+	{"verbosity", KindVerbosity, false},
 	{"mg", KindMetaGet, false},
 	{"ms", KindMetaSet, false},
 	{"md", KindMetaDelete, false},

@@ -88,6 +88,8 @@
 //     "SERVER_ERROR out of memory reading request", memcached's reply when
 //     it cannot grow its read buffer (which it otherwise grows without
 //     bound).
+//   - A request starting with byte 0x80 (the binary protocol, which
+//     memcached also speaks) is Fatal with no reply.
 //   - Base64 keys must be strict standard base64 with padding; memcached's
 //     decoder skips characters outside the alphabet and stops at the first
 //     padding, so that "a2V5!" and "a2V=xyz" are keys to it.
@@ -109,6 +111,12 @@ import (
 	"math"
 	"slices"
 )
+
+// binaryMagic is the first byte of a binary protocol request. Memcached
+// answers that protocol too; the proxy serves the text protocol only, and
+// closes a connection that speaks the other rather than wait for a line
+// end that never comes.
+const binaryMagic = 0x80
 
 // Limits of memcached 1.6 (KEY_MAX_LENGTH, the 2048-byte line check in
 // try_read_command_ascii, the default -I item size) and of this proxy.

@@ -148,6 +148,8 @@ func classify(k Kind, line []byte) (int, bool) {
 		return -1, isOneOf(line, "TOUCHED", "NOT_FOUND")
 	case KindVersion:
 		return -1, bytes.HasPrefix(line, []byte("VERSION "))
+	case KindVerbosity:
+		return -1, string(line) == "OK"
 	case KindMetaGet:
 		if hasCode(line, "VA") {
 			return vaLen(line)

@@ -57,6 +57,9 @@ func (p *RequestParser) Parse(buf []byte) (int, error) {
 	case reqFailed:
 		return 0, p.err
 	case reqLine:
+		if len(buf) > 0 && buf[0] == binaryMagic {
+			return p.fail(&Error{Fatal: true, text: "a binary protocol request (first byte 0x80); only the text protocol is served"})
+		}
 		nl, err := p.findLineEnd(buf)
 		if err != nil {
 			return p.fail(err)
@@ -222,6 +225,15 @@ func (p *RequestParser) parseLine(buf []byte, nl int) error {
 
 	case KindQuit, KindVersion, KindMetaNoop:
 		// Memcached ignores any further tokens.
+
+	case KindVerbosity:
+		if ntok != 2 && ntok != 3 {
+			return p.refuse(replyError, p.lineEnd)
+		}
+		if _, ok := parseUint(p.token(buf, 1)); !ok {
+			return p.refuse(replyBadFormat, p.lineEnd)
+		}
+		p.noreply = ntok == 3 && p.tokenIs(buf, 2, "noreply")
 
 	case KindMetaGet, KindMetaDelete, KindMetaArith:
 		if ntok < 2 {

@@ -198,6 +198,15 @@ var reqCases = []reqCase{
 
 	// version, and unknown commands
 	{name: "version", in: "version\r\n", keys: none},
+	{name: "verbosity", in: "verbosity 1\r\n", keys: none},
+	{name: "verbosity two", in: "verbosity 1 2\r\n", keys: none},
+	{name: "verbosity noreply", in: "verbosity 1 noreply\r\n", keys: none, noreply: true},
+	{name: "verbosity none", in: "verbosity\r\n", err: replyError},
+	{name: "verbosity many", in: "verbosity 1 2 3\r\n", err: replyError},
+	{name: "verbosity not a number", in: "verbosity a\r\n", err: replyBadFormat},
+	{name: "binary protocol", in: "\x80\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+		err: "binary", why: "a binary protocol request (first byte 0x80); only the text protocol is served", fatal: true, silent: true,
+		notMemcached: "memcached answers the binary protocol too"},
 	{name: "version args", in: "version x y\r\n", keys: none},
 	{name: "version control", in: "version \x7f\r\n", err: replyBadFormat, notMemcached: diffControl},
 	{name: "empty line", in: "\r\n", rest: "get k\r\n", err: "ERROR"},
