@@ -30,6 +30,8 @@ func TestHandshakeAsRedis(t *testing.T) {
 		{args: []string{"HELLO", "3"}, differ: noProto},
 		{args: []string{"HELLO", "1"}},
 		{args: []string{"HELLO", "x"}},
+		{args: []string{"HELLO", "02"}},
+		{args: []string{"HELLO", "-2"}},
 		{args: []string{"HELLO", "2", "FOO"}},
 		{args: []string{"HELLO", "2", "AUTH", "x"}},
 		{args: []string{"HELLO", "2", "SETNAME", "a b"}},

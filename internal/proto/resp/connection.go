@@ -3,7 +3,6 @@ package resp
 import (
 	"bytes"
 	"crypto/subtle"
-	"strconv"
 	"sync/atomic"
 
 	"github.com/nutcracker-go/nutcracker/internal/proto"
@@ -62,9 +61,9 @@ func (c *Client) auth(m *proto.Msg, args [][]byte, want string) proto.Action {
 // which clients take as "use RESP2".
 func (c *Client) hello(m *proto.Msg, args [][]byte, want string) proto.Action {
 	if len(args) >= 2 {
-		ver, err := strconv.ParseInt(string(args[1]), 10, 64)
+		ver, ok := parseInt(args[1]) // Redis's string2ll: "02" is not a number
 		switch {
-		case err != nil:
+		case !ok:
 			return refuse(m, errBadProto)
 		case ver != 2:
 			return refuse(m, errNoProto)
