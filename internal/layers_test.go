@@ -35,6 +35,7 @@ var layers = map[string]place{
 	"internal/dist":      {layer: 0},
 	"internal/proto":     {layer: 0}, // the protocol seam: neutral messages, the interfaces
 	"internal/daemon":    {layer: 0},
+	"internal/backoff":   {layer: 0}, // the pauses of a failing accept loop
 	"internal/testutil":  {layer: 0}, // imported by tests only
 
 	// The protocols, the configuration (asks hashkit and dist), the counters (log).

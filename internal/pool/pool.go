@@ -67,6 +67,7 @@ type Server struct {
 	outOfRing    atomic.Bool  // the current routing leaves the server out
 
 	failLog logging.Recurring // its lines: the first failure, counts, the recovery
+	logName string            // "server <name> of pool <pool>", made once: failures are many
 }
 
 // ProtocolOf returns the protocol a pool speaks: Redis's when the
@@ -100,7 +101,7 @@ func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) 
 	var statServers []*stats.Server
 	for i := range cfg.Servers {
 		sc := &cfg.Servers[i]
-		s := &Server{Config: sc, pool: p, index: i}
+		s := &Server{Config: sc, pool: p, index: i, logName: "server " + sc.RingName + " of pool " + cfg.Name}
 		addr := sc.Addr
 		if sc.Network == "tcp" {
 			addr = net.JoinHostPort(sc.Host, strconv.Itoa(sc.Port))
@@ -287,7 +288,7 @@ func (s *Server) ServerOK() {
 	// to failures, then tells failLog.
 	if s.failLog.Failing() {
 		s.failures.Store(0)
-		s.failLog.Recover(logging.Warn, s.logSubject())
+		s.failLog.Recover(logging.Warn, s.logName)
 	}
 }
 
@@ -297,7 +298,7 @@ func (s *Server) ServerOK() {
 func (s *Server) ServerFailed(err error) {
 	n := s.failures.Add(1)
 	cfg := s.pool.Config
-	s.failLog.Fail(logging.Warn, s.logSubject(), err)
+	s.failLog.Fail(logging.Warn, s.logName, err)
 	if !cfg.AutoEjectHosts || int(n) < cfg.ServerFailureLimit {
 		return
 	}
@@ -310,11 +311,6 @@ func (s *Server) ServerFailed(err error) {
 	logging.Warnf("ejecting server %s of pool %s for %v after %d failures",
 		s.Name(), cfg.Name, cfg.ServerRetryTimeout, n)
 	s.pool.updateRouting()
-}
-
-// logSubject names the server in its failure and recovery lines.
-func (s *Server) logSubject() string {
-	return "server " + s.Name() + " of pool " + s.pool.Config.Name
 }
 
 // Ejected reports whether the current routing leaves the server out.

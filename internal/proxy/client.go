@@ -312,8 +312,8 @@ func (c *client) follow() {
 	if cur == c.st || c.pending.Load() != 0 {
 		return
 	}
-	cur.use()
-	c.st.release()
+	cur.users.add(1)
+	c.st.users.add(-1)
 	c.st = cur
 	for len(c.fragOf) < len(cur.pool.Servers) {
 		c.fragOf = append(c.fragOf, -1)

@@ -121,9 +121,9 @@ func (c *client) answer(m *msg) {
 	c.enqueue(m)
 }
 
-// refuse answers m with the protocol's error for msg.
-func (c *client) refuse(m *msg, msg string) {
-	m.Local = c.proto.AppendError(m.Local, msg)
+// refuse answers m with the protocol's error saying text.
+func (c *client) refuse(m *msg, text string) {
+	m.Local = c.proto.AppendError(m.Local, text)
 	c.answer(m)
 }
 

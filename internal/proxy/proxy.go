@@ -43,6 +43,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nutcracker-go/nutcracker/internal/backoff"
 	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/pool"
@@ -103,10 +104,7 @@ type poolServer struct {
 	ln       net.Listener // nil for a pool added while draining
 	lnClosed atomic.Bool
 	proto    proto.Protocol // the same for every state: see sameListener
-	nclients atomic.Int64
-	retired  atomic.Bool   // removed by a reload: its clients are let go
-	gone     chan struct{} // closed once retired and without a client
-	goneOnce sync.Once
+	clients  users          // retired when a reload removes the pool
 }
 
 // poolState is a pool's configuration and the servers built from it.
@@ -114,46 +112,46 @@ type poolState struct {
 	cfg      *config.Pool
 	pool     *pool.Pool
 	settings proto.Settings // what the protocol reads of cfg
-	users    atomic.Int64   // clients whose requests use this state
-	retired  atomic.Bool    // replaced by a reload
-	unused   chan struct{}  // closed once retired and without a user
-	once     sync.Once
+	users    users          // clients whose requests use this state; retired when a reload replaces it
 }
 
 func (p *Proxy) newPoolState(cfg *config.Pool, pl *pool.Pool) *poolState {
 	return &poolState{
-		cfg: cfg, pool: pl, unused: make(chan struct{}),
+		cfg: cfg, pool: pl, users: newUsers(),
 		settings: proto.Settings{Password: cfg.RedisAuth, KeyLimit: p.opts.MbufSize},
 	}
 }
 
-// use counts a client whose requests go by the state; release ends it.
-func (st *poolState) use() { st.users.Add(1) }
-
-func (st *poolState) release() {
-	if st.users.Add(-1) == 0 && st.retired.Load() {
-		st.once.Do(func() { close(st.unused) })
-	}
+// users counts the clients of something a reload may retire (a pool
+// state, a removed pool), for the retirement to wait on: gone is closed
+// once it is retired and has no user left.
+type users struct {
+	n       atomic.Int64
+	retired atomic.Bool
+	gone    chan struct{}
+	once    sync.Once
 }
 
-// retire marks the state replaced; unused is closed once no client uses
-// it (now, or when the last one moves on).
-func (st *poolState) retire() {
-	st.retired.Store(true)
-	if st.users.Load() == 0 {
-		st.once.Do(func() { close(st.unused) })
+func newUsers() users { return users{gone: make(chan struct{})} }
+
+// add counts d users in (or out, d < 0) and returns how many there are.
+func (u *users) add(d int64) int64 {
+	n := u.n.Add(d)
+	if n == 0 && u.retired.Load() {
+		u.once.Do(func() { close(u.gone) })
 	}
+	return n
+}
+
+// retire marks it retired: gone is closed now, or when the last user
+// leaves.
+func (u *users) retire() {
+	u.retired.Store(true)
+	u.add(0)
 }
 
 func (ps *poolServer) cfg() *config.Pool { return ps.state.Load().cfg }
 func (ps *poolServer) pool() *pool.Pool  { return ps.state.Load().pool }
-
-// clientGone counts a client of the pool out.
-func (ps *poolServer) clientGone() {
-	if ps.nclients.Add(-1) == 0 && ps.retired.Load() {
-		ps.goneOnce.Do(func() { close(ps.gone) })
-	}
-}
 
 // New builds the pools and opens their listeners. Nothing is served
 // until Serve.
@@ -204,7 +202,7 @@ func (p *Proxy) newPoolServer(cfg *config.Pool, open bool) (*poolServer, error) 
 	if err != nil {
 		return nil, err
 	}
-	ps := &poolServer{proxy: p, proto: pl.Protocol, gone: make(chan struct{})}
+	ps := &poolServer{proxy: p, proto: pl.Protocol, clients: newUsers()}
 	if open {
 		if ps.ln, err = p.listen(cfg.Listen, cfg.Backlog); err != nil {
 			pl.Close()
@@ -283,37 +281,30 @@ func (ps *poolServer) serve() {
 	}
 }
 
-// Accept backs off on errors such as running out of descriptors (EMFILE,
-// ENFILE) as net/http does: 5 ms, doubling to 1 s, logged once a run.
-const (
-	acceptBackoffMin = 5 * time.Millisecond
-	acceptBackoffMax = time.Second
-)
-
+// acceptLoop serves the pool's listener until it closes. Accept errors
+// (running out of descriptors, EMFILE, ENFILE) are retried with
+// package backoff's pauses and logged once a run.
 func (ps *poolServer) acceptLoop() {
-	var backoff time.Duration
+	var pause backoff.Accept
 	for {
 		conn, err := ps.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			if backoff == 0 {
-				backoff = acceptBackoffMin
-				logging.Errorf("pool %s: accept: %v; retrying, backing off up to %v", ps.cfg().Name, err, acceptBackoffMax)
-			} else {
-				backoff = min(2*backoff, acceptBackoffMax)
+			wait, first := pause.Failed()
+			if first {
+				logging.Errorf("pool %s: accept: %v; retrying, backing off up to %v", ps.cfg().Name, err, backoff.Max)
 			}
 			select {
-			case <-time.After(backoff):
+			case <-time.After(wait):
 			case <-ps.proxy.done:
 				return
 			}
 			continue
 		}
-		if backoff != 0 {
+		if pause.OK() {
 			logging.Noticef("pool %s: accepting again", ps.cfg().Name)
-			backoff = 0
 		}
 		if err := ps.admit(conn, nil); errors.Is(err, errProxyClosed) {
 			return
@@ -331,8 +322,8 @@ var (
 // conn when the pool is full or the proxy closed.
 func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
 	limit := int64(ps.cfg().ClientConnections)
-	if n := ps.nclients.Add(1); limit > 0 && n > limit {
-		ps.clientGone()
+	if n := ps.clients.add(1); limit > 0 && n > limit {
+		ps.clients.add(-1)
 		logging.Warnf("pool %s: client connections limit %d reached, closing %s",
 			ps.cfg().Name, limit, conn.RemoteAddr())
 		conn.Close()
@@ -347,7 +338,7 @@ func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
 	}
 	if !ps.proxy.track(c) {
 		conn.Close()
-		ps.clientGone()
+		ps.clients.add(-1)
 		return errProxyClosed
 	}
 	defer ps.proxy.goroutines.Done() // see track
@@ -393,7 +384,7 @@ func (p *Proxy) untrack(c *client) {
 		h.signalEmpty()
 	}
 	p.clientsMu.Unlock()
-	c.ps.clientGone()
+	c.ps.clients.add(-1)
 }
 
 // clientList appends every client to buf: a snapshot, to act on without

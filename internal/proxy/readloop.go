@@ -17,8 +17,8 @@ func (c *client) readLoop() {
 	c.stop = stopClose
 	defer c.closeQueue()
 	c.st = c.ps.state.Load() // no request is out: the current state
-	c.st.use()
-	defer func() { c.st.release() }()
+	c.st.users.add(1)
+	defer func() { c.st.users.add(-1) }()
 	r := newConnReader(c.conn, &c.p.readBufs, c.p.opts.MbufSize)
 	defer r.release()
 	// buf is nil while waiting idle; an adopted client's first bytes are

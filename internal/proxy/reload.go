@@ -104,12 +104,12 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 // it any more (each moves to the new state when it has no request out),
 // or after grace at most.
 func (p *Proxy) retireState(st *poolState, grace time.Duration) {
-	st.retire()
+	st.users.retire()
 	p.spawn(func() {
 		timer := time.NewTimer(grace)
 		defer timer.Stop()
 		select {
-		case <-st.unused:
+		case <-st.users.gone:
 		case <-timer.C:
 		case <-p.done:
 		}
@@ -137,10 +137,7 @@ func sameListener(a, b *config.Pool) bool {
 // replies first), then its server connections close, once its clients
 // are gone or after another grace.
 func (p *Proxy) retirePool(ps *poolServer, grace time.Duration) {
-	ps.retired.Store(true)
-	if ps.nclients.Load() == 0 {
-		ps.goneOnce.Do(func() { close(ps.gone) })
-	}
+	ps.clients.retire()
 	ps.closeListener()
 	logging.Noticef("pool %s removed: its clients are let go in %v", ps.cfg().Name, grace)
 	p.spawn(func() {
@@ -155,11 +152,11 @@ func (p *Proxy) retirePool(ps *poolServer, grace time.Duration) {
 			}
 			timer.Reset(grace)
 			select {
-			case <-ps.gone:
+			case <-ps.clients.gone:
 			case <-timer.C:
 			case <-p.done:
 			}
-		case <-ps.gone:
+		case <-ps.clients.gone:
 		case <-p.done:
 		}
 		ps.pool().Close()

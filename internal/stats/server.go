@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/nutcracker-go/nutcracker/internal/backoff"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 )
 
@@ -45,9 +46,9 @@ var httpMethods = []string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS
 // Serve answers the connections accepted on ln until ln is closed, then
 // closes the HTTP connections still open and returns nil. An accept that
 // fails for want of a resource (EMFILE, ENFILE, ...) or because of one
-// connection is tried again after a pause, 5 ms doubling up to 1 s as
-// net/http does, with one warning per run of failures; any other accept
-// error ends Serve and is returned. HTTP requests get:
+// connection is tried again after package backoff's pause, with one
+// warning per run of failures; any other accept error ends Serve and is
+// returned. HTTP requests get:
 //
 //	/metrics  Prometheus text format (NewRegistry)
 //	/stats    the twemproxy document, application/json
@@ -81,7 +82,7 @@ func Serve(ln net.Listener, view func() *Process, health func() error, extra ...
 	}()
 
 	slots := make(chan struct{}, maxConns)
-	var backoff time.Duration // while accept fails for want of a resource
+	var pause backoff.Accept // while accept fails for want of a resource
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -91,16 +92,14 @@ func Serve(ln net.Listener, view func() *Process, health func() error, extra ...
 			if !temporary(err) {
 				return err
 			}
-			if backoff == 0 {
-				logging.Warnf("stats port %s: accept: %v: retrying every %v to %v until it works", ln.Addr(), err, minBackoff, maxBackoff)
-				backoff = minBackoff
-			} else {
-				backoff = min(2*backoff, maxBackoff)
+			wait, first := pause.Failed()
+			if first {
+				logging.Warnf("stats port %s: accept: %v: retrying every %v to %v until it works", ln.Addr(), err, backoff.Min, backoff.Max)
 			}
-			time.Sleep(backoff)
+			time.Sleep(wait)
 			continue
 		}
-		backoff = 0
+		pause.OK()
 		select {
 		case slots <- struct{}{}:
 		default:
@@ -110,13 +109,6 @@ func Serve(ln net.Listener, view func() *Process, health func() error, extra ...
 		go serveConn(&statsConn{Conn: conn, release: func() { <-slots }}, view, hl)
 	}
 }
-
-// A failed accept that may work later (net/http's retry): tried again
-// after minBackoff, doubling up to maxBackoff.
-const (
-	minBackoff = 5 * time.Millisecond
-	maxBackoff = time.Second
-)
 
 // temporary tells whether an accept error is for want of a resource (or
 // about one connection) rather than about the listener.
