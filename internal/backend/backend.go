@@ -96,6 +96,11 @@ type Conn struct {
 	// idle, set by CloseWhenIdle, is signalled when outstanding falls to 0.
 	idle atomic.Pointer[chan struct{}]
 
+	// single: the connection is dialed once; after it breaks, every
+	// request fails (a pinned connection: see NewSingle).
+	single bool
+	broken atomic.Bool // a single connection's session is over
+
 	mu      sync.Mutex
 	queue   []*proto.Request // waiting for the writer
 	closed  bool
@@ -132,6 +137,20 @@ func New(opts *Options) *Conn {
 	go c.writeLoop()
 	return c
 }
+
+// NewSingle returns an idle Conn that dials once: when that connection
+// breaks (or cannot be made), the request then and every later one fail,
+// and it never dials again. A client's own connection for a transaction
+// is one, so that no command of it can reach the server on a connection
+// where the transaction is not open.
+func NewSingle(opts *Options) *Conn {
+	c := New(opts)
+	c.single = true
+	return c
+}
+
+// Broken reports whether a Conn made by NewSingle has lost its connection.
+func (c *Conn) Broken() bool { return c.broken.Load() }
 
 // Send queues r for the server. It never blocks on I/O.
 func (c *Conn) Send(r *proto.Request) {
@@ -227,8 +246,16 @@ func (c *Conn) writeLoop() {
 		c.batch, c.queue = c.queue, c.batch[:0]
 		c.mu.Unlock()
 		c.dequeued()
+		if c.single && (c.broken.Load() || c.sess != nil && c.sess.isBroken()) {
+			c.broken.Store(true)
+			c.failBatch(ErrReset)
+			continue
+		}
 		if c.sess == nil || c.sess.isBroken() {
 			if err := c.dial(); err != nil {
+				if c.single {
+					c.broken.Store(true)
+				}
 				c.failBatch(err)
 				continue
 			}

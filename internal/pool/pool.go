@@ -68,6 +68,10 @@ type Server struct {
 
 	failLog logging.Recurring // its lines: the first failure, counts, the recovery
 	logName string            // "server <name> of pool <pool>", made once: failures are many
+
+	pinMu   sync.Mutex
+	pinIdle []*backend.Conn // clients' own connections given back, for the next transaction
+	pinShut bool            // the pool is closed: given-back connections are closed
 }
 
 // ProtocolOf returns the protocol a pool speaks: Redis's when the
@@ -172,6 +176,7 @@ func (p *Pool) Retire(grace time.Duration, abort <-chan struct{}) {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, s := range p.Servers {
+		s.closePins() // a client's own connection is closed when it gives it back
 		if s.reused {
 			continue
 		}
@@ -250,6 +255,22 @@ func (p *Pool) RouteKeys(route []uint32, keys [][]byte, step int) bool {
 	return true
 }
 
+// ServerOf returns the index in Servers of the server for key, or -1 when
+// no server is live (proto.Router).
+func (p *Pool) ServerOf(key []byte) int {
+	if s := p.Route(key); s != nil {
+		return s.index
+	}
+	return -1
+}
+
+// NumServers returns len(p.Servers) (proto.Router).
+func (p *Pool) NumServers() int { return len(p.Servers) }
+
+// LiveServers returns the servers in the ring, in the order of Servers.
+// The slice is shared: do not modify it.
+func (p *Pool) LiveServers() []*Server { return p.routing.Load().live }
+
 // Live reports whether the pool has a server in the ring.
 func (p *Pool) Live() bool { return len(p.routing.Load().live) > 0 }
 
@@ -278,6 +299,53 @@ func (s *Server) Send(r *proto.Request, affinity uint32) {
 		c = s.conns[affinity%uint32(len(s.conns))]
 	}
 	c.Send(r)
+}
+
+// maxIdlePins bounds the connections of clients' transactions a server
+// keeps open for the next ones.
+const maxIdlePins = 16
+
+// Pin returns a connection to the server for one client alone (a
+// transaction): one given back earlier, or a new one. It is dialed once
+// (backend.NewSingle): once broken, it fails whatever is sent on it.
+func (s *Server) Pin() *backend.Conn {
+	s.pinMu.Lock()
+	defer s.pinMu.Unlock()
+	for n := len(s.pinIdle); n > 0; n = len(s.pinIdle) {
+		c := s.pinIdle[n-1]
+		s.pinIdle = s.pinIdle[:n-1]
+		if !c.Broken() {
+			return c
+		}
+		go c.Close()
+	}
+	return backend.NewSingle(s.opts)
+}
+
+// Unpin takes back a connection from Pin, for another client, once its
+// client has ended what it pinned the connection for; a broken one, or
+// one too many, is closed. Requests still queued on it go first.
+func (s *Server) Unpin(c *backend.Conn) {
+	s.pinMu.Lock()
+	keep := !s.pinShut && !c.Broken() && len(s.pinIdle) < maxIdlePins
+	if keep {
+		s.pinIdle = append(s.pinIdle, c)
+	}
+	s.pinMu.Unlock()
+	if !keep {
+		go c.CloseWhenIdle(s.pool.Config.Timeout+backend.DefaultConnectTimeout, nil)
+	}
+}
+
+// closePins closes the connections kept for transactions.
+func (s *Server) closePins() {
+	s.pinMu.Lock()
+	idle := s.pinIdle
+	s.pinIdle, s.pinShut = nil, true
+	s.pinMu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
 }
 
 // ServerOK resets the failure count (twemproxy: any good response) and logs
@@ -391,5 +459,6 @@ func (p *Pool) Close() {
 		for _, c := range s.conns {
 			c.Close()
 		}
+		s.closePins()
 	}
 }

@@ -62,6 +62,18 @@ type Settings struct {
 	// KeyLimit refuses keys of this many bytes or more (twemproxy's mbuf
 	// size bounds its keys); 0 for no limit.
 	KeyLimit int
+	// Router says where keys live, for requests whose keys must be on one
+	// server and for those sent to a server the protocol chooses.
+	Router Router
+}
+
+// Router is the pool's placement of keys, as the proxy routes them.
+type Router interface {
+	// ServerOf returns the index of the server key routes to, or -1 when
+	// no server is live.
+	ServerOf(key []byte) int
+	// NumServers returns how many servers the pool has, live or not.
+	NumServers() int
 }
 
 // Client is one client connection's protocol state, owned by its reader.
@@ -84,6 +96,10 @@ type Client interface {
 	// it in a client handed over by another process.
 	Authed() bool
 	SetAuthed()
+	// InTransaction reports whether the connection has state on a server
+	// or in the protocol that another process could not take over (a
+	// Redis MULTI or WATCH): such a client is closed, not handed over.
+	InTransaction() bool
 	// Release lets go of scratch memory while the client is idle.
 	Release()
 }
@@ -106,6 +122,35 @@ const (
 	// one fragment with its keys in request order, and the client one
 	// merged reply. Keys all on one server make the request go whole.
 	Split
+	// ForwardTo: to the server whose index is Msg.Target.
+	ForwardTo
+	// FanOut: the request whole to every live server, one fragment
+	// each, in the order of the pool's servers; the client gets Merge's
+	// reply.
+	FanOut
+)
+
+// Pin ties a client's requests to a server connection of its own, for
+// a protocol's state that lives on the connection (a Redis transaction):
+// no other client's request goes on it while the client holds it.
+type Pin uint8
+
+const (
+	// PinNone: the request goes the usual way.
+	PinNone Pin = iota
+	// PinOpen: the client takes a connection of its own to the server
+	// the request routes to (Forward or ForwardTo) and sends it there;
+	// its PinUse and PinClose requests follow on that connection.
+	PinOpen
+	// PinUse: on the client's own connection, whatever the Action says.
+	PinUse
+	// PinClose: on the client's own connection, which it then gives
+	// back for other clients' transactions.
+	PinClose
+	// PinDrop: the client's own connection, if any, is closed (its state
+	// on the server is unknown); the request is then handled as Action
+	// says, without a pin.
+	PinDrop
 )
 
 // Request is one request on its way to a server, and its reply back. The
@@ -176,6 +221,15 @@ type Msg struct {
 	Local []byte
 	// Closes closes the client connection after this reply.
 	Closes bool
+	// Silent requests are handled, but their reply is not written (Redis
+	// CLIENT REPLY OFF and SKIP).
+	Silent bool
+	// Pin is how the request uses the client's own server connection.
+	Pin Pin
+	// Target is the server index of ForwardTo.
+	Target int
+	// Aux is the protocol's, from Decode to Encode, Reply and Merge.
+	Aux int64
 	// Op is the protocol's own code for the request's command, for
 	// Encode, Reply and Merge.
 	Op uint16

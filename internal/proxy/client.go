@@ -7,7 +7,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nutcracker-go/nutcracker/internal/backend"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/pool"
 	"github.com/nutcracker-go/nutcracker/internal/proto"
 )
 
@@ -91,11 +93,18 @@ type client struct {
 	stop       stopReason
 	unparsed   []byte
 	authPassed bool
+	// inTransaction: the client left inside a transaction, whose state
+	// another process cannot take: it is closed, not handed over.
+	inTransaction bool
 
 	// Owned by the reader goroutine.
 	st     *poolState   // the pool state its requests use (see follow)
 	h      proto.Client // the protocol's state of this client: parser, AUTH
 	fragOf []int32      // scratch: server index -> fragment index
+	// pin is the client's own connection to pinServer, for a protocol's
+	// state on the connection (a Redis transaction): see proto.Pin.
+	pin       *backend.Conn
+	pinServer *pool.Server
 	readAt time.Time    // when the last read returned, if slow requests are logged
 
 	seenReads uint32 // owned by the sweeper: reads at its last look
@@ -228,6 +237,7 @@ func (c *client) stopLeaving(rest []byte) {
 		c.unparsed = append([]byte(nil), rest...)
 	}
 	c.authPassed = c.h.Authed() && c.st.settings.Password != ""
+	c.inTransaction = c.h.InTransaction()
 	c.mu.Lock()
 	c.setStateLocked(stateLeaving)
 	c.mu.Unlock()

@@ -163,6 +163,11 @@ func (c *client) handOff() bool {
 		return false
 	}
 	name := c.ps.cfg().Name
+	if c.inTransaction {
+		logging.Noticef("pool %s: client %s is inside a transaction, which cannot be handed over: closing it (nothing of the transaction ran)",
+			name, c.conn.RemoteAddr())
+		return false
+	}
 	c.handingOver()
 	var f *os.File
 	err := errors.New("not a socket")

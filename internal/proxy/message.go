@@ -102,6 +102,9 @@ func (c *client) dispatch(frame []byte) bool {
 		releaseMsg(m)
 		return false
 	case proto.Answer:
+		if m.Pin == proto.PinDrop {
+			c.dropPin()
+		}
 		closes := m.Closes // before m is the writer's
 		c.answer(m)
 		return closes
@@ -109,8 +112,16 @@ func (c *client) dispatch(frame []byte) bool {
 		c.forward(m, st.pool.Route(m.Key), frame)
 	case proto.ForwardAny:
 		c.forward(m, st.pool.Any(), frame)
+	case proto.ForwardTo:
+		var s *pool.Server
+		if m.Target >= 0 && m.Target < len(st.pool.Servers) {
+			s = st.pool.Servers[m.Target]
+		}
+		c.forward(m, s, frame)
 	case proto.Split:
 		c.split(m, frame)
+	case proto.FanOut:
+		c.fanOut(m, frame)
 	}
 	return false
 }
@@ -129,6 +140,10 @@ func (c *client) refuse(m *msg, text string) {
 
 // forward sends m whole to s.
 func (c *client) forward(m *msg, s *pool.Server, frame []byte) {
+	if m.Pin != proto.PinNone {
+		c.forwardPinned(m, s, frame)
+		return
+	}
 	if s == nil {
 		c.refuse(m, errRefused)
 		return
@@ -137,6 +152,46 @@ func (c *client) forward(m *msg, s *pool.Server, frame []byte) {
 	c.h.Encode(&m.Msg, frame)
 	c.enqueue(m)
 	s.Send(&m.Request, c.affinity)
+}
+
+// forwardPinned sends m on the client's own connection to a server (see
+// proto.Pin), which PinOpen takes from s.
+func (c *client) forwardPinned(m *msg, s *pool.Server, frame []byte) {
+	switch m.Pin {
+	case proto.PinOpen:
+		c.dropPin()
+		if s == nil {
+			c.refuse(m, errRefused)
+			return
+		}
+		c.pin, c.pinServer = s.Pin(), s
+	case proto.PinDrop:
+		c.dropPin()
+		m.Pin = proto.PinNone
+		c.forward(m, s, frame)
+		return
+	}
+	if c.pin == nil { // its opening failed: the protocol's state is void
+		c.refuse(m, errRefused)
+		return
+	}
+	m.server = c.pinServer
+	c.h.Encode(&m.Msg, frame)
+	c.enqueue(m)
+	c.pin.Send(&m.Request)
+	if m.Pin == proto.PinClose {
+		c.pinServer.Unpin(c.pin)
+		c.pin, c.pinServer = nil, nil
+	}
+}
+
+// dropPin closes the client's own server connection, if it has one:
+// whatever the protocol left open on it ends with it.
+func (c *client) dropPin() {
+	if c.pin != nil {
+		c.pin.Close()
+		c.pin, c.pinServer = nil, nil
+	}
 }
 
 // errRefused answers a request for a pool without a live server.
@@ -158,6 +213,29 @@ func (c *client) split(m *msg, frame []byte) {
 		return
 	}
 	c.h.Encode(&m.Msg, frame)
+	m.pending.Store(int32(len(m.Frags)))
+	c.st.pool.Stats.Fragments.Add(int64(len(m.Frags)))
+	c.enqueue(m)
+	for i, f := range m.Frags {
+		m.servers[i].Send(&f.Request, c.affinity)
+	}
+}
+
+// fanOut sends m whole to every live server, one fragment each; the
+// client gets the protocol's Merge of their replies.
+func (c *client) fanOut(m *msg, frame []byte) {
+	live := c.st.pool.LiveServers()
+	if len(live) == 0 {
+		c.refuse(m, errRefused)
+		return
+	}
+	c.h.Encode(&m.Msg, frame) // m.Wire: the request whole
+	for _, s := range live {
+		f := m.Frags[c.addFrag(m, s)]
+		f.Wire = append(f.Wire[:0], m.Wire...)
+		f.Hint = m.Hint
+		c.fragOf[s.Index()] = -1
+	}
 	m.pending.Store(int32(len(m.Frags)))
 	c.st.pool.Stats.Fragments.Add(int64(len(m.Frags)))
 	c.enqueue(m)

@@ -16,6 +16,7 @@ import (
 func (c *client) readLoop() {
 	c.stop = stopClose
 	defer c.closeQueue()
+	defer c.dropPin() // a transaction left open ends with the connection
 	c.st = c.ps.state.Load() // no request is out: the current state
 	c.st.users.add(1)
 	defer func() { c.st.users.add(-1) }()
@@ -77,8 +78,8 @@ func (c *client) readLoop() {
 			if c.leaving() == nil { // the sweeper asks it to park
 				c.conn.SetReadDeadline(time.Time{})
 				if c.leaving() == nil { // no handover meanwhile
-					if start < len(buf) || c.pending.Load() != 0 {
-						continue // not idle after all
+					if start < len(buf) || c.pending.Load() != 0 || c.h.InTransaction() {
+						continue // not idle after all, or holding a transaction open
 					}
 					c.stop = stopPark
 					return

@@ -92,7 +92,9 @@ func (w *writer) take(m *msg) {
 		<-c.notify
 	}
 	c.pending.Add(-1) // answered: no longer waited for
-	if reply := c.forwardedReply(m); len(reply) >= backend.DirectWriteSize {
+	if m.Silent {
+		// CLIENT REPLY OFF or SKIP: done, and not written
+	} else if reply := c.forwardedReply(m); len(reply) >= backend.DirectWriteSize {
 		// A large value goes out from the buffer it was read into.
 		w.flush()
 		if w.send(reply) {

@@ -139,3 +139,6 @@ func (c *Client) Encode(m *proto.Msg, frame []byte) {
 		f.Wire = append(f.Wire, "\r\n"...)
 	}
 }
+
+// InTransaction is false: memcached has no connection state.
+func (c *Client) InTransaction() bool { return false }

@@ -15,6 +15,9 @@ type Client struct {
 	authed bool
 	id     int64  // CLIENT ID
 	name   []byte // CLIENT SETNAME
+	tx     tx     // MULTI, WATCH
+	// replies is CLIENT REPLY's state.
+	replies replyMode
 	// The request Decode took, for Encode.
 	cmd  *Command
 	args [][]byte
@@ -44,22 +47,60 @@ func (c *Client) Release() {
 	c.cmd, c.args = nil, nil
 }
 
+// replyMode is CLIENT REPLY's state: whether replies are written.
+type replyMode uint8
+
+const (
+	repliesOn   replyMode = iota
+	repliesOff            // CLIENT REPLY OFF: none until CLIENT REPLY ON
+	repliesSkip           // CLIENT REPLY SKIP: not the next command's
+)
+
 // Decode answers the request locally or says how it is routed.
 func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Action {
 	args := c.p.Args(frame)
 	if len(args) == 0 {
 		return proto.Skip // an empty line or *0: Redis ignores it
 	}
+	if c.replies != repliesOn {
+		m.Silent = true
+		if c.replies == repliesSkip {
+			c.replies = repliesOn
+		}
+	}
 	cmd := Lookup(args[0])
+	var reason string
 	switch {
 	case cmd == nil:
-		return unknown(m, args)
+		return c.refuseQueued(m, unknown(args))
 	case !cmd.CheckArity(len(args)):
-		return refuse(m, "ERR wrong number of arguments for '"+cmd.Name+"' command")
-	case !c.authed && cmd.Kind != KindAuth && cmd.Kind != KindHello && cmd.Kind != KindQuit:
-		return refuse(m, errNoAuth)
+		reason = "ERR wrong number of arguments for '" + cmd.Name + "' command"
+	case !c.authed && cmd.Kind != KindAuth && cmd.Kind != KindHello && cmd.Kind != KindQuit && cmd.Kind != KindReset:
+		reason = errNoAuth
+	}
+	if reason != "" {
+		return c.refuseQueued(m, reason)
 	}
 	c.cmd, c.args = cmd, args
+	if c.tx.multi && cmd.Kind < KindTxMulti {
+		return c.queue(m, cmd, args, s)
+	}
+	return c.decode(m, cmd, args, s)
+}
+
+// refuseQueued refuses a request; inside MULTI that aborts the
+// transaction, as a command Redis refuses at queue time does.
+func (c *Client) refuseQueued(m *proto.Msg, reason string) proto.Action {
+	if c.tx.multi {
+		c.tx.aborted = true
+	}
+	return refuse(m, reason)
+}
+
+// decode handles a request outside a transaction, or one of the
+// commands Redis runs at once inside one (EXEC, DISCARD, MULTI, WATCH,
+// QUIT, RESET).
+func (c *Client) decode(m *proto.Msg, cmd *Command, args [][]byte, s *proto.Settings) proto.Action {
 	switch cmd.Kind {
 	case KindPing:
 		switch len(args) {
@@ -75,6 +116,10 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Act
 		m.Local = append(m.Local, replyOK...)
 		m.Closes = true
 		return proto.Answer
+	case KindTxMulti, KindTxExec, KindTxDiscard, KindTxWatch, KindTxUnwatch:
+		return c.transaction(m, cmd, args, s)
+	case KindReset:
+		return c.reset(m, s)
 	case KindAuth:
 		return c.auth(m, args, s.Password)
 	case KindHello:
@@ -162,6 +207,10 @@ func split(m *proto.Msg, cmd *Command, args [][]byte, step int, s *proto.Setting
 // re-encoded as RESP), or gives each fragment of a split command its keys
 // (and values) in request order.
 func (c *Client) Encode(m *proto.Msg, frame []byte) {
+	if m.Op == opTx {
+		c.encodeTx(m, frame)
+		return
+	}
 	if len(m.Frags) == 0 {
 		if c.p.Inline() {
 			m.Wire = appendCommand(m.Wire[:0], c.args)

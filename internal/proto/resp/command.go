@@ -16,6 +16,15 @@ const (
 	KindHello                 // the connection handshake, answered locally
 	KindEcho                  // answered locally
 	KindClient                // CLIENT SETNAME, GETNAME, ID, ...: the connection's own state, answered locally
+
+	// The commands Redis runs at once inside MULTI, not queued: every kind
+	// from KindTxMulti on.
+	KindTxMulti   // MULTI: answered locally; the transaction opens on the server with its first command
+	KindTxExec    // EXEC
+	KindTxDiscard // DISCARD
+	KindTxWatch   // WATCH: the client's own connection to its keys' server
+	KindTxUnwatch // UNWATCH (queued inside MULTI, as Redis does)
+	KindReset     // RESET: the connection as new
 )
 
 // Command describes a supported command.
@@ -202,6 +211,14 @@ var commands = []Command{
 	{"ping", KindPing, -1, 0},
 	{"quit", KindQuit, -1, 0},
 	{"select", KindSelect, 2, 0},
+	{"reset", KindReset, 1, 0},
+
+	// transactions
+	{"multi", KindTxMulti, 1, 0},
+	{"exec", KindTxExec, 1, 0},
+	{"discard", KindTxDiscard, 1, 0},
+	{"watch", KindTxWatch, -2, 1},
+	{"unwatch", KindTxUnwatch, 1, 0},
 }
 
 // maxNameLen bounds the names Lookup folds on the stack; the longest

@@ -158,6 +158,17 @@ func (c *Client) client(m *proto.Msg, args [][]byte) proto.Action {
 		if attr != "lib-name" && attr != "lib-ver" {
 			return refuse(m, "ERR Unrecognized option '"+string(args[2])+"'")
 		}
+	case "reply":
+		switch {
+		case bytes.EqualFold(args[2], []byte("on")):
+			c.replies, m.Silent = repliesOn, false
+		case bytes.EqualFold(args[2], []byte("off")):
+			c.replies, m.Silent = repliesOff, true
+		case bytes.EqualFold(args[2], []byte("skip")):
+			c.replies, m.Silent = repliesSkip, true
+		default:
+			return refuse(m, errSyntax)
+		}
 	case "no-evict", "no-touch":
 		if !bytes.EqualFold(args[2], []byte("on")) && !bytes.EqualFold(args[2], []byte("off")) {
 			return refuse(m, errSyntax)
@@ -169,23 +180,23 @@ func (c *Client) client(m *proto.Msg, args [][]byte) proto.Action {
 
 // clientArgc are the CLIENT subcommands the proxy serves, with their
 // argument counts.
-var clientArgc = map[string]int{"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "no-evict": 3, "no-touch": 3}
+var clientArgc = map[string]int{"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "no-evict": 3, "no-touch": 3, "reply": 3}
 
 // clientSubcommands are Redis's CLIENT subcommands the proxy does not
 // serve (yet).
 var clientSubcommands = map[string]bool{
 	"caching": true, "getredir": true, "help": true, "info": true, "kill": true, "list": true,
-	"pause": true, "reply": true, "tracking": true, "trackinginfo": true, "unblock": true, "unpause": true,
+	"pause": true, "tracking": true, "trackinginfo": true, "unblock": true, "unpause": true,
 }
 
-// unknown is the refusal of a command the proxy does not serve: Redis's
+// unknown returns the refusal of a command the proxy does not serve: Redis's
 // own reply for a name Redis does not know either, with the first
 // arguments as Redis quotes them, else one saying the proxy does not
 // serve that Redis command.
-func unknown(m *proto.Msg, args [][]byte) proto.Action {
+func unknown(args [][]byte) string {
 	name := args[0]
 	if redisCommands[string(bytes.ToLower(name))] {
-		return refuse(m, "ERR '"+string(bytes.ToLower(name))+"' is a Redis command this proxy does not serve")
+		return "ERR '" + string(bytes.ToLower(name)) + "' is a Redis command this proxy does not serve"
 	}
 	if len(name) > 128 {
 		name = name[:128]
@@ -198,5 +209,5 @@ func unknown(m *proto.Msg, args [][]byte) proto.Action {
 		a = a[:min(len(a), 128-len(quoted))]
 		quoted = append(append(append(quoted, '\''), a...), "' "...)
 	}
-	return refuse(m, "ERR unknown command '"+string(name)+"', with args beginning with: "+string(quoted))
+	return "ERR unknown command '" + string(name) + "', with args beginning with: " + string(quoted)
 }

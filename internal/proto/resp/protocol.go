@@ -29,6 +29,7 @@ const (
 	opSum  = iota // DEL, UNLINK, TOUCH, EXISTS: the integers added
 	opMGet        // the elements, in key order
 	opMSet        // +OK when every server said +OK
+	opTx          // a request of a transaction, sent whole (see encodeTx)
 )
 
 // hintMarks asks the framer (proto.Request.Hint) for the element marks of
@@ -61,8 +62,13 @@ func (Protocol) Handshake(password string, db int) [][]byte {
 	return hs
 }
 
-// Reply is the server's reply as it is.
-func (Protocol) Reply(m *proto.Msg) []byte { return m.Reply }
+// Reply is the server's reply as it is, but for a transaction's.
+func (Protocol) Reply(m *proto.Msg) []byte {
+	if m.Op == opTx {
+		return txReply(m)
+	}
+	return m.Reply
+}
 
 // AppendError appends "-ERR msg".
 func (Protocol) AppendError(out []byte, msg string) []byte {
@@ -94,9 +100,13 @@ type framer struct {
 	p       ReplyParser
 	started bool    // Frame has seen the reply being framed
 	marks   []int32 // the buffer for the next reply's marks
+	first   int     // framePair: the length of the first reply, once framed
 }
 
 func (f *framer) Frame(r *proto.Request, buf []byte) (int, error) {
+	if r.Hint == hintPreamble {
+		return f.framePair(buf)
+	}
 	if !f.started {
 		f.started = true
 		if r.Hint == hintMarks {
@@ -112,6 +122,27 @@ func (f *framer) Frame(r *proto.Request, buf []byte) (int, error) {
 	}
 	f.p.Reset()
 	f.started = false
+	return n, nil
+}
+
+// framePair frames two replies as one: MULTI's, then the reply of the
+// request sent with it.
+func (f *framer) framePair(buf []byte) (int, error) {
+	if f.first == 0 {
+		n, err := f.p.Parse(buf)
+		if n == 0 {
+			return 0, err
+		}
+		f.p.Reset()
+		f.first = n
+	}
+	n, err := f.p.Parse(buf[f.first:])
+	if n == 0 {
+		return 0, err
+	}
+	f.p.Reset()
+	n += f.first
+	f.first = 0
 	return n, nil
 }
 
