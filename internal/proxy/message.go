@@ -177,9 +177,10 @@ func (c *client) forwardPinned(m *msg, s *pool.Server, frame []byte) {
 	}
 	m.server = c.pinServer
 	c.h.Encode(&m.Msg, frame)
+	last := m.Pin == proto.PinClose // before m is the writer's
 	c.enqueue(m)
 	c.pin.Send(&m.Request)
-	if m.Pin == proto.PinClose {
+	if last {
 		c.pinServer.Unpin(c.pin)
 		c.pin, c.pinServer = nil, nil
 	}
