@@ -65,6 +65,18 @@ type Settings struct {
 	// Router says where keys live, for requests whose keys must be on one
 	// server and for those sent to a server the protocol chooses.
 	Router Router
+	// Peers calls yield with every client connection of the pool in this
+	// process, until it returns false (Redis CLIENT LIST).
+	Peers func(yield func(Peer) bool)
+}
+
+// Peer is a client connection as a command that lists them sees it.
+type Peer struct {
+	Client    Client // its protocol state, which its reader owns: read with care
+	Addr      string
+	LocalAddr string
+	FD        int       // its descriptor, -1 if it has none
+	Since     time.Time // when it was accepted
 }
 
 // Router is the pool's placement of keys, as the proxy routes them.

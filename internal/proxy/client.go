@@ -69,6 +69,8 @@ type client struct {
 	ps   *poolServer
 	conn net.Conn
 	raw  syscall.RawConn // nil when conn has no descriptor: never parked
+	fd    int       // conn's descriptor, -1 if none: for CLIENT LIST
+	since time.Time // accepted (or adopted)
 
 	queue  requests      // in arrival order, read by the writer
 	notify chan struct{} // cap 1: a request was queued or completed, or the queue closed
@@ -122,8 +124,12 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 		proto:    ps.proto,
 		affinity: clientSeq.Add(1),
 	}
+	c.fd, c.since = -1, time.Now()
 	if sc, ok := conn.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
+		if c.raw != nil {
+			c.raw.Control(func(fd uintptr) { c.fd = int(fd) })
+		}
 	}
 	st := ps.state.Load()
 	c.h = c.proto.NewClient(&st.settings)

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,4 +110,75 @@ func compareWithRedis[S any](t *testing.T, redisAddr, proxyAddr string, steps []
 	if !p.Closed(5*time.Second) || !r.Closed(5*time.Second) {
 		t.Error("QUIT left a connection open")
 	}
+}
+
+// TestClientList: CLIENT LIST and CLIENT INFO list the pool's clients in
+// Redis's format: the same fields in the same order as a redis-server's
+// lines, with the proxy's own ids, names, addresses and last commands.
+func TestClientList(t *testing.T) {
+	tp := startProxy(t, 1, "")
+	fields := func(line string) (keys []string, vals map[string]string) {
+		vals = map[string]string{}
+		for _, f := range strings.Fields(line) {
+			k, v, _ := strings.Cut(f, "=")
+			keys = append(keys, k)
+			vals[k] = v
+		}
+		return keys, vals
+	}
+	redisKeys, _ := fields(bulkText(t, testutil.Dial(t, tp.backends[0].Addr).Do("CLIENT", "INFO")))
+	a, b := testutil.Dial(t, tp.addr), testutil.Dial(t, tp.addr)
+	expect(t, a, "+OK\r\n", "CLIENT", "SETNAME", "alpha")
+	expect(t, b, "$-1\r\n", "GET", "x")
+	list := strings.Split(strings.TrimSuffix(bulkText(t, a.Do("CLIENT", "LIST")), "\n"), "\n")
+	if len(list) != 2 {
+		t.Fatalf("CLIENT LIST: %q, want 2 lines", list)
+	}
+	want := []map[string]string{
+		{"name": "alpha", "cmd": "client|list", "laddr": tp.addr, "addr": a.Conn.LocalAddr().String()},
+		{"name": "", "cmd": "get", "laddr": tp.addr, "addr": b.Conn.LocalAddr().String()},
+	}
+	for i, line := range list {
+		keys, vals := fields(line)
+		if !slices.Equal(keys, redisKeys) {
+			t.Errorf("line %d fields %q, redis-server's %q", i, keys, redisKeys)
+		}
+		for k, v := range want[i] {
+			if vals[k] != v {
+				t.Errorf("line %d: %s=%q, want %q (%s)", i, k, vals[k], v, line)
+			}
+		}
+	}
+	info := bulkText(t, b.Do("CLIENT", "INFO"))
+	if _, vals := fields(info); vals["cmd"] != "client|info" || vals["addr"] != b.Conn.LocalAddr().String() {
+		t.Errorf("CLIENT INFO: %q", info)
+	}
+	expect(t, a, "$0\r\n\r\n", "CLIENT", "LIST", "TYPE", "pubsub")
+	expect(t, a, "-ERR Invalid client ID\r\n", "CLIENT", "LIST", "ID", "x")
+}
+
+// bulkText returns the text of a bulk string reply.
+func bulkText(t *testing.T, reply string) string {
+	t.Helper()
+	head, body, ok := strings.Cut(reply, "\r\n")
+	if !ok || !strings.HasPrefix(head, "$") {
+		t.Fatalf("not a bulk string: %q", reply)
+	}
+	return strings.TrimSuffix(body, "\r\n")
+}
+
+// TestClientReply: CLIENT REPLY OFF and SKIP silence replies, forwarded
+// ones too, and ON brings them back; the requests still run.
+func TestClientReply(t *testing.T) {
+	tp := startProxy(t, 2, "")
+	c := testutil.Dial(t, tp.addr)
+	c.Cmd("CLIENT", "REPLY", "OFF")
+	c.Cmd("SET", "a", "1")
+	c.Cmd("MSET", "b", "2", "c", "3")
+	c.Cmd("PING")
+	expect(t, c, "+OK\r\n", "CLIENT", "REPLY", "ON")
+	c.Cmd("CLIENT", "REPLY", "SKIP")
+	c.Cmd("INCR", "a")
+	expect(t, c, "*3\r\n$1\r\n2\r\n$1\r\n2\r\n$1\r\n3\r\n", "MGET", "a", "b", "c")
+	expect(t, c, "-ERR syntax error\r\n", "CLIENT", "REPLY", "MAYBE")
 }

@@ -115,10 +115,22 @@ type poolState struct {
 	users    users          // clients whose requests use this state; retired when a reload replaces it
 }
 
-func (p *Proxy) newPoolState(cfg *config.Pool, pl *pool.Pool) *poolState {
+func (ps *poolServer) newState(cfg *config.Pool, pl *pool.Pool) *poolState {
 	return &poolState{
 		cfg: cfg, pool: pl, users: newUsers(),
-		settings: proto.Settings{Password: cfg.RedisAuth, KeyLimit: p.opts.MbufSize, Router: pl},
+		settings: proto.Settings{Password: cfg.RedisAuth, KeyLimit: ps.proxy.opts.MbufSize, Router: pl, Peers: ps.peers},
+	}
+}
+
+// peers yields the pool's clients (proto.Settings.Peers).
+func (ps *poolServer) peers(yield func(proto.Peer) bool) {
+	for _, c := range ps.proxy.clientList(nil) {
+		if c.ps != ps {
+			continue
+		}
+		if !yield(proto.Peer{Client: c.h, Addr: c.conn.RemoteAddr().String(), LocalAddr: c.conn.LocalAddr().String(), FD: c.fd, Since: c.since}) {
+			return
+		}
 	}
 }
 
@@ -210,7 +222,7 @@ func (p *Proxy) newPoolServer(cfg *config.Pool, open bool) (*poolServer, error) 
 		}
 		p.stats.AddConn() // twemproxy counts listeners as connections
 	}
-	ps.state.Store(p.newPoolState(cfg, pl))
+	ps.state.Store(ps.newState(cfg, pl))
 	return ps, nil
 }
 

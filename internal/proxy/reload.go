@@ -53,7 +53,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 			kept[ps] = true // keeps serving its old configuration
 			continue
 		}
-		ps.state.Store(p.newPoolState(pc, pl))
+		ps.state.Store(ps.newState(pc, pl))
 		if pc.Preconnect {
 			pl.Preconnect()
 		}

@@ -3,6 +3,7 @@ package resp
 import (
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/nutcracker-go/nutcracker/internal/proto"
 )
@@ -13,9 +14,12 @@ type Client struct {
 	p      RequestParser
 	parsed bool // p holds a whole request: reset before the next
 	authed bool
-	id     int64  // CLIENT ID
-	name   []byte // CLIENT SETNAME
-	tx     tx     // MULTI, WATCH
+	id     int64 // CLIENT ID
+	// name (CLIENT SETNAME) and last (the last command) are read by
+	// other connections' CLIENT LIST.
+	name atomic.Pointer[string]
+	last atomic.Pointer[Command]
+	tx   tx // MULTI, WATCH
 	// replies is CLIENT REPLY's state.
 	replies replyMode
 	// The request Decode took, for Encode.
@@ -82,6 +86,7 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Act
 		return c.refuseQueued(m, reason)
 	}
 	c.cmd, c.args = cmd, args
+	c.last.Store(cmd)
 	if c.tx.multi && cmd.Kind < KindTxMulti {
 		return c.queue(m, cmd, args, s)
 	}
@@ -125,7 +130,7 @@ func (c *Client) decode(m *proto.Msg, cmd *Command, args [][]byte, s *proto.Sett
 	case KindHello:
 		return c.hello(m, args, s.Password)
 	case KindClient:
-		return c.client(m, args)
+		return c.client(m, args, s)
 	case KindEcho:
 		m.Local = AppendBulk(m.Local, args[1])
 		return proto.Answer

@@ -122,13 +122,21 @@ func (c *Client) setName(name []byte) bool {
 			return false
 		}
 	}
-	c.name = append(c.name[:0], name...)
+	if len(name) == 0 {
+		c.name.Store(nil)
+	} else {
+		n := string(name)
+		c.name.Store(&n)
+	}
 	return true
 }
 
 // client is CLIENT <subcommand>: the connection's own state.
-func (c *Client) client(m *proto.Msg, args [][]byte) proto.Action {
+func (c *Client) client(m *proto.Msg, args [][]byte, s *proto.Settings) proto.Action {
 	sub := string(bytes.ToLower(args[1]))
+	if sub == "list" {
+		return c.clientList(m, args[2:], s)
+	}
 	want, served := clientArgc[sub]
 	switch {
 	case !served && clientSubcommands[sub]:
@@ -144,14 +152,24 @@ func (c *Client) client(m *proto.Msg, args [][]byte) proto.Action {
 			return refuse(m, errBadName)
 		}
 	case "getname":
-		if len(c.name) == 0 {
+		if name := c.name.Load(); name == nil {
 			m.Local = AppendNullBulk(m.Local)
 		} else {
-			m.Local = AppendBulk(m.Local, c.name)
+			m.Local = AppendBulkString(m.Local, *name)
 		}
 		return proto.Answer
 	case "id":
 		m.Local = AppendInt(m.Local, c.id)
+		return proto.Answer
+	case "info":
+		line := c.appendPeer(nil, proto.Peer{Client: c, FD: -1}, true)
+		for p := range s.Peers {
+			if p.Client == proto.Client(c) {
+				line = c.appendPeer(line[:0], p, true)
+				break
+			}
+		}
+		m.Local = AppendBulk(m.Local, line)
 		return proto.Answer
 	case "setinfo":
 		attr := string(bytes.ToLower(args[2]))
@@ -180,12 +198,12 @@ func (c *Client) client(m *proto.Msg, args [][]byte) proto.Action {
 
 // clientArgc are the CLIENT subcommands the proxy serves, with their
 // argument counts.
-var clientArgc = map[string]int{"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "no-evict": 3, "no-touch": 3, "reply": 3}
+var clientArgc = map[string]int{"setname": 3, "getname": 2, "id": 2, "info": 2, "setinfo": 4, "no-evict": 3, "no-touch": 3, "reply": 3}
 
 // clientSubcommands are Redis's CLIENT subcommands the proxy does not
 // serve (yet).
 var clientSubcommands = map[string]bool{
-	"caching": true, "getredir": true, "help": true, "info": true, "kill": true, "list": true,
+	"caching": true, "getredir": true, "help": true, "kill": true,
 	"pause": true, "tracking": true, "trackinginfo": true, "unblock": true, "unpause": true,
 }
 

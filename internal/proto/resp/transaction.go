@@ -24,6 +24,7 @@ type tx struct {
 	pinned  bool // the client holds a connection to server
 	opened  bool // MULTI was sent on it
 	server  int  // the pinned server's index
+	queued  int  // commands queued, for CLIENT LIST
 }
 
 // The transactions' texts, as Redis 7 says them.
@@ -144,6 +145,7 @@ func (c *Client) queue(m *proto.Msg, cmd *Command, args [][]byte, s *proto.Setti
 		return refuse(m, "ERR '"+cmd.Name+"' uses a key of another server than the transaction's first key: "+
 			"a transaction runs on one server, and a hash tag puts its keys there")
 	}
+	t.queued++
 	var aux int64
 	if !t.opened {
 		aux = auxMulti
@@ -255,7 +257,7 @@ func (c *Client) reset(m *proto.Msg, s *proto.Settings) proto.Action {
 		m.Pin = proto.PinDrop
 	}
 	c.tx = tx{}
-	c.name = c.name[:0]
+	c.name.Store(nil)
 	c.authed = s.Password == ""
 	c.replies = repliesOn
 	m.Local = AppendSimple(m.Local, "RESET")
