@@ -65,12 +65,12 @@ const flushSize = 64 << 10
 
 // client is one client connection.
 type client struct {
-	p    *Proxy
-	ps   *poolServer
-	conn net.Conn
-	raw  syscall.RawConn // nil when conn has no descriptor: never parked
-	fd    int       // conn's descriptor, -1 if none: for CLIENT LIST
-	since time.Time // accepted (or adopted)
+	p     *Proxy
+	ps    *poolServer
+	conn  net.Conn
+	raw   syscall.RawConn // nil when conn has no descriptor: never parked
+	fd    int             // conn's descriptor, -1 if none: for CLIENT LIST
+	since time.Time       // accepted (or adopted)
 
 	queue  requests      // in arrival order, read by the writer
 	notify chan struct{} // cap 1: a request was queued or completed, or the queue closed
@@ -107,7 +107,7 @@ type client struct {
 	// state on the connection (a Redis transaction): see proto.Pin.
 	pin       *backend.Conn
 	pinServer *pool.Server
-	readAt time.Time    // when the last read returned, if slow requests are logged
+	readAt    time.Time // when the last read returned, if slow requests are logged
 
 	seenReads uint32 // owned by the sweeper: reads at its last look
 }

@@ -16,7 +16,7 @@ import (
 func (c *client) readLoop() {
 	c.stop = stopClose
 	defer c.closeQueue()
-	defer c.dropPin() // a transaction left open ends with the connection
+	defer c.dropPin()        // a transaction left open ends with the connection
 	c.st = c.ps.state.Load() // no request is out: the current state
 	c.st.users.add(1)
 	defer func() { c.st.users.add(-1) }()
