@@ -92,3 +92,36 @@ func TestMerge(t *testing.T) {
 		t.Fatalf("MSET with a failed fragment: %q", got)
 	}
 }
+
+// TestFramePair: a request sent with the MULTI that opens its transaction
+// has its two replies framed as one, however the bytes arrive, and the
+// client gets the second; the next reply is framed alone.
+func TestFramePair(t *testing.T) {
+	pair := "+OK\r\n*2\r\n$1\r\na\r\n+QUEUED\r\n"
+	next := ":5\r\n"
+	stream := pair + next
+	for cut := 1; cut < len(stream); cut++ {
+		fr := Protocol{}.NewFramer()
+		r := &proto.Request{Hint: hintPreamble}
+		n, err := fr.Frame(r, []byte(stream[:cut]))
+		if err == nil && n == 0 {
+			n, err = fr.Frame(r, []byte(stream))
+		}
+		if err != nil || n != len(pair) {
+			t.Fatalf("cut %d: Frame = %d, %v, want %d", cut, n, err, len(pair))
+		}
+		r2 := &proto.Request{}
+		if n, err := fr.Frame(r2, []byte(stream[n:])); err != nil || n != len(next) {
+			t.Fatalf("cut %d: next reply framed as %d, %v", cut, n, err)
+		}
+	}
+	m := &proto.Msg{Op: opTx, Aux: auxMulti}
+	m.Reply = []byte(pair)
+	if got := string(Protocol{}.Reply(m)); got != pair[5:] {
+		t.Errorf("Reply = %q, want %q", got, pair[5:])
+	}
+	m.Aux = auxMulti | auxAbort
+	if got := string(Protocol{}.Reply(m)); got != "-"+errExecAbort+"\r\n" {
+		t.Errorf("aborted Reply = %q", got)
+	}
+}
