@@ -78,6 +78,10 @@ type client struct {
 	proto    proto.Protocol
 	affinity uint32       // picks this client's connection to each server
 	pending  atomic.Int64 // requests queued and not yet answered
+	// settling: the reader waits in settle; settled tells it pending
+	// fell to 0.
+	settling atomic.Bool
+	settled  chan struct{}
 	reads    atomic.Uint32
 
 	mu    sync.Mutex
@@ -107,6 +111,7 @@ type client struct {
 	// state on the connection (a Redis transaction): see proto.Pin.
 	pin       *backend.Conn
 	pinServer *pool.Server
+	onPin     bool // the last request sent went on pin
 	readAt    time.Time // when the last read returned, if slow requests are logged
 
 	seenReads uint32 // owned by the sweeper: reads at its last look
@@ -121,6 +126,7 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 		conn:     conn,
 		queue:    requests{room: make(chan struct{}, 1)},
 		notify:   make(chan struct{}, 1),
+		settled:  make(chan struct{}, 1),
 		proto:    ps.proto,
 		affinity: clientSeq.Add(1),
 	}
@@ -302,6 +308,33 @@ func (c *client) enqueue(m *msg) {
 	c.queue.push(m)
 	if done {
 		c.wakeWriter()
+	}
+}
+
+// answered counts a request of pending out, from the writer: its reply
+// is written (or dropped), and tells a reader waiting in settle.
+func (c *client) answered() {
+	if c.pending.Add(-1) == 0 && c.settling.Load() {
+		select {
+		case c.settled <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// settle waits, on the reader, until every request queued so far is
+// answered. Requests that go on the client's own server connection (a
+// transaction's) and those that go on the shared ones could otherwise
+// reach one server out of order: a GET sent after EXEC read before it.
+func (c *client) settle() {
+	c.settling.Store(true)
+	for c.pending.Load() != 0 {
+		<-c.settled
+	}
+	c.settling.Store(false)
+	select { // a signal left from a wait that ended without it
+	case <-c.settled:
+	default:
 	}
 }
 

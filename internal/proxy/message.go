@@ -97,7 +97,12 @@ func (m *msg) finish() {
 func (c *client) dispatch(frame []byte) bool {
 	m := c.newMsg()
 	st := c.st
-	switch c.h.Decode(frame, &m.Msg, &st.settings) {
+	act := c.h.Decode(frame, &m.Msg, &st.settings)
+	if onPin := m.Pin >= proto.PinOpen && m.Pin <= proto.PinClose; onPin != c.onPin && act != proto.Answer && act != proto.Skip {
+		c.settle() // from the shared server connections to the client's own, or back
+		c.onPin = onPin
+	}
+	switch act {
 	case proto.Skip:
 		releaseMsg(m)
 		return false

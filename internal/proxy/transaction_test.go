@@ -194,3 +194,26 @@ func TestTransactionLeftOpen(t *testing.T) {
 	expect(t, c, "+QUEUED\r\n", "GET", "{o}a")
 	expect(t, c, "*1\r\n$-1\r\n", "EXEC")
 }
+
+// TestTransactionOrder: commands pipelined around a transaction run in
+// the client's order although the transaction goes on a connection of its
+// own: a GET sent after EXEC sees its writes, a queued INCR sees a SET
+// sent before MULTI, and a GET after WATCH is read once the key is
+// watched.
+func TestTransactionOrder(t *testing.T) {
+	tp := txPool(t)
+	c := testutil.Dial(t, tp.addr)
+	for i := range 20 {
+		v := fmt.Sprint(i)
+		c.Send(testutil.EncodeCmd("SET", "{o}a", v) +
+			testutil.EncodeCmd("MULTI") + testutil.EncodeCmd("INCR", "{o}a") + testutil.EncodeCmd("SET", "{o}b", v) +
+			testutil.EncodeCmd("EXEC") + testutil.EncodeCmd("MGET", "{o}a", "{o}b"))
+		want := []string{"+OK\r\n", "+OK\r\n", "+QUEUED\r\n", "+QUEUED\r\n",
+			fmt.Sprintf("*2\r\n:%d\r\n+OK\r\n", i+1), fmt.Sprintf("*2\r\n$%d\r\n%d\r\n$%d\r\n%s\r\n", len(fmt.Sprint(i+1)), i+1, len(v), v)}
+		for j, w := range want {
+			if got := c.Reply(); got != w {
+				t.Fatalf("round %d reply %d: %q, want %q", i, j, got, w)
+			}
+		}
+	}
+}

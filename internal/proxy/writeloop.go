@@ -72,7 +72,7 @@ func (w *writer) flush() {
 func (w *writer) take(m *msg) {
 	c := w.c
 	if w.failed {
-		c.pending.Add(-1)
+		c.answered()
 		if m.done.Load() {
 			releaseMsg(m)
 		} // else a backend still owns it: leave it to the GC
@@ -82,7 +82,7 @@ func (w *writer) take(m *msg) {
 		if c.abandoned.Load() {
 			// Closing during a handover: the reply will not come in time.
 			// A backend still owns m: leave it to the GC.
-			c.pending.Add(-1)
+			c.answered()
 			if !m.NoReply {
 				w.out = c.proto.AppendError(w.out, errHandOverTimeout)
 			}
@@ -91,7 +91,7 @@ func (w *writer) take(m *msg) {
 		w.flush()
 		<-c.notify
 	}
-	c.pending.Add(-1) // answered: no longer waited for
+	c.answered()
 	if m.Silent {
 		// CLIENT REPLY OFF or SKIP: done, and not written
 	} else if reply := c.forwardedReply(m); len(reply) >= backend.DirectWriteSize {
