@@ -177,9 +177,10 @@ func (c *client) forwardPinned(m *msg, s *pool.Server, frame []byte) {
 	}
 	m.server = c.pinServer
 	c.h.Encode(&m.Msg, frame)
+	closes := m.Pin == proto.PinClose // m is the writer's once sent
 	c.enqueue(m)
 	c.pin.Send(&m.Request)
-	if m.Pin == proto.PinClose {
+	if closes {
 		c.pinServer.Unpin(c.pin)
 		c.pin, c.pinServer = nil, nil
 	}
