@@ -144,7 +144,7 @@ func (c *Client) decode(m *proto.Msg, cmd *Command, args [][]byte, s *proto.Sett
 		return byKey(m, cmd, args[cmd.KeyIndex], s)
 	case KindTogether:
 		return c.together(m, cmd, args, s)
-	case KindSubcommand:
+	case KindSubcmd:
 		return c.subcommand(m, cmd, args, s)
 	case KindBlocking:
 		return refuse(m, errBlocking("'"+cmd.Name+"'"))

@@ -8,7 +8,7 @@ const (
 	KindMulti                 // MGET DEL UNLINK TOUCH EXISTS: every argument from 1 is a key; split per server, replies merged
 	KindMultiKV               // MSET: key value pairs from argument 1; split per server, replies merged
 	KindTogether              // SUNION, RENAME, EVAL, ...: keys that must live on one server, where keySpecs says; forwarded whole to it
-	KindSubcommand            // OBJECT, XINFO, XGROUP, MEMORY: routed by the key at argument 2 of a subcommand that has one
+	KindSubcmd                // OBJECT, XINFO, XGROUP, MEMORY: routed by the key at argument 2 of a subcommand that has one
 	KindBlocking              // BLPOP, WAIT, ...: refused, they need a server connection of their own
 	KindPubSub                // SUBSCRIBE, PUBLISH, ...: refused, they need a server connection of their own
 	KindPing                  // answered locally
@@ -36,7 +36,7 @@ type Command struct {
 	Kind  Kind
 	Arity int // as Redis 7.0 reports it: >0 exact argument count with the name, <0 minimum
 	// KeyIndex is the argument index of the routing key for KindSingle
-	// (1) and KindSubcommand (2); of the first key for KindMulti,
+	// (1) and KindSubcmd (2); of the first key for KindMulti,
 	// KindMultiKV and KindTogether where it has a fixed place (the one
 	// logs name); 0 for the other kinds.
 	KeyIndex int
@@ -217,9 +217,9 @@ var commands = []Command{
 	{"georadiusbymember_ro", KindSingle, -5, 1},
 	{"lcs", KindTogether, -3, 1},
 	{"lmpop", KindTogether, -4, 2},
-	{"memory", KindSubcommand, -2, 2},
+	{"memory", KindSubcmd, -2, 2},
 	{"msetnx", KindTogether, -3, 1},
-	{"object", KindSubcommand, -2, 2},
+	{"object", KindSubcmd, -2, 2},
 	{"pexpiretime", KindSingle, 2, 1},
 	{"rename", KindTogether, 3, 1},
 	{"renamenx", KindTogether, 3, 1},
@@ -231,8 +231,8 @@ var commands = []Command{
 	{"xautoclaim", KindSingle, -6, 1},
 	{"xclaim", KindSingle, -6, 1},
 	{"xdel", KindSingle, -3, 1},
-	{"xgroup", KindSubcommand, -2, 2},
-	{"xinfo", KindSubcommand, -2, 2},
+	{"xgroup", KindSubcmd, -2, 2},
+	{"xinfo", KindSubcmd, -2, 2},
 	{"xlen", KindSingle, 2, 1},
 	{"xpending", KindSingle, -3, 1},
 	{"xrange", KindSingle, -4, 1},

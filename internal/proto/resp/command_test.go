@@ -88,7 +88,7 @@ func TestCommandKinds(t *testing.T) {
 		"eval":        {Kind: KindTogether, KeyIndex: 3},
 		"evalsha":     {Kind: KindTogether, KeyIndex: 3},
 		"xread":       {Kind: KindTogether},
-		"object":      {Kind: KindSubcommand, KeyIndex: 2},
+		"object":      {Kind: KindSubcmd, KeyIndex: 2},
 		"blpop":       {Kind: KindBlocking},
 		"subscribe":   {Kind: KindPubSub},
 		"ping":        {Kind: KindPing},
@@ -111,7 +111,7 @@ func TestCommandKinds(t *testing.T) {
 			t.Errorf("%s: key index %d", c.Name, c.KeyIndex)
 		case (c.Kind == KindTogether) != hasSpec:
 			t.Errorf("%s: kind %d, key spec %v", c.Name, c.Kind, hasSpec)
-		case (c.Kind == KindSubcommand) != hasSubs:
+		case (c.Kind == KindSubcmd) != hasSubs:
 			t.Errorf("%s: kind %d, subcommands %v", c.Name, c.Kind, hasSubs)
 		}
 	}

@@ -277,7 +277,7 @@ func errPubSub(name string) string {
 		"pub/sub needs a server connection of its own"
 }
 
-// subcommands are the subcommands of the KindSubcommand commands: keyed
+// subcommands are the subcommands of the KindSubcmd commands: keyed
 // ones have their key at argument 2; unserved ones are the server's own
 // business. HELP, and names Redis does not know, go to any server for
 // Redis's reply.
@@ -288,7 +288,7 @@ var subcommands = map[string]struct{ keyed, unserved []string }{
 	"memory": {keyed: []string{"usage"}, unserved: []string{"doctor", "malloc-stats", "purge", "stats"}},
 }
 
-// subcommandKey returns the key of a KindSubcommand command, nil when it
+// subcommandKey returns the key of a KindSubcmd command, nil when it
 // has none, or the refusal of a subcommand the proxy does not serve.
 func subcommandKey(cmd *Command, args [][]byte) (key []byte, errText string) {
 	sub := subcommands[cmd.Name]

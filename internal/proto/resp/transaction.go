@@ -191,7 +191,7 @@ func (c *Client) commandServer(cmd *Command, args [][]byte, s *proto.Settings) (
 		if server != serverAny || errText != "" {
 			return server, errText
 		}
-	case KindSubcommand:
+	case KindSubcmd:
 		key, errText := subcommandKey(cmd, args)
 		switch {
 		case errText != "":
@@ -204,7 +204,7 @@ func (c *Client) commandServer(cmd *Command, args [][]byte, s *proto.Settings) (
 	case KindPubSub:
 		return -1, errPubSub(cmd.Name)
 	}
-	if c.tx.pinned && (cmd.Kind == KindTogether || cmd.Kind == KindSubcommand) {
+	if c.tx.pinned && (cmd.Kind == KindTogether || cmd.Kind == KindSubcmd) {
 		return c.tx.server, ""
 	}
 	return -1, "ERR '" + cmd.Name + "' has no key: in a transaction the proxy queues only commands whose keys are on one server"
