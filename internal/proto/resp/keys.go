@@ -33,7 +33,7 @@ const (
 	keysRange    keyShape = iota
 	keysCount             // numkeys, then the keys (ZUNION, LMPOP, EVAL, ...)
 	keysSort              // SORT: the key, and STORE's destination
-	keysGeoStore          // GEORADIUS: the key, and STORE's or STOREDIST's destination
+	keysGeoStore          // GEORADIUS: the key, and STORE's and STOREDIST's destinations
 	keysStreams           // XREAD, XREADGROUP: the first half of the arguments after STREAMS
 )
 
@@ -131,19 +131,16 @@ func keysOf(keys [][]byte, spec *keySpec, args [][]byte) ([][]byte, keysFound) {
 		return sortKeys(append(keys, args[spec.first]), args, spec.from)
 	case keysGeoStore:
 		keys = append(keys, args[spec.first])
-		// As GEORADIUS reads its options: the last STORE or STOREDIST.
-		var dest []byte
+		// GEORADIUS writes the last STORE's or STOREDIST's destination,
+		// Redis's key specs name the first of each: all must be together.
 		for i := spec.from; i < len(args)-1; i++ {
 			switch {
 			case isWord(args[i], "store"), isWord(args[i], "storedist"):
-				dest = args[i+1]
+				keys = append(keys, args[i+1])
 				i++
 			case isWord(args[i], "count"):
 				i++
 			}
-		}
-		if dest != nil {
-			keys = append(keys, dest)
 		}
 	case keysStreams:
 		return streamKeys(keys, args, spec.from)

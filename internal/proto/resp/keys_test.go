@@ -1,66 +1,93 @@
 package resp
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nutcracker-go/nutcracker/internal/proto"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
-// TestKeysOf checks where every shape of key spec finds its keys.
+// keysCases are requests of every shape of key spec, and their keys.
+var keysCases = []struct {
+	line  string
+	keys  string // space-separated
+	found keysFound
+}{
+	{"RENAME a b", "a b", keysOK},
+	{"COPY a b DB 0 REPLACE", "a b", keysOK},
+	{"LMOVE a b LEFT RIGHT", "a b", keysOK},
+	{"SUNION a", "a", keysOK},
+	{"SUNIONSTORE d a b c", "d a b c", keysOK},
+	{"PFCOUNT a b", "a b", keysOK},
+	{"BITOP AND d a b", "d a b", keysOK},
+	{"MSETNX a 1 b 2", "a b", keysOK},
+	{"MSETNX a 1 b", "a", keysMalformed},
+	{"ZUNION 2 a b WEIGHTS 1 2", "a b", keysOK},
+	{"ZUNIONSTORE d 2 a b AGGREGATE MAX", "d a b", keysOK},
+	{"ZINTERCARD 1 a LIMIT 3", "a", keysOK},
+	{"LMPOP 2 a b LEFT COUNT 2", "a b", keysOK},
+	{"ZMPOP 1 a MIN", "a", keysOK},
+	{"SINTERCARD 3 a b", "", keysMalformed},
+	{"ZUNION x a", "", keysMalformed},
+	{"ZUNION -1 a", "", keysMalformed},
+	{"ZUNION 0 a", "", keysMalformed},
+	{"ZUNIONSTORE d 0 a", "d", keysMalformed},
+	{"EVAL s 0", "", keysOK},
+	{"EVAL s 0 a", "", keysOK},
+	{"EVAL s 2 a b c", "a b", keysOK},
+	{"FCALL f 1 a x", "a", keysOK},
+	{"EVALSHA s 3 a b", "", keysMalformed},
+	{"SORT l", "l", keysOK},
+	{"SORT l LIMIT 0 10 ALPHA DESC STORE d", "l d", keysOK},
+	{"SORT l STORE d1 store d2", "l d2", keysOK},
+	{"SORT l LIMIT store 1", "l", keysOK},
+	{"SORT l BY nosort GET # STORE d", "l d", keysOK},
+	{"SORT l BY w_*", "l", keysPattern},
+	{"SORT l GET h_*->f", "l", keysPattern},
+	{"SORT_RO l BY w_* ", "l", keysPattern},
+	{"GEORADIUS g 1 2 3 km", "g", keysOK},
+	{"GEORADIUS g 1 2 3 km COUNT 3 STORE d", "g d", keysOK},
+	{"GEORADIUS g 1 2 3 km STORE d1 STOREDIST d2", "g d1 d2", keysOK},
+	{"GEORADIUSBYMEMBER g store 3 km", "g", keysOK},
+	{"GEORADIUSBYMEMBER g m 3 km storedist d", "g d", keysOK},
+	{"GEOSEARCHSTORE d g FROMMEMBER m BYRADIUS 1 km", "d g", keysOK},
+	{"XREAD STREAMS a b 0 0", "a b", keysOK},
+	{"XREAD COUNT 2 streams a 0", "a", keysOK},
+	{"XREAD BLOCK 0 STREAMS a 0", "", keysBlocking},
+	{"XREAD STREAMS a b 0", "", keysMalformed},
+	{"XREAD COUNT 2 a 0", "", keysMalformed},
+	{"XREADGROUP GROUP g c NOACK COUNT 1 STREAMS a b > >", "a b", keysOK},
+	{"XREADGROUP GROUP g c BLOCK 10 STREAMS a >", "", keysBlocking},
+	{"LCS a b", "a b", keysOK},
+	{"RPOPLPUSH a b", "a b", keysOK},
+	{"RENAMENX a b", "a b", keysOK},
+	{"SMOVE a b m", "a b", keysOK},
+	{"ZRANGESTORE d a 0 -1", "d a", keysOK},
+	{"SDIFF a b", "a b", keysOK},
+	{"SDIFFSTORE d a b", "d a b", keysOK},
+	{"SINTER a b", "a b", keysOK},
+	{"SINTERSTORE d a", "d a", keysOK},
+	{"SUNIONSTORE d a", "d a", keysOK},
+	{"PFMERGE d a b", "d a b", keysOK},
+	{"ZDIFF 2 a b", "a b", keysOK},
+	{"ZINTER 2 a b", "a b", keysOK},
+	{"ZDIFFSTORE d 1 a", "d a", keysOK},
+	{"ZINTERSTORE d 2 a b WEIGHTS 1 2", "d a b", keysOK},
+	{"EVAL_RO s 1 a", "a", keysOK},
+	{"EVALSHA_RO s 2 a b", "a b", keysOK},
+	{"FCALL_RO f 2 a b x", "a b", keysOK},
+	{"SORT_RO l ALPHA", "l", keysOK},
+}
+
+// TestKeysOf checks where every shape of key spec finds its keys, for
+// every command with a key spec.
 func TestKeysOf(t *testing.T) {
-	for _, c := range []struct {
-		line  string
-		keys  string // space-separated
-		found keysFound
-	}{
-		{"RENAME a b", "a b", keysOK},
-		{"COPY a b DB 0 REPLACE", "a b", keysOK},
-		{"LMOVE a b LEFT RIGHT", "a b", keysOK},
-		{"SUNION a", "a", keysOK},
-		{"SUNIONSTORE d a b c", "d a b c", keysOK},
-		{"PFCOUNT a b", "a b", keysOK},
-		{"BITOP AND d a b", "d a b", keysOK},
-		{"MSETNX a 1 b 2", "a b", keysOK},
-		{"MSETNX a 1 b", "a", keysMalformed},
-		{"ZUNION 2 a b WEIGHTS 1 2", "a b", keysOK},
-		{"ZUNIONSTORE d 2 a b AGGREGATE MAX", "d a b", keysOK},
-		{"ZINTERCARD 1 a LIMIT 3", "a", keysOK},
-		{"LMPOP 2 a b LEFT COUNT 2", "a b", keysOK},
-		{"ZMPOP 1 a MIN", "a", keysOK},
-		{"SINTERCARD 3 a b", "", keysMalformed},
-		{"ZUNION x a", "", keysMalformed},
-		{"ZUNION -1 a", "", keysMalformed},
-		{"ZUNION 0 a", "", keysMalformed},
-		{"ZUNIONSTORE d 0 a", "d", keysMalformed},
-		{"EVAL s 0", "", keysOK},
-		{"EVAL s 0 a", "", keysOK},
-		{"EVAL s 2 a b c", "a b", keysOK},
-		{"FCALL f 1 a x", "a", keysOK},
-		{"EVALSHA s 3 a b", "", keysMalformed},
-		{"SORT l", "l", keysOK},
-		{"SORT l LIMIT 0 10 ALPHA DESC STORE d", "l d", keysOK},
-		{"SORT l STORE d1 store d2", "l d2", keysOK},
-		{"SORT l LIMIT store 1", "l", keysOK},
-		{"SORT l BY nosort GET # STORE d", "l d", keysOK},
-		{"SORT l BY w_*", "l", keysPattern},
-		{"SORT l GET h_*->f", "l", keysPattern},
-		{"SORT_RO l BY w_* ", "l", keysPattern},
-		{"GEORADIUS g 1 2 3 km", "g", keysOK},
-		{"GEORADIUS g 1 2 3 km COUNT 3 STORE d", "g d", keysOK},
-		{"GEORADIUS g 1 2 3 km STORE d1 STOREDIST d2", "g d2", keysOK},
-		{"GEORADIUSBYMEMBER g store 3 km", "g", keysOK},
-		{"GEORADIUSBYMEMBER g m 3 km storedist d", "g d", keysOK},
-		{"GEOSEARCHSTORE d g FROMMEMBER m BYRADIUS 1 km", "d g", keysOK},
-		{"XREAD STREAMS a b 0 0", "a b", keysOK},
-		{"XREAD COUNT 2 streams a 0", "a", keysOK},
-		{"XREAD BLOCK 0 STREAMS a 0", "", keysBlocking},
-		{"XREAD STREAMS a b 0", "", keysMalformed},
-		{"XREAD COUNT 2 a 0", "", keysMalformed},
-		{"XREADGROUP GROUP g c NOACK COUNT 1 STREAMS a b > >", "a b", keysOK},
-		{"XREADGROUP GROUP g c BLOCK 10 STREAMS a >", "", keysBlocking},
-	} {
+	tried := map[string]bool{}
+	for _, c := range keysCases {
+		tried[strings.ToLower(strings.Fields(c.line)[0])] = true
 		args := splitArgs(c.line)
 		spec, ok := keySpecs[strings.ToLower(string(args[0]))]
 		if !ok {
@@ -69,6 +96,46 @@ func TestKeysOf(t *testing.T) {
 		keys, found := keysOf(nil, &spec, args)
 		if got := string(joinArgs(keys)); found != c.found || found != keysMalformed && got != c.keys {
 			t.Errorf("%s: keys %q (%d), want %q (%d)", c.line, got, found, c.keys, c.found)
+		}
+	}
+	for name := range keySpecs {
+		if !tried[name] {
+			t.Errorf("%s: no case", name)
+		}
+	}
+}
+
+// TestKeysOfMatchesRedis compares the keys found with those COMMAND
+// GETKEYS of a live Redis 7 finds.
+func TestKeysOfMatchesRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	cl := testutil.Dial(t, testutil.StartRedis(t).Addr)
+	lines := map[string]string{}
+	for _, c := range keysCases {
+		if c.found == keysOK && c.keys != "" { // else Redis refuses the command, or finds no key
+			lines[c.line] = c.keys
+		}
+	}
+	for _, line := range []string{"OBJECT ENCODING k", "XINFO STREAM k FULL", "XGROUP SETID k g $", "MEMORY USAGE k SAMPLES 5"} {
+		args := splitArgs(line)
+		key, _ := subcommandKey(Lookup(args[0]), args)
+		lines[line] = string(key)
+	}
+	for line, want := range lines {
+		reply := cl.Do(append([]string{"COMMAND", "GETKEYS"}, strings.Fields(line)...)...)
+		elems, err := ArrayElems([]byte(reply), nil)
+		if err != nil {
+			t.Errorf("%s: COMMAND GETKEYS replied %q", line, reply)
+			continue
+		}
+		var keys [][]byte
+		for _, e := range elems {
+			keys = append(keys, e[bytes.IndexByte(e, '\n')+1:len(e)-2]) // $n\r\nkey\r\n
+		}
+		if got := string(joinArgs(keys)); got != want {
+			t.Errorf("%s: redis finds keys %q, the proxy %q", line, got, want)
 		}
 	}
 }
@@ -246,4 +313,41 @@ func joinArgs(args [][]byte) []byte {
 		out = append(out, a...)
 	}
 	return out
+}
+
+// FuzzDecodeKeys decodes any arguments after the name of a command with
+// keys together or a subcommand, outside and inside a transaction: no
+// crash, and a request is refused, answered, or routed to a server of the
+// pool.
+func FuzzDecodeKeys(f *testing.F) {
+	for _, c := range keysCases {
+		f.Add(c.line, false)
+	}
+	f.Add("OBJECT ENCODING k", true)
+	f.Add("MEMORY DOCTOR", false)
+	f.Fuzz(func(t *testing.T, line string, inMulti bool) {
+		args := splitArgs(line)
+		if len(args) == 0 {
+			return
+		}
+		if cmd := Lookup(args[0]); cmd == nil || cmd.Kind != KindTogether && cmd.Kind != KindSubcmd {
+			return
+		}
+		cl := &Client{authed: true, tx: tx{multi: inMulti}}
+		m := &proto.Msg{}
+		frame := appendCommand(nil, args)
+		if n, err := cl.Parse(frame); n != len(frame) || err != nil {
+			t.Fatalf("%q: Parse = %d, %v", line, n, err)
+		}
+		switch act := cl.Decode(frame, m, &proto.Settings{Router: letterRouter{}}); act {
+		case proto.ForwardTo:
+			if m.Target < 0 || m.Target > 1 {
+				t.Fatalf("%q: to server %d", line, m.Target)
+			}
+		case proto.Answer:
+			if len(m.Local) == 0 || m.Local[0] != '-' {
+				t.Fatalf("%q: answered %q", line, m.Local)
+			}
+		}
+	})
 }
