@@ -45,7 +45,9 @@ func TestTogetherAsRedis(t *testing.T) {
 		// lists
 		"RPUSH {t}l 3 1 2", "LMOVE {t}l {t}l2 LEFT RIGHT", "RPOPLPUSH {t}l {t}l2", "LMPOP 2 {t}l3 {t}l2 LEFT COUNT 2",
 		"RPUSH {t}n 3 1 2", "SORT {t}n STORE {t}sorted", "LRANGE {t}sorted 0 -1", "SORT_RO {t}n DESC",
-		"SORT {t}n BY nosort GET # LIMIT 0 2",
+		"SORT {t}n BY nosort GET # LIMIT 0 2", "MSET {t}w_1 3 {t}w_2 2 {t}w_3 1 {t}v_1 a {t}v_2 b",
+		"SORT {t}n BY {t}w_* GET # GET {t}v_*", "SORT {t}n BY w_{t}* GET {t}v_* STORE {t}byw",
+		"LRANGE {t}byw 0 -1",
 		// sorted sets
 		"ZADD {t}z1 1 a 2 b", "ZADD {t}z2 3 b 4 c",
 		"ZUNION 2 {t}z1 {t}z2 WITHSCORES", "ZINTER 2 {t}z1 {t}z2 WITHSCORES", "ZDIFF 2 {t}z1 {t}z2",
@@ -130,6 +132,13 @@ func TestTogetherKeysApart(t *testing.T) {
 			"hash tag live on one (with hash_tag \"{}\": {user1}:a and {user1}:b)\r\n", name)
 		expect(t, c, want, args...)
 	}
+	// SORT's BY and GET patterns name keys: with a hash tag before the
+	// '*', they live on the tag's server; without one, anywhere.
+	expect(t, c, "-ERR the keys of 'sort' live on different servers of the pool: keys with the same "+
+		"hash tag live on one (with hash_tag \"{}\": {user1}:a and {user1}:b)\r\n", "SORT", a, "BY", "{"+b+"}w_*")
+	expect(t, c, "-ERR 'sort' with a BY or GET pattern reads keys made from its elements, which may live on any "+
+		"server: a pattern with a hash tag before its '*' keeps them on one\r\n", "SORT", a, "BY", "w_*")
+	expect(t, c, "*1\r\n$1\r\nx\r\n", "SORT", a, "BY", "{"+a+"}w_*", "ALPHA")
 	if after := state(); after != before {
 		t.Errorf("the servers changed: %q, then %q", before, after)
 	}

@@ -97,12 +97,12 @@ const (
 	keysOK        keysFound = iota // the keys, possibly none
 	keysMalformed                  // arguments Redis refuses before it touches a key
 	keysBlocking                   // XREAD or XREADGROUP with BLOCK
-	keysPattern                    // SORT with a BY or GET pattern: keys made from the elements
+	keysPattern                    // SORT with a BY or GET pattern whose keys may live anywhere
 )
 
 // keysOf appends the keys of args, a KindTogether command spec describes,
-// to keys.
-func keysOf(keys [][]byte, spec *keySpec, args [][]byte) ([][]byte, keysFound) {
+// to keys; hashTag is the pool's hash_tag.
+func keysOf(keys [][]byte, spec *keySpec, args [][]byte, hashTag string) ([][]byte, keysFound) {
 	switch spec.shape {
 	case keysRange:
 		last := spec.last
@@ -128,7 +128,7 @@ func keysOf(keys [][]byte, spec *keySpec, args [][]byte) ([][]byte, keysFound) {
 		}
 		keys = append(keys, args[spec.count+1:spec.count+1+int(n)]...)
 	case keysSort:
-		return sortKeys(append(keys, args[spec.first]), args, spec.from)
+		return sortKeys(append(keys, args[spec.first]), args, spec.from, hashTag)
 	case keysGeoStore:
 		keys = append(keys, args[spec.first])
 		// GEORADIUS writes the last STORE's or STOREDIST's destination,
@@ -149,9 +149,10 @@ func keysOf(keys [][]byte, spec *keySpec, args [][]byte) ([][]byte, keysFound) {
 }
 
 // sortKeys reads SORT's options as Redis does: the last STORE's
-// destination is a key; a BY or GET pattern with a '*' makes keys of
-// the sorted elements, which may live anywhere.
-func sortKeys(keys [][]byte, args [][]byte, from int) ([][]byte, keysFound) {
+// destination is a key; a BY or GET pattern with a '*' makes keys of the
+// sorted elements, which live with the pattern when its hash tag comes
+// before the '*', and may live anywhere else.
+func sortKeys(keys [][]byte, args [][]byte, from int, hashTag string) ([][]byte, keysFound) {
 	var dest []byte
 	for i := from; i < len(args); i++ {
 		more := len(args) - i - 1
@@ -160,7 +161,12 @@ func sortKeys(keys [][]byte, args [][]byte, from int) ([][]byte, keysFound) {
 			i += 2
 		case (isWord(args[i], "by") || isWord(args[i], "get")) && more >= 1:
 			i++
-			if bytes.IndexByte(args[i], '*') >= 0 && string(args[i]) != "#" {
+			star := bytes.IndexByte(args[i], '*')
+			switch {
+			case star < 0 || string(args[i]) == "#": // no key, or the element itself
+			case taggedBefore(args[i], star, hashTag):
+				keys = append(keys, args[i])
+			default:
 				return keys, keysPattern
 			}
 		case isWord(args[i], "store") && more >= 1:
@@ -172,6 +178,18 @@ func sortKeys(keys [][]byte, args [][]byte, from int) ([][]byte, keysFound) {
 		keys = append(keys, dest)
 	}
 	return keys, keysOK
+}
+
+// taggedBefore reports whether name has a hash tag that ends before
+// name[end]: what comes from end on does not change where name lives. A
+// tag is as package hashkit finds it: from the first tag[0] to the first
+// tag[1] after it, not empty.
+func taggedBefore(name []byte, end int, tag string) bool {
+	if len(tag) != 2 {
+		return false
+	}
+	open := bytes.IndexByte(name[:end], tag[0])
+	return open >= 0 && bytes.IndexByte(name[open+1:end], tag[1]) > 0
 }
 
 // streamKeys reads XREAD's and XREADGROUP's options as Redis does, up to
@@ -243,7 +261,7 @@ const serverAny = -2
 // command, serverAny, or the refusal of the command.
 func (c *Client) serverOfTogether(cmd *Command, args [][]byte, s *proto.Settings) (int, string) {
 	spec := keySpecs[cmd.Name]
-	keys, found := keysOf(c.keys[:0], &spec, args)
+	keys, found := keysOf(c.keys[:0], &spec, args, s.HashTag)
 	server, errText := serverAny, ""
 	switch {
 	case found == keysMalformed:
@@ -251,7 +269,7 @@ func (c *Client) serverOfTogether(cmd *Command, args [][]byte, s *proto.Settings
 		errText = errBlocking("'" + cmd.Name + "' with BLOCK")
 	case found == keysPattern:
 		errText = "ERR '" + cmd.Name + "' with a BY or GET pattern reads keys made from its elements, " +
-			"which may live on any server: the proxy does not serve it"
+			"which may live on any server: a pattern with a hash tag before its '*' keeps them on one"
 	case len(keys) == 0:
 		errText = "ERR " + cmd.Name + " with no keys cannot be routed by the proxy"
 	default:

@@ -48,6 +48,12 @@ var keysCases = []struct {
 	{"SORT l BY w_*", "l", keysPattern},
 	{"SORT l GET h_*->f", "l", keysPattern},
 	{"SORT_RO l BY w_* ", "l", keysPattern},
+	{"SORT l BY {u}w_* GET {u}h_*->f STORE d", "l {u}w_* {u}h_*->f d", keysOK},
+	{"SORT l BY w_{u}*", "l w_{u}*", keysOK},
+	{"SORT l BY {}w_*", "l", keysPattern},
+	{"SORT l BY {u*}", "l", keysPattern},
+	{"SORT l BY w*{u}", "l", keysPattern},
+	{"SORT l GET {u", "l", keysOK},
 	{"GEORADIUS g 1 2 3 km", "g", keysOK},
 	{"GEORADIUS g 1 2 3 km COUNT 3 STORE d", "g d", keysOK},
 	{"GEORADIUS g 1 2 3 km STORE d1 STOREDIST d2", "g d1 d2", keysOK},
@@ -93,7 +99,7 @@ func TestKeysOf(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s: no key spec", c.line)
 		}
-		keys, found := keysOf(nil, &spec, args)
+		keys, found := keysOf(nil, &spec, args, "{}")
 		if got := string(joinArgs(keys)); found != c.found || found != keysMalformed && got != c.keys {
 			t.Errorf("%s: keys %q (%d), want %q (%d)", c.line, got, found, c.keys, c.found)
 		}
@@ -114,7 +120,8 @@ func TestKeysOfMatchesRedis(t *testing.T) {
 	cl := testutil.Dial(t, testutil.StartRedis(t).Addr)
 	lines := map[string]string{}
 	for _, c := range keysCases {
-		if c.found == keysOK && c.keys != "" { // else Redis refuses the command, or finds no key
+		// Redis refuses the command, finds no key, or none of SORT's patterns.
+		if c.found == keysOK && c.keys != "" && !strings.Contains(c.line, "*") {
 			lines[c.line] = c.keys
 		}
 	}
@@ -186,7 +193,7 @@ func decodeLine(t testing.TB, c *Client, m *proto.Msg, s *proto.Settings, line s
 // TestDecodeTogether checks how commands with several keys, subcommands,
 // blocking and pub/sub commands are routed or refused.
 func TestDecodeTogether(t *testing.T) {
-	s := &proto.Settings{Router: letterRouter{}, KeyLimit: 10}
+	s := &proto.Settings{Router: letterRouter{}, KeyLimit: 10, HashTag: "{}"}
 	apart := "-" + errApart("sunion") + "\r\n"
 	for _, c := range []struct {
 		line   string
@@ -209,7 +216,9 @@ func TestDecodeTogether(t *testing.T) {
 		{line: "XREAD COUNT 1 STREAMS b d 0 0", act: proto.ForwardTo, target: 1},
 		{line: "XREAD BLOCK 0 STREAMS b 0", act: proto.Answer, local: "-" + errBlocking("'xread' with BLOCK") + "\r\n"},
 		{line: "SORT a BY w_*", act: proto.Answer, local: "-ERR 'sort' with a BY or GET pattern reads keys " +
-			"made from its elements, which may live on any server: the proxy does not serve it\r\n"},
+			"made from its elements, which may live on any server: a pattern with a hash tag before its '*' keeps them on one\r\n"},
+		{line: "SORT b BY d{t}_* STORE f", act: proto.ForwardTo, target: 1},
+		{line: "SORT b BY c{t}_* STORE d", act: proto.Answer, local: "-" + errApart("sort") + "\r\n"},
 		{line: "OBJECT ENCODING b", act: proto.Forward},
 		{line: "OBJECT HELP", act: proto.ForwardAny},
 		{line: "BLPOP a 0", act: proto.Answer, local: "-ERR 'blpop' blocks, which the proxy does not serve yet: " +
