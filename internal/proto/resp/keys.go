@@ -267,6 +267,8 @@ func (c *Client) serverOfTogether(cmd *Command, args [][]byte, s *proto.Settings
 	case found == keysMalformed:
 	case found == keysBlocking:
 		errText = errBlocking("'" + cmd.Name + "' with BLOCK")
+	case found == keysPattern && s.Router.NumServers() == 1: // every key lives there
+		server, errText = c.serverOfKeys(cmd, keys[:1], 1, s)
 	case found == keysPattern:
 		errText = "ERR '" + cmd.Name + "' with a BY or GET pattern reads keys made from its elements, " +
 			"which may live on any server: a pattern with a hash tag before its '*' keeps them on one"

@@ -239,6 +239,21 @@ func TestDecodeTogether(t *testing.T) {
 	}
 }
 
+// oneServer is a pool of one server.
+type oneServer struct{}
+
+func (oneServer) ServerOf([]byte) int { return 0 }
+func (oneServer) NumServers() int     { return 1 }
+
+// TestSortPatternOneServer: in a pool of one server, the keys of any SORT
+// pattern live there.
+func TestSortPatternOneServer(t *testing.T) {
+	m := &proto.Msg{}
+	if act := decodeLine(t, &Client{authed: true}, m, &proto.Settings{Router: oneServer{}}, "SORT l BY w_* STORE d"); act != proto.ForwardTo || m.Target != 0 {
+		t.Fatalf("action %d target %d local %q", act, m.Target, m.Local)
+	}
+}
+
 // TestTogetherInTransaction checks that commands with several keys are
 // queued on the transaction's server, or refused, which aborts it.
 func TestTogetherInTransaction(t *testing.T) {
