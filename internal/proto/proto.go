@@ -65,6 +65,10 @@ type Settings struct {
 	// Router says where keys live, for requests whose keys must be on one
 	// server and for those sent to a server the protocol chooses.
 	Router Router
+	// HashTag is the pool's hash_tag, "" for none: key names a request
+	// makes from a pattern (Redis SORT BY) live with the pattern when
+	// its hash tag comes before what is filled in.
+	HashTag string
 	// Peers calls yield with every client connection of the pool in this
 	// process, until it returns false (Redis CLIENT LIST).
 	Peers func(yield func(Peer) bool)

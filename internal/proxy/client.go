@@ -111,7 +111,7 @@ type client struct {
 	// state on the connection (a Redis transaction): see proto.Pin.
 	pin       *backend.Conn
 	pinServer *pool.Server
-	onPin     bool // the last request sent went on pin
+	onPin     bool      // the last request sent went on pin
 	readAt    time.Time // when the last read returned, if slow requests are logged
 
 	seenReads uint32 // owned by the sweeper: reads at its last look

@@ -25,6 +25,9 @@ type Client struct {
 	// The request Decode took, for Encode.
 	cmd  *Command
 	args [][]byte
+	// keys is the scratch of the keys a KindTogether command must have
+	// on one server.
+	keys [][]byte
 }
 
 // Parse frames the next request.
@@ -48,7 +51,7 @@ func (c *Client) SetAuthed() { c.authed = true }
 func (c *Client) Release() {
 	c.p = RequestParser{}
 	c.parsed = false
-	c.cmd, c.args = nil, nil
+	c.cmd, c.args, c.keys = nil, nil, nil
 }
 
 // replyMode is CLIENT REPLY's state: whether replies are written.
@@ -144,17 +147,14 @@ func (c *Client) decode(m *proto.Msg, cmd *Command, args [][]byte, s *proto.Sett
 		return proto.ForwardAny
 	case KindSingle:
 		return byKey(m, cmd, args[cmd.KeyIndex], s)
-	case KindEval:
-		numkeys, err := strconv.Atoi(string(args[2]))
-		switch {
-		case err != nil || numkeys < 0:
-			return refuse(m, "ERR value is not an integer or out of range")
-		case numkeys > len(args)-3:
-			return refuse(m, "ERR Number of keys can't be greater than number of args")
-		case numkeys == 0:
-			return refuse(m, "ERR "+cmd.Name+" with no keys cannot be routed by the proxy")
-		}
-		return byKey(m, cmd, args[3], s)
+	case KindTogether:
+		return c.together(m, cmd, args, s)
+	case KindSubcmd:
+		return c.subcommand(m, cmd, args, s)
+	case KindBlocking:
+		return refuse(m, errBlocking("'"+cmd.Name+"'"))
+	case KindPubSub:
+		return refuse(m, errPubSub(cmd.Name))
 	case KindMulti:
 		return split(m, cmd, args, 1, s)
 	case KindMultiKV:

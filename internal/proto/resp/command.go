@@ -7,7 +7,10 @@ const (
 	KindSingle    Kind = iota // routed by the one key at Command.KeyIndex
 	KindMulti                 // MGET DEL UNLINK TOUCH EXISTS: every argument from 1 is a key; split per server, replies merged
 	KindMultiKV               // MSET: key value pairs from argument 1; split per server, replies merged
-	KindEval                  // EVAL, EVALSHA: numkeys at argument 2, routed by the first key, at argument 3
+	KindTogether              // SUNION, RENAME, EVAL, ...: keys that must live on one server, where keySpecs says; forwarded whole to it
+	KindSubcmd                // OBJECT, XINFO, XGROUP, MEMORY: routed by the key at argument 2 of a subcommand that has one
+	KindBlocking              // BLPOP, WAIT, ...: refused, they need a server connection of their own
+	KindPubSub                // SUBSCRIBE, PUBLISH, ...: refused, they need a server connection of their own
 	KindPing                  // answered locally
 	KindQuit                  // answered +OK, then the connection closes
 	KindAuth                  // handled locally
@@ -32,10 +35,10 @@ type Command struct {
 	Name  string // lowercase, e.g. "get"
 	Kind  Kind
 	Arity int // as Redis 7.0 reports it: >0 exact argument count with the name, <0 minimum
-	// KeyIndex is the argument index of the routing key for KindSingle (1,
-	// or 2 for ZDIFF, ZINTER and ZUNION, whose argument 1 is numkeys); of
-	// the first key for KindMulti, KindMultiKV (1) and KindEval (3); 0 for
-	// the other kinds.
+	// KeyIndex is the argument index of the routing key for KindSingle
+	// (1) and KindSubcmd (2); of the first key for KindMulti,
+	// KindMultiKV and KindTogether where it has a fixed place (the one
+	// logs name); 0 for the other kinds.
 	KeyIndex int
 }
 
@@ -48,12 +51,13 @@ func (c *Command) CheckArity(argc int) bool {
 	return c.Kind != KindMultiKV || argc%2 == 1
 }
 
-// commands are those twemproxy 0.5 accepts (COMPAT.md §2.5) plus SELECT and
-// the connection handshake (HELLO, CLIENT, ECHO).
+// commands are those twemproxy 0.5 accepts (COMPAT.md §2.5), SELECT, the
+// connection handshake (HELLO, CLIENT, ECHO), Redis 7.0's other commands
+// with keys, and the blocking and pub/sub ones, refused with their reason.
 // Arities are Redis 7.0's (checked against a live server by the tests).
 var commands = []Command{
 	// keys
-	{"copy", KindSingle, -3, 1},
+	{"copy", KindTogether, -3, 1},
 	{"del", KindMulti, -2, 1},
 	{"dump", KindSingle, 2, 1},
 	{"exists", KindMulti, -2, 1},
@@ -64,7 +68,7 @@ var commands = []Command{
 	{"pexpireat", KindSingle, -3, 1},
 	{"pttl", KindSingle, 2, 1},
 	{"restore", KindSingle, -4, 1},
-	{"sort", KindSingle, -2, 1},
+	{"sort", KindTogether, -2, 1},
 	{"touch", KindMulti, -2, 1},
 	{"ttl", KindSingle, 2, 1},
 	{"type", KindSingle, 2, 1},
@@ -118,7 +122,7 @@ var commands = []Command{
 	{"lindex", KindSingle, 3, 1},
 	{"linsert", KindSingle, 5, 1},
 	{"llen", KindSingle, 2, 1},
-	{"lmove", KindSingle, 5, 1},
+	{"lmove", KindTogether, 5, 1},
 	{"lpop", KindSingle, -2, 1},
 	{"lpos", KindSingle, -3, 1},
 	{"lpush", KindSingle, -3, 1},
@@ -128,37 +132,37 @@ var commands = []Command{
 	{"lset", KindSingle, 4, 1},
 	{"ltrim", KindSingle, 4, 1},
 	{"rpop", KindSingle, -2, 1},
-	{"rpoplpush", KindSingle, 3, 1},
+	{"rpoplpush", KindTogether, 3, 1},
 	{"rpush", KindSingle, -3, 1},
 	{"rpushx", KindSingle, -3, 1},
 
 	// sets
 	{"sadd", KindSingle, -3, 1},
 	{"scard", KindSingle, 2, 1},
-	{"sdiff", KindSingle, -2, 1},
-	{"sdiffstore", KindSingle, -3, 1},
-	{"sinter", KindSingle, -2, 1},
-	{"sinterstore", KindSingle, -3, 1},
+	{"sdiff", KindTogether, -2, 1},
+	{"sdiffstore", KindTogether, -3, 1},
+	{"sinter", KindTogether, -2, 1},
+	{"sinterstore", KindTogether, -3, 1},
 	{"sismember", KindSingle, 3, 1},
 	{"smembers", KindSingle, 2, 1},
 	{"smismember", KindSingle, -3, 1},
-	{"smove", KindSingle, 4, 1},
+	{"smove", KindTogether, 4, 1},
 	{"spop", KindSingle, -2, 1},
 	{"srandmember", KindSingle, -2, 1},
 	{"srem", KindSingle, -3, 1},
 	{"sscan", KindSingle, -3, 1},
-	{"sunion", KindSingle, -2, 1},
-	{"sunionstore", KindSingle, -3, 1},
+	{"sunion", KindTogether, -2, 1},
+	{"sunionstore", KindTogether, -3, 1},
 
 	// sorted sets
 	{"zadd", KindSingle, -4, 1},
 	{"zcard", KindSingle, 2, 1},
 	{"zcount", KindSingle, 4, 1},
-	{"zdiff", KindSingle, -3, 2},
-	{"zdiffstore", KindSingle, -4, 1},
+	{"zdiff", KindTogether, -3, 2},
+	{"zdiffstore", KindTogether, -4, 1},
 	{"zincrby", KindSingle, 4, 1},
-	{"zinter", KindSingle, -3, 2},
-	{"zinterstore", KindSingle, -4, 1},
+	{"zinter", KindTogether, -3, 2},
+	{"zinterstore", KindTogether, -4, 1},
 	{"zlexcount", KindSingle, 4, 1},
 	{"zmscore", KindSingle, -3, 1},
 	{"zpopmax", KindSingle, -2, 1},
@@ -167,7 +171,7 @@ var commands = []Command{
 	{"zrange", KindSingle, -4, 1},
 	{"zrangebylex", KindSingle, -4, 1},
 	{"zrangebyscore", KindSingle, -4, 1},
-	{"zrangestore", KindSingle, -5, 1},
+	{"zrangestore", KindTogether, -5, 1},
 	{"zrank", KindSingle, 3, 1},
 	{"zrem", KindSingle, -3, 1},
 	{"zremrangebylex", KindSingle, 4, 1},
@@ -179,27 +183,86 @@ var commands = []Command{
 	{"zrevrank", KindSingle, 3, 1},
 	{"zscan", KindSingle, -3, 1},
 	{"zscore", KindSingle, 3, 1},
-	{"zunion", KindSingle, -3, 2},
-	{"zunionstore", KindSingle, -4, 1},
+	{"zunion", KindTogether, -3, 2},
+	{"zunionstore", KindTogether, -4, 1},
 
 	// hyperloglog
 	{"pfadd", KindSingle, -2, 1},
-	{"pfcount", KindSingle, -2, 1},
-	{"pfmerge", KindSingle, -2, 1},
+	{"pfcount", KindTogether, -2, 1},
+	{"pfmerge", KindTogether, -2, 1},
 
 	// geo
 	{"geoadd", KindSingle, -5, 1},
 	{"geodist", KindSingle, -4, 1},
 	{"geohash", KindSingle, -2, 1},
 	{"geopos", KindSingle, -2, 1},
-	{"georadius", KindSingle, -6, 1},
-	{"georadiusbymember", KindSingle, -5, 1},
+	{"georadius", KindTogether, -6, 1},
+	{"georadiusbymember", KindTogether, -5, 1},
 	{"geosearch", KindSingle, -7, 1},
-	{"geosearchstore", KindSingle, -8, 1},
+	{"geosearchstore", KindTogether, -8, 1},
 
 	// scripting
-	{"eval", KindEval, -3, 3},
-	{"evalsha", KindEval, -3, 3},
+	{"eval", KindTogether, -3, 3},
+	{"evalsha", KindTogether, -3, 3},
+
+	// Redis 7.0's other commands with keys, beyond twemproxy's list
+	{"bitfield_ro", KindSingle, -2, 1},
+	{"bitop", KindTogether, -4, 2},
+	{"eval_ro", KindTogether, -3, 3},
+	{"evalsha_ro", KindTogether, -3, 3},
+	{"expiretime", KindSingle, 2, 1},
+	{"fcall", KindTogether, -3, 3},
+	{"fcall_ro", KindTogether, -3, 3},
+	{"georadius_ro", KindSingle, -6, 1},
+	{"georadiusbymember_ro", KindSingle, -5, 1},
+	{"lcs", KindTogether, -3, 1},
+	{"lmpop", KindTogether, -4, 2},
+	{"memory", KindSubcmd, -2, 2},
+	{"msetnx", KindTogether, -3, 1},
+	{"object", KindSubcmd, -2, 2},
+	{"pexpiretime", KindSingle, 2, 1},
+	{"rename", KindTogether, 3, 1},
+	{"renamenx", KindTogether, 3, 1},
+	{"sintercard", KindTogether, -3, 2},
+	{"sort_ro", KindTogether, -2, 1},
+	{"substr", KindSingle, 4, 1},
+	{"xack", KindSingle, -4, 1},
+	{"xadd", KindSingle, -5, 1},
+	{"xautoclaim", KindSingle, -6, 1},
+	{"xclaim", KindSingle, -6, 1},
+	{"xdel", KindSingle, -3, 1},
+	{"xgroup", KindSubcmd, -2, 2},
+	{"xinfo", KindSubcmd, -2, 2},
+	{"xlen", KindSingle, 2, 1},
+	{"xpending", KindSingle, -3, 1},
+	{"xrange", KindSingle, -4, 1},
+	{"xread", KindTogether, -4, 0},
+	{"xreadgroup", KindTogether, -7, 0},
+	{"xrevrange", KindSingle, -4, 1},
+	{"xsetid", KindSingle, -3, 1},
+	{"xtrim", KindSingle, -4, 1},
+	{"zintercard", KindTogether, -3, 2},
+	{"zmpop", KindTogether, -4, 2},
+
+	// blocking and pub/sub: refused with their reason
+	{"blmove", KindBlocking, 6, 0},
+	{"blmpop", KindBlocking, -5, 0},
+	{"blpop", KindBlocking, -3, 0},
+	{"brpop", KindBlocking, -3, 0},
+	{"brpoplpush", KindBlocking, 4, 0},
+	{"bzmpop", KindBlocking, -5, 0},
+	{"bzpopmax", KindBlocking, -3, 0},
+	{"bzpopmin", KindBlocking, -3, 0},
+	{"wait", KindBlocking, 3, 0},
+	{"psubscribe", KindPubSub, -2, 0},
+	{"publish", KindPubSub, 3, 0},
+	{"pubsub", KindPubSub, -2, 0},
+	{"punsubscribe", KindPubSub, -1, 0},
+	{"spublish", KindPubSub, 3, 0},
+	{"ssubscribe", KindPubSub, -2, 0},
+	{"subscribe", KindPubSub, -2, 0},
+	{"sunsubscribe", KindPubSub, -1, 0},
+	{"unsubscribe", KindPubSub, -1, 0},
 
 	// local and other
 	{"auth", KindAuth, -2, 0},
@@ -222,7 +285,7 @@ var commands = []Command{
 }
 
 // maxNameLen bounds the names Lookup folds on the stack; the longest
-// supported name, "georadiusbymember", has 17 bytes.
+// supported name, "georadiusbymember_ro", has 20 bytes.
 const maxNameLen = 24
 
 var byName = func() map[string]*Command {

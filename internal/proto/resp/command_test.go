@@ -25,6 +25,15 @@ GEOADD GEODIST GEOHASH GEORADIUS GEORADIUSBYMEMBER GEOPOS GEOSEARCH GEOSEARCHSTO
 EVAL EVALSHA
 PING QUIT AUTH COMMAND LOLWUT`
 
+// redis7Commands are Redis 7.0's commands with keys beyond twemproxy's
+// list, and the blocking and pub/sub commands, refused with their reason.
+const redis7Commands = `
+BITFIELD_RO BITOP EVAL_RO EVALSHA_RO EXPIRETIME FCALL FCALL_RO GEORADIUS_RO GEORADIUSBYMEMBER_RO LCS
+LMPOP MEMORY MSETNX OBJECT PEXPIRETIME RENAME RENAMENX SINTERCARD SORT_RO SUBSTR ZINTERCARD ZMPOP
+XACK XADD XAUTOCLAIM XCLAIM XDEL XGROUP XINFO XLEN XPENDING XRANGE XREAD XREADGROUP XREVRANGE XSETID XTRIM
+BLMOVE BLMPOP BLPOP BRPOP BRPOPLPUSH BZMPOP BZPOPMAX BZPOPMIN WAIT
+PSUBSCRIBE PUBLISH PUBSUB PUNSUBSCRIBE SPUBLISH SSUBSCRIBE SUBSCRIBE SUNSUBSCRIBE UNSUBSCRIBE`
+
 func TestCommandTable(t *testing.T) {
 	// Beyond COMPAT §2.5: SELECT 0, the connection handshake, RESET and
 	// transactions.
@@ -32,7 +41,7 @@ func TestCommandTable(t *testing.T) {
 	for _, name := range strings.Fields("select hello client echo reset multi exec discard watch unwatch") {
 		want[name] = true
 	}
-	for _, name := range strings.Fields(compatCommands) {
+	for _, name := range strings.Fields(compatCommands + redis7Commands) {
 		want[strings.ToLower(name)] = true
 	}
 	if len(commands) != len(want) || len(byName) != len(commands) {
@@ -40,7 +49,7 @@ func TestCommandTable(t *testing.T) {
 	}
 	for _, c := range commands {
 		if !want[c.Name] {
-			t.Errorf("%s is not in COMPAT §2.5 nor the handshake", c.Name)
+			t.Errorf("%s is not in COMPAT §2.5, Redis 7's keyed commands nor the handshake", c.Name)
 		}
 		if !redisCommands[c.Name] {
 			t.Errorf("%s is not a Redis 7.0 command", c.Name)
@@ -63,24 +72,31 @@ func TestCommandTable(t *testing.T) {
 
 func TestCommandKinds(t *testing.T) {
 	for name, want := range map[string]Command{
-		"get":     {Kind: KindSingle, KeyIndex: 1},
-		"zdiff":   {Kind: KindSingle, KeyIndex: 2},
-		"zinter":  {Kind: KindSingle, KeyIndex: 2},
-		"zunion":  {Kind: KindSingle, KeyIndex: 2},
-		"mget":    {Kind: KindMulti, KeyIndex: 1},
-		"del":     {Kind: KindMulti, KeyIndex: 1},
-		"unlink":  {Kind: KindMulti, KeyIndex: 1},
-		"touch":   {Kind: KindMulti, KeyIndex: 1},
-		"exists":  {Kind: KindMulti, KeyIndex: 1},
-		"mset":    {Kind: KindMultiKV, KeyIndex: 1},
-		"eval":    {Kind: KindEval, KeyIndex: 3},
-		"evalsha": {Kind: KindEval, KeyIndex: 3},
-		"ping":    {Kind: KindPing},
-		"quit":    {Kind: KindQuit},
-		"auth":    {Kind: KindAuth},
-		"select":  {Kind: KindSelect},
-		"command": {Kind: KindAnyServer},
-		"lolwut":  {Kind: KindAnyServer},
+		"get":         {Kind: KindSingle, KeyIndex: 1},
+		"xadd":        {Kind: KindSingle, KeyIndex: 1},
+		"mget":        {Kind: KindMulti, KeyIndex: 1},
+		"del":         {Kind: KindMulti, KeyIndex: 1},
+		"unlink":      {Kind: KindMulti, KeyIndex: 1},
+		"touch":       {Kind: KindMulti, KeyIndex: 1},
+		"exists":      {Kind: KindMulti, KeyIndex: 1},
+		"mset":        {Kind: KindMultiKV, KeyIndex: 1},
+		"msetnx":      {Kind: KindTogether, KeyIndex: 1},
+		"sunion":      {Kind: KindTogether, KeyIndex: 1},
+		"bitop":       {Kind: KindTogether, KeyIndex: 2},
+		"zunion":      {Kind: KindTogether, KeyIndex: 2},
+		"zunionstore": {Kind: KindTogether, KeyIndex: 1},
+		"eval":        {Kind: KindTogether, KeyIndex: 3},
+		"evalsha":     {Kind: KindTogether, KeyIndex: 3},
+		"xread":       {Kind: KindTogether},
+		"object":      {Kind: KindSubcmd, KeyIndex: 2},
+		"blpop":       {Kind: KindBlocking},
+		"subscribe":   {Kind: KindPubSub},
+		"ping":        {Kind: KindPing},
+		"quit":        {Kind: KindQuit},
+		"auth":        {Kind: KindAuth},
+		"select":      {Kind: KindSelect},
+		"command":     {Kind: KindAnyServer},
+		"lolwut":      {Kind: KindAnyServer},
 	} {
 		c := Lookup([]byte(name))
 		if c == nil || c.Kind != want.Kind || c.KeyIndex != want.KeyIndex {
@@ -88,18 +104,24 @@ func TestCommandKinds(t *testing.T) {
 		}
 	}
 	for _, c := range commands {
-		if c.Kind == KindSingle && c.KeyIndex != 1 && c.Name != "zdiff" && c.Name != "zinter" && c.Name != "zunion" {
+		_, hasSpec := keySpecs[c.Name]
+		_, hasSubs := subcommands[c.Name]
+		switch {
+		case c.Kind == KindSingle && c.KeyIndex != 1:
 			t.Errorf("%s: key index %d", c.Name, c.KeyIndex)
+		case (c.Kind == KindTogether) != hasSpec:
+			t.Errorf("%s: kind %d, key spec %v", c.Name, c.Kind, hasSpec)
+		case (c.Kind == KindSubcmd) != hasSubs:
+			t.Errorf("%s: kind %d, subcommands %v", c.Name, c.Kind, hasSubs)
 		}
 	}
 }
 
 func TestLookupUnsupported(t *testing.T) {
 	for _, name := range []string{
-		"", "g", "gett", "keys", "scan", "subscribe", "psubscribe",
-		"publish", "info", "config", "dbsize", "flushall", "flushdb", "blpop", "brpop",
-		"blmove", "bzpopmin", "rename", "renamenx", "move", "msetnx", "bitop", "randomkey", "object",
-		"migrate", "script", "monitor", "slowlog", "time", "stralgo", "xadd",
+		"", "g", "gett", "keys", "scan", "info", "config", "dbsize", "flushall", "flushdb",
+		"move", "randomkey", "migrate", "script", "monitor", "slowlog", "time", "stralgo",
+		"pfdebug", "restore-asking", "function",
 		"GET\x00", "get ", "georadiusbymemberxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 	} {
 		if c := Lookup([]byte(name)); c != nil {
@@ -119,6 +141,7 @@ func TestCheckArity(t *testing.T) {
 		{"mset", 1, false}, {"mset", 2, false}, {"mset", 3, true}, {"mset", 4, false}, {"mset", 5, true},
 		{"ping", 1, true}, {"ping", 2, true},
 		{"eval", 2, false}, {"eval", 3, true},
+		{"xreadgroup", 6, false}, {"xreadgroup", 7, true}, {"rename", 4, false},
 		{"select", 2, true}, {"select", 3, false},
 		{"hset", 4, true}, {"hset", 5, true}, {"hset", 3, false},
 	} {

@@ -176,8 +176,10 @@ func (c *Client) unpin(m *proto.Msg, aux int64) proto.Action {
 }
 
 // commandServer returns the server of every key of a command queued in a
-// transaction, or the refusal of a command without a key or whose keys
-// are on several servers.
+// transaction, or the refusal of a command without a key, whose keys are
+// on several servers, or that the proxy does not serve. A command Redis
+// refuses for its arguments without touching a key goes to the
+// transaction's server, to fail in EXEC's reply as it does in Redis.
 func (c *Client) commandServer(cmd *Command, args [][]byte, s *proto.Settings) (int, string) {
 	switch cmd.Kind {
 	case KindSingle:
@@ -186,12 +188,26 @@ func (c *Client) commandServer(cmd *Command, args [][]byte, s *proto.Settings) (
 		return c.serverOfKeys(cmd, args[1:], 1, s)
 	case KindMultiKV:
 		return c.serverOfKeys(cmd, args[1:], 2, s)
-	case KindEval:
-		n, ok := parseInt(args[2])
-		if !ok || n <= 0 || n > int64(len(args)-3) {
-			return -1, "ERR " + cmd.Name + " in a transaction needs its keys, on the transaction's server"
+	case KindTogether:
+		server, errText := c.serverOfTogether(cmd, args, s)
+		if server != serverAny || errText != "" {
+			return server, errText
 		}
-		return c.serverOfKeys(cmd, args[3:3+n], 1, s)
+	case KindSubcmd:
+		key, errText := subcommandKey(cmd, args)
+		switch {
+		case errText != "":
+			return -1, errText
+		case key != nil:
+			return c.serverOfKeys(cmd, args[2:3], 1, s) // the key
+		}
+	case KindBlocking:
+		return -1, errBlocking("'" + cmd.Name + "'")
+	case KindPubSub:
+		return -1, errPubSub(cmd.Name)
+	}
+	if c.tx.pinned && (cmd.Kind == KindTogether || cmd.Kind == KindSubcmd) {
+		return c.tx.server, ""
 	}
 	return -1, "ERR '" + cmd.Name + "' has no key: in a transaction the proxy queues only commands whose keys are on one server"
 }
@@ -210,11 +226,17 @@ func (c *Client) serverOfKeys(cmd *Command, keys [][]byte, step int, s *proto.Se
 		case at < 0:
 			return -1, "ERR Connection refused"
 		case server >= 0 && at != server:
-			return -1, "ERR keys of '" + cmd.Name + "' are on different servers of the pool: a hash tag ({...}) puts them on one"
+			return -1, errApart(cmd.Name)
 		}
 		server = at
 	}
 	return server, ""
+}
+
+// errApart is the refusal of a command whose keys live on several servers.
+func errApart(name string) string {
+	return "ERR the keys of '" + name + "' live on different servers of the pool: " +
+		"keys with the same hash tag live on one (with hash_tag \"{}\": {user1}:a and {user1}:b)"
 }
 
 // encodeTx sets the wire of a request of a transaction.
