@@ -383,7 +383,7 @@ func TestUnixSocketAndClientLimit(t *testing.T) {
 	expect(t, c, "$1\r\n1\r\n", "GET", "u")
 }
 
-func TestEvalRoutesByFirstKey(t *testing.T) {
+func TestEvalRoutesByItsKey(t *testing.T) {
 	tp := startProxy(t, 3, "")
 	c := testutil.Dial(t, tp.addr)
 	for i := 0; i < 10; i++ {
