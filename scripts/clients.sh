@@ -22,6 +22,7 @@ bash scripts/deps.sh clients </dev/null
 PATH=$PATH:/usr/sbin:/sbin
 # Debian's python3 is the one with Debian's client packages, whatever python3 PATH finds first.
 python=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in scripts/clients
 
 clients=scripts/clients
 if ! [ "$clients/node_modules/.package-lock.json" -nt "$clients/package.json" ]; then
