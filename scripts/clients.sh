@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154 # the ports, which alloc_port assigns
 # make clients: real Redis and memcached clients, each on its default options, through the proxy.
 #
 # Starts two redis-servers, a third one with a password (for a pool with redis_auth), two
@@ -105,12 +106,16 @@ for mode in n0 workers; do
 	for row in "${rows[@]}"; do
 		IFS='|' read -r name version command <<<"$row"
 		out="$tmp/$name-$version-$mode.out"
+		rc=0
 		# shellcheck disable=SC2086 # the command's words
-		if timeout 120 $command </dev/null >"$out" 2>&1; then
+		timeout 120 $command </dev/null >"$out" 2>&1 || rc=$?
+		if ((rc == 0)); then
 			result=pass
 		else
 			# The failed steps' names: every script prints "FAIL <step>: why".
-			result="FAIL: $(sed -n 's/^FAIL \([^:]*\):.*/\1/p' "$out" | paste -sd '|' | sed 's/|/, /g')"
+			steps=$(sed -n 's/^FAIL \([^:]*\):.*/\1/p' "$out" | paste -sd '|' | sed 's/|/, /g')
+			result="FAIL: ${steps:-exit $rc}"
+			((rc != 124)) || result+=" (killed after 120 s)"
 			failed=$((failed + 1))
 			{
 				echo "---- $name $version ($mode) failed:"

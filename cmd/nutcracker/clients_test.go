@@ -26,8 +26,8 @@ import (
 // its own, so SCAN sees only the keys it wrote.
 type clientsSetup struct {
 	redis, auth, mc string // the pools' listen addresses
-	redisBackends       [2]*testutil.Process
-	mcBackends          [2]*testutil.Process
+	redisBackends   [2]*testutil.Process
+	mcBackends      [2]*testutil.Process
 }
 
 const authPassword = "s3cret"
@@ -81,7 +81,8 @@ var clientModes = []struct {
 
 // goRedis returns a go-redis client of the proxy at addr on default
 // options but for the changes opts makes, closed when the test ends.
-func goRedis(t *testing.T, addr string, opts func(*redis.Options)) *redis.Client {
+func goRedis(t testing.TB, addr string, opts func(*redis.Options)) *redis.Client {
+	t.Helper()
 	o := &redis.Options{Addr: addr}
 	if opts != nil {
 		opts(o)
@@ -92,7 +93,7 @@ func goRedis(t *testing.T, addr string, opts func(*redis.Options)) *redis.Client
 }
 
 // backendKeys returns the keys a redis backend holds, read directly.
-func backendKeys(t *testing.T, p *testutil.Process) map[string]bool {
+func backendKeys(t testing.TB, p *testutil.Process) map[string]bool {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: p.Addr})
 	defer c.Close()

@@ -62,7 +62,7 @@ run([
   ['INFO', async () => checkInfo(await r.info())],
   ['SCAN to the end', async () => {
     await r.mset(...skeys.flatMap((k) => [k, 'x']));
-    await scanAll(async (cursor) => r.scan(cursor, 'MATCH', `${moduleName}:s:*`, 'COUNT', 10), skeys);
+    await scanAll(async (cursor) => r.scan(cursor, 'MATCH', `${moduleName}:s:*`, 'COUNT', 100), skeys);
   }],
   ['connectionName', async () => {
     const named = await connect({ port: Number(port), connectionName: 'ioredis-check' });

@@ -59,7 +59,7 @@ run([
   ['SCAN to the end', async () => {
     await r.mSet(skeys.map((k) => [k, 'x']));
     await scanAll(async (cursor) => {
-      const page = await r.scan(cursor, { MATCH: `${moduleName}:s:*`, COUNT: 10 });
+      const page = await r.scan(cursor, { MATCH: `${moduleName}:s:*`, COUNT: 100 });
       return [page.cursor, page.keys];
     }, skeys);
   }],

@@ -42,19 +42,20 @@ pipe() {
 
 dbsize() {
 	local out
-	out=$("${cli[@]}" DBSIZE) && [ "$out" = "$1" ] || {
+	out=$("${cli[@]}" DBSIZE)
+	if [ "$out" != "$1" ]; then
 		echo "DBSIZE: $out, want $1"
 		return 1
-	}
+	fi
 }
 
 info() {
 	local out
 	out=$("${cli[@]}" INFO | tr -d '\r')
-	grep -q '^redis_version:7\.' <<<"$out" && grep -qx 'loading:0' <<<"$out" || {
+	if ! grep -q '^redis_version:7\.' <<<"$out" || ! grep -qx 'loading:0' <<<"$out"; then
 		echo "INFO lacks redis_version:7. or loading:0: $out"
 		return 1
-	}
+	fi
 }
 
 # Every key once, and KEYS lists the same keys.

@@ -76,8 +76,8 @@ def step_scan(r):
     cursor, calls = 0, 0
     while True:
         calls += 1
-        assert calls < 1000, f"SCAN has not ended after {calls} calls (cursor {cursor})"
-        cursor, page = r.scan(cursor, match="redis-py:s:*", count=10)
+        assert calls < 10000, f"SCAN has not ended after {calls} calls (cursor {cursor})"
+        cursor, page = r.scan(cursor, match="redis-py:s:*", count=100)
         for k in page:
             seen[k] = seen.get(k, 0) + 1
         if cursor == 0:
