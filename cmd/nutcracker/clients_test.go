@@ -379,7 +379,8 @@ func goRedisAuth(t *testing.T, ctx context.Context, s *clientsSetup) {
 	}
 }
 
-// gomemcache on its defaults: keys spread over both memcacheds.
+// gomemcache on its defaults: keys spread over both memcacheds, and
+// flush_all empties both.
 func TestGomemcache(t *testing.T) {
 	for _, mode := range clientModes {
 		t.Run(mode.name, func(t *testing.T) {
@@ -442,6 +443,14 @@ func TestGomemcache(t *testing.T) {
 			}
 			if _, err := mc.Increment("absent", 1); !errors.Is(err, memcache.ErrCacheMiss) {
 				t.Fatalf("incr of an absent key: %v, want a miss", err)
+			}
+
+			// flush_all empties every server of the pool.
+			if err := mc.FlushAll(); err != nil {
+				t.Fatalf("flush_all: %v", err)
+			}
+			if left, err := mc.GetMulti(keys); err != nil || len(left) != 0 {
+				t.Fatalf("GetMulti after flush_all: %d items, %v", len(left), err)
 			}
 		})
 	}
