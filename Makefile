@@ -8,7 +8,7 @@ BIN      := bin/nutcracker
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS  := $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build run test check soak bench bench-ab fuzz clean
+.PHONY: all build run test clients check soak bench bench-ab fuzz clean
 
 all: build
 
@@ -27,6 +27,12 @@ test:
 	# Without the race detector: allocation counts (NoAllocation), and the socket I/O of the
 	# production build, which makes raw system calls where the race build uses package syscall.
 	$(GO) test -count=1 ./internal/rawio ./internal/backend ./internal/proxy
+
+# Real clients on their default options through the built proxy, -n 0 and default workers: ioredis
+# 5 and 6, node-redis 4 and 5, Debian's redis-py, python-memcached and pylibmc, redis-cli. Installs
+# them (apt-get, npm) when missing; prints a matrix (scripts/clients.sh).
+clients: build
+	bash scripts/clients.sh
 
 # The correctness checker alone: clients verify every reply against their own model
 # while backends are killed and paused (CHECK_DURATION, default 60s; soak: 10 minutes).

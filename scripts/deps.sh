@@ -4,12 +4,14 @@
 #   scripts/deps.sh          test deps: redis-server redis-sentinel memcached redis-tools
 #   scripts/deps.sh demo     test deps + netcat-openbsd (nc, used in the connection hints)
 #   scripts/deps.sh bench    test deps + nutcracker (Debian's twemproxy) libmemcached-tools
+#   scripts/deps.sh clients  test deps + nodejs npm python3-redis python3-memcache python3-pylibmc
 #
 # Prints nothing when everything is present. Runs `apt-get update` once before installing,
 # non-interactively, through sudo when not root.
 set -euo pipefail
 
-# "command package" pairs: a package counts as present when its command is found.
+# "command package" pairs: a package counts as present when its command is found, or for
+# "py:MODULE", when Debian's python3 imports MODULE.
 want=(
 	"redis-server redis-server"
 	"redis-sentinel redis-sentinel"
@@ -22,8 +24,9 @@ for group in "$@"; do
 	test) ;;
 	demo) want+=("nc netcat-openbsd") ;;
 	bench) want+=("/usr/sbin/nutcracker nutcracker" "memcslap libmemcached-tools") ;;
+	clients) want+=("node nodejs" "npm npm" "py:redis python3-redis" "py:memcache python3-memcache" "py:pylibmc python3-pylibmc") ;;
 	*)
-		echo "usage: $0 [test|demo|bench]..." >&2
+		echo "usage: $0 [test|demo|bench|clients]..." >&2
 		exit 2
 		;;
 	esac
@@ -35,9 +38,12 @@ missing=()
 for pair in "${want[@]}"; do
 	cmd=${pair% *}
 	pkg=${pair#* }
-	if ! command -v "$cmd" >/dev/null 2>&1; then
-		case " ${missing[*]-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
+	if [[ $cmd == py:* ]]; then
+		/usr/bin/python3 -c "import ${cmd#py:}" >/dev/null 2>&1 && continue
+	elif command -v "$cmd" >/dev/null 2>&1; then
+		continue
 	fi
+	case " ${missing[*]-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

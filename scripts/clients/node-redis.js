@@ -1,0 +1,85 @@
+// node-redis through the proxy, on its default options (RESP2).
+//   node node-redis.js MODULE PORT AUTH_PORT PASSWORD
+// MODULE: redis4 or redis5 (package.json's aliases). Both send CLIENT
+// SETINFO on connect, CLIENT SETNAME with the name option, and QUIT wants
+// +OK before the connection closes.
+'use strict';
+
+const { assert, manyKeys, run, scanAll, checkInfo } = require('./check');
+
+const [moduleName, port, authPort, password] = process.argv.slice(2);
+const { createClient } = require(moduleName);
+
+// connect resolves with a ready client. Errors reach the command that
+// meets them (and a hang, the step's time limit); the 'error' listener
+// only keeps node-redis from throwing them again.
+async function connect(options) {
+  const client = createClient({ socket: { host: '127.0.0.1', port: Number(options.port) }, ...options.extra });
+  client.on('error', (err) => console.error(`client error event: ${err.message}`));
+  await client.connect();
+  return client;
+}
+
+let r;
+// Keys start with the module's name: node-redis 4 and 5 run on one keyspace.
+const mkeys = manyKeys(`${moduleName}:m`, 20);
+const skeys = manyKeys(`${moduleName}:s`, 100);
+
+run([
+  ['connect', async () => {
+    r = await connect({ port });
+  }],
+  ['SET/GET', async () => {
+    assert.equal(await r.set(`${moduleName}:k`, 'v1'), 'OK');
+    assert.equal(await r.get(`${moduleName}:k`), 'v1');
+    assert.equal(await r.get(`${moduleName}:absent`), null);
+  }],
+  ['MSET/MGET', async () => {
+    assert.equal(await r.mSet(mkeys.map((k) => [k, `val-${k}`])), 'OK');
+    assert.deepEqual(await r.mGet([...mkeys, `${moduleName}:absent`]), [...mkeys.map((k) => `val-${k}`), null]);
+  }],
+  ['pipeline of 100', async () => {
+    const p = r.multi();
+    for (let i = 0; i < 50; i++) p.set(`${moduleName}:p:${i}`, String(i));
+    for (let i = 0; i < 50; i++) p.incrBy(`${moduleName}:p:${i}`, 1000);
+    const results = await p.execAsPipeline();
+    assert.equal(results.length, 100);
+    assert.deepEqual(results.slice(50), Array.from({ length: 50 }, (_, i) => i + 1000));
+  }],
+  ['MULTI/EXEC on one hash tag', async () => {
+    const results = await r.multi()
+      .set(`{${moduleName}:tx}:a`, '1')
+      .incr(`{${moduleName}:tx}:a`)
+      .hSet(`{${moduleName}:tx}:h`, 'f', 'x')
+      .get(`{${moduleName}:tx}:a`)
+      .exec();
+    assert.deepEqual(results, ['OK', 2, 1, '2']);
+  }],
+  ['INFO', async () => checkInfo(await r.info())],
+  ['SCAN to the end', async () => {
+    await r.mSet(skeys.map((k) => [k, 'x']));
+    await scanAll(async (cursor) => {
+      const page = await r.scan(cursor, { MATCH: `${moduleName}:s:*`, COUNT: 100 });
+      return [page.cursor, page.keys];
+    }, skeys);
+  }],
+  ['name option', async () => {
+    const named = await connect({ port, extra: { name: 'node-redis-check' } });
+    assert.equal(await named.clientGetName(), 'node-redis-check');
+    await named.quit();
+  }],
+  ['redis_auth: NOAUTH without the password', async () => {
+    const anon = await connect({ port: authPort });
+    await assert.rejects(anon.ping(), /NOAUTH/);
+    await anon.quit();
+  }],
+  ['redis_auth: the password', async () => {
+    const authed = await connect({ port: authPort, extra: { password } });
+    assert.equal(await authed.ping(), 'PONG');
+    await authed.quit();
+  }],
+  ['quit()', async () => {
+    assert.equal(await r.quit(), 'OK');
+    assert.equal(r.isOpen, false);
+  }],
+]);
