@@ -37,8 +37,9 @@ type Protocol interface {
 	Handshake(password string, db int) [][]byte
 
 	// Reply returns the bytes the client gets for m, a request sent
-	// whole to one server that has its Reply: Reply itself, or a part of
-	// it. The result may alias m.Reply.
+	// whole to one server that has its Reply: Reply itself, a part of
+	// it, or a reply built from it into m.Local. The result may alias
+	// m.Reply or m.Local.
 	Reply(m *Msg) []byte
 	// Merge appends the client's reply to a split request whose every
 	// fragment has its reply or error.
@@ -65,6 +66,41 @@ type Settings struct {
 	// Router says where keys live, for requests whose keys must be on one
 	// server and for those sent to a server the protocol chooses.
 	Router Router
+	// Denied are the names of the commands the pool refuses
+	// (deny_commands), lowercase; nil for none.
+	Denied []string
+	// Status is what the proxy knows of itself and of the pool, for the
+	// documents a protocol answers with (Redis INFO, memcached stats).
+	Status StatusSource
+}
+
+// StatusSource fills a Status with what the proxy knows now.
+type StatusSource interface {
+	Status(st *Status)
+}
+
+// Status is a snapshot of the proxy and one of its pools, in protocol
+// neutral terms.
+type Status struct {
+	Version          string    // the proxy's
+	PID              int       // the process's
+	Start            time.Time // when the process started
+	TotalConnections int64     // every connection the process opened
+	CurrConnections  int64     // its open connections: listeners, clients, servers
+	Pool             string    // the pool's name
+	Clients          int64     // the pool's client connections
+	DB               int       // the database of the pool's servers (redis_db)
+	Servers          []ServerStatus
+}
+
+// ServerStatus is one server of a pool, in the pool's order.
+type ServerStatus struct {
+	Name        string // its name in logs and stats
+	Addr        string
+	Ejected     bool  // out of the ring (auto_eject_hosts)
+	Connections int64 // open connections to it
+	Requests    int64 // requests sent to it
+	Errors      int64 // connections it closed, failed or timed out
 }
 
 // Router is the pool's placement of keys, as the proxy routes them.
@@ -217,7 +253,8 @@ type Msg struct {
 	// Request is what goes to the server when the request is sent whole.
 	Request
 	// Local is a reply the proxy makes itself (Answer), or the error
-	// the request got instead of being forwarded.
+	// the request got instead of being forwarded. For FanOut it may hold
+	// the protocol's own part of the reply, for Merge.
 	Local []byte
 	// Closes closes the client connection after this reply.
 	Closes bool

@@ -118,7 +118,8 @@ type poolState struct {
 func (p *Proxy) newPoolState(cfg *config.Pool, pl *pool.Pool) *poolState {
 	return &poolState{
 		cfg: cfg, pool: pl, users: newUsers(),
-		settings: proto.Settings{Password: cfg.RedisAuth, KeyLimit: p.opts.MbufSize, Router: pl},
+		settings: proto.Settings{Password: cfg.RedisAuth, KeyLimit: p.opts.MbufSize, Router: pl,
+			Denied: cfg.DenyCommands, Status: poolStatus{p, pl}},
 	}
 }
 

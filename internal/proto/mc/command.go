@@ -69,3 +69,7 @@ var byName = func() map[string]*Command {
 	}
 	return m
 }()
+
+// Lookup returns the supported command called name, or nil. The Command
+// is shared: do not modify it.
+func Lookup(name string) *Command { return byName[name] }
