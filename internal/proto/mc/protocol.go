@@ -141,8 +141,11 @@ var errTooLarge = errors.New("reply too large")
 
 // Merge joins the fragments' VALUE blocks in request key order under one
 // END, or gives one SERVER_ERROR (or a server's error line) for the
-// command.
+// command; for flush_all, OK once every server said it.
 func (Protocol) Merge(out []byte, m *proto.Msg) []byte {
+	if Kind(m.Op) == KindFlushAll {
+		return mergeFlushAll(out, m)
+	}
 	for _, f := range m.Frags {
 		if f.Err != nil {
 			return appendLine(out, "SERVER_ERROR ", f.Err.Error())
