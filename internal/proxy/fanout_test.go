@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"fmt"
+	"net"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -199,4 +201,32 @@ func TestDenyCommands(t *testing.T) {
 	expect(t, c, "-ERR command 'flushall' is denied on this pool (deny_commands)\r\n", "FLUSHALL")
 	expect(t, c, "-ERR command 'keys' is denied on this pool (deny_commands)\r\n", "keys", "*")
 	expect(t, c, "+OK\r\n", "FLUSHDB")
+}
+
+// TestFanOutWithRedisCli: redis-cli's --scan, DBSIZE and INFO through the
+// proxy.
+func TestFanOutWithRedisCli(t *testing.T) {
+	tp := startProxy(t, 2, "")
+	c := testutil.Dial(t, tp.addr)
+	keys := fillKeys(t, tp, c, 30)
+	_, port, _ := net.SplitHostPort(tp.addr)
+	cli := func(args ...string) string {
+		out, err := exec.Command("redis-cli", append([]string{"-p", port}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("redis-cli %q: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	got := strings.Fields(cli("--scan"))
+	slices.Sort(got)
+	slices.Sort(keys)
+	if !slices.Equal(got, keys) {
+		t.Errorf("redis-cli --scan: %q, want %q", got, keys)
+	}
+	if got := cli("DBSIZE"); got != "30" {
+		t.Errorf("redis-cli DBSIZE: %q", got)
+	}
+	if got := cli("INFO", "keyspace"); got != "# Keyspace\r\ndb0:keys=30,expires=0,avg_ttl=0" {
+		t.Errorf("redis-cli INFO keyspace: %q", got)
+	}
 }
