@@ -259,7 +259,8 @@ type Msg struct {
 	// Closes closes the client connection after this reply.
 	Closes bool
 	// Silent requests are handled, but their reply is not written (Redis
-	// CLIENT REPLY OFF and SKIP).
+	// CLIENT REPLY OFF and SKIP; a memcached flush_all noreply, which the
+	// servers are asked to answer).
 	Silent bool
 	// Pin is how the request uses the client's own server connection.
 	Pin Pin

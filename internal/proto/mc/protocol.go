@@ -9,8 +9,8 @@ import (
 
 // Protocol is the memcached text protocol as the proxy speaks it (see
 // package proto): requests routed by their key, multi-key retrievals
-// split per server and their VALUE blocks merged in key order, quit and
-// mn answered by the proxy.
+// split per server and their VALUE blocks merged in key order, flush_all
+// sent to every server, quit, mn and stats answered by the proxy.
 type Protocol struct{}
 
 var _ proto.Protocol = Protocol{}

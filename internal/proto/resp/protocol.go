@@ -12,7 +12,9 @@ import (
 
 // Protocol is RESP2 as the proxy speaks it (see package proto): commands
 // of the table routed by their key, multi-key commands split per server
-// and merged, PING, QUIT, AUTH and SELECT 0 answered by the proxy.
+// and merged, commands of the whole keyspace sent to every server and
+// merged (fanout.go), PING, QUIT, AUTH and SELECT 0 answered by the
+// proxy.
 type Protocol struct{}
 
 var _ proto.Protocol = Protocol{}
