@@ -230,3 +230,40 @@ func TestFanOutWithRedisCli(t *testing.T) {
 		t.Errorf("redis-cli INFO keyspace: %q", got)
 	}
 }
+
+// TestScanLargeReplies: SCAN replies over backend.DirectWriteSize, which
+// the writer sends from the buffer the cursor was rewritten into, reach
+// the client whole, one after the other.
+func TestScanLargeReplies(t *testing.T) {
+	tp := startProxy(t, 2, "")
+	c := testutil.Dial(t, tp.addr)
+	var keys []string
+	long := strings.Repeat("k", 120) // 1500 keys: over 64 KB of keys on each server
+	for i := 0; i < 1500; i++ {
+		keys = append(keys, fmt.Sprintf("%s:%04d", long, i))
+	}
+	for i := 0; i < len(keys); i += 500 {
+		args := []string{"MSET"}
+		for _, k := range keys[i : i+500] {
+			args = append(args, k, "v")
+		}
+		expect(t, c, "+OK\r\n", args...)
+	}
+	slices.Sort(keys)
+	got := scanAll(t, c, "COUNT", "100000")
+	slices.Sort(got)
+	if !slices.Equal(got, keys) {
+		t.Fatalf("SCAN returned %d keys, want %d", len(got), len(keys))
+	}
+	// Pipelined: each reply, built in the request's m.Local, is written
+	// whole while the next requests are recycled and built.
+	first := c.Do("SCAN", "0", "COUNT", "100000")
+	for i := 0; i < 8; i++ {
+		c.Cmd("SCAN", "0", "COUNT", "100000")
+	}
+	for i := 0; i < 8; i++ {
+		if got := c.Reply(); got != first {
+			t.Fatalf("pipelined SCAN %d: %d bytes %q..., want %d bytes %q...", i, len(got), testutil.Trunc([]byte(got)), len(first), testutil.Trunc([]byte(first)))
+		}
+	}
+}
