@@ -28,7 +28,7 @@ func (fixedStatus) Status(st *proto.Status) {
 
 // decodeArgs decodes the command args as a client of a pool of two
 // servers would send it.
-func decodeArgs(t *testing.T, s *proto.Settings, args ...string) (*proto.Msg, proto.Action) {
+func decodeArgs(t testing.TB, s *proto.Settings, args ...string) (*proto.Msg, proto.Action) {
 	t.Helper()
 	c := Protocol{}.NewClient(s)
 	var frame []byte

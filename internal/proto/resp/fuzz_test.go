@@ -151,3 +151,29 @@ func FuzzMerge(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScanReply feeds a server's reply to a SCAN whose cursor names
+// server 1 of 3: whatever the server sends, a reply the framer accepts
+// becomes one reply for the client.
+func FuzzScanReply(f *testing.F) {
+	f.Add([]byte("*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n"))
+	f.Add([]byte("*2\r\n$2\r\n17\r\n*0\r\n"))
+	f.Add([]byte("*2\r\n$15\r\n281474976710656\r\n*0\r\n"))
+	f.Add([]byte("-ERR syntax error\r\n"))
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		s := &proto.Settings{Router: fixedRouter(3)}
+		m, act := decodeArgs(t, s, "SCAN", "281474976710656", "COUNT", "5")
+		if act != proto.ForwardTo || m.Target != 1 {
+			t.Fatalf("SCAN: %v to %d", act, m.Target)
+		}
+		n, err := Protocol{}.NewFramer().Frame(&m.Request, reply)
+		if n == 0 || err != nil {
+			return
+		}
+		m.Reply = reply[:n]
+		out := Protocol{}.Reply(m)
+		if n, err := ReplyLen(out); n != len(out) || err != nil {
+			t.Fatalf("reply %q for %q: not one reply (%d, %v)", out, m.Reply, n, err)
+		}
+	})
+}
