@@ -38,17 +38,17 @@ var layers = map[string]place{
 	"internal/backoff":   {layer: 0}, // the pauses of a failing accept loop
 	"internal/testutil":  {layer: 0}, // imported by tests only
 
-	// The protocols, the configuration (asks hashkit and dist), the counters (log).
+	// The protocols, the counters (log).
 	"internal/proto/resp": {layer: 1},
 	"internal/proto/mc":   {layer: 1},
-	"internal/config":     {layer: 1},
 	"internal/stats":      {layer: 1},
 
+	"internal/config":  {layer: 2}, // asks hashkit, dist and the protocols (deny_commands) for their names
 	"internal/backend": {layer: 2}, // one server connection
-	"internal/sockets": {layer: 2}, // opens the listening sockets
 	"internal/control": {layer: 2}, // the master-worker channel
 
-	"internal/pool": {layer: 3},
+	"internal/pool":    {layer: 3},
+	"internal/sockets": {layer: 3}, // opens the listening sockets of the configuration
 
 	"internal/proxy": {layer: 4},
 

@@ -63,6 +63,7 @@ type Pool struct {
 	ServerFailureLimit int           // consecutive failures before ejection
 	TCPKeepalive       bool          // SO_KEEPALIVE on server connections
 	SlowReqDuration    time.Duration // effective slow request threshold: the pool's own, else Global's; 0 = off
+	DenyCommands       []string      // deny_commands: commands the pool refuses, lowercase; nil for none
 	Servers            []Server      // sorted by RingName like Pools; empty for a sentinel pool
 
 	// A sentinel pool (twemproxy-163) names its servers by sentinel master name instead of

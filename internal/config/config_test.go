@@ -128,6 +128,11 @@ var badCases = []badCase{
 	{name: "redis_auth with redis false", in: alpha("  redis: false", "  redis_auth: secret"), want: `test.yml:6: pool "alpha": key "redis_auth": only valid for a redis pool (redis: true)`},
 	{name: "negative server_retry_timeout", in: alpha("  server_retry_timeout: -1"), want: `test.yml:5: pool "alpha": key "server_retry_timeout": invalid value "-1": must be at least 0`},
 	{name: "negative server_failure_limit", in: alpha("  server_failure_limit: -1"), want: `test.yml:5: pool "alpha": key "server_failure_limit": invalid value "-1": must be at least 0`},
+	{name: "deny_commands scalar", in: alpha("  redis: true", "  deny_commands: keys"), want: `test.yml:6: pool "alpha": key "deny_commands": want a list of commands, got "keys"`},
+	{name: "deny_commands empty", in: alpha("  redis: true", "  deny_commands: []"), want: `test.yml:6: pool "alpha": key "deny_commands": want at least one command`},
+	{name: "deny_commands unknown", in: alpha("  redis: true", "  deny_commands: [flushall, nosuch]"), want: `test.yml:6: pool "alpha": key "deny_commands": "nosuch" is not a command of a redis pool`},
+	{name: "deny_commands of redis on memcache", in: alpha("  deny_commands: [flushall]"), want: `test.yml:5: pool "alpha": key "deny_commands": "flushall" is not a command of a memcached pool`},
+	{name: "deny_commands twice", in: alpha("  redis: true", "  deny_commands: [keys, KEYS]"), want: `test.yml:6: pool "alpha": key "deny_commands": command "KEYS" is listed twice`},
 	{name: "negative slow_req_duration", in: alpha("  slow_req_duration: -1"), want: `test.yml:5: pool "alpha": key "slow_req_duration": invalid value "-1": must be at least 0`},
 
 	// servers.
@@ -620,6 +625,27 @@ func TestFlowStyleLists(t *testing.T) {
 	}
 	if got := cfg.Pools[0].Servers; len(got) != 2 || got[0].RingName != "a" || got[1].Line != 3 {
 		t.Errorf("servers %+v, want a then 127.0.0.1:6380, both on line 3", got)
+	}
+}
+
+// TestDenyCommands: deny_commands names commands of the pool's protocol,
+// in any letter case, given before or after redis.
+func TestDenyCommands(t *testing.T) {
+	for _, tc := range []struct {
+		lines []string
+		want  []string
+	}{
+		{[]string{"  deny_commands: [FlushAll, keys]", "  redis: true"}, []string{"flushall", "keys"}},
+		{[]string{"  deny_commands:", "   - flush_all"}, []string{"flush_all"}},
+		{nil, nil},
+	} {
+		cfg, err := Parse("test.yml", []byte(alpha(tc.lines...)))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.lines, err)
+		}
+		if got := cfg.Pools[0].DenyCommands; !slices.Equal(got, tc.want) {
+			t.Errorf("%q: deny_commands %q, want %q", tc.lines, got, tc.want)
+		}
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 
 	"github.com/nutcracker-go/nutcracker/internal/dist"
 	"github.com/nutcracker-go/nutcracker/internal/hashkit"
+	"github.com/nutcracker-go/nutcracker/internal/proto/mc"
+	"github.com/nutcracker-go/nutcracker/internal/proto/resp"
 )
 
 // globalKey is the top-level key bilitw reserves for process-wide settings; it is never a pool.
@@ -365,6 +367,8 @@ func (s section) poolKey(pool *Pool, e entry) (err error) {
 		pool.TCPKeepalive, err = parseValue(s, e, parseBool)
 	case "slow_req_duration":
 		pool.SlowReqDuration, err = parseValue(s, e, millis(0))
+	case "deny_commands":
+		pool.DenyCommands, err = s.denyCommands(e)
 	case "servers":
 		pool.Servers, err = s.servers(e)
 	case "groups":
@@ -410,7 +414,34 @@ func (s section) checkPool(pool *Pool, keyLine map[string]int) error {
 	if given("redis_auth") && !pool.Redis {
 		return s.fail(keyLine["redis_auth"], "redis_auth", "only valid for a redis pool (redis: true)")
 	}
+	for _, name := range pool.DenyCommands {
+		if pool.Redis && resp.Lookup([]byte(name)) == nil {
+			return s.fail(keyLine["deny_commands"], "deny_commands", "%q is not a command of a redis pool", name)
+		}
+		if !pool.Redis && mc.Lookup(name) == nil {
+			return s.fail(keyLine["deny_commands"], "deny_commands", "%q is not a command of a memcached pool", name)
+		}
+	}
 	return nil
+}
+
+// denyCommands reads deny_commands: a list of command names, in any
+// letter case, which must be the pool's protocol's (checkPool, once the
+// protocol is known).
+func (s section) denyCommands(e entry) ([]string, error) {
+	items, err := s.items(e, "command")
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(items))
+	for _, item := range items {
+		name := strings.ToLower(item.Value)
+		if slices.Contains(names, name) {
+			return nil, s.fail(item.Line, e.name(), "command %q is listed twice", item.Value)
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 // parseValue reads a key's value as a non-empty scalar and converts it with parse, reporting a

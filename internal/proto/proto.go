@@ -37,8 +37,9 @@ type Protocol interface {
 	Handshake(password string, db int) [][]byte
 
 	// Reply returns the bytes the client gets for m, a request sent
-	// whole to one server that has its Reply: Reply itself, or a part of
-	// it. The result may alias m.Reply.
+	// whole to one server that has its Reply: Reply itself, a part of
+	// it, or a reply built from it into m.Local. The result may alias
+	// m.Reply or m.Local.
 	Reply(m *Msg) []byte
 	// Merge appends the client's reply to a split request whose every
 	// fragment has its reply or error.
@@ -72,6 +73,12 @@ type Settings struct {
 	// Peers calls yield with every client connection of the pool in this
 	// process, until it returns false (Redis CLIENT LIST).
 	Peers func(yield func(Peer) bool)
+	// Denied are the names of the commands the pool refuses
+	// (deny_commands), lowercase; nil for none.
+	Denied []string
+	// Status is what the proxy knows of itself and of the pool, for the
+	// documents a protocol answers with (Redis INFO, memcached stats).
+	Status StatusSource
 }
 
 // Peer is a client connection as a command that lists them sees it.
@@ -81,6 +88,35 @@ type Peer struct {
 	LocalAddr string
 	FD        int       // its descriptor, -1 if it has none
 	Since     time.Time // when it was accepted
+}
+
+// StatusSource fills a Status with what the proxy knows now.
+type StatusSource interface {
+	Status(st *Status)
+}
+
+// Status is a snapshot of the proxy and one of its pools, in protocol
+// neutral terms.
+type Status struct {
+	Version          string    // the proxy's
+	PID              int       // the process's
+	Start            time.Time // when the process started
+	TotalConnections int64     // every connection the process opened
+	CurrConnections  int64     // its open connections: listeners, clients, servers
+	Pool             string    // the pool's name
+	Clients          int64     // the pool's client connections
+	DB               int       // the database of the pool's servers (redis_db)
+	Servers          []ServerStatus
+}
+
+// ServerStatus is one server of a pool, in the pool's order.
+type ServerStatus struct {
+	Name        string // its name in logs and stats
+	Addr        string
+	Ejected     bool  // out of the ring (auto_eject_hosts)
+	Connections int64 // open connections to it
+	Requests    int64 // requests sent to it
+	Errors      int64 // connections it closed, failed or timed out
 }
 
 // Router is the pool's placement of keys, as the proxy routes them.
@@ -233,12 +269,14 @@ type Msg struct {
 	// Request is what goes to the server when the request is sent whole.
 	Request
 	// Local is a reply the proxy makes itself (Answer), or the error
-	// the request got instead of being forwarded.
+	// the request got instead of being forwarded. For FanOut it may hold
+	// the protocol's own part of the reply, for Merge.
 	Local []byte
 	// Closes closes the client connection after this reply.
 	Closes bool
 	// Silent requests are handled, but their reply is not written (Redis
-	// CLIENT REPLY OFF and SKIP).
+	// CLIENT REPLY OFF and SKIP; a memcached flush_all noreply, which the
+	// servers are asked to answer).
 	Silent bool
 	// Pin is how the request uses the client's own server connection.
 	Pin Pin

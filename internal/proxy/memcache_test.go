@@ -115,7 +115,7 @@ func TestMemcacheBadInput(t *testing.T) {
 	tp := startMC(t, 2, "")
 	c := testutil.Dial(t, tp.addr)
 	exchange(t, c, "get "+strings.Repeat("k", 251)+"\r\n", "CLIENT_ERROR bad command line format")
-	exchange(t, c, "flush_all\r\n", "ERROR")
+	exchange(t, c, "cache_memlimit 100\r\n", "ERROR")
 	// As memcached: the block's length and two bytes are skipped, and the
 	// leftover "\r\n" is an empty command.
 	exchange(t, c, "set k 0 0 1\r\nxyz\r\n", "CLIENT_ERROR bad data chunk", "ERROR")

@@ -137,9 +137,10 @@ func (c *client) answer(m *msg) {
 	c.enqueue(m)
 }
 
-// refuse answers m with the protocol's error saying text.
+// refuse answers m with the protocol's error saying text, instead of
+// whatever the protocol put in m.Local for its reply.
 func (c *client) refuse(m *msg, text string) {
-	m.Local = c.proto.AppendError(m.Local, text)
+	m.Local = c.proto.AppendError(m.Local[:0], text)
 	c.answer(m)
 }
 

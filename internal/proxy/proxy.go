@@ -118,7 +118,8 @@ type poolState struct {
 func (ps *poolServer) newState(cfg *config.Pool, pl *pool.Pool) *poolState {
 	return &poolState{
 		cfg: cfg, pool: pl, users: newUsers(),
-		settings: proto.Settings{Password: cfg.RedisAuth, KeyLimit: ps.proxy.opts.MbufSize, Router: pl, Peers: ps.peers, HashTag: cfg.HashTag},
+		settings: proto.Settings{Password: cfg.RedisAuth, KeyLimit: ps.proxy.opts.MbufSize, Router: pl, Peers: ps.peers, HashTag: cfg.HashTag,
+			Denied: cfg.DenyCommands, Status: poolStatus{ps.proxy, pl}},
 	}
 }
 

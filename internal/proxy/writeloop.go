@@ -97,8 +97,8 @@ func (w *writer) take(m *msg) {
 	} else if reply := c.forwardedReply(m); len(reply) >= backend.DirectWriteSize {
 		// A large value goes out from the buffer it was read into.
 		w.flush()
-		if w.send(reply) {
-			m.Reply = nil
+		if w.send(reply) { // the output keeps it: Reply or Local (proto.Protocol.Reply)
+			m.Reply, m.Local = nil, nil
 		}
 	} else if reply != nil {
 		w.out = append(w.out, reply...)
@@ -168,11 +168,7 @@ func (c *client) forwardedReply(m *msg) []byte {
 // whole, or failed.
 func (c *client) appendReply(out []byte, m *msg) []byte {
 	switch {
-	case len(m.Local) > 0:
-		return append(out, m.Local...)
-	case m.NoReply:
-		return out
-	case len(m.Frags) > 0:
+	case len(m.Frags) > 0: // Merge's reply, which may use m.Local
 		for _, f := range m.Frags {
 			if f.Err != nil {
 				c.ps.pool().Stats.ForwardError.Add(1)
@@ -180,6 +176,10 @@ func (c *client) appendReply(out []byte, m *msg) []byte {
 			}
 		}
 		return c.proto.Merge(out, &m.Msg)
+	case len(m.Local) > 0:
+		return append(out, m.Local...)
+	case m.NoReply:
+		return out
 	case m.Err != nil:
 		c.ps.pool().Stats.ForwardError.Add(1)
 		return c.proto.AppendError(out, m.Err.Error())

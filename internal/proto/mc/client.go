@@ -2,6 +2,7 @@ package mc
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/nutcracker-go/nutcracker/internal/proto"
 )
@@ -48,7 +49,7 @@ func (c *Client) Release() {
 }
 
 // Decode answers the request locally or says how it is routed.
-func (c *Client) Decode(frame []byte, m *proto.Msg, _ *proto.Settings) proto.Action {
+func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Action {
 	if r := c.refused; r != nil {
 		c.refused = nil
 		if r.Reply == "" {
@@ -59,6 +60,10 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, _ *proto.Settings) proto.Act
 	}
 	cmd := c.p.Command()
 	m.Hint, m.Op = uint8(cmd.Kind), uint16(cmd.Kind)
+	if slices.Contains(s.Denied, cmd.Name) {
+		m.Local = appendLine(m.Local, "SERVER_ERROR ", "command '"+cmd.Name+"' is denied on this pool (deny_commands)")
+		return proto.Answer
+	}
 	switch cmd.Kind {
 	case KindQuit:
 		m.Closes = true
@@ -74,6 +79,12 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, _ *proto.Settings) proto.Act
 		}
 		m.Local = append(m.Local, "OK\r\n"...)
 		return proto.Answer
+	case KindStats:
+		return c.stats(m, s)
+	case KindFlushAll:
+		// Sent without noreply, so that the proxy knows it worked.
+		m.Silent = c.p.NoReply()
+		return proto.FanOut
 	}
 	keys := c.p.Keys(frame)
 	if len(keys) == 0 { // gat with no keys
@@ -108,6 +119,10 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, _ *proto.Settings) proto.Act
 // by "mn"), or gives each fragment of a multi-key retrieval its keys in
 // request order: "<cmd> [<exptime>] <key>...".
 func (c *Client) Encode(m *proto.Msg, frame []byte) {
+	if Kind(m.Op) == KindFlushAll {
+		m.Wire = c.encodeFlushAll(m.Wire[:0], frame)
+		return
+	}
 	if len(m.Frags) == 0 {
 		m.Wire = append(m.Wire[:0], frame...)
 		if m.Hint&hintQuiet != 0 {

@@ -14,6 +14,8 @@ const (
 	KindQuit                   // quit: memcached closes the connection without a reply
 	KindVersion                // version: "VERSION x"
 	KindVerbosity              // verbosity <level> [noreply]: "OK", answered by the proxy
+	KindStats                  // stats: the proxy's own STAT lines, answered by the proxy (stats.go)
+	KindFlushAll               // flush_all [delay] [noreply]: to every server, "OK" when all said it
 	KindMetaGet                // mg: VA line and data block, or a one-line reply
 	KindMetaSet                // ms: line, data block; one-line reply
 	KindMetaDelete             // md: one-line reply
@@ -53,6 +55,8 @@ var commands = [...]Command{
 	{"quit", KindQuit, false},
 	{"version", KindVersion, false},
 	{"verbosity", KindVerbosity, false},
+	{"stats", KindStats, false},
+	{"flush_all", KindFlushAll, false},
 	{"mg", KindMetaGet, false},
 	{"ms", KindMetaSet, false},
 	{"md", KindMetaDelete, false},
@@ -69,3 +73,7 @@ var byName = func() map[string]*Command {
 	}
 	return m
 }()
+
+// Lookup returns the supported command called name, or nil. The Command
+// is shared: do not modify it.
+func Lookup(name string) *Command { return byName[name] }

@@ -66,27 +66,41 @@ func FuzzReplyParser(f *testing.F) {
 	})
 }
 
-// FuzzMerge feeds two servers' replies to the fragments of a multi-get:
-// whatever the servers send, replies the framer accepts merge without a
-// crash into one retrieval reply: VALUE blocks under one END, or one
-// error line.
+// FuzzMerge feeds two servers' replies to the fragments of a multi-get,
+// or of a flush_all (when flush is set): whatever the servers send,
+// replies the framer accepts merge without a crash into one reply: VALUE
+// blocks under one END, or one error line; OK or one error line.
 func FuzzMerge(f *testing.F) {
-	f.Add([]byte("VALUE a 0 1\r\nA\r\nEND\r\n"), []byte("VALUE b 1 2 3\r\nBB\r\nVALUE d 0 0\r\n\r\nEND\r\n"))
-	f.Add([]byte("END\r\n"), []byte("SERVER_ERROR out of memory\r\n"))
-	f.Add([]byte("VALUE c 0 1\r\nC\r\nVALUE a 0 1\r\nA\r\nEND\r\n"), []byte("ERROR\r\n"))
-	f.Fuzz(func(t *testing.T, reply0, reply1 []byte) {
+	f.Add(false, []byte("VALUE a 0 1\r\nA\r\nEND\r\n"), []byte("VALUE b 1 2 3\r\nBB\r\nVALUE d 0 0\r\n\r\nEND\r\n"))
+	f.Add(false, []byte("END\r\n"), []byte("SERVER_ERROR out of memory\r\n"))
+	f.Add(false, []byte("VALUE c 0 1\r\nC\r\nVALUE a 0 1\r\nA\r\nEND\r\n"), []byte("ERROR\r\n"))
+	f.Add(true, []byte("OK\r\n"), []byte("OK\r\n"))
+	f.Add(true, []byte("OK\r\n"), []byte("SERVER_ERROR busy\r\n"))
+	f.Fuzz(func(t *testing.T, flush bool, reply0, reply1 []byte) {
 		var c Client
 		frame := []byte("get a b c a d\r\n")
+		want := proto.Split
+		if flush {
+			frame, want = []byte("flush_all 0\r\n"), proto.FanOut
+		}
 		if n, err := c.Parse(frame); n != len(frame) || err != nil {
 			t.Fatalf("Parse = %d, %v", n, err)
 		}
 		m := &proto.Msg{}
-		if act := c.Decode(frame, m, &proto.Settings{}); act != proto.Split {
+		if act := c.Decode(frame, m, &proto.Settings{}); act != want {
 			t.Fatalf("Decode: %v", act)
 		}
-		m.KeyFrag = []uint32{0, 1, 0, 0, 1}
-		m.Frags = []*proto.Frag{{NKeys: 3}, {NKeys: 2}}
-		c.Encode(m, frame)
+		if flush {
+			c.Encode(m, frame)
+			m.Frags = []*proto.Frag{{}, {}}
+			for _, fr := range m.Frags {
+				fr.Wire, fr.Hint = m.Wire, m.Hint
+			}
+		} else {
+			m.KeyFrag = []uint32{0, 1, 0, 0, 1}
+			m.Frags = []*proto.Frag{{NKeys: 3}, {NKeys: 2}}
+			c.Encode(m, frame)
+		}
 		fr := Protocol{}.NewFramer()
 		for i, reply := range [][]byte{reply0, reply1} {
 			r := &m.Frags[i].Request
@@ -97,9 +111,13 @@ func FuzzMerge(f *testing.F) {
 			r.Reply = reply[:n]
 		}
 		out := Protocol{}.Merge(nil, m)
-		var p ReplyParser // VALUE blocks under one END, or one error line
-		if n, err := p.Parse(KindRetrieval, out); n != len(out) || err != nil {
-			t.Fatalf("merged %q: not one retrieval reply (%d, %v)", out, n, err)
+		kind := KindRetrieval // VALUE blocks under one END, or one error line
+		if flush {
+			kind = KindFlushAll // OK, or one error line
+		}
+		var p ReplyParser
+		if n, err := p.Parse(kind, out); n != len(out) || err != nil {
+			t.Fatalf("merged %q: not one reply (%d, %v)", out, n, err)
 		}
 	})
 }

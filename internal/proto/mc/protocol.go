@@ -9,8 +9,8 @@ import (
 
 // Protocol is the memcached text protocol as the proxy speaks it (see
 // package proto): requests routed by their key, multi-key retrievals
-// split per server and their VALUE blocks merged in key order, quit and
-// mn answered by the proxy.
+// split per server and their VALUE blocks merged in key order, flush_all
+// sent to every server, quit, mn and stats answered by the proxy.
 type Protocol struct{}
 
 var _ proto.Protocol = Protocol{}
@@ -141,8 +141,11 @@ var errTooLarge = errors.New("reply too large")
 
 // Merge joins the fragments' VALUE blocks in request key order under one
 // END, or gives one SERVER_ERROR (or a server's error line) for the
-// command.
+// command; for flush_all, OK once every server said it.
 func (Protocol) Merge(out []byte, m *proto.Msg) []byte {
+	if Kind(m.Op) == KindFlushAll {
+		return mergeFlushAll(out, m)
+	}
 	for _, f := range m.Frags {
 		if f.Err != nil {
 			return appendLine(out, "SERVER_ERROR ", f.Err.Error())

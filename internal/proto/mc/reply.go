@@ -148,7 +148,7 @@ func classify(k Kind, line []byte) (int, bool) {
 		return -1, isOneOf(line, "TOUCHED", "NOT_FOUND")
 	case KindVersion:
 		return -1, bytes.HasPrefix(line, []byte("VERSION "))
-	case KindVerbosity:
+	case KindVerbosity, KindFlushAll:
 		return -1, string(line) == "OK"
 	case KindMetaGet:
 		if hasCode(line, "VA") {

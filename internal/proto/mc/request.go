@@ -235,6 +235,20 @@ func (p *RequestParser) parseLine(buf []byte, nl int) error {
 		}
 		p.noreply = ntok == 3 && p.tokenIs(buf, 2, "noreply")
 
+	case KindStats:
+		// Any arguments: the client refuses them (see stats.go).
+
+	case KindFlushAll:
+		if ntok > 3 {
+			return p.refuse(replyError, p.lineEnd)
+		}
+		p.noreply = p.tokenIs(buf, ntok-1, "noreply")
+		if ntok == 3 || ntok == 2 && !p.noreply {
+			if _, ok := parseInt(p.token(buf, 1)); !ok {
+				return p.refuse(replyBadExptime, p.lineEnd)
+			}
+		}
+
 	case KindMetaGet, KindMetaDelete, KindMetaArith:
 		if ntok < 2 {
 			return p.refuse(replyError, p.lineEnd)

@@ -58,6 +58,7 @@ const (
 	diffTiming    = "memcached takes a line over 2048 bytes that arrives in one read"
 	diffBase64    = "memcached's base64 decoder skips bad characters"
 	diffRetrieval = "memcached grows its buffer for a get line without bound"
+	diffStats     = "the proxy answers stats itself: its reply is not framed"
 )
 
 var (
@@ -215,8 +216,18 @@ var reqCases = []reqCase{
 	{name: "unknown", in: "foo\r\n", err: "ERROR"},
 	{name: "uppercase", in: "GET k\r\n", err: "ERROR"},
 	{name: "one letter", in: "g\r\n", err: "ERROR"},
-	{name: "stats", in: "stats\r\n", err: "ERROR", notMemcached: "memcached has stats"},
-	{name: "flush_all", in: "flush_all\r\n", err: "ERROR", notMemcached: "memcached has flush_all"},
+	{name: "stats", in: "stats\r\n", keys: none, notMemcached: diffStats},
+	{name: "stats group", in: "stats items\r\n", keys: none, notMemcached: diffStats},
+	{name: "stats unknown", in: "stats foo\r\n", keys: none, notMemcached: diffStats},
+	{name: "flush_all", in: "flush_all\r\n", keys: none},
+	{name: "flush_all delay", in: "flush_all 10\r\n", keys: none},
+	{name: "flush_all negative delay", in: "flush_all -1\r\n", keys: none},
+	{name: "flush_all noreply", in: "flush_all noreply\r\n", keys: none, noreply: true},
+	{name: "flush_all delay noreply", in: "flush_all 0 noreply\r\n", keys: none, noreply: true},
+	{name: "flush_all two numbers", in: "flush_all 1 2\r\n", keys: none},
+	{name: "flush_all bad delay", in: "flush_all x\r\n", err: replyBadExptime},
+	{name: "flush_all bad delay noreply", in: "flush_all x noreply\r\n", err: replyBadExptime, silent: true},
+	{name: "flush_all many", in: "flush_all 0 0 0\r\n", err: replyError},
 	{name: "tab after command", in: "get\tk\r\n", err: "ERROR"},
 
 	// line length

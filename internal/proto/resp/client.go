@@ -84,6 +84,8 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Act
 		reason = "ERR wrong number of arguments for '" + cmd.Name + "' command"
 	case !c.authed && cmd.Kind != KindAuth && cmd.Kind != KindHello && cmd.Kind != KindQuit && cmd.Kind != KindReset:
 		reason = errNoAuth
+	case slices.Contains(s.Denied, cmd.Name):
+		reason = "ERR command '" + cmd.Name + "' is denied on this pool (deny_commands)"
 	}
 	if reason != "" {
 		return c.refuseQueued(m, reason)
@@ -159,6 +161,12 @@ func (c *Client) decode(m *proto.Msg, cmd *Command, args [][]byte, s *proto.Sett
 		return split(m, cmd, args, 1, s)
 	case KindMultiKV:
 		return split(m, cmd, args, 2, s)
+	case KindFanOut:
+		return fanOut(m, cmd, args)
+	case KindScan:
+		return scan(m, args, s)
+	case KindInfo:
+		return info(m, args, s)
 	}
 	return refuse(m, "ERR unsupported command '"+cmd.Name+"'")
 }
@@ -212,8 +220,12 @@ func split(m *proto.Msg, cmd *Command, args [][]byte, step int, s *proto.Setting
 // re-encoded as RESP), or gives each fragment of a split command its keys
 // (and values) in request order.
 func (c *Client) Encode(m *proto.Msg, frame []byte) {
-	if m.Op == opTx {
+	switch m.Op {
+	case opTx:
 		c.encodeTx(m, frame)
+		return
+	case opScan, opInfo:
+		m.Wire = encodeFanOut(m.Wire[:0], m, c.args)
 		return
 	}
 	if len(m.Frags) == 0 {

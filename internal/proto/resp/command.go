@@ -19,6 +19,9 @@ const (
 	KindHello                 // the connection handshake, answered locally
 	KindEcho                  // answered locally
 	KindClient                // CLIENT SETNAME, GETNAME, ID, ...: the connection's own state, answered locally
+	KindFanOut                // DBSIZE KEYS RANDOMKEY FLUSHDB FLUSHALL SCRIPT: to every server, replies merged (fanout.go)
+	KindScan                  // SCAN: to the server its cursor names
+	KindInfo                  // INFO: the proxy's document, with the servers' version and keyspace
 
 	// The commands Redis runs at once inside MULTI, not queued: every kind
 	// from KindTxMulti on.
@@ -275,6 +278,18 @@ var commands = []Command{
 	{"quit", KindQuit, -1, 0},
 	{"select", KindSelect, 2, 0},
 	{"reset", KindReset, 1, 0},
+
+	// every server of the pool (fanout.go)
+	{"dbsize", KindFanOut, 1, 0},
+	{"flushall", KindFanOut, -1, 0},
+	{"flushdb", KindFanOut, -1, 0},
+	{"info", KindInfo, -1, 0},
+	{"keys", KindFanOut, 2, 0},
+	{"lastsave", KindAnyServer, 1, 0},
+	{"randomkey", KindFanOut, 1, 0},
+	{"scan", KindScan, -2, 0},
+	{"script", KindFanOut, -2, 0},
+	{"time", KindAnyServer, 1, 0},
 
 	// transactions
 	{"multi", KindTxMulti, 1, 0},

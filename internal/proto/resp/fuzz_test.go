@@ -86,29 +86,56 @@ func FuzzReplyParser(f *testing.F) {
 	})
 }
 
-// FuzzMerge feeds two servers' replies to the fragments of an MGET:
-// whatever the servers send, replies the framer accepts merge without a
-// crash into one reply, an array of the keys' values or an error.
+// FuzzMerge feeds two servers' replies to the fragments of an MGET, or
+// of a command of every server (which picks): whatever the servers send,
+// replies the framer accepts merge without a crash into one reply, an
+// array of the keys' values or an error for MGET.
 func FuzzMerge(f *testing.F) {
-	f.Add([]byte("*2\r\n$1\r\na\r\n$-1\r\n"), []byte("*1\r\n$2\r\nbb\r\n"))
-	f.Add([]byte("*2\r\n*1\r\n:1\r\n$-1\r\n"), []byte("-ERR no\r\n"))
-	f.Add([]byte("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"), []byte(":1\r\n"))
-	f.Fuzz(func(t *testing.T, reply0, reply1 []byte) {
-		c := Protocol{}.NewClient(&proto.Settings{})
-		frame := []byte("*4\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n")
+	f.Add(uint8(0), []byte("*2\r\n$1\r\na\r\n$-1\r\n"), []byte("*1\r\n$2\r\nbb\r\n"))
+	f.Add(uint8(0), []byte("*2\r\n*1\r\n:1\r\n$-1\r\n"), []byte("-ERR no\r\n"))
+	f.Add(uint8(0), []byte("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"), []byte(":1\r\n"))
+	f.Add(uint8(1), []byte(":1\r\n"), []byte(":2\r\n"))
+	f.Add(uint8(2), []byte("*1\r\n$1\r\na\r\n"), []byte("*0\r\n"))
+	f.Add(uint8(3), []byte("$1\r\na\r\n"), []byte("$-1\r\n"))
+	f.Add(uint8(4), []byte("+OK\r\n"), []byte("-ERR syntax error\r\n"))
+	f.Add(uint8(5), []byte("$2\r\nab\r\n"), []byte("$2\r\nab\r\n"))
+	f.Add(uint8(6), []byte("*2\r\n:1\r\n:0\r\n"), []byte("*2\r\n:1\r\n:1\r\n"))
+	f.Add(uint8(7), []byte("$43\r\n# Server\r\nredis_version:7.0.1\r\ndb0:keys=1,expires=0\r\n\r\n"), []byte("$0\r\n\r\n"))
+	commands := [][]string{
+		{"MGET", "a", "b", "c"}, {"DBSIZE"}, {"KEYS", "*"}, {"RANDOMKEY"}, {"FLUSHALL"},
+		{"SCRIPT", "LOAD", "return 1"}, {"SCRIPT", "EXISTS", "a", "b"}, {"INFO"},
+	}
+	f.Fuzz(func(t *testing.T, which uint8, reply0, reply1 []byte) {
+		args := commands[int(which)%len(commands)]
+		s := &proto.Settings{Router: fixedRouter(2), Status: fixedStatus{}}
+		c := Protocol{}.NewClient(s)
+		var frame []byte
+		frame = AppendArrayHeader(frame, len(args))
+		for _, a := range args {
+			frame = AppendBulkString(frame, a)
+		}
 		if n, err := c.Parse(frame); n != len(frame) || err != nil {
 			t.Fatalf("Parse = %d, %v", n, err)
 		}
 		m := &proto.Msg{}
-		if act := c.Decode(frame, m, &proto.Settings{}); act != proto.Split {
-			t.Fatalf("Decode: %v", act)
+		act := c.Decode(frame, m, s)
+		switch {
+		case args[0] == "MGET" && act == proto.Split:
+			m.KeyFrag = []uint32{0, 1, 0}
+			m.Frags = []*proto.Frag{{NKeys: 2}, {NKeys: 1}}
+			c.Encode(m, frame)
+		case args[0] != "MGET" && act == proto.FanOut:
+			c.Encode(m, frame) // the request whole, as the proxy copies it to each fragment
+			m.Frags = []*proto.Frag{{}, {}}
+		default:
+			t.Fatalf("Decode %q: %v", args, act)
 		}
-		m.KeyFrag = []uint32{0, 1, 0}
-		m.Frags = []*proto.Frag{{NKeys: 2}, {NKeys: 1}}
-		c.Encode(m, frame)
 		fr := Protocol{}.NewFramer()
 		for i, reply := range [][]byte{reply0, reply1} {
 			r := &m.Frags[i].Request
+			if args[0] != "MGET" {
+				r.Wire = m.Wire
+			}
 			n, err := fr.Frame(r, reply)
 			if n == 0 || err != nil {
 				return // more bytes wanted, or out of step: the connection closes
@@ -119,8 +146,34 @@ func FuzzMerge(f *testing.F) {
 		if n, err := ReplyLen(out); n != len(out) || err != nil {
 			t.Fatalf("merged %q: not one reply (%d, %v)", out, n, err)
 		}
-		if out[0] != '*' && out[0] != '-' {
+		if args[0] == "MGET" && out[0] != '*' && out[0] != '-' {
 			t.Fatalf("merged %q: neither an array nor an error", out)
+		}
+	})
+}
+
+// FuzzScanReply feeds a server's reply to a SCAN whose cursor names
+// server 1 of 3: whatever the server sends, a reply the framer accepts
+// becomes one reply for the client.
+func FuzzScanReply(f *testing.F) {
+	f.Add([]byte("*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n"))
+	f.Add([]byte("*2\r\n$2\r\n17\r\n*0\r\n"))
+	f.Add([]byte("*2\r\n$15\r\n281474976710656\r\n*0\r\n"))
+	f.Add([]byte("-ERR syntax error\r\n"))
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		s := &proto.Settings{Router: fixedRouter(3)}
+		m, act := decodeArgs(t, s, "SCAN", "281474976710656", "COUNT", "5")
+		if act != proto.ForwardTo || m.Target != 1 {
+			t.Fatalf("SCAN: %v to %d", act, m.Target)
+		}
+		n, err := Protocol{}.NewFramer().Frame(&m.Request, reply)
+		if n == 0 || err != nil {
+			return
+		}
+		m.Reply = reply[:n]
+		out := Protocol{}.Reply(m)
+		if n, err := ReplyLen(out); n != len(out) || err != nil {
+			t.Fatalf("reply %q for %q: not one reply (%d, %v)", out, m.Reply, n, err)
 		}
 	})
 }

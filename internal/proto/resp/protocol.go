@@ -13,7 +13,8 @@ import (
 // Protocol is RESP2 as the proxy speaks it (see package proto): commands
 // of the table routed by their key, multi-key commands split per server
 // and merged, commands whose keys must live together sent whole to their
-// one server (keys.go), PING, QUIT, AUTH and SELECT 0 answered by the
+// one server (keys.go), commands of the whole keyspace sent to every
+// server and merged (fanout.go), PING, QUIT, AUTH and SELECT 0 answered by the
 // proxy.
 type Protocol struct{}
 
@@ -32,6 +33,16 @@ const (
 	opMGet        // the elements, in key order
 	opMSet        // +OK when every server said +OK
 	opTx          // a request of a transaction, sent whole (see encodeTx)
+
+	// Commands of every server (fanout.go): FanOut, or SCAN's ForwardTo.
+	opDBSize // DBSIZE: the integers added
+	opKeys   // KEYS: the arrays joined
+	opRandom // RANDOMKEY: a non-nil reply at random
+	opFlush  // FLUSHDB, FLUSHALL, SCRIPT FLUSH: +OK when every server said +OK
+	opSame   // SCRIPT LOAD: the reply every server gave
+	opAll    // SCRIPT EXISTS: 1 where every server says 1
+	opInfo   // INFO: the proxy's document, the servers' version and keyspace
+	opScan   // SCAN: to the server its cursor names, the cursor rewritten
 )
 
 // hintMarks asks the framer (proto.Request.Hint) for the element marks of
@@ -64,10 +75,14 @@ func (Protocol) Handshake(password string, db int) [][]byte {
 	return hs
 }
 
-// Reply is the server's reply as it is, but for a transaction's.
+// Reply is the server's reply as it is, but for a transaction's and
+// SCAN's.
 func (Protocol) Reply(m *proto.Msg) []byte {
-	if m.Op == opTx {
+	switch m.Op {
+	case opTx:
 		return txReply(m)
+	case opScan:
+		return scanReply(m)
 	}
 	return m.Reply
 }
@@ -151,6 +166,9 @@ func (f *framer) framePair(buf []byte) (int, error) {
 // Merge builds the client's reply to a split command from its fragments'
 // replies, or one error naming the first failed fragment.
 func (Protocol) Merge(out []byte, m *proto.Msg) []byte {
+	if m.Op >= opDBSize {
+		return mergeFanOut(out, m)
+	}
 	for _, f := range m.Frags {
 		if f.Err != nil {
 			return AppendError(out, errInvalidArg+": "+f.Server+": "+f.Err.Error())
