@@ -90,8 +90,10 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Act
 	if reason != "" {
 		return c.refuseQueued(m, reason)
 	}
+	if cmd != c.cmd {
+		c.last.Store(cmd) // an atomic store only when the command changes
+	}
 	c.cmd, c.args = cmd, args
-	c.last.Store(cmd)
 	if c.tx.multi && cmd.Kind < KindTxMulti {
 		return c.queue(m, cmd, args, s)
 	}
