@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"net"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -209,14 +207,7 @@ func TestFanOutWithRedisCli(t *testing.T) {
 	tp := startProxy(t, 2, "")
 	c := testutil.Dial(t, tp.addr)
 	keys := fillKeys(t, tp, c, 30)
-	_, port, _ := net.SplitHostPort(tp.addr)
-	cli := func(args ...string) string {
-		out, err := exec.Command("redis-cli", append([]string{"-p", port}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("redis-cli %q: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	cli := redisCLI(t, tp.addr)
 	got := strings.Fields(cli("--scan"))
 	slices.Sort(got)
 	slices.Sort(keys)

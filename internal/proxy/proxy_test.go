@@ -590,18 +590,26 @@ func BenchmarkProxyMGet10(b *testing.B) {
 	benchmarkProxy(b, 1, args...)
 }
 
-// TestRedisTools drives the proxy with redis-cli and redis-benchmark, as a
-// user trying it would.
-func TestRedisTools(t *testing.T) {
-	tp := startProxy(t, 2, "")
-	_, port, _ := net.SplitHostPort(tp.addr)
-	cli := func(args ...string) string {
+// redisCLI returns a function that runs redis-cli against addr with
+// args and returns its output, failing t if it fails.
+func redisCLI(t *testing.T, addr string) func(args ...string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return func(args ...string) string {
+		t.Helper()
 		out, err := exec.Command("redis-cli", append([]string{"-p", port}, args...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("redis-cli %q: %v\n%s", args, err, out)
 		}
 		return strings.TrimSpace(string(out))
 	}
+}
+
+// TestRedisTools drives the proxy with redis-cli and redis-benchmark, as a
+// user trying it would.
+func TestRedisTools(t *testing.T) {
+	tp := startProxy(t, 2, "")
+	cli := redisCLI(t, tp.addr)
+	_, port, _ := net.SplitHostPort(tp.addr)
 	if got := cli("SET", "tool", "works"); got != "OK" {
 		t.Fatalf("redis-cli SET: %q", got)
 	}

@@ -30,15 +30,7 @@ func (fixedStatus) Status(st *proto.Status) {
 // servers would send it.
 func decodeArgs(t testing.TB, s *proto.Settings, args ...string) (*proto.Msg, proto.Action) {
 	t.Helper()
-	c := Protocol{}.NewClient(s)
-	var frame []byte
-	frame = AppendArrayHeader(frame, len(args))
-	for _, a := range args {
-		frame = AppendBulkString(frame, a)
-	}
-	if n, err := c.Parse(frame); n != len(frame) || err != nil {
-		t.Fatalf("Parse(%q) = %d, %v", frame, n, err)
-	}
+	c, frame := parsedClient(t, s, args...)
 	m := &proto.Msg{}
 	act := c.Decode(frame, m, s)
 	if act == proto.FanOut || act == proto.ForwardTo {

@@ -108,15 +108,7 @@ func FuzzMerge(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, reply0, reply1 []byte) {
 		args := commands[int(which)%len(commands)]
 		s := &proto.Settings{Router: fixedRouter(2), Status: fixedStatus{}}
-		c := Protocol{}.NewClient(s)
-		var frame []byte
-		frame = AppendArrayHeader(frame, len(args))
-		for _, a := range args {
-			frame = AppendBulkString(frame, a)
-		}
-		if n, err := c.Parse(frame); n != len(frame) || err != nil {
-			t.Fatalf("Parse = %d, %v", n, err)
-		}
+		c, frame := parsedClient(t, s, args...)
 		m := &proto.Msg{}
 		act := c.Decode(frame, m, s)
 		switch {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/nutcracker-go/nutcracker/internal/proto"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
@@ -158,4 +159,19 @@ func checkMarks(t testing.TB, reply []byte, marks []int32, ok bool) {
 			t.Fatalf("%q: element %d marked %q, ArrayElems %q", testutil.Trunc(reply), i, got, e)
 		}
 	}
+}
+
+// parsedClient returns a new client of a pool with settings s that has
+// just parsed the request args, and the request's frame.
+func parsedClient(t testing.TB, s *proto.Settings, args ...string) (proto.Client, []byte) {
+	t.Helper()
+	c := Protocol{}.NewClient(s)
+	frame := AppendArrayHeader(nil, len(args))
+	for _, a := range args {
+		frame = AppendBulkString(frame, a)
+	}
+	if n, err := c.Parse(frame); n != len(frame) || err != nil {
+		t.Fatalf("Parse(%q) = %d, %v", frame, n, err)
+	}
+	return c, frame
 }
