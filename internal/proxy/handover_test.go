@@ -370,3 +370,27 @@ func TestStopAccepting(t *testing.T) {
 		t.Fatal("client open after Close")
 	}
 }
+
+// TestHandOverInTransaction: a client inside MULTI or holding a WATCH is
+// closed, not handed over (the new process could not go on with its
+// transaction), and nothing of its transaction runs; a client outside
+// one moves as usual.
+func TestHandOverInTransaction(t *testing.T) {
+	r := testutil.StartRedis(t)
+	hp := newHandOverPair(t, func(listen string) string { return poolYAML(listen, "", r.Addr+":1") })
+	inMulti, watching, plain := testutil.Dial(t, hp.addrA), testutil.Dial(t, hp.addrA), testutil.Dial(t, hp.addrA)
+	expect(t, inMulti, "+OK\r\n", "MULTI")
+	expect(t, inMulti, "+QUEUED\r\n", "SET", "t", "1")
+	expect(t, watching, "+OK\r\n", "WATCH", "w")
+	expect(t, plain, "+OK\r\n", "SET", "p", "1")
+	waitClosed(t, hp.handOver(10*time.Second), "HandOver")
+	for name, c := range map[string]*testutil.Client{"in MULTI": inMulti, "watching": watching} {
+		if !c.Closed(5 * time.Second) {
+			t.Errorf("client %s not closed", name)
+		}
+	}
+	expect(t, plain, "$-1\r\n", "GET", "t")
+	if got := poolStats(hp.b).ClientConnections.Load(); got != 1 {
+		t.Fatalf("new proxy has %d clients, want 1", got)
+	}
+}
