@@ -355,11 +355,12 @@ func (c *client) closeQueue() {
 // follow moves the client to its pool's current state after a reload,
 // once none of its requests is still out on the old one: requests sent
 // before and after the switch could otherwise run out of order on the
-// old and new connections to one server.
+// old and new connections to one server. A client holding a connection
+// of its own (a transaction) follows once it gives it back.
 func (c *client) follow() {
 	cur := c.ps.state.Load()
-	if cur == c.st || c.pending.Load() != 0 {
-		return
+	if cur == c.st || c.pending.Load() != 0 || c.pin != nil {
+		return // (a transaction ends on the servers it began with)
 	}
 	cur.users.add(1)
 	c.st.users.add(-1)

@@ -217,3 +217,32 @@ func TestTransactionOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestTransactionAcrossReload: a reload that adds a server while a client
+// is inside a transaction leaves the transaction on its server (though
+// every server index moved); the client follows the new configuration
+// after EXEC.
+func TestTransactionAcrossReload(t *testing.T) {
+	a, b, c := testutil.StartRedis(t), testutil.StartRedis(t), testutil.StartRedis(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	p := runProxy(t, poolYAML(listen, `hash_tag: "{}"`, b.Addr+":1 b", c.Addr+":1 c"), DefaultMbufSize)
+	cl := testutil.Dial(t, listen)
+	expect(t, cl, "+OK\r\n", "WATCH", "{x}k")
+	expect(t, cl, "+OK\r\n", "MULTI")
+	expect(t, cl, "+QUEUED\r\n", "SET", "{x}k", "1")
+	// Server "a" sorts first: every index moves.
+	reload(t, p, poolYAML(listen, `hash_tag: "{}"`, a.Addr+":1 a", b.Addr+":1 b", c.Addr+":1 c"))
+	expect(t, cl, "+QUEUED\r\n", "INCR", "{x}k")
+	expect(t, cl, "*2\r\n+OK\r\n:2\r\n", "EXEC")
+	// It ran on the server it began on, which the new ring may not pick.
+	on := 0
+	for _, s := range []*testutil.Process{b, c} {
+		if testutil.Dial(t, s.Addr).Do("GET", "{x}k") == "$1\r\n2\r\n" {
+			on++
+		}
+	}
+	if on != 1 {
+		t.Errorf("{x}k = 2 on %d of the servers the transaction began with, want 1", on)
+	}
+	expect(t, cl, "+OK\r\n", "SET", "{x}k", "after") // on the new ring's server
+}
