@@ -2,6 +2,7 @@ package resp
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
@@ -136,13 +137,14 @@ func parseReplyAllWays(t testing.TB, data []byte, cut int) (int, error) {
 }
 
 // checkMarks fails t unless marks (ok) are what ArrayElems makes of reply,
-// an array of non-array elements; any other reply has no marks.
+// an array of elements that are neither aggregates nor attributed; any
+// other reply has no marks.
 func checkMarks(t testing.TB, reply []byte, marks []int32, ok bool) {
 	t.Helper()
 	elems, err := ArrayElems(reply, nil)
 	flat := err == nil && len(elems) > 0
 	for _, e := range elems {
-		flat = flat && e[0] != '*'
+		flat = flat && strings.IndexByte("*%~>|", e[0]) < 0
 	}
 	if ok != flat || !ok && len(marks) != 0 {
 		t.Fatalf("%q: marks %v %v; ArrayElems %d elements, %v", testutil.Trunc(reply), marks, ok, len(elems), err)
