@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"bytes"
 	"strconv"
 	"testing"
 )
@@ -93,6 +94,23 @@ func array100() []byte {
 }
 
 func BenchmarkReplyArray100(b *testing.B) { benchReply(b, array100()) }
+
+// BenchmarkReplyArray100RESP3 is BenchmarkReplyArray100 as a RESP3
+// connection sends it: its nulls are "_".
+func BenchmarkReplyArray100RESP3(b *testing.B) {
+	benchReply(b, bytes.ReplaceAll(array100(), []byte("$-1\r\n"), []byte("_\r\n")))
+}
+
+// BenchmarkReplyMap50 frames a RESP3 map of 50 fields and values, an
+// HGETALL reply.
+func BenchmarkReplyMap50(b *testing.B) {
+	r := []byte("%50\r\n")
+	for i := range 50 {
+		r = AppendBulkString(r, "field:"+strconv.Itoa(i))
+		r = AppendBulkString(r, "value:"+strconv.Itoa(i))
+	}
+	benchReply(b, r)
+}
 
 // BenchmarkReplyMGet10k frames an MGET reply of 10,000 "xxx" values and
 // marks its elements, as the proxy does for a fragment of a split MGET.

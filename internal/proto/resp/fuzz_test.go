@@ -50,6 +50,7 @@ func FuzzReplyParser(f *testing.F) {
 		}
 	}
 	f.Add([]byte("*3\r\n$3\r\nfoo\r\n$-1\r\n*2\r\n:1\r\n-ERR x\r\n"), uint16(9))
+	f.Add([]byte("%1\r\n~2\r\n,1.5\r\n(-12\r\n|1\r\n+a\r\n#t\r\n>1\r\n=5\r\ntxt:x\r\n*2\r\n_\r\n!1\r\nE\r\n"), uint16(20))
 	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
 		for range 64 {
 			n, err := parseReplyAllWays(t, data, int(cut))
@@ -94,6 +95,8 @@ func FuzzMerge(f *testing.F) {
 	f.Add(uint8(0), []byte("*2\r\n$1\r\na\r\n$-1\r\n"), []byte("*1\r\n$2\r\nbb\r\n"))
 	f.Add(uint8(0), []byte("*2\r\n*1\r\n:1\r\n$-1\r\n"), []byte("-ERR no\r\n"))
 	f.Add(uint8(0), []byte("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"), []byte(":1\r\n"))
+	f.Add(uint8(0), []byte("*2\r\n_\r\n$1\r\na\r\n"), []byte("*1\r\n_\r\n"))
+	f.Add(uint8(0), []byte("*2\r\n|1\r\n+a\r\n+b\r\n_\r\n,1.5\r\n"), []byte("*1\r\n#t\r\n"))
 	f.Add(uint8(1), []byte(":1\r\n"), []byte(":2\r\n"))
 	f.Add(uint8(2), []byte("*1\r\n$1\r\na\r\n"), []byte("*0\r\n"))
 	f.Add(uint8(3), []byte("$1\r\na\r\n"), []byte("$-1\r\n"))

@@ -1,7 +1,11 @@
 package resp
 
 import (
+	"bytes"
+	"math"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nutcracker-go/nutcracker/internal/proto"
@@ -110,6 +114,9 @@ func parseReplyAllWays(t testing.TB, data []byte, cut int) (int, error) {
 	if l, lerr := ReplyLen(data); l != n || lerr != err {
 		t.Fatalf("%q: ReplyLen (%d, %v), Parse (%d, %v)", testutil.Trunc(data), l, lerr, n, err)
 	}
+	if ref := refReplyLen(data); max(ref, 0) != n || (ref < 0) != (err != nil) {
+		t.Fatalf("%q: Parse (%d, %v), by recursion %d", testutil.Trunc(data), n, err, ref)
+	}
 	marks, ok := p.Elems()
 	checkMarks(t, data[:n], marks, ok)
 	marks = slices.Clone(marks)
@@ -136,14 +143,97 @@ func parseReplyAllWays(t testing.TB, data []byte, cut int) (int, error) {
 	return n, err
 }
 
+// refReplyLen frames the reply at the start of b the plain way, by
+// recursion, as a check on ReplyParser: it returns the reply's length, 0
+// when more bytes are needed, or -1 when b cannot start a reply.
+func refReplyLen(b []byte) int {
+	if len(b) == 0 {
+		return 0
+	}
+	typ := b[0]
+	maxLine := maxNumLine
+	switch typ {
+	case '+', '-', '(':
+		maxLine = maxBulkLen
+	case ',':
+		maxLine = maxDoubleLine
+	case ':', '$', '*', '_', '#', '!', '=', '%', '~', '>', '|':
+	default:
+		return -1
+	}
+	cr := bytes.IndexByte(b[1:min(len(b), maxLine+2)], '\r') + 1
+	switch {
+	case cr == 0 && len(b) > maxLine+1:
+		return -1
+	case cr == 0 || cr+1 == len(b):
+		return 0
+	case b[cr+1] != '\n':
+		return -1
+	}
+	line, n := b[1:cr], cr+2
+	v, isInt := parseInt(line)
+	valid := true
+	switch typ {
+	case ':':
+		valid = isInt
+	case '_':
+		valid = len(line) == 0
+	case '#':
+		valid = string(line) == "t" || string(line) == "f"
+	case ',':
+		valid = doubleText.Match(line)
+	case '(':
+		valid = bigNumText.Match(line)
+	case '$', '!', '=':
+		switch {
+		case !isInt || v < -1 || v > maxBulkLen || v == -1 && typ != '$' || typ == '=' && v < 4:
+			return -1
+		case v == -1:
+			return n
+		case len(b) < n+int(v)+2:
+			return 0
+		}
+		end := n + int(v)
+		valid = b[end] == '\r' && b[end+1] == '\n' && (typ != '=' || b[n+3] == ':')
+		n = end + 2
+	case '*', '%', '~', '>', '|':
+		if !isInt || v < -1 || v > math.MaxInt32 || v == -1 && typ != '*' {
+			return -1
+		}
+		switch typ {
+		case '%':
+			v *= 2
+		case '|':
+			v = 2*v + 1 // the pairs, then the value they describe
+		}
+		for range v {
+			l := refReplyLen(b[n:])
+			if l <= 0 {
+				return l
+			}
+			n += l
+		}
+	}
+	if !valid {
+		return -1
+	}
+	return n
+}
+
+var (
+	doubleText = regexp.MustCompile(`^[-+]?(inf|nan|[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?)$`)
+	bigNumText = regexp.MustCompile(`^[-+]?[0-9]+$`)
+)
+
 // checkMarks fails t unless marks (ok) are what ArrayElems makes of reply,
-// an array of non-array elements; any other reply has no marks.
+// an array of elements that are neither aggregates nor attributed; any
+// other reply has no marks.
 func checkMarks(t testing.TB, reply []byte, marks []int32, ok bool) {
 	t.Helper()
 	elems, err := ArrayElems(reply, nil)
 	flat := err == nil && len(elems) > 0
 	for _, e := range elems {
-		flat = flat && e[0] != '*'
+		flat = flat && strings.IndexByte("*%~>|", e[0]) < 0
 	}
 	if ok != flat || !ok && len(marks) != 0 {
 		t.Fatalf("%q: marks %v %v; ArrayElems %d elements, %v", testutil.Trunc(reply), marks, ok, len(elems), err)

@@ -231,8 +231,8 @@ func mergeMGet(out []byte, m *proto.Msg) []byte {
 }
 
 // appendElemMarks parses fragment f's reply, which the framer did not
-// mark (an element is an array, or the reply is not an array), and
-// appends the marks of its elements to marks.
+// mark (an element is an aggregate or has an attribute, or the reply is
+// not an array), and appends the marks of its elements to marks.
 func appendElemMarks(marks []int32, f *proto.Frag) ([]int32, error) {
 	reply := f.Reply
 	elems, err := ArrayElems(reply, f.Elems[:0])

@@ -6,18 +6,36 @@ import (
 	"math"
 )
 
-// maxNumLine bounds the text of an integer, bulk length or array count
-// line: 20 bytes hold any int64.
-const maxNumLine = 20
+// Bounds on reply lines. maxNumLine: 20 bytes hold any int64, the text of
+// an integer, bulk length or aggregate count. maxDoubleLine: Redis formats
+// a double into a buffer of MAX_LONG_DOUBLE_CHARS (5 KB), which a long
+// double printed without an exponent can fill. Simple strings, errors and
+// big numbers may be as long as a bulk.
+const (
+	maxNumLine    = 20
+	maxDoubleLine = 5 * 1024
+)
+
+// maxPending bounds the elements a reply may still owe. No real reply
+// comes near it; it keeps the count from overflowing however many
+// aggregate headers a broken server sends.
+const maxPending = 1 << 62
 
 // Reply framing errors: the server connection is out of step.
 var (
-	errReplyType       = errors.New("resp: reply does not start with + - : $ or *")
+	errReplyType       = errors.New("resp: reply does not start with a RESP2 or RESP3 type byte")
 	errReplyCRLF       = errors.New("resp: reply line or bulk not terminated by CRLF")
 	errReplyLineTooBig = errors.New("resp: reply line too long")
 	errReplyInt        = errors.New("resp: invalid integer reply")
 	errReplyBulkLen    = errors.New("resp: invalid bulk length in reply")
-	errReplyArrayLen   = errors.New("resp: invalid array length in reply")
+	errReplyArrayLen   = errors.New("resp: invalid array, map, set, push or attribute length in reply")
+	errReplyTooMany    = errors.New("resp: reply owes too many elements")
+	errReplyNull       = errors.New("resp: invalid RESP3 null reply")
+	errReplyBool       = errors.New("resp: invalid RESP3 boolean reply")
+	errReplyDouble     = errors.New("resp: invalid RESP3 double reply")
+	errReplyBigNum     = errors.New("resp: invalid RESP3 big number reply")
+	errReplyVerbatim   = errors.New("resp: RESP3 verbatim string without its format prefix")
+	errReplyStreamed   = errors.New("resp: streamed RESP3 replies are not supported")
 	errNotArray        = errors.New("resp: not an array reply")
 	errIncomplete      = errors.New("resp: incomplete reply")
 	errTrailing        = errors.New("resp: bytes after the reply")
@@ -33,27 +51,36 @@ const (
 	replyFailed
 )
 
-// ReplyParser finds the end of one RESP2 reply (+ - : $ * with nested
-// arrays, "$-1" and "*-1" nulls). The zero value is ready to use.
+// ReplyParser finds the end of one reply, RESP2 or RESP3. RESP2: + - : $ *
+// with nested arrays, "$-1" and "*-1" nulls. RESP3 adds null "_", boolean
+// "#t"/"#f", double ",", big number "(", blob error "!" and verbatim
+// string "=" (both framed like a bulk, neither ever null), and the
+// aggregates map "%" (2n elements), set "~", push ">" and attribute "|":
+// an attribute's 2n elements come before the value it describes, which is
+// the element that counts. A push is framed as one reply; telling it apart
+// from the reply of a request is the caller's business. The streamed forms
+// ("$?", "*?" and the like), which Redis 7.0 never sends, are an error.
+// The zero value is ready to use.
 //
 // It keeps no stack: it counts the elements still due (an array of N adds
-// N-1), so nesting depth costs nothing and needs no bound. Lengths are
-// bounded (bulk 512 MB, array 2^31-1 elements, simple lines 512 MB) and
-// nothing is allocated from them. The count of elements due cannot overflow:
-// each array adds at most 2^31 and takes at least 4 bytes of buffered input.
+// N-1, a map 2N-1, an attribute 2N), so nesting depth costs nothing and
+// needs no bound. Lengths are bounded before use (bulk 512 MB, aggregate
+// 2^31-1 elements or pairs, simple lines 512 MB, doubles 5 KB, the count
+// of elements due 2^62) and nothing is allocated from them.
 //
 // Asked with MarkElems, it also records where the elements of an array
 // reply start and end, so that a reply to be split (an MGET fragment's) is
 // not parsed a second time.
 type ReplyParser struct {
-	state   replyState
-	pos     int   // offset of the element, or bulk data, being read
-	scan    int   // offset up to which the current line has been searched
-	pending int64 // elements still due, the one at pos included
-	bulkLen int
-	err     error
+	state    replyState
+	verbatim bool  // the bulk being read is a verbatim string's
+	pos      int   // offset of the element, or bulk data, being read
+	scan     int   // offset up to which the current line has been searched
+	pending  int64 // elements still due, the one at pos included
+	bulkLen  int
+	err      error
 
-	marking bool    // recording marks: set by MarkElems, cleared by a nested array
+	marking bool    // recording marks: set by MarkElems, cleared by a nested aggregate
 	marks   []int32 // the offset after each complete element, the array header first
 }
 
@@ -81,6 +108,10 @@ func (p *ReplyParser) Parse(buf []byte) (int, error) {
 			if buf[end] != '\r' || buf[end+1] != '\n' {
 				return p.fail(errReplyCRLF)
 			}
+			// The data starts with its format: three bytes and ':'.
+			if p.verbatim && buf[p.pos+3] != ':' {
+				return p.fail(errReplyVerbatim)
+			}
 			p.state = replyLine
 			if n, err := p.next(end + 2); n != 0 || err != nil {
 				return n, err
@@ -98,9 +129,12 @@ func (p *ReplyParser) Parse(buf []byte) (int, error) {
 		typ := buf[p.pos]
 		maxLine := maxNumLine
 		switch typ {
-		case '+', '-':
-			maxLine = maxBulkLen
 		case ':', '$', '*':
+		case '+', '-', '(':
+			maxLine = maxBulkLen
+		case ',':
+			maxLine = maxDoubleLine
+		case '_', '#', '!', '=', '%', '~', '>', '|':
 		default:
 			return p.fail(errReplyType)
 		}
@@ -121,42 +155,130 @@ func (p *ReplyParser) Parse(buf []byte) (int, error) {
 		if buf[cr+1] != '\n' {
 			return p.fail(errReplyCRLF)
 		}
-		if typ == '+' || typ == '-' {
-			if n, err := p.next(cr + 2); n != 0 || err != nil {
-				return n, err
-			}
-			continue
-		}
-		v, ok := parseInt(buf[p.pos+1 : cr])
-		switch {
-		case typ == ':':
-			if !ok {
+		line := buf[p.pos+1 : cr]
+		switch typ {
+		case '+', '-':
+		case ':':
+			if _, ok := parseInt(line); !ok {
 				return p.fail(errReplyInt)
 			}
-		case typ == '$':
-			if !ok || v < -1 || v > maxBulkLen {
-				return p.fail(errReplyBulkLen)
+		case '$', '!', '=':
+			v, ok := parseInt(line)
+			if !ok || v < -1 || v > maxBulkLen || v == -1 && typ != '$' {
+				return p.fail(streamedOr(line, errReplyBulkLen))
 			}
 			if v >= 0 {
-				p.bulkLen = int(v)
+				if typ == '=' && v < 4 {
+					return p.fail(errReplyVerbatim)
+				}
+				p.bulkLen, p.verbatim = int(v), typ == '='
 				p.pos, p.state = cr+2, replyBulk
 				continue
 			}
-		default:
-			if !ok || v < -1 || v > math.MaxInt32 {
-				return p.fail(errReplyArrayLen)
+		case '*', '%', '~', '>', '|':
+			v, ok := parseInt(line)
+			if !ok || v < -1 || v > math.MaxInt32 || v == -1 && typ != '*' {
+				return p.fail(streamedOr(line, errReplyArrayLen))
 			}
-			if p.pos > 0 {
-				p.marking = false // a nested array: its elements are not the reply's
+			if p.pos > 0 || typ != '*' {
+				p.marking = false // its elements are not those of an array reply
+			}
+			if typ == '%' || typ == '|' {
+				v *= 2 // key-value pairs
 			}
 			if v > 0 {
-				p.pending += v
+				if p.pending += v; p.pending > maxPending {
+					return p.fail(errReplyTooMany)
+				}
+			}
+			if typ == '|' {
+				// Not an element: the value it describes is still due.
+				p.pos, p.scan = cr+2, cr+2
+				continue
+			}
+		case '_':
+			if len(line) != 0 {
+				return p.fail(errReplyNull)
+			}
+		case '#':
+			if len(line) != 1 || line[0] != 't' && line[0] != 'f' {
+				return p.fail(errReplyBool)
+			}
+		case ',':
+			if !validDouble(line) {
+				return p.fail(errReplyDouble)
+			}
+		case '(':
+			if !validBigNum(line) {
+				return p.fail(errReplyBigNum)
 			}
 		}
 		if n, err := p.next(cr + 2); n != 0 || err != nil {
 			return n, err
 		}
 	}
+}
+
+// streamedOr returns errReplyStreamed when line is the "?" length of a
+// streamed RESP3 string or aggregate, else err.
+func streamedOr(line []byte, err error) error {
+	if len(line) == 1 && line[0] == '?' {
+		return errReplyStreamed
+	}
+	return err
+}
+
+// validDouble reports whether b is the text of a RESP3 double: an optional
+// sign, then "inf", "nan" (glibc prints "-nan", which Redis 7.0 sends for a
+// Lua script's 0/0) or digits with an optional fraction and exponent.
+func validDouble(b []byte) bool {
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		b = b[1:]
+	}
+	if string(b) == "inf" || string(b) == "nan" {
+		return true
+	}
+	i := skipDigits(b, 0)
+	if i == 0 {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		j := skipDigits(b, i+1)
+		if j == i+1 {
+			return false
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '-' || b[i] == '+') {
+			i++
+		}
+		j := skipDigits(b, i)
+		if j == i {
+			return false
+		}
+		i = j
+	}
+	return i == len(b)
+}
+
+// validBigNum reports whether b is the text of a RESP3 big number: an
+// optional sign and at least one digit.
+func validBigNum(b []byte) bool {
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		b = b[1:]
+	}
+	return len(b) > 0 && skipDigits(b, 0) == len(b)
+}
+
+// skipDigits returns the offset of the first byte of b at or after i that
+// is not a decimal digit.
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i]-'0' <= 9 {
+		i++
+	}
+	return i
 }
 
 // bulks reads the whole bulk and null bulk elements from p.pos on, the
@@ -233,19 +355,22 @@ func (p *ReplyParser) fail(err error) (int, error) {
 func (p *ReplyParser) Reset() { *p = ReplyParser{} }
 
 // MarkElems asks the parser to record, while it frames the next reply,
-// where its elements are when it is an array of non-array elements (an
-// MGET reply): call it before the reply's first Parse. The marks are
-// appended to marks[:0], which the parser owns until Reset.
+// where its elements are when it is an array of elements none of which is
+// an aggregate or has an attribute (an MGET reply, whose nulls may be
+// RESP2's "$-1" or RESP3's "_"): call it before the reply's first Parse.
+// Any other reply, a RESP3 map, set or push among them, is not marked.
+// The marks are appended to marks[:0], which the parser owns until Reset.
 func (p *ReplyParser) MarkElems(marks []int32) {
 	p.marking, p.marks = true, marks[:0]
 }
 
 // Elems returns the marks of the reply Parse has completed, and the buffer
 // given to MarkElems (or a larger one) for the caller to take back. For an
-// array reply of n elements none of which is an array, ok is true and
-// marks has n+1 offsets: element i is reply[marks[i]:marks[i+1]], and
-// marks[n] is the reply's length. For any other reply, or when MarkElems
-// was not called, ok is false and len(marks) is 0.
+// array reply of n elements none of which is an aggregate or has an
+// attribute, ok is true and marks has n+1 offsets: element i is
+// reply[marks[i]:marks[i+1]], and marks[n] is the reply's length. For any
+// other reply, or when MarkElems was not called, ok is false and
+// len(marks) is 0.
 func (p *ReplyParser) Elems() (marks []int32, ok bool) {
 	// A reply that is not an array completes with its first mark.
 	ok = p.state == replyDone && p.marking && len(p.marks) >= 2
@@ -298,7 +423,9 @@ func bulkLen(b []byte) int {
 
 // ArrayElems appends to dst the span of each top-level element of reply,
 // which must be exactly one complete non-null array reply, and returns dst.
-// The spans are sub-slices of reply. It is used to merge MGET fragments.
+// The spans are sub-slices of reply; an element may be of any type,
+// RESP3's included (a null is "$-1" or "_"). It is used to merge MGET
+// fragments.
 func ArrayElems(reply []byte, dst [][]byte) ([][]byte, error) {
 	if len(reply) == 0 || reply[0] != '*' {
 		return dst, errNotArray

@@ -285,7 +285,10 @@ func TestNoAllocFromWireLength(t *testing.T) {
 			t.Errorf("%q: %v allocations per parse", f, a)
 		}
 	}
-	for _, f := range []string{"$536870912\r\n", "*2147483647\r\n", "*2147483647\r\n*2147483647\r\n$536870912\r\n"} {
+	for _, f := range []string{
+		"$536870912\r\n", "*2147483647\r\n", "*2147483647\r\n*2147483647\r\n$536870912\r\n",
+		"%2147483647\r\n|2147483647\r\n~2147483647\r\n>2147483647\r\n!536870912\r\n", "=536870912\r\n",
+	} {
 		buf := []byte(f)
 		var p ReplyParser
 		if a := testing.AllocsPerRun(100, func() { p.Reset(); p.Parse(buf) }); a != 0 {

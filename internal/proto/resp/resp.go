@@ -38,7 +38,8 @@
 //
 // Reply framing is strict (CRLF checked everywhere): replies come from the
 // servers, and a reply the parser cannot frame means the connection is out
-// of step and must be closed.
+// of step and must be closed. It accepts RESP3 replies as well as RESP2
+// ones (see ReplyParser), so a server connection may speak either.
 package resp
 
 import (
