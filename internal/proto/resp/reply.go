@@ -281,52 +281,6 @@ func skipDigits(b []byte, i int) int {
 	return i
 }
 
-// bulks reads the whole bulk and null bulk elements from p.pos on, the
-// usual elements of an array reply (an MGET's), with its state in locals,
-// and leaves anything else to the general loop. It returns the reply's
-// length when its last element was among them, else 0.
-func (p *ReplyParser) bulks(buf []byte) int {
-	pos, pending, marks := p.pos, p.pending, p.marks
-	if pos > math.MaxInt32-len(buf) {
-		p.marking = false // offsets would not fit the marks
-	}
-	var same sameBulk
-	for pos+5 <= len(buf) && buf[pos] == '$' {
-		end := same.next(buf, pos)
-		if end == 0 {
-			// bulkLen, inline for lengths of one to four digits (the
-			// usual values; "$-1" and longer ones take the call).
-			if d := buf[pos+1] - '0'; d-1 < 9 {
-				v, i := int(d), pos+2
-				for ; i < pos+5 && buf[i]-'0' <= 9; i++ {
-					v = v*10 + int(buf[i]-'0')
-				}
-				if e := i + 2 + v; e+2 <= len(buf) && buf[i] == '\r' && buf[i+1] == '\n' && buf[e] == '\r' && buf[e+1] == '\n' {
-					end = e + 2
-					same.set(buf, pos, i+2, end)
-				}
-			}
-		}
-		if end == 0 {
-			l := bulkLen(buf[pos:])
-			if l == 0 {
-				break
-			}
-			end = pos + l
-		}
-		pos = end
-		if p.marking {
-			marks = append(marks, int32(pos))
-		}
-		if pending--; pending == 0 {
-			p.pos, p.scan, p.pending, p.state, p.marks = pos, pos, 0, replyDone, marks
-			return pos
-		}
-	}
-	p.pos, p.scan, p.pending, p.marks = pos, pos, pending, marks
-	return 0
-}
-
 // next records that the element before pos is complete, and reports the
 // reply's length when it was the last one due.
 func (p *ReplyParser) next(pos int) (int, error) {
@@ -470,4 +424,50 @@ func ParseInt(reply []byte) (int64, error) {
 		return 0, errReplyInt
 	}
 	return v, nil
+}
+
+// bulks reads the whole bulk and null bulk elements from p.pos on, the
+// usual elements of an array reply (an MGET's), with its state in locals,
+// and leaves anything else to the general loop. It returns the reply's
+// length when its last element was among them, else 0.
+func (p *ReplyParser) bulks(buf []byte) int {
+	pos, pending, marks := p.pos, p.pending, p.marks
+	if pos > math.MaxInt32-len(buf) {
+		p.marking = false // offsets would not fit the marks
+	}
+	var same sameBulk
+	for pos+5 <= len(buf) && buf[pos] == '$' {
+		end := same.next(buf, pos)
+		if end == 0 {
+			// bulkLen, inline for lengths of one to four digits (the
+			// usual values; "$-1" and longer ones take the call).
+			if d := buf[pos+1] - '0'; d-1 < 9 {
+				v, i := int(d), pos+2
+				for ; i < pos+5 && buf[i]-'0' <= 9; i++ {
+					v = v*10 + int(buf[i]-'0')
+				}
+				if e := i + 2 + v; e+2 <= len(buf) && buf[i] == '\r' && buf[i+1] == '\n' && buf[e] == '\r' && buf[e+1] == '\n' {
+					end = e + 2
+					same.set(buf, pos, i+2, end)
+				}
+			}
+		}
+		if end == 0 {
+			l := bulkLen(buf[pos:])
+			if l == 0 {
+				break
+			}
+			end = pos + l
+		}
+		pos = end
+		if p.marking {
+			marks = append(marks, int32(pos))
+		}
+		if pending--; pending == 0 {
+			p.pos, p.scan, p.pending, p.state, p.marks = pos, pos, 0, replyDone, marks
+			return pos
+		}
+	}
+	p.pos, p.scan, p.pending, p.marks = pos, pos, pending, marks
+	return 0
 }
