@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nutcracker-go/nutcracker/internal/proto"
@@ -172,6 +173,9 @@ func mergeFanOut(out []byte, m *proto.Msg) []byte {
 	if len(m.Frags) == 0 {
 		return AppendError(out, "ERR Connection refused")
 	}
+	if m.Op == opInfo { // a document of what answered: a client's ready check must not fail with one server
+		return mergeInfo(out, m)
+	}
 	if failed, ok := fanOutFailure(out, m); ok {
 		return failed
 	}
@@ -206,8 +210,6 @@ func mergeFanOut(out []byte, m *proto.Msg) []byte {
 		return append(out, m.Frags[0].Reply...)
 	case opAll:
 		return mergeAll(out, m)
-	case opInfo:
-		return mergeInfo(out, m)
 	}
 	return AppendError(out, "ERR the proxy cannot merge this command's replies")
 }
@@ -453,16 +455,21 @@ func appendInfoInt(doc []byte, name string, value int64) []byte {
 
 // mergeInfo completes the proxy's INFO document (Local) with the lowest
 // redis_version of the servers and their keyspace of the pool's
-// database, summed.
+// database, summed. A server that failed or did not answer with a bulk
+// string is left out of both, and named in the Proxy section as
+// unanswered: INFO is how clients check a connection is ready (ioredis),
+// and one server down must not fail that check for the whole pool.
 func mergeInfo(out []byte, m *proto.Msg) []byte {
 	sections, db := m.Aux&infoEvery, m.Aux>>infoDBShift
 	dbPrefix := "db" + strconv.FormatInt(db, 10) + ":"
 	var version []byte
 	var keys, expires, ttlSum int64
+	var unanswered []string
 	for _, f := range m.Frags {
 		body, ok := bulkBody(f.Reply)
-		if !ok {
-			return appendServerError(out, f, "INFO's reply is not a bulk string")
+		if f.Err != nil || !ok {
+			unanswered = append(unanswered, f.Server)
+			continue
 		}
 		for len(body) > 0 {
 			var line []byte
@@ -477,12 +484,18 @@ func mergeInfo(out []byte, m *proto.Msg) []byte {
 			}
 		}
 	}
+	if version == nil { // no server answered: the version the proxy speaks
+		version = []byte(helloVersion)
+	}
 	var doc []byte
 	if sections&infoServer != 0 {
 		doc = append(doc, "# Server\r\n"...)
 		doc = appendInfoField(doc, "redis_version", string(version))
 	}
-	doc = append(doc, m.Local...)
+	doc = append(doc, m.Local...) // its last section is Proxy's, when asked for
+	if sections&infoProxy != 0 && len(unanswered) > 0 {
+		doc = appendInfoField(doc, "unanswered", strings.Join(unanswered, ","))
+	}
 	if sections&infoKeyspace != 0 {
 		if len(doc) > 0 {
 			doc = append(doc, "\r\n"...)

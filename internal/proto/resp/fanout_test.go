@@ -201,8 +201,14 @@ func TestInfo(t *testing.T) {
 	if got := fanOutMerge(t, []string{"INFO", "keyspace"}, bulk(s2), bulk(s2)); got != bulk("# Keyspace\r\ndb0:keys=8,expires=6,avg_ttl=2000\r\n") {
 		t.Errorf("INFO keyspace: %q", got)
 	}
-	if got := fanOutMerge(t, []string{"INFO", "SERVER"}, bulk(s2), "-ERR x\r\n"); got != "-ERR server s2: ERR x\r\n" {
-		t.Errorf("INFO SERVER with an error: %q", got)
+	// A server that does not answer is left out, and named.
+	got = fanOutMerge(t, []string{"INFO"}, bulk(s1), "-ERR x\r\n")
+	if !strings.Contains(got, "redis_version:7.0.15\r\n") || !strings.Contains(got, "\r\nunanswered:s2\r\n\r\n# Keyspace\r\n") {
+		t.Errorf("INFO with an error from s2: %q", got)
+	}
+	got = fanOutMerge(t, []string{"INFO", "server"}, "-ERR x\r\n", "-ERR y\r\n")
+	if want := "# Server\r\nredis_version:" + helloVersion + "\r\n"; !strings.HasPrefix(got[strings.Index(got, "\n")+1:], want) || strings.Contains(got, "unanswered") {
+		t.Errorf("INFO server with no server answering: %q", got)
 	}
 	// The sections the proxy knows alone are answered at once.
 	m, act := decodeArgs(t, twoServers, "INFO", "clients", "persistence")
