@@ -33,10 +33,12 @@ func checkDuration(t *testing.T) time.Duration {
 // proxy and check every reply against their own model of their keys,
 // while one backend after another is killed and restarted (its keys are
 // then lost) or paused past the timeout, and the configuration is
-// reloaded between faults. A reply that belongs to another
-// request, another client or another order fails the test.
+// reloaded between faults. Transactions on a hash tag are pipelined
+// among the other commands. A reply that belongs to another request,
+// another client or another order fails the test, and so does a
+// transaction that ran only in part.
 func TestChecker(t *testing.T) {
-	tp := startProxy(t, 3, "timeout: 500\nserver_connections: 2")
+	tp := startProxy(t, 3, "timeout: 500\nserver_connections: 2\nhash_tag: \"{}\"")
 	pl := tp.Proxy.poolList()[0].pool()
 	byAddr := map[string]int{}
 	for i, s := range pl.Servers {
@@ -124,11 +126,22 @@ type op struct {
 	keys   []string
 	epochs []int64 // of the keys' servers when sent
 	check  func(reply string)
+	// A transaction: args is MULTI, then come the commands of then, and
+	// checkAll gets every reply.
+	then     [][]string
+	checkAll func(replies []string)
 }
 
+// key returns one of the client's keys; a quarter of them share the
+// client's hash tag, which transactions use too.
 func (ck *checker) key() string {
+	if ck.rng.IntN(4) == 0 {
+		return ck.taggedKey()
+	}
 	return fmt.Sprintf("c%d:%d", ck.id, ck.rng.IntN(40))
 }
+
+func (ck *checker) taggedKey() string { return fmt.Sprintf("{c%d}:%d", ck.id, ck.rng.IntN(10)) }
 
 func (ck *checker) epochOf(key string) int64 { return ck.epochs[ck.route(key)].Load() }
 
@@ -172,9 +185,21 @@ func (ck *checker) round() {
 			o.epochs[i] = ck.epochOf(k)
 		}
 		b.WriteString(testutil.EncodeCmd(o.args...))
+		for _, cmd := range o.then {
+			b.WriteString(testutil.EncodeCmd(cmd...))
+		}
 	}
 	ck.c.Send(b.String())
 	for _, o := range ops {
+		if o.checkAll != nil {
+			replies := []string{ck.c.Reply()}
+			for range o.then {
+				replies = append(replies, ck.c.Reply())
+			}
+			ck.ops++
+			o.checkAll(replies)
+			continue
+		}
 		reply := ck.c.Reply()
 		ck.ops++
 		if isServerError(reply) {
@@ -192,7 +217,9 @@ func (ck *checker) fail(o *op, reply, why string, args ...any) {
 
 func (ck *checker) newOp() *op {
 	o := &op{}
-	switch ck.rng.IntN(6) {
+	switch ck.rng.IntN(7) {
+	case 5:
+		ck.transaction(o)
 	case 0, 1: // SET
 		k := ck.key()
 		ck.seq++
@@ -291,6 +318,44 @@ func (ck *checker) newOp() *op {
 		}
 	}
 	return o
+}
+
+// transaction makes o MULTI, SET k v, GET k, EXEC on a key of the
+// client's hash tag: EXEC's reply is all of it or an error, the GET
+// inside sees the SET, and the commands around it (on the same keys)
+// see it in order.
+func (ck *checker) transaction(o *op) {
+	k := ck.taggedKey()
+	ck.seq++
+	v := fmt.Sprintf("t%d.%d", ck.id, ck.seq)
+	o.args, o.keys = []string{"MULTI"}, []string{k}
+	o.then = [][]string{{"SET", k, v}, {"GET", k}, {"EXEC"}}
+	o.checkAll = func(replies []string) {
+		if replies[0] != "+OK\r\n" {
+			ck.fail(o, replies[0], "MULTI: want +OK")
+		}
+		queued := true
+		for _, r := range replies[1:3] {
+			switch {
+			case r == "+QUEUED\r\n":
+			case isServerError(r):
+				queued = false
+			default:
+				ck.fail(o, r, "a queued command: want +QUEUED or a server error")
+			}
+		}
+		exec := replies[3]
+		want := fmt.Sprintf("*2\r\n+OK\r\n$%d\r\n%s\r\n", len(v), v)
+		switch {
+		case exec == want && queued:
+			ck.learn(k, v, o.epochs[0])
+		case exec[0] == '-' && (isServerError(exec) || strings.HasPrefix(exec, "-EXECABORT ")):
+			ck.failed++
+			ck.forget(k) // it may have run, whole
+		default:
+			ck.fail(o, exec, "EXEC: want %q or an error (queued: %v)", want, queued)
+		}
+	}
 }
 
 // parseBulk decodes "$n\r\n...\r\n" ("" for a nil bulk).
