@@ -98,8 +98,11 @@ func (c *client) dispatch(frame []byte) bool {
 	m := c.newMsg()
 	st := c.st
 	act := c.h.Decode(frame, &m.Msg, &st.settings)
-	if onPin := m.Pin >= proto.PinOpen && m.Pin <= proto.PinClose; onPin != c.onPin && act != proto.Answer && act != proto.Skip {
-		c.settle() // from the shared server connections to the client's own, or back
+	onPin := m.Pin >= proto.PinOpen && m.Pin <= proto.PinClose
+	if (onPin != c.onPin || m.Pin == proto.PinOpen) && act != proto.Answer && act != proto.Skip {
+		// From the shared server connections to the client's own, back,
+		// or to a new one of its own: what went before must be done first.
+		c.settle()
 		c.onPin = onPin
 	}
 	switch act {

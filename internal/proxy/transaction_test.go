@@ -246,3 +246,39 @@ func TestTransactionAcrossReload(t *testing.T) {
 	}
 	expect(t, cl, "+OK\r\n", "SET", "{x}k", "after") // on the new ring's server
 }
+
+// TestBackToBackTransactions: transactions pipelined one after another
+// on one key run in order, though each may get another connection of its
+// own (other clients take the one given back).
+func TestBackToBackTransactions(t *testing.T) {
+	tp := txPool(t)
+	var wg sync.WaitGroup
+	for range 4 { // others taking and giving back connections
+		o := testutil.Dial(t, tp.addr)
+		wg.Go(func() {
+			for range 200 {
+				o.Send(testutil.EncodeCmd("MULTI") + testutil.EncodeCmd("INCR", "{b}other") + testutil.EncodeCmd("EXEC"))
+				o.Reply()
+				o.Reply()
+				o.Reply()
+			}
+		})
+	}
+	c := testutil.Dial(t, tp.addr)
+	for round := range 50 {
+		var b strings.Builder
+		for i := range 5 {
+			b.WriteString(testutil.EncodeCmd("MULTI") + testutil.EncodeCmd("SET", "{b}k", fmt.Sprint(round*5+i)) + testutil.EncodeCmd("EXEC"))
+		}
+		b.WriteString(testutil.EncodeCmd("GET", "{b}k"))
+		c.Send(b.String())
+		for range 15 {
+			c.Reply()
+		}
+		want := fmt.Sprint(round*5 + 4)
+		if got := c.Reply(); got != fmt.Sprintf("$%d\r\n%s\r\n", len(want), want) {
+			t.Fatalf("round %d: GET after 5 transactions: %q, want %s", round, got, want)
+		}
+	}
+	wg.Wait()
+}
