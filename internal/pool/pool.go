@@ -309,6 +309,12 @@ const maxIdlePins = 16
 // transaction): one given back earlier, or a new one. It is dialed once
 // (backend.NewSingle): once broken, it fails whatever is sent on it.
 func (s *Server) Pin() *backend.Conn {
+	var broken []*backend.Conn
+	defer func() {
+		for _, c := range broken { // quick: nothing is in flight on them
+			c.Close()
+		}
+	}()
 	s.pinMu.Lock()
 	defer s.pinMu.Unlock()
 	for n := len(s.pinIdle); n > 0; n = len(s.pinIdle) {
@@ -317,7 +323,7 @@ func (s *Server) Pin() *backend.Conn {
 		if !c.Broken() {
 			return c
 		}
-		go c.Close()
+		broken = append(broken, c)
 	}
 	return backend.NewSingle(s.opts)
 }

@@ -23,7 +23,10 @@
 // the reader goes on.
 package proto
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Protocol is one protocol: the state-free side, shared by every client
 // and server connection of the pools that speak it.
@@ -117,6 +120,21 @@ type ServerStatus struct {
 	Connections int64 // open connections to it
 	Requests    int64 // requests sent to it
 	Errors      int64 // connections it closed, failed or timed out
+}
+
+// AppendFields appends the server as the documents of every protocol
+// show it: "name=...,addr=...,state=up|ejected,connections=...,
+// requests=...,errors=...".
+func (s *ServerStatus) AppendFields(dst []byte) []byte {
+	state := "up"
+	if s.Ejected {
+		state = "ejected"
+	}
+	dst = append(append(append(append(dst, "name="...), s.Name...), ",addr="...), s.Addr...)
+	dst = append(append(dst, ",state="...), state...)
+	dst = strconv.AppendInt(append(dst, ",connections="...), s.Connections, 10)
+	dst = strconv.AppendInt(append(dst, ",requests="...), s.Requests, 10)
+	return strconv.AppendInt(append(dst, ",errors="...), s.Errors, 10)
 }
 
 // Router is the pool's placement of keys, as the proxy routes them.

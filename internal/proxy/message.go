@@ -98,21 +98,14 @@ func (c *client) dispatch(frame []byte) bool {
 	m := c.newMsg()
 	st := c.st
 	act := c.h.Decode(frame, &m.Msg, &st.settings)
-	onPin := m.Pin >= proto.PinOpen && m.Pin <= proto.PinClose
-	if (onPin != c.onPin || m.Pin == proto.PinOpen) && act != proto.Answer && act != proto.Skip {
-		// From the shared server connections to the client's own, back,
-		// or to a new one of its own: what went before must be done first.
-		c.settle()
-		c.onPin = onPin
+	if m.Pin != proto.PinNone || c.onPin {
+		c.pinStep(m, act)
 	}
 	switch act {
 	case proto.Skip:
 		releaseMsg(m)
 		return false
 	case proto.Answer:
-		if m.Pin == proto.PinDrop {
-			c.dropPin()
-		}
 		closes := m.Closes // before m is the writer's
 		c.answer(m)
 		return closes
@@ -132,6 +125,23 @@ func (c *client) dispatch(frame []byte) bool {
 		c.fanOut(m, frame)
 	}
 	return false
+}
+
+// pinStep does what m's Pin asks before m is handled: PinDrop closes the
+// client's own server connection; a request that moves between the
+// shared server connections and the client's own, or to a new one of its
+// own, waits until what went before is answered, or the two could reach
+// one server out of order.
+func (c *client) pinStep(m *msg, act proto.Action) {
+	if m.Pin == proto.PinDrop {
+		c.dropPin()
+		m.Pin = proto.PinNone
+	}
+	onPin := m.Pin != proto.PinNone
+	if (onPin != c.onPin || m.Pin == proto.PinOpen) && act != proto.Answer && act != proto.Skip {
+		c.settle()
+		c.onPin = onPin
+	}
 }
 
 // answer queues a request answered by the proxy (m.Local).
@@ -174,11 +184,6 @@ func (c *client) forwardPinned(m *msg, s *pool.Server, frame []byte) {
 			return
 		}
 		c.pin, c.pinServer = s.Pin(), s
-	case proto.PinDrop:
-		c.dropPin()
-		m.Pin = proto.PinNone
-		c.forward(m, s, frame)
-		return
 	}
 	if c.pin == nil { // its opening failed: the protocol's state is void
 		c.refuse(m, errRefused)

@@ -45,18 +45,9 @@ func appendStats(out []byte, st *proto.Status, now time.Time) []byte {
 	stat("total_connections", st.TotalConnections)
 	out = append(append(append(out, "STAT pool "...), st.Pool...), "\r\n"...)
 	stat("servers", int64(len(st.Servers)))
-	for i, s := range st.Servers {
-		state := "up"
-		if s.Ejected {
-			state = "ejected"
-		}
-		out = strconv.AppendInt(append(out, "STAT server"...), int64(i), 10)
-		out = append(append(append(out, " name="...), s.Name...), ",addr="...)
-		out = append(append(append(out, s.Addr...), ",state="...), state...)
-		out = strconv.AppendInt(append(out, ",connections="...), s.Connections, 10)
-		out = strconv.AppendInt(append(out, ",requests="...), s.Requests, 10)
-		out = strconv.AppendInt(append(out, ",errors="...), s.Errors, 10)
-		out = append(out, "\r\n"...)
+	for i := range st.Servers {
+		out = append(strconv.AppendInt(append(out, "STAT server"...), int64(i), 10), ' ')
+		out = append(st.Servers[i].AppendFields(out), "\r\n"...)
 	}
 	return append(out, replyEnd...)
 }

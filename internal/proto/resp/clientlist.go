@@ -40,7 +40,7 @@ func (c *Client) clientList(m *proto.Msg, args [][]byte, s *proto.Settings) prot
 	}
 	var peers []proto.Peer
 	if !none {
-		for p := range s.Peers {
+		for p := range peersOf(s) {
 			if pc, ok := p.Client.(*Client); ok && (ids == nil || slices.Contains(ids, pc.id)) {
 				peers = append(peers, p)
 			}
@@ -56,6 +56,14 @@ func (c *Client) clientList(m *proto.Msg, args [][]byte, s *proto.Settings) prot
 	}
 	m.Local = AppendBulk(m.Local, list)
 	return proto.Answer
+}
+
+// peersOf is s.Peers, or no peer when the pool gives none.
+func peersOf(s *proto.Settings) func(yield func(proto.Peer) bool) {
+	if s.Peers == nil {
+		return func(func(proto.Peer) bool) {}
+	}
+	return s.Peers
 }
 
 // appendPeer appends the CLIENT LIST line of p, whose protocol state is

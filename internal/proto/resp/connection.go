@@ -162,14 +162,14 @@ func (c *Client) client(m *proto.Msg, args [][]byte, s *proto.Settings) proto.Ac
 		m.Local = AppendInt(m.Local, c.id)
 		return proto.Answer
 	case "info":
-		line := c.appendPeer(nil, proto.Peer{Client: c, FD: -1}, true)
-		for p := range s.Peers {
+		self := proto.Peer{Client: c, FD: -1}
+		for p := range peersOf(s) {
 			if p.Client == proto.Client(c) {
-				line = c.appendPeer(line[:0], p, true)
+				self = p
 				break
 			}
 		}
-		m.Local = AppendBulk(m.Local, line)
+		m.Local = AppendBulk(m.Local, c.appendPeer(nil, self, true))
 		return proto.Answer
 	case "setinfo":
 		attr := string(bytes.ToLower(args[2]))

@@ -148,24 +148,34 @@ func scanReply(m *proto.Msg) []byte {
 // scanCursor parses a SCAN reply: the cursor, and the array of keys
 // after it.
 func scanCursor(reply []byte) (cursor uint64, rest []byte, ok bool) {
-	const head = "*2\r\n$"
-	if !bytes.HasPrefix(reply, []byte(head)) {
+	n, rest, ok := replyHeader(reply, '*')
+	if !ok || n != 2 {
 		return 0, nil, false
 	}
-	line := bytes.IndexByte(reply[len(head):], '\r')
-	if line < 0 {
+	size, rest, ok := replyHeader(rest, '$')
+	if !ok || size <= 0 || int64(len(rest)) < size+2 {
 		return 0, nil, false
 	}
-	size, ok := parseInt(reply[len(head) : len(head)+line])
-	at := len(head) + line + 2
-	if !ok || size <= 0 || int64(len(reply)-at) < size+2 {
-		return 0, nil, false
-	}
-	cursor, err := strconv.ParseUint(string(reply[at:at+int(size)]), 10, 64)
+	cursor, err := strconv.ParseUint(string(rest[:size]), 10, 64)
 	if err != nil {
 		return 0, nil, false
 	}
-	return cursor, reply[at+int(size)+2:], true
+	return cursor, rest[size+2:], true
+}
+
+// replyHeader parses the header line of a reply of type typ (the array
+// header "*2\r\n", the bulk header "$3\r\n"): its number, and the bytes
+// after the line.
+func replyHeader(reply []byte, typ byte) (n int64, rest []byte, ok bool) {
+	if len(reply) < 4 || reply[0] != typ {
+		return 0, nil, false
+	}
+	line := bytes.IndexByte(reply, '\r')
+	if line < 0 || line+1 >= len(reply) || reply[line+1] != '\n' {
+		return 0, nil, false
+	}
+	n, ok = parseInt(reply[1:line])
+	return n, reply[line+2:], ok
 }
 
 // mergeFanOut joins the replies of the servers to a fan-out command.
@@ -181,13 +191,9 @@ func mergeFanOut(out []byte, m *proto.Msg) []byte {
 	}
 	switch m.Op {
 	case opDBSize:
-		var sum int64
-		for _, f := range m.Frags {
-			n, err := ParseInt(f.Reply)
-			if err != nil {
-				return appendServerError(out, f, err.Error())
-			}
-			sum += n
+		sum, f, err := sumReplies(m)
+		if err != nil {
+			return appendServerError(out, f, err.Error())
 		}
 		return AppendInt(out, sum)
 	case opKeys:
@@ -195,10 +201,8 @@ func mergeFanOut(out []byte, m *proto.Msg) []byte {
 	case opRandom:
 		return mergeRandom(out, m)
 	case opFlush:
-		for _, f := range m.Frags {
-			if string(f.Reply) != replyOK {
-				return appendServerError(out, f, "unexpected reply")
-			}
+		if f := notOK(m); f != nil {
+			return appendServerError(out, f, "unexpected reply")
 		}
 		return append(out, replyOK...)
 	case opSame:
@@ -247,15 +251,8 @@ func appendServerError(out []byte, f *proto.Frag, msg string) []byte {
 // arrayBody returns the element count of an array reply and its
 // elements, the bytes after its header.
 func arrayBody(reply []byte) (int64, []byte, bool) {
-	if len(reply) < 4 || reply[0] != '*' {
-		return 0, nil, false
-	}
-	line := bytes.IndexByte(reply, '\r')
-	if line < 0 || line+1 >= len(reply) {
-		return 0, nil, false
-	}
-	n, ok := parseInt(reply[1:line])
-	return n, reply[line+2:], ok && n >= 0
+	n, body, ok := replyHeader(reply, '*')
+	return n, body, ok && n >= 0
 }
 
 // mergeKeys joins KEYS arrays.
@@ -420,26 +417,9 @@ func appendProxyInfo(doc []byte, sections int64, st *proto.Status, now time.Time
 		section("Proxy")
 		doc = appendInfoField(doc, "pool", st.Pool)
 		doc = appendInfoInt(doc, "servers", int64(len(st.Servers)))
-		for i, s := range st.Servers {
-			state := "up"
-			if s.Ejected {
-				state = "ejected"
-			}
-			doc = append(doc, "server"...)
-			doc = strconv.AppendInt(doc, int64(i), 10)
-			doc = append(doc, ":name="...)
-			doc = append(doc, s.Name...)
-			doc = append(doc, ",addr="...)
-			doc = append(doc, s.Addr...)
-			doc = append(doc, ",state="...)
-			doc = append(doc, state...)
-			doc = append(doc, ",connections="...)
-			doc = strconv.AppendInt(doc, s.Connections, 10)
-			doc = append(doc, ",requests="...)
-			doc = strconv.AppendInt(doc, s.Requests, 10)
-			doc = append(doc, ",errors="...)
-			doc = strconv.AppendInt(doc, s.Errors, 10)
-			doc = append(doc, "\r\n"...)
+		for i := range st.Servers {
+			doc = append(strconv.AppendInt(append(doc, "server"...), int64(i), 10), ':')
+			doc = append(st.Servers[i].AppendFields(doc), "\r\n"...)
 		}
 	}
 	return doc
@@ -520,19 +500,11 @@ func mergeInfo(out []byte, m *proto.Msg) []byte {
 
 // bulkBody returns the content of a bulk string reply.
 func bulkBody(reply []byte) ([]byte, bool) {
-	if len(reply) < 5 || reply[0] != '$' {
+	n, rest, ok := replyHeader(reply, '$')
+	if !ok || n < 0 || int64(len(rest)) != n+2 {
 		return nil, false
 	}
-	line := bytes.IndexByte(reply, '\r')
-	if line < 0 {
-		return nil, false
-	}
-	n, ok := parseInt(reply[1:line])
-	at := line + 2
-	if !ok || n < 0 || int64(len(reply)-at) != n+2 {
-		return nil, false
-	}
-	return reply[at : at+int(n)], true
+	return rest[:n], true
 }
 
 // keyspaceFields parses "keys=1,expires=0,avg_ttl=0"; a field it cannot

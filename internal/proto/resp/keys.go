@@ -3,6 +3,7 @@ package resp
 import (
 	"bytes"
 
+	"github.com/nutcracker-go/nutcracker/internal/hashkit"
 	"github.com/nutcracker-go/nutcracker/internal/proto"
 )
 
@@ -181,15 +182,10 @@ func sortKeys(keys [][]byte, args [][]byte, from int, hashTag string) ([][]byte,
 }
 
 // taggedBefore reports whether name has a hash tag that ends before
-// name[end]: what comes from end on does not change where name lives. A
-// tag is as package hashkit finds it: from the first tag[0] to the first
-// tag[1] after it, not empty.
+// name[end], as package hashkit finds tags: what comes from end on does
+// not change where name lives.
 func taggedBefore(name []byte, end int, tag string) bool {
-	if len(tag) != 2 {
-		return false
-	}
-	open := bytes.IndexByte(name[:end], tag[0])
-	return open >= 0 && bytes.IndexByte(name[open+1:end], tag[1]) > 0
+	return len(hashkit.TagKey(name[:end], []byte(tag))) < end
 }
 
 // streamKeys reads XREAD's and XREADGROUP's options as Redis does, up to

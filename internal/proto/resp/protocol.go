@@ -180,24 +180,42 @@ func (Protocol) Merge(out []byte, m *proto.Msg) []byte {
 	}
 	switch m.Op {
 	case opMSet:
-		for _, f := range m.Frags {
-			if string(f.Reply) != replyOK {
-				return AppendError(out, errInvalidArg+": "+f.Server+": unexpected reply")
-			}
+		if f := notOK(m); f != nil {
+			return AppendError(out, errInvalidArg+": "+f.Server+": unexpected reply")
 		}
 		return append(out, replyOK...)
 	case opSum:
-		var sum int64
-		for _, f := range m.Frags {
-			n, err := ParseInt(f.Reply)
-			if err != nil {
-				return AppendError(out, errInvalidArg+": "+f.Server+": "+err.Error())
-			}
-			sum += n
+		sum, f, err := sumReplies(m)
+		if err != nil {
+			return AppendError(out, errInvalidArg+": "+f.Server+": "+err.Error())
 		}
 		return AppendInt(out, sum)
 	}
 	return mergeMGet(out, m)
+}
+
+// notOK returns the first fragment whose reply is not +OK, or nil.
+func notOK(m *proto.Msg) *proto.Frag {
+	for _, f := range m.Frags {
+		if string(f.Reply) != replyOK {
+			return f
+		}
+	}
+	return nil
+}
+
+// sumReplies adds the integer replies of m's fragments, or returns the
+// first fragment whose reply is not one, and why.
+func sumReplies(m *proto.Msg) (int64, *proto.Frag, error) {
+	var sum int64
+	for _, f := range m.Frags {
+		n, err := ParseInt(f.Reply)
+		if err != nil {
+			return 0, f, err
+		}
+		sum += n
+	}
+	return sum, nil, nil
 }
 
 // mergeMGet joins the elements of MGET fragments' replies in key order.
