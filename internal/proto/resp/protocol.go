@@ -131,7 +131,7 @@ func (f *framer) Frame(r *proto.Request, buf []byte) (int, error) {
 		return f.framePair(buf)
 	}
 	if !f.started {
-		if buf[0] == '>' {
+		if len(buf) > 0 && buf[0] == '>' {
 			return 0, errPush
 		}
 		f.started = true
@@ -155,7 +155,7 @@ func (f *framer) Frame(r *proto.Request, buf []byte) (int, error) {
 // request sent with it.
 func (f *framer) framePair(buf []byte) (int, error) {
 	if f.first == 0 {
-		if buf[0] == '>' {
+		if len(buf) > 0 && buf[0] == '>' {
 			return 0, errPush
 		}
 		n, err := f.p.Parse(buf)
