@@ -109,10 +109,11 @@ type client struct {
 	fragOf []int32      // scratch: server index -> fragment index
 	// pin is the client's own connection to pinServer, for a protocol's
 	// state on the connection (a Redis transaction): see proto.Pin.
-	pin       *backend.Conn
-	pinServer *pool.Server
-	onPin     bool      // the last request sent went on pin
-	readAt    time.Time // when the last read returned, if slow requests are logged
+	pin        *backend.Conn
+	pinServer  *pool.Server
+	pinDialect uint8     // what pin speaks (proto.Msg.Dialect)
+	onPin      bool      // the last request sent went on pin
+	readAt     time.Time // when the last read returned, if slow requests are logged
 
 	seenReads uint32 // owned by the sweeper: reads at its last look
 }

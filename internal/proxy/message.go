@@ -170,7 +170,7 @@ func (c *client) forward(m *msg, s *pool.Server, frame []byte) {
 	m.server = s
 	c.h.Encode(&m.Msg, frame)
 	c.enqueue(m)
-	s.Send(&m.Request, c.affinity)
+	s.Send(&m.Request, c.affinity, m.Dialect)
 }
 
 // forwardPinned sends m on the client's own connection to a server (see
@@ -183,7 +183,7 @@ func (c *client) forwardPinned(m *msg, s *pool.Server, frame []byte) {
 			c.refuse(m, errRefused)
 			return
 		}
-		c.pin, c.pinServer = s.Pin(), s
+		c.pin, c.pinServer, c.pinDialect = s.Pin(m.Dialect), s, m.Dialect
 	}
 	if c.pin == nil { // its opening failed: the protocol's state is void
 		c.refuse(m, errRefused)
@@ -195,7 +195,7 @@ func (c *client) forwardPinned(m *msg, s *pool.Server, frame []byte) {
 	c.enqueue(m)
 	c.pin.Send(&m.Request)
 	if last {
-		c.pinServer.Unpin(c.pin)
+		c.pinServer.Unpin(c.pin, c.pinDialect)
 		c.pin, c.pinServer = nil, nil
 	}
 }
@@ -232,7 +232,7 @@ func (c *client) split(m *msg, frame []byte) {
 	c.st.pool.Stats.Fragments.Add(int64(len(m.Frags)))
 	c.enqueue(m)
 	for i, f := range m.Frags {
-		m.servers[i].Send(&f.Request, c.affinity)
+		m.servers[i].Send(&f.Request, c.affinity, m.Dialect)
 	}
 }
 
@@ -255,7 +255,7 @@ func (c *client) fanOut(m *msg, frame []byte) {
 	c.st.pool.Stats.Fragments.Add(int64(len(m.Frags)))
 	c.enqueue(m)
 	for i, f := range m.Frags {
-		m.servers[i].Send(&f.Request, c.affinity)
+		m.servers[i].Send(&f.Request, c.affinity, m.Dialect)
 	}
 }
 

@@ -15,6 +15,9 @@ type Client struct {
 	parsed bool // p holds a whole request: reset before the next
 	authed bool
 	id     int64 // CLIENT ID
+	// resp3 is set by HELLO 3: the client speaks RESP3 (dialectRESP3).
+	// Other connections' CLIENT LIST read it.
+	resp3 atomic.Bool
 	// name (CLIENT SETNAME) and last (the last command) are read by
 	// other connections' CLIENT LIST.
 	name atomic.Pointer[string]
@@ -68,6 +71,9 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Act
 	args := c.p.Args(frame)
 	if len(args) == 0 {
 		return proto.Skip // an empty line or *0: Redis ignores it
+	}
+	if c.resp3.Load() {
+		m.Dialect = dialectRESP3
 	}
 	if c.replies != repliesOn {
 		m.Silent = true

@@ -178,7 +178,7 @@ func TestInfo(t *testing.T) {
 	s2 := "# Server\r\nredis_version:7.0.9\r\n\r\n# Keyspace\r\ndb2:keys=4,expires=3,avg_ttl=2000\r\n"
 	bulk := func(s string) string { return string(AppendBulkString(nil, s)) }
 	got := fanOutMerge(t, []string{"INFO"}, bulk(s1), bulk(s2))
-	body, ok := bulkBody([]byte(got))
+	body, ok := blobBody([]byte(got), '$')
 	if !ok {
 		t.Fatalf("INFO: not a bulk string: %q", got)
 	}
