@@ -27,9 +27,15 @@ import (
 // A pool of one server must match Redis byte for byte, but where a
 // reply differs by nature (TIME, INFO, CLIENT LIST: see compareBy). A
 // pool of three servers must match it for the commands it splits or
-// sends to every server, and for transactions on one hash tag.
-// Commands the proxy refuses by design (blocking, pub/sub) are not in
-// the corpus: their refusals are tested elsewhere.
+// sends to every server, and for transactions on one hash tag. Requests
+// written at once across protocol switches (HELLO 2, HELLO 3, RESET)
+// must each be answered in the protocol of its turn, and see the writes
+// before it.
+//
+// What the proxy refuses by design is not in the corpus (blocking and
+// pub/sub commands, scripts without keys, SELECT of another database,
+// cursors the proxy did not give, server-wide commands such as MEMORY
+// DOCTOR): those refusals are tested elsewhere.
 
 // compareBy says how a step's replies are compared.
 type compareBy uint8
@@ -64,8 +70,12 @@ type corpusStep struct {
 	// other steps go on the session's second connection, which stays
 	// in RESP2 whatever the first speaks (a write that breaks a WATCH).
 	other bool
+	// batch, when set, are requests written at once, whose replies are
+	// compared one by one, masked; args is the first.
+	batch [][]string
 }
 
+// Steps, by how their replies compare.
 func step(args ...string) corpusStep      { return corpusStep{args: args} }
 func masked(args ...string) corpusStep    { return corpusStep{args: args, by: sameMasked} }
 func unordered(args ...string) corpusStep { return corpusStep{args: args, by: sameElements} }
@@ -75,6 +85,9 @@ func wholeScan(args ...string) corpusStep {
 }
 func keyspace() corpusStep                { return corpusStep{args: []string{"INFO", "keyspace"}, by: sameKeyspace} }
 func fromOther(args ...string) corpusStep { return corpusStep{args: args, other: true} }
+func pipelined(batch ...[]string) corpusStep {
+	return corpusStep{args: batch[0], by: sameMasked, batch: batch}
+}
 
 // corpusGroup is a session: its steps, after HELLO 3 in RESP3, after
 // FLUSHALL in both.
@@ -315,6 +328,7 @@ var oneServerCorpus = []corpusGroup{
 		step("COMMAND", "COUNT"), step("COMMAND", "INFO", "get", "nosuch"), step("COMMAND", "DOCS", "get"),
 		step("COMMAND", "GETKEYS", "set", "a", "b"), step("COMMAND", "GETKEYS", "ping"),
 		shape("LOLWUT"), shape("TIME"), shape("LASTSAVE"), shape("INFO"), shape("INFO", "server", "keyspace"),
+		shape("INFO", "clients"), shape("INFO", "persistence", "stats"), step("INFO", "nosuch"),
 		step("SET", "a", "1"), keyspace(), step("DBSIZE"), step("FLUSHALL", "SYNC"), keyspace(), step("FLUSHDB", "ASYNC"),
 		step("TIME", "x"), step("DBSIZE", "x"), step("LASTSAVE", "x"), step("RANDOMKEY", "x"), step("KEYS"),
 	}},
@@ -333,6 +347,16 @@ var oneServerCorpus = []corpusGroup{
 		masked("HELLO", "3"), step("GET", "nope"), step("HGETALL", "h"), shape("CLIENT", "INFO"),
 		step("RESET"), step("GET", "nope"), step("HGETALL", "h"), step("CLIENT", "GETNAME"), shape("CLIENT", "INFO"),
 		masked("HELLO", "3", "SETNAME", "m"), step("CLIENT", "GETNAME"), step("ZADD", "z", "1.5", "m"), step("ZSCORE", "z", "m"),
+		fromOther("ZSCORE", "z", "m"), fromOther("HGETALL", "h"), step("HGETALL", "h"), masked("HELLO", "3", "AUTH", "default", "x"),
+		// Requests written at once: each is read in the protocol the
+		// one before it left.
+		pipelined([]string{"HELLO", "2"}, []string{"HGETALL", "h"}, []string{"HELLO", "3"}, []string{"HGETALL", "h"},
+			[]string{"ZSCORE", "z", "m"}, []string{"RESET"}, []string{"ZSCORE", "z", "m"}, []string{"HELLO", "3"}, []string{"GET", "nope"}),
+		// A write, then a read in the other protocol: it sees the write.
+		pipelined([]string{"SET", "k", "1"}, []string{"HELLO", "2"}, []string{"GET", "k"}, []string{"INCR", "k"},
+			[]string{"HELLO", "3"}, []string{"GET", "k"}, []string{"DEL", "k"}, []string{"RESET"}, []string{"EXISTS", "k"}),
+		pipelined([]string{"MULTI"}, []string{"HGETALL", "h"}, []string{"ZSCORE", "z", "m"}, []string{"EXEC"}, []string{"HELLO", "2"},
+			[]string{"MULTI"}, []string{"HGETALL", "h"}, []string{"ZSCORE", "z", "m"}, []string{"EXEC"}),
 	}},
 }
 
@@ -349,11 +373,17 @@ var threeServerCorpus = []corpusGroup{
 		step("DBSIZE"), unordered("KEYS", "*"), unordered("KEYS", "[a-c]*"), unordered("KEYS", "nope*"),
 		wholeScan(), wholeScan("COUNT", "1"), wholeScan("MATCH", "[a-d]*"), keyspace(),
 		step("DEL", "apple", "nope", "banana"), step("UNLINK", "cherry", "damson", "nope"), step("DBSIZE"), step("DEL", "elder", "fig"),
-		step("RANDOMKEY"), step("MGET", "grape", "apple"), keyspace(),
+		step("RANDOMKEY"), step("MGET", "grape", "apple"), keyspace(), step("RPUSH", "list", "x"),
+		step("MGET", "apple", "list", "grape", "nope"), step("EXISTS", "list", "grape"), step("DEL", "list"),
+		step("SCAN", "x"), wholeScan("TYPE", "list"),
 		step("MSET", "apple"), step("MSET", "apple", "1", "banana"), step("MGET"), step("DEL"), step("EXISTS"), step("TOUCH"), step("UNLINK"),
 		step("SCRIPT", "LOAD", luaLoad), step("SCRIPT", "EXISTS", luaLoadSHA, "nope"), step("EVALSHA", luaLoadSHA, "1", "grape"),
 		step("SCRIPT", "FLUSH"), step("SCRIPT", "EXISTS", luaLoadSHA, "nope"),
 		shape("TIME"), shape("INFO"), step("FLUSHDB"), step("DBSIZE"), step("KEYS", "*"), step("RANDOMKEY"), wholeScan(), keyspace(),
+		step("MSET", "apple", "1", "cherry", "3"),
+		pipelined([]string{"HELLO", "3"}, []string{"MGET", "apple", "nope", "cherry"}, []string{"DEL", "nope", "cherry"},
+			[]string{"RANDOMKEY"}, []string{"HELLO", "2"}, []string{"MGET", "apple", "nope", "cherry"}, []string{"DBSIZE"},
+			[]string{"RANDOMKEY"}, []string{"HELLO", "3"}, []string{"MGET", "nope"}, []string{"HELLO", "2"}, []string{"MGET", "nope"}),
 	}},
 	{name: "transactions", steps: []corpusStep{
 		step("MULTI"), step("SET", "{t}a", "1"), step("INCR", "{t}a"), step("GET", "{t}nope"), step("HSET", "{t}h", "f", "v"),
@@ -451,20 +481,22 @@ func replay(t *testing.T, redisAddr, proxyAddr string, protocol int, steps []cor
 	if protocol == 3 {
 		// Without HELLO 3 answered, the whole session would differ.
 		hello := masked("HELLO", "3")
-		want, got := redis.run(t, hello), proxy.run(t, hello)
+		want, got := redis.run(t, hello)[0], proxy.run(t, hello)[0]
 		if canonical(t, hello, got) != canonical(t, hello, want) {
 			t.Fatalf("HELLO 3 opens the session: proxy %q, redis %q", got, want)
 		}
 	}
 	flush := step("FLUSHALL")
-	if want, got := redis.run(t, flush), proxy.run(t, flush); got != want {
+	if want, got := redis.run(t, flush)[0], proxy.run(t, flush)[0]; got != want {
 		t.Fatalf("FLUSHALL opens the session: proxy %q, redis %q", got, want)
 	}
 	quit := false
 	for i, s := range steps {
 		want, got := redis.run(t, s), proxy.run(t, s)
-		if cw, cg := canonical(t, s, want), canonical(t, s, got); cw != cg {
-			t.Errorf("step %d %s: proxy %q, redis %q", i, describeStep(s), clip(got), clip(want))
+		for j := range want {
+			if cw, cg := canonical(t, s, want[j]), canonical(t, s, got[j]); cw != cg {
+				t.Errorf("step %d %s: proxy %q, redis %q", i, describeStep(s, j), clip(got[j]), clip(want[j]))
+			}
 		}
 		quit = strings.EqualFold(s.args[0], "quit")
 	}
@@ -473,10 +505,13 @@ func replay(t *testing.T, redisAddr, proxyAddr string, protocol int, steps []cor
 	}
 }
 
-// describeStep names a step in failure messages.
-func describeStep(s corpusStep) string {
+// describeStep names a step, and the request of a batch whose reply is
+// request, in failure messages.
+func describeStep(s corpusStep, request int) string {
 	name := fmt.Sprintf("%q", s.args)
 	switch {
+	case s.batch != nil:
+		name = fmt.Sprintf("%q, request %d of %q written at once", s.batch[request], request, s.batch)
 	case s.by == sameScan:
 		name += " (and on to the end of the scan)"
 	case s.other:
@@ -506,18 +541,30 @@ func newCorpusSide(t *testing.T, addr string) *corpusSide {
 	return &corpusSide{addr: addr, main: dialReplies(t, addr)}
 }
 
-// run sends a step and returns its reply, or for sameScan the keys of
-// a whole scan, sorted, one a line.
-func (s *corpusSide) run(t *testing.T, st corpusStep) string {
+// run sends a step and returns its reply (a batch's, one a request),
+// or for sameScan the keys of a whole scan, sorted, one a line.
+func (s *corpusSide) run(t *testing.T, st corpusStep) []string {
 	t.Helper()
 	if st.other {
 		if s.other == nil {
 			s.other = dialReplies(t, s.addr)
 		}
-		return s.other.Do(t, st.args...)
+		return []string{s.other.Do(t, st.args...)}
+	}
+	if st.batch != nil {
+		var requests string
+		for _, args := range st.batch {
+			requests += testutil.EncodeCmd(args...)
+		}
+		s.main.Send(requests)
+		var replies []string
+		for _, args := range st.batch {
+			replies = append(replies, s.main.Reply(t, args))
+		}
+		return replies
 	}
 	if st.by != sameScan {
-		return s.main.Do(t, st.args...)
+		return []string{s.main.Do(t, st.args...)}
 	}
 	var keys []string
 	args := slices.Clone(st.args)
@@ -525,7 +572,7 @@ func (s *corpusSide) run(t *testing.T, st corpusStep) string {
 		reply := s.main.Do(t, args...)
 		node, _ := parseReply(t, reply)
 		if node.typ != '*' || len(node.elems) != 2 {
-			return reply // an error: compared as it is
+			return []string{reply} // an error: compared as it is
 		}
 		args[1] = node.elems[0].data
 		for _, k := range node.elems[1].elems {
@@ -533,11 +580,11 @@ func (s *corpusSide) run(t *testing.T, st corpusStep) string {
 		}
 		if args[1] == "0" {
 			slices.Sort(keys)
-			return "keys:\n" + strings.Join(keys, "\n")
+			return []string{"keys:\n" + strings.Join(keys, "\n")}
 		}
 	}
 	t.Fatalf("SCAN %q: no end after 1000 calls", st.args)
-	return ""
+	return nil
 }
 
 // replyConn is a connection whose replies are framed by the proxy's own
@@ -552,10 +599,16 @@ func dialReplies(t *testing.T, addr string) *replyConn {
 	return &replyConn{Client: testutil.Dial(t, addr)}
 }
 
-// Do sends a command and returns its reply, of any RESP type.
+// Do sends a command and returns its reply.
 func (c *replyConn) Do(t testing.TB, args ...string) string {
 	t.Helper()
 	c.Cmd(args...)
+	return c.Reply(t, args)
+}
+
+// Reply reads the reply, of any RESP type, to the request args.
+func (c *replyConn) Reply(t testing.TB, args []string) string {
+	t.Helper()
 	var p resp.ReplyParser
 	chunk := make([]byte, 16<<10)
 	c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
