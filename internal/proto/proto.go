@@ -170,16 +170,24 @@ type Client interface {
 	// it goes whole to one server, else each fragment's, once the proxy
 	// has given every key its fragment (Msg.KeyFrag).
 	Encode(m *Msg, frame []byte)
-	// Authed reports whether the client passed AUTH; SetAuthed restores
-	// it in a client handed over by another process.
-	Authed() bool
-	SetAuthed()
+	// Session returns what the connection has set up for itself, which
+	// Resume restores in a client handed over by another process.
+	Session() Session
+	Resume(Session)
 	// InTransaction reports whether the connection has state on a server
 	// or in the protocol that another process could not take over (a
 	// Redis MULTI or WATCH): such a client is closed, not handed over.
 	InTransaction() bool
 	// Release lets go of scratch memory while the client is idle.
 	Release()
+}
+
+// Session is what a client connection has set up for itself that a
+// handover to another process carries.
+type Session struct {
+	Authed  bool   // it passed AUTH
+	Dialect uint8  // the dialect it speaks (Msg.Dialect)
+	Name    string // its name (Redis CLIENT SETNAME)
 }
 
 // Action is what the proxy does with a decoded request.

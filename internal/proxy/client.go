@@ -94,11 +94,11 @@ type client struct {
 
 	// Handed from the reader to the writer through the queue's close:
 	// why the reader stopped, and for a handover the bytes read and not
-	// parsed (set by Adopt before the first reader, too) and whether the
-	// client passed AUTH.
-	stop       stopReason
-	unparsed   []byte
-	authPassed bool
+	// parsed (set by Adopt before the first reader, too) and what the
+	// client set up for itself.
+	stop     stopReason
+	unparsed []byte
+	session  proto.Session
 	// inTransaction: the client left inside a transaction, whose state
 	// another process cannot take: it is closed, not handed over.
 	inTransaction bool
@@ -249,7 +249,8 @@ func (c *client) stopLeaving(rest []byte) {
 	if len(rest) > 0 {
 		c.unparsed = append([]byte(nil), rest...)
 	}
-	c.authPassed = c.h.Authed() && c.st.settings.Password != ""
+	c.session = c.h.Session()
+	c.session.Authed = c.session.Authed && c.st.settings.Password != ""
 	c.inTransaction = c.h.InTransaction()
 	c.mu.Lock()
 	c.setStateLocked(stateLeaving)

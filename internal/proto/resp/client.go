@@ -44,11 +44,26 @@ func (c *Client) Parse(buf []byte) (int, error) {
 	return n, err
 }
 
-// Authed reports whether the client passed AUTH (or has none to pass).
-func (c *Client) Authed() bool { return c.authed }
+// Session returns whether the client passed AUTH (or has none to pass),
+// whether it speaks RESP3, and its name.
+func (c *Client) Session() proto.Session {
+	s := proto.Session{Authed: c.authed}
+	if c.resp3.Load() {
+		s.Dialect = dialectRESP3
+	}
+	if name := c.name.Load(); name != nil {
+		s.Name = *name
+	}
+	return s
+}
 
-// SetAuthed marks the client as having passed AUTH.
-func (c *Client) SetAuthed() { c.authed = true }
+// Resume restores what Session returned in another process: AUTH
+// passed, RESP3, the name.
+func (c *Client) Resume(s proto.Session) {
+	c.authed = c.authed || s.Authed
+	c.resp3.Store(s.Dialect == dialectRESP3)
+	c.setName([]byte(s.Name))
+}
 
 // Release drops the parser's buffers.
 func (c *Client) Release() {

@@ -19,27 +19,6 @@ func TestPushRefused(t *testing.T) {
 	}
 }
 
-// mergeRESP3 merges replies to a fan-out command of a RESP3 client.
-func mergeRESP3(t *testing.T, args []string, replies ...string) string {
-	t.Helper()
-	pc, wire := parsedClient(t, twoServers, args...)
-	c := pc.(*Client)
-	c.resp3.Store(true)
-	m := &proto.Msg{}
-	if act := c.Decode(wire, m, twoServers); act != proto.FanOut {
-		t.Fatalf("%q: action %v, local %q", args, act, m.Local)
-	}
-	c.Encode(m, wire)
-	fr := Protocol{}.NewFramer()
-	for i, reply := range replies {
-		f := &proto.Frag{Server: "s" + string(rune('1'+i))}
-		f.Wire, f.Hint = m.Wire, m.Hint
-		frame(t, fr, &f.Request, reply)
-		m.Frags = append(m.Frags, f)
-	}
-	return string(Protocol{}.Merge(nil, m))
-}
-
 // TestMergeRESP3: the merges of a RESP3 client's fan-out commands read
 // RESP3 replies (nulls "_", verbatim strings, blob errors) and answer in
 // RESP3.
@@ -54,14 +33,14 @@ func TestMergeRESP3(t *testing.T) {
 		{[]string{"DBSIZE"}, []string{":2\r\n", "!9\r\nERR oops!\r\n"}, "-ERR server s2: ERR oops!\r\n"},
 		{[]string{"FLUSHDB"}, []string{"!5\r\nERR x\r\n", "!5\r\nERR x\r\n"}, "!5\r\nERR x\r\n"},
 	} {
-		if got := mergeRESP3(t, tc.args, tc.replies...); got != tc.want {
+		if got := fanOutMergeIn(t, dialectRESP3, tc.args, tc.replies...); got != tc.want {
 			t.Errorf("%q %q: merged %q, want %q", tc.args, tc.replies, got, tc.want)
 		}
 	}
 	// INFO: the servers send verbatim strings; the pool's database is 2
 	// (fixedStatus).
 	verbatim := func(s string) string { return string(appendText(nil, []byte(s), dialectRESP3)) }
-	got := mergeRESP3(t, []string{"INFO"},
+	got := fanOutMergeIn(t, dialectRESP3, []string{"INFO"},
 		verbatim("# Server\r\nredis_version:7.0.15\r\n\r\n# Keyspace\r\ndb2:keys=3,expires=0,avg_ttl=0\r\n"),
 		verbatim("# Server\r\nredis_version:7.0.9\r\n\r\n# Keyspace\r\ndb2:keys=4,expires=0,avg_ttl=0\r\n"))
 	head, doc, _ := strings.Cut(got, "\r\n")
