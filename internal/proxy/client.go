@@ -111,9 +111,11 @@ type client struct {
 	// state on the connection (a Redis transaction): see proto.Pin.
 	pin        *backend.Conn
 	pinServer  *pool.Server
-	pinDialect uint8     // what pin speaks (proto.Msg.Dialect)
-	onPin      bool      // the last request sent went on pin
-	readAt     time.Time // when the last read returned, if slow requests are logged
+	pinDialect uint8 // what pin speaks (proto.Msg.Dialect)
+	onPin      bool  // the last request sent went on pin
+	// sentDialect is the dialect of the last request sent (Msg.Dialect).
+	sentDialect uint8
+	readAt      time.Time // when the last read returned, if slow requests are logged
 
 	seenReads uint32 // owned by the sweeper: reads at its last look
 }
