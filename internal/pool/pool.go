@@ -68,8 +68,13 @@ type Server struct {
 	failLog logging.Recurring // its lines: the first failure, counts, the recovery
 	logName string            // "server <name> of pool <pool>", made once: failures are many
 
+	// moves is where a sentinel group's master is (see Follow); nil for
+	// a server of fixed address.
+	moves *backend.Address
+
 	pinMu   sync.Mutex
 	pinIdle [proto.NumDialects][]*backend.Conn // clients' own connections given back, for the next transaction
+	pinOut  map[*backend.Conn]bool             // those clients hold now, for Follow to break
 	pinShut bool                               // the pool is closed: given-back connections are closed
 }
 
@@ -114,6 +119,17 @@ func (cs *connSets) close() []*backend.Conn {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	cs.closed = true
+	return cs.allLocked()
+}
+
+// all returns every connection opened so far.
+func (cs *connSets) all() []*backend.Conn {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.allLocked()
+}
+
+func (cs *connSets) allLocked() []*backend.Conn {
 	var all []*backend.Conn
 	for d := range cs.sets {
 		if set := cs.sets[d].Load(); set != nil {
@@ -151,18 +167,26 @@ func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) 
 		p.Stats = prev.Stats // counters go on; the server list is rebuilt below
 	}
 	var statServers []*stats.Server
-	for i := range cfg.Servers {
-		sc := &cfg.Servers[i]
+	servers := cfg.Servers
+	if len(cfg.Groups) > 0 {
+		servers = groupServers(cfg)
+	}
+	for i := range servers {
+		sc := &servers[i]
 		s := &Server{Config: sc, pool: p, index: i, logName: "server " + sc.RingName + " of pool " + cfg.Name}
 		addr := sc.Addr
-		if sc.Network == "tcp" {
+		if sc.Network == "tcp" && sc.Addr != "" {
 			addr = net.JoinHostPort(sc.Host, strconv.Itoa(sc.Port))
+		}
+		if sc.Addr == "" { // a sentinel group's master, found later
+			s.moves = backend.NewAddress(errNoMaster(sc.RingName))
 		}
 		sets := &connSets{n: cfg.ServerConnections}
 		for d := range sets.opts {
 			sets.opts[d] = &backend.Options{
 				Network:        sc.Network,
 				Addr:           addr,
+				Moves:          s.moves,
 				Timeout:        cfg.Timeout,
 				KeepAlive:      cfg.TCPKeepalive,
 				NewFramer:      p.Protocol.NewFramer,
@@ -172,7 +196,7 @@ func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) 
 		}
 		if old := prev.reusable(sc.RingName, sets); old != nil {
 			old.reused = true
-			s.conns, s.sets, s.Stats = old.conns, old.sets, old.Stats
+			s.conns, s.sets, s.Stats, s.moves = old.conns, old.sets, old.Stats, old.moves
 			s.sets.events.server.Store(s)
 		} else {
 			s.Stats = &stats.Server{Name: sc.RingName, Process: proc}
@@ -212,7 +236,7 @@ func (p *Pool) reusable(name string, sets *connSets) *Server {
 func sameOptions(a, b *connSets) bool {
 	for d := range a.opts {
 		o, n := a.opts[d], b.opts[d]
-		if o.Network != n.Network || o.Addr != n.Addr || o.Timeout != n.Timeout ||
+		if o.Network != n.Network || o.Addr != n.Addr || (o.Moves == nil) != (n.Moves == nil) || o.Timeout != n.Timeout ||
 			o.KeepAlive != n.KeepAlive || o.ReadBufferSize != n.ReadBufferSize ||
 			!slices.EqualFunc(o.Handshake, n.Handshake, bytes.Equal) {
 			return false
@@ -386,11 +410,26 @@ func (s *Server) Pin(d uint8) *backend.Conn {
 		c := (*idle)[n-1]
 		*idle = (*idle)[:n-1]
 		if !c.Broken() {
+			s.pinOut[c] = true
 			return c
 		}
 		broken = append(broken, c)
 	}
-	return backend.NewSingle(s.sets.opts[d])
+	c := backend.NewSingle(s.sets.opts[d])
+	if s.pinOut == nil {
+		s.pinOut = map[*backend.Conn]bool{}
+	}
+	s.pinOut[c] = true
+	return c
+}
+
+// ClosePin closes a connection from Pin whose client's state on it is
+// void (a transaction left open).
+func (s *Server) ClosePin(c *backend.Conn) {
+	s.pinMu.Lock()
+	delete(s.pinOut, c)
+	s.pinMu.Unlock()
+	c.Close()
 }
 
 // Unpin takes back a connection of dialect d from Pin, for another
@@ -399,6 +438,7 @@ func (s *Server) Pin(d uint8) *backend.Conn {
 // first.
 func (s *Server) Unpin(c *backend.Conn, d uint8) {
 	s.pinMu.Lock()
+	delete(s.pinOut, c)
 	idle := &s.pinIdle[d]
 	keep := !s.pinShut && !c.Broken() && len(*idle) < maxIdlePins
 	if keep {

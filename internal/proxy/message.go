@@ -206,7 +206,7 @@ func (c *client) forwardPinned(m *msg, s *pool.Server, frame []byte) {
 // whatever the protocol left open on it ends with it.
 func (c *client) dropPin() {
 	if c.pin != nil {
-		c.pin.Close()
+		c.pinServer.ClosePin(c.pin)
 		c.pin, c.pinServer = nil, nil
 	}
 }

@@ -30,7 +30,7 @@ func (ps poolStatus) Status(st *proto.Status) {
 		ss := s.Stats
 		st.Servers = append(st.Servers, proto.ServerStatus{
 			Name:        s.Name(),
-			Addr:        s.Config.Addr,
+			Addr:        s.Addr(),
 			Ejected:     s.Ejected(),
 			Connections: ss.Connections.Load(),
 			Requests:    ss.Requests.Load(),
