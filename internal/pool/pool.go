@@ -199,7 +199,7 @@ func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) 
 			s.conns, s.sets, s.Stats, s.moves = old.conns, old.sets, old.Stats, old.moves
 			s.sets.events.server.Store(s)
 		} else {
-			s.Stats = &stats.Server{Name: sc.RingName, Process: proc}
+			s.Stats = &stats.Server{Name: sc.RingName, Process: proc, Group: s.moves != nil}
 			sets.events = &serverEvents{}
 			sets.events.server.Store(s)
 			for _, o := range sets.opts {

@@ -58,8 +58,12 @@ func (s *Server) Follow(addr string) bool {
 	} else {
 		s.moves.Set(addr)
 	}
+	s.Stats.SetMaster(addr)
 	if old == "" { // nothing was sent anywhere
 		return false
+	}
+	if addr != "" {
+		s.Stats.Failovers.Add(1)
 	}
 	to := addr
 	if to == "" {

@@ -109,8 +109,8 @@ func TestFollow(t *testing.T) {
 	stuck := &proto.Request{Wire: []byte(testutil.EncodeCmd("GET", "k")), Owner: d}
 	s.Send(stuck, 0, 0)
 	testutil.Eventually(t, 5*time.Second, func() bool { return s.Stats.InQueue.Load() == 0 }, "the writer never took the request")
-	if !s.Follow(b.Addr) {
-		t.Fatal("a move from one master to another is a failover")
+	if !s.Follow(b.Addr) || s.Stats.Failovers.Load() != 1 || s.Stats.Master() != b.Addr {
+		t.Fatalf("a move from one master to another is a failover: %d counted, master %q", s.Stats.Failovers.Load(), s.Stats.Master())
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool { return d.count() == 1 }, "the request in flight never failed")
 	var moved *backend.Redirected
@@ -127,7 +127,7 @@ func TestFollow(t *testing.T) {
 		t.Fatalf("a transaction on the old master went on: %q", after.Reply)
 	}
 	s.Unpin(pin, 0)
-	if s.Follow("") || s.Addr() != "" {
+	if s.Follow("") || s.Addr() != "" || s.Stats.Failovers.Load() != 1 || s.Stats.Master() != "" {
 		t.Fatal("no master known is not a failover")
 	}
 	if r := do("PING"); r.Err == nil {

@@ -69,6 +69,10 @@ var (
 		{"nutcracker_server_out_queue_bytes", gauge, 1, ""},
 	}, "pool", "server")
 
+	failoverDesc = prometheus.NewDesc("nutcracker_server_failover_total",
+		"# times a sentinel group's master moved (twemproxy-163's server_failover)", []string{"pool", "server"}, nil)
+	sentinelMasterDesc = prometheus.NewDesc("nutcracker_sentinel_master",
+		"1, labelled with a sentinel group's current master (addr is empty while none is known)", []string{"pool", "group", "addr"}, nil)
 	slowRequestsDesc = prometheus.NewDesc("nutcracker_pool_slow_requests_total",
 		"# requests slower than the slow-request threshold", []string{"pool"}, nil)
 	latencyDesc = prometheus.NewDesc("nutcracker_server_request_duration_seconds",
@@ -105,7 +109,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range serverFamilies {
 		ch <- f.desc
 	}
-	for _, d := range []*prometheus.Desc{slowRequestsDesc, latencyDesc, infoDesc, uptimeDesc, totalConnsDesc, currConnsDesc} {
+	for _, d := range []*prometheus.Desc{failoverDesc, sentinelMasterDesc, slowRequestsDesc, latencyDesc, infoDesc, uptimeDesc, totalConnsDesc, currConnsDesc} {
 		ch <- d
 	}
 }
@@ -126,6 +130,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			for i, v := range s.values() {
 				f := serverFamilies[i]
 				ch <- prometheus.MustNewConstMetric(f.desc, f.typ, float64(v)*f.scale, pool.Name, s.Name)
+			}
+			if s.Group {
+				ch <- prometheus.MustNewConstMetric(failoverDesc, counter, float64(s.Failovers.Load()), pool.Name, s.Name)
+				ch <- prometheus.MustNewConstMetric(sentinelMasterDesc, gauge, 1, pool.Name, s.Name, s.Master())
 			}
 			counts, count, sum := s.latencySnapshot()
 			buckets := make(map[float64]uint64, len(latencyBoundsSeconds))

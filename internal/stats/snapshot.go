@@ -32,6 +32,10 @@ type ServerSnapshot struct {
 	Values     [13]int64                      `json:"values"`      // in ServerMetrics order
 	Latency    [len(latencyBounds) + 1]uint64 `json:"latency"`     // per bucket, not cumulative; last is +Inf
 	LatencySum int64                          `json:"latency_sum"` // nanoseconds
+	// A sentinel group's (see Server.Group).
+	Group     bool   `json:"group,omitempty"`
+	Failovers int64  `json:"failovers,omitempty"`
+	Master    string `json:"master,omitempty"`
 }
 
 // serverEjectedAt is the index of server_ejected_at in ServerMetrics: a
@@ -61,6 +65,9 @@ func (p *Process) Snapshot() *Snapshot {
 				Values:     srv.values(),
 				Latency:    counts,
 				LatencySum: int64(sum),
+				Group:      srv.Group,
+				Failovers:  srv.Failovers.Load(),
+				Master:     srv.Master(),
 			})
 		}
 		s.Pools = append(s.Pools, ps)
@@ -81,10 +88,12 @@ func (s *Snapshot) Process(source, version string, start time.Time) *Process {
 		}
 		pool.SlowRequests.Store(ps.SlowRequests)
 		for _, ss := range ps.Servers {
-			srv := &Server{Name: ss.Name}
+			srv := &Server{Name: ss.Name, Group: ss.Group}
 			for i, f := range srv.fields() {
 				f.Store(ss.Values[i])
 			}
+			srv.Failovers.Store(ss.Failovers)
+			srv.SetMaster(ss.Master)
 			for i, c := range ss.Latency {
 				srv.latency.counts[i].Store(int64(c))
 			}
@@ -146,6 +155,13 @@ func (s *ServerSnapshot) add(o *ServerSnapshot) {
 		s.Latency[i] += c
 	}
 	s.LatencySum += o.LatencySum
+	// Each process follows the sentinels itself: they agree but for the
+	// moment of a failover, when the first one's word is taken.
+	s.Group = s.Group || o.Group
+	s.Failovers += o.Failovers
+	if s.Master == "" {
+		s.Master = o.Master
+	}
 }
 
 // A matcher finds elements by name: each name's occurrences, in order,
@@ -189,6 +205,7 @@ func (s *Snapshot) WithoutGauges() *Snapshot {
 					ps.Servers[k].Values[j] = 0
 				}
 			}
+			ps.Servers[k].Master = "" // where an exited process saw it
 		}
 		c.Pools[i] = ps
 	}

@@ -29,6 +29,13 @@ type Server struct {
 	OutQueue      atomic.Int64 // written, waiting for a reply (gauge)
 	OutQueueBytes atomic.Int64
 
+	// A sentinel group's server (twemproxy-163) has a fourteenth metric
+	// in the document, server_failover: how often its master moved. Its
+	// master's address is in /metrics.
+	Group     bool
+	Failovers atomic.Int64
+	master    atomic.Pointer[string]
+
 	// latency is the request latency histogram fed by ObserveLatency;
 	// only /metrics shows it, not the twemproxy document.
 	latency struct {
@@ -36,6 +43,22 @@ type Server struct {
 		sumNanos atomic.Int64
 	}
 }
+
+// SetMaster records where a sentinel group's master is now ("" for
+// nowhere known).
+func (s *Server) SetMaster(addr string) { s.master.Store(&addr) }
+
+// Master returns what SetMaster recorded last.
+func (s *Server) Master() string {
+	if m := s.master.Load(); m != nil {
+		return *m
+	}
+	return ""
+}
+
+// FailoverMetric is the extra server metric of twemproxy-163's sentinel
+// pools, after ServerMetrics in the document.
+var FailoverMetric = Metric{"server_failover", "# failover of the group"}
 
 // Pool holds one pool's counters and its servers', in twemproxy's order.
 type Pool struct {
@@ -168,6 +191,9 @@ func (p *Process) AppendJSON(dst []byte, now time.Time) []byte {
 			dst = append(dst, " {"...)
 			for i, v := range s.values() {
 				dst = appendInt(dst, ServerMetrics[i].Name, v)
+			}
+			if s.Group {
+				dst = appendInt(dst, FailoverMetric.Name, s.Failovers.Load())
 			}
 			dst = closeNesting(dst)
 		}
