@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -418,13 +419,17 @@ func (p *Proxy) clientCount() int {
 	return len(p.clients)
 }
 
-// Health returns nil when every pool has a live server, else an error
-// naming the first pool that has none.
+// Health returns nil when every pool has a live server and every
+// sentinel group a known master, else an error naming the first pool that
+// has no live server, or every group without a master.
 func (p *Proxy) Health() error {
 	for _, ps := range p.poolList() {
 		if !ps.pool().Live() {
 			return fmt.Errorf("pool %q: no live server", ps.cfg().Name)
 		}
+	}
+	if down := p.stats.GroupsDown(); len(down) > 0 {
+		return fmt.Errorf("no master known for sentinel groups %s", strings.Join(down, ", "))
 	}
 	return nil
 }

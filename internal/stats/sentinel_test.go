@@ -40,6 +40,10 @@ func TestFailoverMetric(t *testing.T) {
 		t.Errorf("server_failover outside the groups:\n%s", doc)
 	}
 
+	if down := p.GroupsDown(); len(down) != 1 || down[0] != "sentinel/shard-b" {
+		t.Errorf("GroupsDown = %q, want the group without a master", down)
+	}
+
 	// Two workers: the counts add up; the master is the one they saw.
 	snap := p.Snapshot()
 	raw, err := json.Marshal(snap)

@@ -56,6 +56,20 @@ func (s *Server) Master() string {
 	return ""
 }
 
+// GroupsDown returns the sentinel groups whose master is not known, as
+// "pool/group", for /healthz.
+func (p *Process) GroupsDown() []string {
+	var down []string
+	for _, pool := range p.poolList() {
+		for _, s := range pool.serverList() {
+			if s.Group && s.Master() == "" {
+				down = append(down, pool.Name+"/"+s.Name)
+			}
+		}
+	}
+	return down
+}
+
 // FailoverMetric is the extra server metric of twemproxy-163's sentinel
 // pools, after ServerMetrics in the document.
 var FailoverMetric = Metric{"server_failover", "# failover of the group"}

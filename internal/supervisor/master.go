@@ -785,10 +785,14 @@ func (m *Master) liveWorkers() int {
 	return n
 }
 
-// health is the stats port's /healthz: every worker serves.
+// health is the stats port's /healthz: every worker serves, and every
+// sentinel group has a master known to the workers.
 func (m *Master) health() error {
 	if n := m.liveWorkers(); n < m.opts.Workers {
 		return fmt.Errorf("%d of %d workers serving", n, m.opts.Workers)
+	}
+	if down := m.document().GroupsDown(); len(down) > 0 {
+		return fmt.Errorf("no master known for sentinel groups %s", strings.Join(down, ", "))
 	}
 	return nil
 }
