@@ -37,6 +37,7 @@ type Pool struct {
 
 	hash    hashkit.Func
 	tag     []byte
+	watcher watcher // a sentinel pool's; nil for others
 	routing atomic.Pointer[routing]
 
 	mu      sync.Mutex // serialises rebuilds

@@ -40,6 +40,18 @@ func (s *Server) Addr() string {
 	return addr
 }
 
+// Group reports whether the server is a sentinel group's.
+func (s *Server) Group() bool { return s.moves != nil }
+
+// Demoted tells a sentinel group's server that it answered as a replica:
+// its master moved without the pool hearing of it, and the pool asks the
+// sentinels again.
+func (s *Server) Demoted() {
+	if w := s.pool.watcher; w != nil {
+		w.Reask()
+	}
+}
+
 // Follow points a sentinel group's server at its master addr ("" when
 // none is known): requests go there from now on; those in flight on the
 // master it leaves fail, saying so, and so do the transactions open there.
@@ -87,4 +99,10 @@ func (s *Server) Follow(addr string) bool {
 		c.Close()
 	}
 	return addr != ""
+}
+
+// watcher follows a sentinel pool's masters (package sentinel's Watcher).
+type watcher interface {
+	Reask()
+	Close()
 }

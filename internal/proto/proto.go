@@ -57,6 +57,10 @@ type Protocol interface {
 	// Describe returns the command name and first key of a request the
 	// proxy built (Wire), for logs.
 	Describe(wire []byte) (cmd, key []byte)
+	// Demoted reports whether a server's reply says it is not the master
+	// it was taken for (Redis's -READONLY from a replica): a sentinel
+	// group then asks where its master went.
+	Demoted(reply []byte) bool
 }
 
 // NumDialects bounds the dialects of a protocol: variants that the

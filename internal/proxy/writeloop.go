@@ -92,6 +92,7 @@ func (w *writer) take(m *msg) {
 		<-c.notify
 	}
 	c.answered()
+	c.noticeDemoted(m)
 	if m.Silent {
 		// CLIENT REPLY OFF or SKIP: done, and not written
 	} else if reply := c.forwardedReply(m); len(reply) >= backend.DirectWriteSize {
@@ -150,6 +151,20 @@ func (c *client) checkSlow(m *msg) {
 	}
 	logging.Warnf("slow request on pool %s: %s key %q from client %s to server %s took %d ms",
 		c.ps.cfg().Name, cmd, key, c.conn.RemoteAddr(), server.Name(), d.Milliseconds())
+}
+
+// noticeDemoted tells a sentinel group whose server answered m as a
+// replica (-READONLY: the master it was taken for was demoted) to ask the
+// sentinels where its master went.
+func (c *client) noticeDemoted(m *msg) {
+	if s := m.server; s != nil && s.Group() && m.Err == nil && c.proto.Demoted(m.Reply) {
+		s.Demoted()
+	}
+	for i, f := range m.Frags {
+		if s := m.servers[i]; s.Group() && f.Err == nil && c.proto.Demoted(f.Reply) {
+			s.Demoted()
+		}
+	}
 }
 
 // maxKeyInLog truncates keys in the slow request log.

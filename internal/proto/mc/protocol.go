@@ -71,6 +71,9 @@ func appendLine(out []byte, prefix, msg string) []byte {
 	return append(append(append(out, prefix...), msg...), "\r\n"...)
 }
 
+// Demoted is false: memcached has no replicas to be demoted to.
+func (Protocol) Demoted([]byte) bool { return false }
+
 // Describe returns the command name and first key of a request.
 func (Protocol) Describe(wire []byte) (cmd, key []byte) {
 	var p RequestParser

@@ -117,6 +117,9 @@ func (Protocol) Describe(wire []byte) (cmd, key []byte) {
 	return cmd, key
 }
 
+// Demoted reports whether reply is a replica's refusal of a write.
+func (Protocol) Demoted(reply []byte) bool { return bytes.HasPrefix(reply, []byte("-READONLY ")) }
+
 // framer frames the replies of one server connection. For an MGET
 // fragment it also records where the elements of the reply are.
 type framer struct {
