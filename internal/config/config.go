@@ -71,6 +71,7 @@ type Pool struct {
 	Groups            []string      // master names, sorted like Servers; each is a server of weight 1 whose ring name is the group name
 	Sentinels         []Sentinel    // in file order, which is the order they are tried in
 	SentinelHeartbeat time.Duration // how often the sentinel subscription is renewed
+	SentinelAuth      string        // our extension: the sentinels' password (their requirepass); "" for none
 
 	Line int // line of the pool's name in the file
 }

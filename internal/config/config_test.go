@@ -168,6 +168,7 @@ var badCases = []badCase{
 	{name: "groups without sentinels", in: yml("alpha:", "  listen: 127.0.0.1:22121", "  groups:", "   - master-a"), want: `test.yml:1: pool "alpha": key "sentinels": missing: a pool with groups needs sentinels to find them`},
 	{name: "sentinels without groups", in: yml("alpha:", "  listen: 127.0.0.1:22121", "  sentinels:", "   - 127.0.0.1:26379"), want: `test.yml:1: pool "alpha": key "groups": missing: a pool with sentinels needs groups to look up`},
 	{name: "sentinel_heartbeat without groups", in: alpha("  sentinel_heartbeat: 500"), want: `test.yml:5: pool "alpha": key "sentinel_heartbeat": only valid in a sentinel pool (with groups and sentinels)`},
+	{name: "sentinel_auth without groups", in: alpha("  sentinel_auth: pw"), want: `test.yml:5: pool "alpha": key "sentinel_auth": only valid in a sentinel pool (with groups and sentinels)`},
 	{name: "sentinel pool not redis", in: sentinelPool("  redis: false"), want: `test.yml:7: pool "alpha": key "redis": a sentinel pool is always a redis pool`},
 	{name: "sentinel_heartbeat 0", in: sentinelPool("  sentinel_heartbeat: 0"), want: `test.yml:7: pool "alpha": key "sentinel_heartbeat": invalid value "0": must be at least 1`},
 	{name: "groups empty", in: yml("alpha:", "  listen: 127.0.0.1:22121", "  groups: []", "  sentinels:", "   - 127.0.0.1:26379"), want: `test.yml:3: pool "alpha": key "groups": want at least one group`},
@@ -547,6 +548,7 @@ func TestSentinelPool(t *testing.T) {
 		"   - ::1:26381",
 		"  sentinel_heartbeat: 500",
 		"  redis_auth: pw",
+		"  sentinel_auth: spw",
 	)))
 	if err != nil {
 		t.Fatal(err)
@@ -572,8 +574,8 @@ func TestSentinelPool(t *testing.T) {
 	if p.SentinelHeartbeat != 500*time.Millisecond {
 		t.Errorf("sentinel_heartbeat %v, want 500ms", p.SentinelHeartbeat)
 	}
-	if p.RedisAuth != "pw" {
-		t.Errorf("redis_auth %q, want pw", p.RedisAuth)
+	if p.RedisAuth != "pw" || p.SentinelAuth != "spw" {
+		t.Errorf("redis_auth %q, sentinel_auth %q, want pw and spw", p.RedisAuth, p.SentinelAuth)
 	}
 }
 

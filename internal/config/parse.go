@@ -377,6 +377,8 @@ func (s section) poolKey(pool *Pool, e entry) (err error) {
 		pool.Sentinels, err = s.sentinels(e)
 	case "sentinel_heartbeat":
 		pool.SentinelHeartbeat, err = parseValue(s, e, millis(1))
+	case "sentinel_auth":
+		pool.SentinelAuth, err = parseValue(s, e, asIs)
 	case "stats_duration", "reload_timeout", "stats_file":
 		err = s.fail(e.key.Line, e.name(), "unknown pool key; it belongs in the %s: block", globalKey)
 	default:
@@ -404,6 +406,8 @@ func (s section) checkPool(pool *Pool, keyLine map[string]int) error {
 		return s.fail(pool.Line, "servers", "missing (or groups and sentinels for a sentinel pool)")
 	case given("sentinel_heartbeat") && !given("groups"):
 		return s.fail(keyLine["sentinel_heartbeat"], "sentinel_heartbeat", "only valid in a sentinel pool (with groups and sentinels)")
+	case given("sentinel_auth") && !given("groups"):
+		return s.fail(keyLine["sentinel_auth"], "sentinel_auth", "only valid in a sentinel pool (with groups and sentinels)")
 	}
 	if given("groups") {
 		if given("redis") && !pool.Redis {
