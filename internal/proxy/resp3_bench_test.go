@@ -56,7 +56,7 @@ func BenchmarkGetRESP3(b *testing.B) {
 				}
 				b.StopTimer()
 				requests := float64(b.N * pipeline)
-				b.ReportMetric(float64((processCPU(b) - cpuBefore).Nanoseconds())/requests, "cpu-ns/req")
+				b.ReportMetric(float64((processCPU(b)-cpuBefore).Nanoseconds())/requests, "cpu-ns/req")
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/requests, "ns/req")
 			})
 		}
