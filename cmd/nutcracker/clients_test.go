@@ -108,8 +108,8 @@ func backendKeys(t testing.TB, p *testutil.Process) map[string]bool {
 	return found
 }
 
-// go-redis v9 on its default options (HELLO 3 first, falling back to
-// RESP2; CLIENT SETINFO), then the features applications lean on.
+// go-redis v9 on its default options (HELLO 3: it speaks RESP3; CLIENT
+// SETINFO), then the features applications lean on.
 func TestGoRedis(t *testing.T) {
 	for _, mode := range clientModes {
 		t.Run(mode.name, func(t *testing.T) {
@@ -349,8 +349,7 @@ func goRedisScan(t *testing.T, ctx context.Context, rdb *redis.Client) {
 }
 
 // A pool with redis_auth: PING before AUTH gets NOAUTH, and go-redis
-// with the password (sent in HELLO, then AUTH when HELLO 3 is refused)
-// works.
+// with the password (sent in HELLO 3) works.
 func goRedisAuth(t *testing.T, ctx context.Context, s *clientsSetup) {
 	anon := goRedis(t, s.auth, nil)
 	if err := anon.Ping(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOAUTH") {

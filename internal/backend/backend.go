@@ -55,8 +55,11 @@ type Events interface {
 
 // Options configure a Conn.
 type Options struct {
-	Network   string // "tcp" or "unix"
-	Addr      string
+	Network string // "tcp" or "unix"
+	Addr    string
+	// Moves, if not nil, is where to dial instead of Addr: the address of
+	// a server that moves (a sentinel group's master).
+	Moves     *Address
 	Timeout   time.Duration // connect and reply timeout; 0 = none
 	KeepAlive bool
 	// NewFramer returns the reply framer of a new connection.
@@ -74,6 +77,42 @@ type Options struct {
 	// DefaultMaxOutstanding.
 	MaxOutstanding int
 }
+
+// Address is where the connections of a server that moves dial (a
+// sentinel group's master): they share it, and each dial goes where it
+// points then. While it points nowhere, requests fail at once with its
+// reason, which is not counted as the server's failure.
+type Address struct{ cur atomic.Pointer[addressState] }
+
+type addressState struct {
+	addr string
+	none error
+}
+
+// NewAddress returns an Address that points nowhere, for reason.
+func NewAddress(reason error) *Address {
+	a := &Address{}
+	a.Unset(reason)
+	return a
+}
+
+// Set points a at addr ("host:port").
+func (a *Address) Set(addr string) { a.cur.Store(&addressState{addr: addr}) }
+
+// Unset points a nowhere, for reason.
+func (a *Address) Unset(reason error) { a.cur.Store(&addressState{none: reason}) }
+
+// Get returns where a points, or why it points nowhere.
+func (a *Address) Get() (string, error) {
+	st := a.cur.Load()
+	return st.addr, st.none
+}
+
+// Redirected is the failure of the requests in flight on a connection
+// that Redirect ended: they may have run on the server it left.
+type Redirected struct{ Reason string }
+
+func (e *Redirected) Error() string { return e.Reason }
 
 // DefaultMaxOutstanding is the default bound on a connection's queued and
 // in-flight requests: far above what a healthy server has (each client
@@ -101,12 +140,13 @@ type Conn struct {
 	single bool
 	broken atomic.Bool // a single connection's session is over
 
-	mu      sync.Mutex
-	queue   []*proto.Request // waiting for the writer
-	closed  bool
-	wake    chan struct{} // cap 1: the queue became non-empty
-	done    chan struct{} // closed by Close
-	stopped chan struct{} // closed when the writer has exited
+	mu       sync.Mutex
+	queue    []*proto.Request // waiting for the writer
+	closed   bool
+	redirect *Redirected   // set by Redirect for the writer
+	wake     chan struct{} // cap 1: the queue became non-empty
+	done     chan struct{} // closed by Close
+	stopped  chan struct{} // closed when the writer has exited
 
 	// Owned by the writer goroutine.
 	batch   []*proto.Request
@@ -183,6 +223,17 @@ func (c *Conn) Send(r *proto.Request) {
 	}
 }
 
+// Redirect ends the connection's session, if it has one, because its
+// server moved (Options.Moves): the requests in flight fail with why;
+// those queued go where the Address points now, on a new connection
+// dialed at once. A connection of NewSingle breaks for good.
+func (c *Conn) Redirect(why *Redirected) {
+	c.mu.Lock()
+	c.redirect = why
+	c.mu.Unlock()
+	c.Connect()
+}
+
 // Connect asks the writer to dial now (preconnect) without a request.
 func (c *Conn) Connect() {
 	select {
@@ -244,8 +295,13 @@ func (c *Conn) writeLoop() {
 		runtime.Gosched()
 		c.mu.Lock()
 		c.batch, c.queue = c.queue, c.batch[:0]
+		redirect := c.redirect
+		c.redirect = nil
 		c.mu.Unlock()
 		c.dequeued()
+		if redirect != nil && c.sess != nil {
+			c.sess.fail(redirect)
+		}
 		if c.single && (c.broken.Load() || c.sess != nil && c.sess.isBroken()) {
 			c.broken.Store(true)
 			c.failBatch(ErrReset)
@@ -333,7 +389,14 @@ func (c *Conn) dial() error {
 	if c.opts.KeepAlive {
 		d.KeepAlive = 0 // Go's default keep-alive period
 	}
-	conn, err := d.Dial(c.opts.Network, c.opts.Addr)
+	addr := c.opts.Addr
+	if c.opts.Moves != nil {
+		var none error
+		if addr, none = c.opts.Moves.Get(); none != nil {
+			return none // nothing was tried: not the server's failure
+		}
+	}
+	conn, err := d.Dial(c.opts.Network, addr)
 	if err != nil {
 		err = classify(err)
 		c.opts.Stats.Err.Add(1)
@@ -342,7 +405,7 @@ func (c *Conn) dial() error {
 		}
 		return err
 	}
-	s := newSession(c, conn)
+	s := newSession(c, addr, conn)
 	c.sess = s
 	if len(c.opts.Handshake) > 0 {
 		hs := make([]*proto.Request, len(c.opts.Handshake))

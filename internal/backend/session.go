@@ -16,6 +16,7 @@ import (
 // the first failure; the Conn then dials a new session for later requests.
 type session struct {
 	c    *Conn
+	addr string // where it is connected, for logs
 	conn net.Conn
 	sock *rawio.Conn // reads and writes conn
 
@@ -32,10 +33,10 @@ type session struct {
 	readerDone chan struct{}
 }
 
-func newSession(c *Conn, conn net.Conn) *session {
+func newSession(c *Conn, addr string, conn net.Conn) *session {
 	c.opts.Stats.Connections.Add(1)
 	c.opts.Stats.Process.AddConn()
-	return &session{c: c, conn: conn, sock: rawio.New(conn), readerDone: make(chan struct{})}
+	return &session{c: c, addr: addr, conn: conn, sock: rawio.New(conn), readerDone: make(chan struct{})}
 }
 
 func (s *session) isBroken() bool {
@@ -147,11 +148,13 @@ func (s *session) fail(err error) {
 	st := s.c.opts.Stats
 	st.Connections.Add(-1)
 	st.Process.DoneConn()
-	switch err {
-	case ErrClosed:
-	case ErrReset:
+	var moved *Redirected
+	quiet := err == ErrClosed || errors.As(err, &moved) // the proxy's doing, not the server's
+	switch {
+	case quiet:
+	case err == ErrReset:
 		st.EOF.Add(1)
-	case ErrTimedOut:
+	case err == ErrTimedOut:
 		st.TimedOut.Add(1)
 	default:
 		st.Err.Add(1)
@@ -160,7 +163,7 @@ func (s *session) fail(err error) {
 		s.c.replied(r)
 	}
 	failAll(taken, err)
-	if err != ErrClosed && s.c.opts.Events != nil {
+	if !quiet && s.c.opts.Events != nil {
 		s.c.opts.Events.ServerFailed(err)
 	}
 }
@@ -234,13 +237,13 @@ func (s *session) complete(framer proto.Framer, buf []byte, now time.Time) (int,
 			return off, false // failed meanwhile (closed, timed out): its replies are moot
 		}
 		if r == nil {
-			logging.Warnf("server %s sent %d bytes with no request in flight", s.c.opts.Addr, len(buf)-off)
+			logging.Warnf("server %s sent %d bytes with no request in flight", s.addr, len(buf)-off)
 			s.fail(ErrBadReply)
 			return off, false
 		}
 		n, err := framer.Frame(r, buf[off:])
 		if err != nil {
-			logging.Warnf("server %s sent a bad reply: %v", s.c.opts.Addr, err)
+			logging.Warnf("server %s sent a bad reply: %v", s.addr, err)
 			s.fail(ErrBadReply)
 			return off, false
 		}
@@ -256,7 +259,7 @@ func (s *session) complete(framer proto.Framer, buf []byte, now time.Time) (int,
 		if r.Owner == nil {
 			s.counted(r, n, now)
 			if len(reply) > 0 && reply[0] == '-' {
-				logging.Warnf("server %s rejected a connection handshake: %s", s.c.opts.Addr, trimCRLF(reply))
+				logging.Warnf("server %s rejected a connection handshake: %s", s.addr, trimCRLF(reply))
 			}
 			continue
 		}
@@ -335,7 +338,7 @@ func (s *session) readLarge(framer proto.Framer, r *proto.Request, buf []byte) (
 		}
 		l, err := framer.Frame(r, reply)
 		if err != nil {
-			logging.Warnf("server %s sent a bad reply: %v", opts.Addr, err)
+			logging.Warnf("server %s sent a bad reply: %v", s.addr, err)
 			s.fail(ErrBadReply)
 			s.failReading(r, reply)
 			return buf, false

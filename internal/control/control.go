@@ -62,7 +62,9 @@ type Message struct {
 	Final    bool            `json:"final,omitempty"` // stats: the worker is exiting
 	Pool     string          `json:"pool,omitempty"`  // client
 	Unparsed []byte          `json:"unparsed,omitempty"`
-	Authed   bool            `json:"authed,omitempty"`
+	Authed   bool            `json:"authed,omitempty"`  // client: it passed AUTH
+	Dialect  uint8           `json:"dialect,omitempty"` // client: its protocol's dialect (RESP3)
+	Name     string          `json:"name,omitempty"`    // client: its name
 	HasFD    bool            `json:"has_fd,omitempty"`
 
 	// FD is the descriptor received with the frame, owned by the receiver;

@@ -36,7 +36,7 @@ func TestControlChannel(t *testing.T) {
 	defer pipeW.Close()
 	big := bytes.Repeat([]byte("x"), 1<<20) // more than a socket buffer
 	msgs := []*Message{
-		{Type: MsgClient, Pool: "alpha", Unparsed: []byte("*1\r\n$4\r\nPI"), Authed: true},
+		{Type: MsgClient, Pool: "alpha", Unparsed: []byte("*1\r\n$4\r\nPI"), Authed: true, Dialect: 1, Name: "n"},
 		{Type: MsgReload, File: "a.yml", Config: big},
 		{Type: MsgStats, Stats: &stats.Snapshot{TotalConnections: 7, Pools: []stats.PoolSnapshot{{Name: "p"}}}},
 		{Type: MsgClient, Pool: "beta"},
@@ -60,7 +60,7 @@ func TestControlChannel(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got.Type != want.Type || got.Pool != want.Pool || !bytes.Equal(got.Unparsed, want.Unparsed) ||
-			got.Authed != want.Authed || len(got.Config) != len(want.Config) {
+			got.Authed != want.Authed || got.Dialect != want.Dialect || got.Name != want.Name || len(got.Config) != len(want.Config) {
 			t.Errorf("message %d: got %+v", i, got)
 		}
 		if want.Stats != nil && (got.Stats == nil || got.Stats.TotalConnections != 7 || got.Stats.Pools[0].Name != "p") {

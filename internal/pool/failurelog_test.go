@@ -56,7 +56,7 @@ func TestDeadServerDoesNotFloodTheLog(t *testing.T) {
 	ping := func(n int) {
 		own.wg.Add(n)
 		for range n {
-			server.Send(&proto.Request{Wire: []byte("PING\r\n"), Owner: own}, 0)
+			server.Send(&proto.Request{Wire: []byte("PING\r\n"), Owner: own}, 0, 0)
 		}
 		own.wg.Wait()
 	}

@@ -57,10 +57,9 @@ type Server struct {
 	Stats  *stats.Server
 	pool   *Pool
 	index  int
-	conns  []*backend.Conn
-	opts   *backend.Options // the conns' settings
-	events *serverEvents    // the conns' health events go to the Server owning them
-	reused bool             // a reload handed conns to a newer pool's server
+	conns  []*backend.Conn // dialect 0's connections: sets' first set
+	sets   *connSets       // its connections, one set per dialect of the protocol
+	reused bool            // a reload handed sets to a newer pool's server
 
 	failures     atomic.Int32
 	ejectedUntil atomic.Int64 // unix nanos; 0 = not ejected
@@ -70,8 +69,58 @@ type Server struct {
 	logName string            // "server <name> of pool <pool>", made once: failures are many
 
 	pinMu   sync.Mutex
-	pinIdle []*backend.Conn // clients' own connections given back, for the next transaction
-	pinShut bool            // the pool is closed: given-back connections are closed
+	pinIdle [proto.NumDialects][]*backend.Conn // clients' own connections given back, for the next transaction
+	pinShut bool                               // the pool is closed: given-back connections are closed
+}
+
+// connSets are a server's connections: one set of n per dialect of the
+// protocol (proto.NumDialects), made with that dialect's options. The
+// first set is made with the server, the others when a client first
+// needs them: most pools never need a second. A reload hands them on to
+// the next pool's server of the same name.
+type connSets struct {
+	opts   [proto.NumDialects]*backend.Options
+	sets   [proto.NumDialects]atomic.Pointer[[]*backend.Conn]
+	n      int
+	events *serverEvents // the conns' health events go to the Server owning them
+
+	mu     sync.Mutex // serialises opening a set with closing them all
+	closed bool
+}
+
+// get returns the connections of dialect d, opening them if need be.
+func (cs *connSets) get(d uint8) []*backend.Conn {
+	if set := cs.sets[d].Load(); set != nil {
+		return *set
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if set := cs.sets[d].Load(); set != nil {
+		return *set
+	}
+	set := make([]*backend.Conn, cs.n)
+	for i := range set {
+		set[i] = backend.New(cs.opts[d])
+		if cs.closed { // the pool is gone: its requests fail at once
+			set[i].Close()
+		}
+	}
+	cs.sets[d].Store(&set)
+	return set
+}
+
+// close returns every connection opened so far; none opens after it.
+func (cs *connSets) close() []*backend.Conn {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.closed = true
+	var all []*backend.Conn
+	for d := range cs.sets {
+		if set := cs.sets[d].Load(); set != nil {
+			all = append(all, *set...)
+		}
+	}
+	return all
 }
 
 // ProtocolOf returns the protocol a pool speaks: Redis's when the
@@ -98,7 +147,6 @@ func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) 
 		return nil, fmt.Errorf("pool %s: unknown hash %q", cfg.Name, cfg.Hash)
 	}
 	p := &Pool{Config: cfg, Protocol: ProtocolOf(cfg), hash: hash, tag: []byte(cfg.HashTag), Stats: &stats.Pool{Name: cfg.Name}}
-	handshake := p.Protocol.Handshake(cfg.RedisAuth, cfg.RedisDB)
 	if prev != nil && prev.Config.Name == cfg.Name {
 		p.Stats = prev.Stats // counters go on; the server list is rebuilt below
 	}
@@ -110,28 +158,30 @@ func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) 
 		if sc.Network == "tcp" {
 			addr = net.JoinHostPort(sc.Host, strconv.Itoa(sc.Port))
 		}
-		opts := &backend.Options{
-			Network:        sc.Network,
-			Addr:           addr,
-			Timeout:        cfg.Timeout,
-			KeepAlive:      cfg.TCPKeepalive,
-			NewFramer:      p.Protocol.NewFramer,
-			Handshake:      handshake,
-			ReadBufferSize: readBufferSize,
+		sets := &connSets{n: cfg.ServerConnections}
+		for d := range sets.opts {
+			sets.opts[d] = &backend.Options{
+				Network:        sc.Network,
+				Addr:           addr,
+				Timeout:        cfg.Timeout,
+				KeepAlive:      cfg.TCPKeepalive,
+				NewFramer:      p.Protocol.NewFramer,
+				Handshake:      p.Protocol.Handshake(cfg.RedisAuth, cfg.RedisDB, uint8(d)),
+				ReadBufferSize: readBufferSize,
+			}
 		}
-		if old := prev.reusable(sc.RingName, opts, cfg.ServerConnections); old != nil {
+		if old := prev.reusable(sc.RingName, sets); old != nil {
 			old.reused = true
-			s.conns, s.opts, s.events, s.Stats = old.conns, old.opts, old.events, old.Stats
-			s.events.server.Store(s)
+			s.conns, s.sets, s.Stats = old.conns, old.sets, old.Stats
+			s.sets.events.server.Store(s)
 		} else {
 			s.Stats = &stats.Server{Name: sc.RingName, Process: proc}
-			s.events = &serverEvents{}
-			s.events.server.Store(s)
-			opts.Events, opts.Stats = s.events, s.Stats
-			s.opts = opts
-			for range cfg.ServerConnections {
-				s.conns = append(s.conns, backend.New(opts))
+			sets.events = &serverEvents{}
+			sets.events.server.Store(s)
+			for _, o := range sets.opts {
+				o.Events, o.Stats = sets.events, s.Stats
 			}
+			s.sets, s.conns = sets, sets.get(0)
 		}
 		statServers = append(statServers, s.Stats)
 		p.Servers = append(p.Servers, s)
@@ -145,22 +195,30 @@ func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) 
 }
 
 // reusable returns the server of p (which may be nil) named name whose
-// connections were made with the same settings, or nil.
-func (p *Pool) reusable(name string, opts *backend.Options, conns int) *Server {
+// connections were made with the same settings as sets', or nil.
+func (p *Pool) reusable(name string, sets *connSets) *Server {
 	if p == nil {
 		return nil
 	}
 	for _, s := range p.Servers {
-		o := s.opts
-		if s.Config.RingName != name || s.reused || len(s.conns) != conns ||
-			o.Network != opts.Network || o.Addr != opts.Addr || o.Timeout != opts.Timeout ||
-			o.KeepAlive != opts.KeepAlive || o.ReadBufferSize != opts.ReadBufferSize ||
-			!slices.EqualFunc(o.Handshake, opts.Handshake, bytes.Equal) {
-			continue
+		if s.Config.RingName == name && !s.reused && s.sets.n == sets.n && sameOptions(s.sets, sets) {
+			return s
 		}
-		return s
 	}
 	return nil
+}
+
+// sameOptions reports whether a's connections and b's are made alike.
+func sameOptions(a, b *connSets) bool {
+	for d := range a.opts {
+		o, n := a.opts[d], b.opts[d]
+		if o.Network != n.Network || o.Addr != n.Addr || o.Timeout != n.Timeout ||
+			o.KeepAlive != n.KeepAlive || o.ReadBufferSize != n.ReadBufferSize ||
+			!slices.EqualFunc(o.Handshake, n.Handshake, bytes.Equal) {
+			return false
+		}
+	}
+	return true
 }
 
 // Retire ends a pool replaced by a reload: the connections of servers the
@@ -180,7 +238,7 @@ func (p *Pool) Retire(grace time.Duration, abort <-chan struct{}) {
 		if s.reused {
 			continue
 		}
-		for _, c := range s.conns {
+		for _, c := range s.sets.close() {
 			wg.Go(func() { c.CloseWhenIdle(grace, abort) })
 		}
 	}
@@ -194,7 +252,7 @@ type serverEvents struct{ server atomic.Pointer[Server] }
 func (e *serverEvents) ServerOK()              { e.server.Load().ServerOK() }
 func (e *serverEvents) ServerFailed(err error) { e.server.Load().ServerFailed(err) }
 
-// Preconnect dials every server connection now.
+// Preconnect dials every server connection of dialect 0 now.
 func (p *Pool) Preconnect() {
 	for _, s := range p.Servers {
 		for _, c := range s.conns {
@@ -289,14 +347,19 @@ func (s *Server) Index() int { return s.index }
 // Name is the server's name in logs and stats.
 func (s *Server) Name() string { return s.Config.RingName }
 
-// Send queues r on one of the server's connections. A client always uses
-// the same connection of a server (chosen by its affinity number), so its
-// requests to that server run in order and it reads its own writes, which
-// twemproxy does not promise with server_connections > 1.
-func (s *Server) Send(r *proto.Request, affinity uint32) {
-	c := s.conns[0]
-	if len(s.conns) > 1 {
-		c = s.conns[affinity%uint32(len(s.conns))]
+// Send queues r on one of the server's connections of dialect d. A
+// client always uses the same connection of a server (chosen by its
+// affinity number), so its requests to that server run in order and it
+// reads its own writes, which twemproxy does not promise with
+// server_connections > 1.
+func (s *Server) Send(r *proto.Request, affinity uint32, d uint8) {
+	conns := s.conns
+	if d != 0 {
+		conns = s.sets.get(d)
+	}
+	c := conns[0]
+	if len(conns) > 1 {
+		c = conns[affinity%uint32(len(conns))]
 	}
 	c.Send(r)
 }
@@ -305,10 +368,11 @@ func (s *Server) Send(r *proto.Request, affinity uint32) {
 // keeps open for the next ones.
 const maxIdlePins = 16
 
-// Pin returns a connection to the server for one client alone (a
-// transaction): one given back earlier, or a new one. It is dialed once
-// (backend.NewSingle): once broken, it fails whatever is sent on it.
-func (s *Server) Pin() *backend.Conn {
+// Pin returns a connection of dialect d to the server for one client
+// alone (a transaction): one given back earlier, or a new one. It is
+// dialed once (backend.NewSingle): once broken, it fails whatever is
+// sent on it.
+func (s *Server) Pin(d uint8) *backend.Conn {
 	var broken []*backend.Conn
 	defer func() {
 		for _, c := range broken { // quick: nothing is in flight on them
@@ -317,25 +381,28 @@ func (s *Server) Pin() *backend.Conn {
 	}()
 	s.pinMu.Lock()
 	defer s.pinMu.Unlock()
-	for n := len(s.pinIdle); n > 0; n = len(s.pinIdle) {
-		c := s.pinIdle[n-1]
-		s.pinIdle = s.pinIdle[:n-1]
+	idle := &s.pinIdle[d]
+	for n := len(*idle); n > 0; n = len(*idle) {
+		c := (*idle)[n-1]
+		*idle = (*idle)[:n-1]
 		if !c.Broken() {
 			return c
 		}
 		broken = append(broken, c)
 	}
-	return backend.NewSingle(s.opts)
+	return backend.NewSingle(s.sets.opts[d])
 }
 
-// Unpin takes back a connection from Pin, for another client, once its
-// client has ended what it pinned the connection for; a broken one, or
-// one too many, is closed. Requests still queued on it go first.
-func (s *Server) Unpin(c *backend.Conn) {
+// Unpin takes back a connection of dialect d from Pin, for another
+// client, once its client has ended what it pinned the connection for; a
+// broken one, or one too many, is closed. Requests still queued on it go
+// first.
+func (s *Server) Unpin(c *backend.Conn, d uint8) {
 	s.pinMu.Lock()
-	keep := !s.pinShut && !c.Broken() && len(s.pinIdle) < maxIdlePins
+	idle := &s.pinIdle[d]
+	keep := !s.pinShut && !c.Broken() && len(*idle) < maxIdlePins
 	if keep {
-		s.pinIdle = append(s.pinIdle, c)
+		*idle = append(*idle, c)
 	}
 	s.pinMu.Unlock()
 	if !keep {
@@ -347,10 +414,12 @@ func (s *Server) Unpin(c *backend.Conn) {
 func (s *Server) closePins() {
 	s.pinMu.Lock()
 	idle := s.pinIdle
-	s.pinIdle, s.pinShut = nil, true
+	s.pinIdle, s.pinShut = [proto.NumDialects][]*backend.Conn{}, true
 	s.pinMu.Unlock()
-	for _, c := range idle {
-		c.Close()
+	for _, set := range idle {
+		for _, c := range set {
+			c.Close()
+		}
 	}
 }
 
@@ -462,7 +531,7 @@ func (p *Pool) Close() {
 	}
 	p.mu.Unlock()
 	for _, s := range p.Servers {
-		for _, c := range s.conns {
+		for _, c := range s.sets.close() {
 			c.Close()
 		}
 		s.closePins()

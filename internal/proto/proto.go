@@ -36,8 +36,9 @@ type Protocol interface {
 	// NewFramer returns the reply framer of a new server connection.
 	NewFramer() Framer
 	// Handshake returns the requests sent first on every new server
-	// connection (Redis AUTH and SELECT), whose replies are dropped.
-	Handshake(password string, db int) [][]byte
+	// connection of a dialect (Redis HELLO, AUTH and SELECT), whose
+	// replies are dropped.
+	Handshake(password string, db int, dialect uint8) [][]byte
 
 	// Reply returns the bytes the client gets for m, a request sent
 	// whole to one server that has its Reply: Reply itself, a part of
@@ -57,6 +58,13 @@ type Protocol interface {
 	// proxy built (Wire), for logs.
 	Describe(wire []byte) (cmd, key []byte)
 }
+
+// NumDialects bounds the dialects of a protocol: variants that the
+// protocol's server connections speak from their handshake on (Redis's
+// RESP2 and RESP3), each for the clients that speak it. A server has one
+// set of connections per dialect; dialect 0's is the protocol's own, and
+// the others are opened when a client first needs them.
+const NumDialects = 2
 
 // Settings are a pool's settings that a protocol reads when it handles
 // a client's requests.
@@ -162,16 +170,24 @@ type Client interface {
 	// it goes whole to one server, else each fragment's, once the proxy
 	// has given every key its fragment (Msg.KeyFrag).
 	Encode(m *Msg, frame []byte)
-	// Authed reports whether the client passed AUTH; SetAuthed restores
-	// it in a client handed over by another process.
-	Authed() bool
-	SetAuthed()
+	// Session returns what the connection has set up for itself, which
+	// Resume restores in a client handed over by another process.
+	Session() Session
+	Resume(Session)
 	// InTransaction reports whether the connection has state on a server
 	// or in the protocol that another process could not take over (a
 	// Redis MULTI or WATCH): such a client is closed, not handed over.
 	InTransaction() bool
 	// Release lets go of scratch memory while the client is idle.
 	Release()
+}
+
+// Session is what a client connection has set up for itself that a
+// handover to another process carries.
+type Session struct {
+	Authed  bool   // it passed AUTH
+	Dialect uint8  // the dialect it speaks (Msg.Dialect)
+	Name    string // its name (Redis CLIENT SETNAME)
 }
 
 // Action is what the proxy does with a decoded request.
@@ -300,6 +316,9 @@ type Msg struct {
 	Pin Pin
 	// Target is the server index of ForwardTo.
 	Target int
+	// Dialect is what the server connections of the request (and of its
+	// fragments) must speak, below NumDialects.
+	Dialect uint8
 	// Aux is the protocol's, from Decode to Encode, Reply and Merge.
 	Aux int64
 	// Op is the protocol's own code for the request's command, for

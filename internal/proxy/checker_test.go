@@ -36,7 +36,8 @@ func checkDuration(t *testing.T) time.Duration {
 // reloaded between faults. Transactions on a hash tag are pipelined
 // among the other commands. A reply that belongs to another request,
 // another client or another order fails the test, and so does a
-// transaction that ran only in part.
+// transaction that ran only in part. Half the clients speak RESP3 and
+// must get RESP3's nulls, the others RESP2's.
 func TestChecker(t *testing.T) {
 	tp := startProxy(t, 3, "timeout: 500\nserver_connections: 2\nhash_tag: \"{}\"")
 	pl := tp.Proxy.poolList()[0].pool()
@@ -84,7 +85,14 @@ func TestChecker(t *testing.T) {
 		go func(cl int) {
 			defer wg.Done()
 			ck := &checker{t: t, c: testutil.Dial(t, tp.addr), id: cl, model: map[string]entry{},
-				rng: rand.New(rand.NewPCG(uint64(cl), 42)), route: route, epochs: epochs}
+				rng: rand.New(rand.NewPCG(uint64(cl), 42)), route: route, epochs: epochs, null: "$-1\r\n"}
+			if cl%2 == 1 {
+				if got := ck.c.Do("HELLO", "3"); !strings.HasPrefix(got, "%7\r\n") {
+					t.Errorf("client %d: HELLO 3: %q", cl, got)
+					return
+				}
+				ck.null = "_\r\n"
+			}
 			for time.Now().Before(deadline) && !t.Failed() {
 				ck.round()
 			}
@@ -118,6 +126,7 @@ type checker struct {
 	seq    int
 	ops    int64
 	failed int64
+	null   string // the nil its protocol has: RESP2's or RESP3's
 }
 
 // op is one pipelined request and how to check its reply.
@@ -235,7 +244,7 @@ func (ck *checker) newOp() *op {
 		k := ck.key()
 		o.args, o.keys = []string{"GET", k}, []string{k}
 		o.check = func(reply string) {
-			got, ok := parseBulk(reply)
+			got, ok := parseBulk(reply, ck.null)
 			if !ok {
 				ck.fail(o, reply, "not a bulk reply")
 				return
@@ -272,7 +281,7 @@ func (ck *checker) newOp() *op {
 			o.keys = append(o.keys, k)
 		}
 		o.check = func(reply string) {
-			got, ok := parseBulkArray(reply)
+			got, ok := parseBulkArray(reply, ck.null)
 			if !ok || len(got) != len(o.keys) {
 				ck.fail(o, reply, "want an array of %d bulks", len(o.keys))
 				return
@@ -358,9 +367,10 @@ func (ck *checker) transaction(o *op) {
 	}
 }
 
-// parseBulk decodes "$n\r\n...\r\n" ("" for a nil bulk).
-func parseBulk(reply string) (string, bool) {
-	if reply == "$-1\r\n" {
+// parseBulk decodes "$n\r\n...\r\n" ("" for null, the nil of the
+// client's protocol).
+func parseBulk(reply, null string) (string, bool) {
+	if reply == null {
 		return "", true
 	}
 	var n int
@@ -374,8 +384,8 @@ func parseBulk(reply string) (string, bool) {
 	return reply[head : head+n], true
 }
 
-// parseBulkArray decodes an array of bulks.
-func parseBulkArray(reply string) ([]string, bool) {
+// parseBulkArray decodes an array of bulks and nulls.
+func parseBulkArray(reply, null string) ([]string, bool) {
 	var n int
 	if _, err := fmt.Sscanf(reply, "*%d\r\n", &n); err != nil {
 		return nil, false
@@ -383,8 +393,8 @@ func parseBulkArray(reply string) ([]string, bool) {
 	rest := reply[strings.Index(reply, "\r\n")+2:]
 	out := make([]string, 0, n)
 	for i := 0; i < n; i++ {
-		if strings.HasPrefix(rest, "$-1\r\n") {
-			out, rest = append(out, ""), rest[5:]
+		if strings.HasPrefix(rest, null) {
+			out, rest = append(out, ""), rest[len(null):]
 			continue
 		}
 		var l int

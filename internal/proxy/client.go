@@ -94,11 +94,11 @@ type client struct {
 
 	// Handed from the reader to the writer through the queue's close:
 	// why the reader stopped, and for a handover the bytes read and not
-	// parsed (set by Adopt before the first reader, too) and whether the
-	// client passed AUTH.
-	stop       stopReason
-	unparsed   []byte
-	authPassed bool
+	// parsed (set by Adopt before the first reader, too) and what the
+	// client set up for itself.
+	stop     stopReason
+	unparsed []byte
+	session  proto.Session
 	// inTransaction: the client left inside a transaction, whose state
 	// another process cannot take: it is closed, not handed over.
 	inTransaction bool
@@ -109,10 +109,13 @@ type client struct {
 	fragOf []int32      // scratch: server index -> fragment index
 	// pin is the client's own connection to pinServer, for a protocol's
 	// state on the connection (a Redis transaction): see proto.Pin.
-	pin       *backend.Conn
-	pinServer *pool.Server
-	onPin     bool      // the last request sent went on pin
-	readAt    time.Time // when the last read returned, if slow requests are logged
+	pin        *backend.Conn
+	pinServer  *pool.Server
+	pinDialect uint8 // what pin speaks (proto.Msg.Dialect)
+	onPin      bool  // the last request sent went on pin
+	// sentDialect is the dialect of the last request sent (Msg.Dialect).
+	sentDialect uint8
+	readAt      time.Time // when the last read returned, if slow requests are logged
 
 	seenReads uint32 // owned by the sweeper: reads at its last look
 }
@@ -248,7 +251,8 @@ func (c *client) stopLeaving(rest []byte) {
 	if len(rest) > 0 {
 		c.unparsed = append([]byte(nil), rest...)
 	}
-	c.authPassed = c.h.Authed() && c.st.settings.Password != ""
+	c.session = c.h.Session()
+	c.session.Authed = c.session.Authed && c.st.settings.Password != ""
 	c.inTransaction = c.h.InTransaction()
 	c.mu.Lock()
 	c.setStateLocked(stateLeaving)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/proto"
 )
 
 // HandOff is a client connection given away at a request boundary.
@@ -19,7 +20,9 @@ type HandOff struct {
 	// socket to blocking mode.
 	File     *os.File
 	Unparsed []byte // bytes read from the client not yet parsed: the start of its next request
-	Authed   bool   // the client passed the pool's redis_auth (false when the pool has none)
+	// Session is what the client set up for itself; Authed says it passed
+	// the pool's redis_auth (false when the pool has none).
+	Session proto.Session
 }
 
 // errHandOverTimeout answers the requests a client is owed when HandOver
@@ -149,9 +152,7 @@ func (c *client) adopt(h *HandOff) {
 		copy(buf, h.Unparsed)
 		c.unparsed = buf
 	}
-	if h.Authed {
-		c.h.SetAuthed()
-	}
+	c.h.Resume(h.Session)
 }
 
 // handOff gives the connection away, from the writer, with every reply
@@ -175,7 +176,7 @@ func (c *client) handOff() bool {
 		f, err = fc.File()
 	}
 	if err == nil {
-		err = h.give(HandOff{Pool: name, File: f, Unparsed: c.unparsed, Authed: c.authPassed})
+		err = h.give(HandOff{Pool: name, File: f, Unparsed: c.unparsed, Session: c.session})
 		if err != nil {
 			f.Close() // unless the receiver did
 		}

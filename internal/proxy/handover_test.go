@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nutcracker-go/nutcracker/internal/proto"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
@@ -40,7 +41,7 @@ func newHandOverPair(t *testing.T, yaml func(listen string) string) *handOverPai
 // give is a's HandOver callback: b adopts the client.
 func (hp *handOverPair) give(h HandOff) error {
 	hp.mu.Lock()
-	hp.offs = append(hp.offs, HandOff{Pool: h.Pool, Unparsed: h.Unparsed, Authed: h.Authed})
+	hp.offs = append(hp.offs, HandOff{Pool: h.Pool, Unparsed: h.Unparsed, Session: h.Session})
 	hp.mu.Unlock()
 	return hp.b.Adopt(h)
 }
@@ -169,7 +170,7 @@ func TestHandOverPipelined(t *testing.T) {
 	}
 	withPartial := 0
 	for _, h := range hp.offs {
-		if h.Pool != "p" || h.Authed {
+		if h.Pool != "p" || h.Session != (proto.Session{}) {
 			t.Fatalf("handed over %+v", h)
 		}
 		if len(h.Unparsed) > 0 {
@@ -271,6 +272,27 @@ func TestHandOverAuth(t *testing.T) {
 	expect(t, anon, "-NOAUTH Authentication required.\r\n", "GET", "a")
 	expect(t, anon, "+OK\r\n", "AUTH", "s3cret")
 	expect(t, anon, "$1\r\n1\r\n", "GET", "a")
+}
+
+// TestHandOverSession: a client keeps what it set up for itself on the
+// new proxy: RESP3 (HELLO 3) with AUTH, and its name.
+func TestHandOverSession(t *testing.T) {
+	r := testutil.StartRedis(t, "--requirepass", "s3cret")
+	hp := newHandOverPair(t, func(listen string) string { return poolYAML(listen, "redis_auth: s3cret", r.Addr+":1") })
+	c3, c2 := testutil.Dial(t, hp.addrA), testutil.Dial(t, hp.addrA)
+	if got := c3.Do("HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "three"); !strings.HasPrefix(got, "%7\r\n") {
+		t.Fatalf("HELLO 3: %q", got)
+	}
+	expect(t, c3, "_\r\n", "GET", "a")
+	expect(t, c2, "+OK\r\n", "AUTH", "s3cret")
+	waitClosed(t, hp.handOver(10*time.Second), "HandOver")
+	if got := poolStats(hp.b).ClientConnections.Load(); got != 2 {
+		t.Fatalf("new proxy has %d clients, want 2", got)
+	}
+	expect(t, c3, "_\r\n", "GET", "a")
+	expect(t, c3, "$5\r\nthree\r\n", "CLIENT", "GETNAME")
+	expect(t, c2, "$-1\r\n", "GET", "a")
+	expect(t, c2, "$-1\r\n", "CLIENT", "GETNAME")
 }
 
 // TestHandOverMemcache moves a memcached client in the middle of a data

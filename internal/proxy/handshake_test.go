@@ -18,18 +18,19 @@ var handshakeVaries = regexp.MustCompile(`(\$2\r\nid\r\n|^):[0-9]+\r\n|\$7\r\nve
 // TestHandshakeAsRedis sends the commands clients send when they connect
 // (HELLO, AUTH, CLIENT SETNAME, ECHO, ...) to a real redis-server and to
 // the proxy, with and without a password, and compares the replies byte
-// for byte. HELLO 3 is the exception, until the proxy speaks RESP3: it
-// gets the reply of a Redis that cannot, which clients take as "RESP2".
+// for byte, in RESP2 and after HELLO 3 in RESP3.
 func TestHandshakeAsRedis(t *testing.T) {
 	type step struct {
 		args   []string
 		differ string // the proxy's reply where it may not be Redis's
 	}
-	noProto := "-NOPROTO unsupported protocol version\r\n"
 	common := []step{
 		{args: []string{"HELLO"}},
 		{args: []string{"HELLO", "2"}},
-		{args: []string{"HELLO", "3"}, differ: noProto},
+		{args: []string{"HELLO", "3"}},
+		{args: []string{"HELLO"}},
+		{args: []string{"HELLO", "4"}},
+		{args: []string{"HELLO", "2"}},
 		{args: []string{"HELLO", "1"}},
 		{args: []string{"HELLO", "x"}},
 		{args: []string{"HELLO", "02"}},
@@ -57,6 +58,16 @@ func TestHandshakeAsRedis(t *testing.T) {
 		{args: []string{"PING"}},
 		{args: []string{"PING", "a", "b"}},
 	}
+	// The same in RESP3: each HELLO 2 a HELLO 3.
+	resp3 := []step{{args: []string{"HELLO", "3"}}}
+	for _, s := range common {
+		if len(s.args) > 1 && s.args[0] == "HELLO" && s.args[1] == "2" {
+			s.args = append([]string{"HELLO", "3"}, s.args[2:]...)
+		}
+		resp3 = append(resp3, s)
+	}
+	common = append(common, resp3...)
+	common = append(common, step{args: []string{"HELLO", "2"}}, step{args: []string{"CLIENT", "GETNAME"}})
 	t.Run("no password", func(t *testing.T) {
 		tp := startProxy(t, 1, "")
 		steps := append(common,
@@ -79,7 +90,10 @@ func TestHandshakeAsRedis(t *testing.T) {
 			{args: []string{"AUTH", "bad"}},
 			{args: []string{"AUTH", "default", "bad"}},
 			{args: []string{"AUTH", "nobody", "s3cret"}},
-			{args: []string{"HELLO", "3", "AUTH", "default", "s3cret"}, differ: noProto},
+			{args: []string{"HELLO", "3", "AUTH", "default", "bad"}},
+			{args: []string{"HELLO", "3", "AUTH", "default", "s3cret"}},
+			{args: []string{"GET", "a"}},
+			{args: []string{"CLIENT", "GETNAME"}},
 			{args: []string{"HELLO", "2", "AUTH", "default", "s3cret", "SETNAME", "n"}},
 			{args: []string{"CLIENT", "GETNAME"}},
 			{args: []string{"PING"}},

@@ -98,7 +98,7 @@ func (c *client) dispatch(frame []byte) bool {
 	m := c.newMsg()
 	st := c.st
 	act := c.h.Decode(frame, &m.Msg, &st.settings)
-	if m.Pin != proto.PinNone || c.onPin {
+	if m.Pin != proto.PinNone || c.onPin || m.Dialect != c.sentDialect {
 		c.pinStep(m, act)
 	}
 	switch act {
@@ -129,18 +129,20 @@ func (c *client) dispatch(frame []byte) bool {
 
 // pinStep does what m's Pin asks before m is handled: PinDrop closes the
 // client's own server connection; a request that moves between the
-// shared server connections and the client's own, or to a new one of its
-// own, waits until what went before is answered, or the two could reach
-// one server out of order.
+// shared server connections and the client's own, to a new one of its
+// own, or to the connections of another dialect (after HELLO 3 or 2)
+// waits until what went before is answered, or the two could reach one
+// server out of order.
 func (c *client) pinStep(m *msg, act proto.Action) {
 	if m.Pin == proto.PinDrop {
 		c.dropPin()
 		m.Pin = proto.PinNone
 	}
 	onPin := m.Pin != proto.PinNone
-	if (onPin != c.onPin || m.Pin == proto.PinOpen) && act != proto.Answer && act != proto.Skip {
+	moves := onPin != c.onPin || m.Dialect != c.sentDialect || m.Pin == proto.PinOpen
+	if moves && act != proto.Answer && act != proto.Skip {
 		c.settle()
-		c.onPin = onPin
+		c.onPin, c.sentDialect = onPin, m.Dialect
 	}
 }
 
@@ -170,7 +172,7 @@ func (c *client) forward(m *msg, s *pool.Server, frame []byte) {
 	m.server = s
 	c.h.Encode(&m.Msg, frame)
 	c.enqueue(m)
-	s.Send(&m.Request, c.affinity)
+	s.Send(&m.Request, c.affinity, m.Dialect)
 }
 
 // forwardPinned sends m on the client's own connection to a server (see
@@ -183,7 +185,7 @@ func (c *client) forwardPinned(m *msg, s *pool.Server, frame []byte) {
 			c.refuse(m, errRefused)
 			return
 		}
-		c.pin, c.pinServer = s.Pin(), s
+		c.pin, c.pinServer, c.pinDialect = s.Pin(m.Dialect), s, m.Dialect
 	}
 	if c.pin == nil { // its opening failed: the protocol's state is void
 		c.refuse(m, errRefused)
@@ -195,7 +197,7 @@ func (c *client) forwardPinned(m *msg, s *pool.Server, frame []byte) {
 	c.enqueue(m)
 	c.pin.Send(&m.Request)
 	if last {
-		c.pinServer.Unpin(c.pin)
+		c.pinServer.Unpin(c.pin, c.pinDialect)
 		c.pin, c.pinServer = nil, nil
 	}
 }
@@ -232,7 +234,7 @@ func (c *client) split(m *msg, frame []byte) {
 	c.st.pool.Stats.Fragments.Add(int64(len(m.Frags)))
 	c.enqueue(m)
 	for i, f := range m.Frags {
-		m.servers[i].Send(&f.Request, c.affinity)
+		m.servers[i].Send(&f.Request, c.affinity, m.Dialect)
 	}
 }
 
@@ -255,7 +257,7 @@ func (c *client) fanOut(m *msg, frame []byte) {
 	c.st.pool.Stats.Fragments.Add(int64(len(m.Frags)))
 	c.enqueue(m)
 	for i, f := range m.Frags {
-		m.servers[i].Send(&f.Request, c.affinity)
+		m.servers[i].Send(&f.Request, c.affinity, m.Dialect)
 	}
 }
 

@@ -835,7 +835,8 @@ func TestSlowRequestLog(t *testing.T) {
 }
 
 // TestNoAllocationPerRequest guards the hot path: a GET and a SET through
-// the proxy allocate nothing once warm, in any goroutine.
+// the proxy allocate nothing once warm, in any goroutine, in RESP2 and in
+// RESP3.
 func TestNoAllocationPerRequest(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
@@ -850,20 +851,23 @@ func TestNoAllocationPerRequest(t *testing.T) {
 	set := []byte(testutil.EncodeCmd("SET", "alloc", strings.Repeat("v", 100)))
 	get := []byte(testutil.EncodeCmd("GET", "alloc"))
 	var b testing.B // roundTrip reports failures through it
-	for range 1000 {
-		bc.roundTrip(&b, set, 1)
-		bc.roundTrip(&b, get, 1)
-	}
-	allocs := testing.AllocsPerRun(2000, func() {
-		bc.roundTrip(&b, set, 1)
-		bc.roundTrip(&b, get, 1)
-	})
-	if b.Failed() {
-		t.Fatal("round trip failed")
-	}
-	// A stray allocation now and then (the runtime's, a timer's) is not
-	// per request; one per request is.
-	if allocs >= 0.5 {
-		t.Fatalf("%.2f allocations per GET+SET round trip, want 0", allocs)
+	for _, version := range []string{"2", "3"} {
+		bc.roundTrip(&b, []byte(testutil.EncodeCmd("HELLO", version)), 1)
+		for range 1000 {
+			bc.roundTrip(&b, set, 1)
+			bc.roundTrip(&b, get, 1)
+		}
+		allocs := testing.AllocsPerRun(2000, func() {
+			bc.roundTrip(&b, set, 1)
+			bc.roundTrip(&b, get, 1)
+		})
+		if b.Failed() {
+			t.Fatal("round trip failed")
+		}
+		// A stray allocation now and then (the runtime's, a timer's) is
+		// not per request; one per request is.
+		if allocs >= 0.5 {
+			t.Fatalf("RESP%s: %.2f allocations per GET+SET round trip, want 0", version, allocs)
+		}
 	}
 }

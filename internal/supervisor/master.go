@@ -649,7 +649,9 @@ func (m *Master) forward(msg *control.Message) {
 		return
 	}
 	p := targets[int(m.handed.Add(1))%len(targets)]
-	if err := p.ctl.Send(&control.Message{Type: control.MsgClient, Pool: msg.Pool, Unparsed: msg.Unparsed, Authed: msg.Authed}, msg.FD); err != nil {
+	fwd := &control.Message{Type: control.MsgClient, Pool: msg.Pool, Unparsed: msg.Unparsed,
+		Authed: msg.Authed, Dialect: msg.Dialect, Name: msg.Name}
+	if err := p.ctl.Send(fwd, msg.FD); err != nil {
 		logging.Warnf("worker %d: %v: client of pool %s closed", p.num, err, msg.Pool)
 	}
 }

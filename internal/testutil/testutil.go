@@ -309,7 +309,8 @@ func EncodeCmd(args ...string) string {
 	return b.String()
 }
 
-// ReadReply reads one complete RESP2 reply and returns its raw bytes.
+// ReadReply reads one complete reply, RESP2 or RESP3, and returns its raw
+// bytes; an attribute ("|") comes with the reply it precedes.
 func ReadReply(r *bufio.Reader) (string, error) {
 	line, err := r.ReadString('\n')
 	if err != nil {
@@ -319,12 +320,12 @@ func ReadReply(r *bufio.Reader) (string, error) {
 		return "", fmt.Errorf("bad reply line %q", line)
 	}
 	switch line[0] {
-	case '+', '-', ':':
+	case '+', '-', ':', '_', ',', '#', '(':
 		return line, nil
-	case '$':
+	case '$', '!', '=':
 		n, err := strconv.Atoi(line[1 : len(line)-2])
 		if err != nil {
-			return "", fmt.Errorf("bad bulk length %q", line)
+			return "", fmt.Errorf("bad blob length %q", line)
 		}
 		if n < 0 {
 			return line, nil
@@ -334,10 +335,13 @@ func ReadReply(r *bufio.Reader) (string, error) {
 			return "", err
 		}
 		return line + string(body), nil
-	case '*':
+	case '*', '~', '>', '%', '|':
 		n, err := strconv.Atoi(line[1 : len(line)-2])
 		if err != nil {
-			return "", fmt.Errorf("bad array length %q", line)
+			return "", fmt.Errorf("bad aggregate length %q", line)
+		}
+		if line[0] == '%' || line[0] == '|' {
+			n *= 2
 		}
 		out := line
 		for i := 0; i < n; i++ {
@@ -346,6 +350,10 @@ func ReadReply(r *bufio.Reader) (string, error) {
 				return "", err
 			}
 			out += el
+		}
+		if line[0] == '|' { // an attribute: the reply follows
+			rest, err := ReadReply(r)
+			return out + rest, err
 		}
 		return out, nil
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/control"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/proto"
 	"github.com/nutcracker-go/nutcracker/internal/proxy"
 	"github.com/nutcracker-go/nutcracker/internal/sockets"
 )
@@ -246,7 +247,8 @@ func (w *worker) reload(m *control.Message) error {
 
 // adopt serves a client another worker handed over.
 func (w *worker) adopt(m *control.Message) {
-	h := proxy.HandOff{Pool: m.Pool, File: os.NewFile(uintptr(m.FD), "client"), Unparsed: m.Unparsed, Authed: m.Authed}
+	h := proxy.HandOff{Pool: m.Pool, File: os.NewFile(uintptr(m.FD), "client"), Unparsed: m.Unparsed,
+		Session: proto.Session{Authed: m.Authed, Dialect: m.Dialect, Name: m.Name}}
 	if err := w.proxy.Adopt(h); err != nil {
 		logging.Warnf("handed-over client on pool %s: %v", m.Pool, err)
 	}
@@ -261,7 +263,9 @@ func (w *worker) leave(handover bool, grace time.Duration) {
 		w.proxy.StopAccepting()
 		w.proxy.HandOver(func(h proxy.HandOff) error {
 			defer h.File.Close()
-			return w.ctl.SendFile(&control.Message{Type: control.MsgClient, Pool: h.Pool, Unparsed: h.Unparsed, Authed: h.Authed}, h.File)
+			s := h.Session
+			return w.ctl.SendFile(&control.Message{Type: control.MsgClient, Pool: h.Pool, Unparsed: h.Unparsed,
+				Authed: s.Authed, Dialect: s.Dialect, Name: s.Name}, h.File)
 		}, grace)
 	} else {
 		logging.Noticef("stopping")

@@ -36,11 +36,11 @@ func (c *Client) Parse(buf []byte) (int, error) {
 	return n, nil
 }
 
-// Authed is always true: memcached has no AUTH.
-func (c *Client) Authed() bool { return true }
+// Session is always the same: memcached has neither AUTH nor names.
+func (c *Client) Session() proto.Session { return proto.Session{Authed: true} }
 
-// SetAuthed does nothing.
-func (c *Client) SetAuthed() {}
+// Resume does nothing.
+func (c *Client) Resume(proto.Session) {}
 
 // Release drops the parser's buffers.
 func (c *Client) Release() {

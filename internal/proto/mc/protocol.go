@@ -38,7 +38,7 @@ func (Protocol) NewClient(*proto.Settings) proto.Client { return &Client{} }
 func (Protocol) NewFramer() proto.Framer { return &framer{} }
 
 // Handshake is empty: memcached connections need none.
-func (Protocol) Handshake(string, int) [][]byte { return nil }
+func (Protocol) Handshake(string, int, uint8) [][]byte { return nil }
 
 // Reply is the server's reply, without the "MN\r\n" that fences a quiet
 // request.

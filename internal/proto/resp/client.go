@@ -15,6 +15,9 @@ type Client struct {
 	parsed bool // p holds a whole request: reset before the next
 	authed bool
 	id     int64 // CLIENT ID
+	// resp3 is set by HELLO 3: the client speaks RESP3 (dialectRESP3).
+	// Other connections' CLIENT LIST read it.
+	resp3 atomic.Bool
 	// name (CLIENT SETNAME) and last (the last command) are read by
 	// other connections' CLIENT LIST.
 	name atomic.Pointer[string]
@@ -41,11 +44,26 @@ func (c *Client) Parse(buf []byte) (int, error) {
 	return n, err
 }
 
-// Authed reports whether the client passed AUTH (or has none to pass).
-func (c *Client) Authed() bool { return c.authed }
+// Session returns whether the client passed AUTH (or has none to pass),
+// whether it speaks RESP3, and its name.
+func (c *Client) Session() proto.Session {
+	s := proto.Session{Authed: c.authed}
+	if c.resp3.Load() {
+		s.Dialect = dialectRESP3
+	}
+	if name := c.name.Load(); name != nil {
+		s.Name = *name
+	}
+	return s
+}
 
-// SetAuthed marks the client as having passed AUTH.
-func (c *Client) SetAuthed() { c.authed = true }
+// Resume restores what Session returned in another process: AUTH
+// passed, RESP3, the name.
+func (c *Client) Resume(s proto.Session) {
+	c.authed = c.authed || s.Authed
+	c.resp3.Store(s.Dialect == dialectRESP3)
+	c.setName([]byte(s.Name))
+}
 
 // Release drops the parser's buffers.
 func (c *Client) Release() {
@@ -68,6 +86,9 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Act
 	args := c.p.Args(frame)
 	if len(args) == 0 {
 		return proto.Skip // an empty line or *0: Redis ignores it
+	}
+	if c.resp3.Load() {
+		m.Dialect = dialectRESP3
 	}
 	if c.replies != repliesOn {
 		m.Silent = true

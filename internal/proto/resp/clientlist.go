@@ -54,7 +54,7 @@ func (c *Client) clientList(m *proto.Msg, args [][]byte, s *proto.Settings) prot
 		pc := p.Client.(*Client)
 		list = pc.appendPeer(list, p, pc == c)
 	}
-	m.Local = AppendBulk(m.Local, list)
+	m.Local = appendText(m.Local, list, m.Dialect)
 	return proto.Answer
 }
 
@@ -81,6 +81,10 @@ func (c *Client) appendPeer(dst []byte, p proto.Peer, self bool) []byte {
 			cmd = "client|" + string(bytes.ToLower(c.args[1]))
 		}
 	}
+	resp := " resp=2\n"
+	if c.resp3.Load() {
+		resp = " resp=3\n"
+	}
 	flags, multi := "N", -1
 	if self && c.tx.multi {
 		flags, multi = "x", c.tx.queued
@@ -98,6 +102,6 @@ func (c *Client) appendPeer(dst []byte, p proto.Peer, self bool) []byte {
 	dst = append(dst, " idle=0 flags="+flags+" db=0 sub=0 psub=0 ssub=0 multi="...)
 	dst = strconv.AppendInt(dst, int64(multi), 10)
 	dst = append(dst, " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="+
-		cmd+" user=default redir=-1 resp=2\n"...)
-	return dst
+		cmd+" user=default redir=-1"...)
+	return append(dst, resp...)
 }

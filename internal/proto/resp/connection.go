@@ -20,6 +20,9 @@ const (
 	errBadProto    = "ERR Protocol version is not an integer or out of range"
 	errBadName     = "ERR Client names cannot contain spaces, newlines or special characters."
 	errSyntax      = "ERR syntax error"
+	// The proxy's own: a WATCH holds a server connection of the protocol
+	// the client spoke then.
+	errHelloWatch = "ERR HELLO cannot change the protocol while WATCH is active in this proxy: UNWATCH first"
 )
 
 // helloVersion is the Redis version HELLO reports: the command set the
@@ -56,18 +59,20 @@ func (c *Client) auth(m *proto.Msg, args [][]byte, want string) proto.Action {
 	return refuse(m, errWrongPass)
 }
 
-// hello is HELLO [protover [AUTH user pass] [SETNAME name]]. Until the
-// proxy speaks RESP3, protocol 3 gets the reply of a Redis that cannot,
-// which clients take as "use RESP2".
+// hello is HELLO [protover [AUTH user pass] [SETNAME name]]: protover 3
+// makes the client's later requests go on the servers' RESP3
+// connections (dialectRESP3), 2 back on the RESP2 ones.
 func (c *Client) hello(m *proto.Msg, args [][]byte, want string) proto.Action {
+	resp3 := c.resp3.Load()
 	if len(args) >= 2 {
 		ver, ok := parseInt(args[1]) // Redis's string2ll: "02" is not a number
 		switch {
 		case !ok:
 			return refuse(m, errBadProto)
-		case ver != 2:
+		case ver != 2 && ver != 3:
 			return refuse(m, errNoProto)
 		}
+		resp3 = ver == 3
 	}
 	var user, pass, name []byte
 	setName := false
@@ -98,14 +103,26 @@ func (c *Client) hello(m *proto.Msg, args [][]byte, want string) proto.Action {
 	if !c.authed {
 		return refuse(m, errHelloNoAuth)
 	}
+	if resp3 != c.resp3.Load() && c.tx.pinned {
+		return refuse(m, errHelloWatch)
+	}
 	if setName && !c.setName(name) {
 		return refuse(m, errBadName)
 	}
-	m.Local = AppendArrayHeader(m.Local, 14)
+	c.resp3.Store(resp3)
+	if resp3 {
+		m.Local = AppendMapHeader(m.Local, 7)
+	} else {
+		m.Local = AppendArrayHeader(m.Local, 14)
+	}
 	for _, kv := range [...][2]string{{"server", "redis"}, {"version", helloVersion}} {
 		m.Local = AppendBulkString(AppendBulkString(m.Local, kv[0]), kv[1])
 	}
-	m.Local = AppendInt(AppendBulkString(m.Local, "proto"), 2)
+	ver := int64(2)
+	if resp3 {
+		ver = 3
+	}
+	m.Local = AppendInt(AppendBulkString(m.Local, "proto"), ver)
 	m.Local = AppendInt(AppendBulkString(m.Local, "id"), c.id)
 	for _, kv := range [...][2]string{{"mode", "standalone"}, {"role", "master"}} {
 		m.Local = AppendBulkString(AppendBulkString(m.Local, kv[0]), kv[1])
@@ -153,7 +170,7 @@ func (c *Client) client(m *proto.Msg, args [][]byte, s *proto.Settings) proto.Ac
 		}
 	case "getname":
 		if name := c.name.Load(); name == nil {
-			m.Local = AppendNullBulk(m.Local)
+			m.Local = appendNull(m.Local, m.Dialect)
 		} else {
 			m.Local = AppendBulkString(m.Local, *name)
 		}
@@ -169,7 +186,7 @@ func (c *Client) client(m *proto.Msg, args [][]byte, s *proto.Settings) proto.Ac
 				break
 			}
 		}
-		m.Local = AppendBulk(m.Local, c.appendPeer(nil, self, true))
+		m.Local = appendText(m.Local, c.appendPeer(nil, self, true), m.Dialect)
 		return proto.Answer
 	case "setinfo":
 		attr := string(bytes.ToLower(args[2]))

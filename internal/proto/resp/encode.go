@@ -56,3 +56,30 @@ func appendLine(dst []byte, s string) []byte {
 	}
 	return append(dst, '\r', '\n')
 }
+
+// AppendMapHeader appends the RESP3 map header "%n\r\n" of n pairs.
+func AppendMapHeader(dst []byte, n int) []byte {
+	dst = strconv.AppendInt(append(dst, '%'), int64(n), 10)
+	return append(dst, '\r', '\n')
+}
+
+// appendNull appends the null a client of the dialect gets: RESP2's null
+// bulk string, RESP3's "_".
+func appendNull(dst []byte, dialect uint8) []byte {
+	if dialect == dialectRESP3 {
+		return append(dst, "_\r\n"...)
+	}
+	return AppendNullBulk(dst)
+}
+
+// appendText appends a document (INFO, CLIENT LIST) as Redis sends it to
+// a client of the dialect: a RESP3 verbatim string of format "txt", a
+// bulk string in RESP2.
+func appendText(dst, text []byte, dialect uint8) []byte {
+	if dialect != dialectRESP3 {
+		return AppendBulk(dst, text)
+	}
+	dst = strconv.AppendInt(append(dst, '='), int64(len(text)+4), 10)
+	dst = append(append(dst, "\r\ntxt:"...), text...)
+	return append(dst, '\r', '\n')
+}

@@ -228,7 +228,7 @@ func fanOutFailure(out []byte, m *proto.Msg) ([]byte, bool) {
 		if f.Err != nil {
 			return appendServerError(out, f, f.Err.Error()), true
 		}
-		isErr := len(f.Reply) > 0 && f.Reply[0] == '-'
+		_, isErr := errorText(f.Reply)
 		if isErr && failed == nil {
 			failed = f
 		}
@@ -240,7 +240,8 @@ func fanOutFailure(out []byte, m *proto.Msg) ([]byte, bool) {
 	case errorsAlike:
 		return append(out, failed.Reply...), true
 	}
-	return appendServerError(out, failed, string(bytes.TrimRight(failed.Reply[1:], "\r\n"))), true
+	text, _ := errorText(failed.Reply)
+	return appendServerError(out, failed, string(text)), true
 }
 
 // appendServerError appends an error naming f's server.
@@ -279,18 +280,19 @@ func mergeRandom(out []byte, m *proto.Msg) []byte {
 	found := 0
 	for _, f := range m.Frags {
 		switch {
+		case isNull(f.Reply):
 		case len(f.Reply) < 4 || f.Reply[0] != '$':
 			return appendServerError(out, f, "RANDOMKEY's reply is not a bulk string")
-		case f.Reply[1] != '-':
+		default:
 			found++
 		}
 	}
 	if found == 0 {
-		return AppendNullBulk(out)
+		return appendNull(out, m.Dialect)
 	}
 	pick := rand.IntN(found)
 	for _, f := range m.Frags {
-		if f.Reply[0] == '$' && f.Reply[1] != '-' {
+		if !isNull(f.Reply) {
 			if pick == 0 {
 				return append(out, f.Reply...)
 			}
@@ -368,7 +370,7 @@ func info(m *proto.Msg, args [][]byte, s *proto.Settings) proto.Action {
 	}
 	doc := appendProxyInfo(nil, sections, &st, time.Now())
 	if sections&(infoServer|infoKeyspace) == 0 {
-		m.Local = AppendBulk(m.Local, doc)
+		m.Local = appendText(m.Local, doc, m.Dialect)
 		return proto.Answer
 	}
 	m.Local = append(m.Local, doc...)
@@ -446,7 +448,7 @@ func mergeInfo(out []byte, m *proto.Msg) []byte {
 	var keys, expires, ttlSum int64
 	var unanswered []string
 	for _, f := range m.Frags {
-		body, ok := bulkBody(f.Reply)
+		body, ok := textBody(f.Reply)
 		if f.Err != nil || !ok {
 			unanswered = append(unanswered, f.Server)
 			continue
@@ -495,12 +497,31 @@ func mergeInfo(out []byte, m *proto.Msg) []byte {
 			doc = append(doc, "\r\n"...)
 		}
 	}
-	return AppendBulk(out, doc)
+	return appendText(out, doc, m.Dialect)
 }
 
-// bulkBody returns the content of a bulk string reply.
-func bulkBody(reply []byte) ([]byte, bool) {
-	n, rest, ok := replyHeader(reply, '$')
+// textBody returns the text of a document reply: a bulk string (RESP2)
+// or a verbatim string (RESP3), without its format.
+func textBody(reply []byte) ([]byte, bool) {
+	if body, ok := blobBody(reply, '$'); ok {
+		return body, true
+	}
+	body, ok := blobBody(reply, '=')
+	if !ok || len(body) < 4 || body[3] != ':' {
+		return nil, false
+	}
+	return body[4:], true
+}
+
+// isNull reports whether reply is a null: "$-1" (RESP2) or "_" (RESP3).
+func isNull(reply []byte) bool {
+	return string(reply) == "$-1\r\n" || string(reply) == "_\r\n"
+}
+
+// blobBody returns the content of a whole reply of a length-prefixed
+// type ('$', '=', '!').
+func blobBody(reply []byte, kind byte) ([]byte, bool) {
+	n, rest, ok := replyHeader(reply, kind)
 	if !ok || n < 0 || int64(len(rest)) != n+2 {
 		return nil, false
 	}

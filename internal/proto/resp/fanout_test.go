@@ -41,13 +41,21 @@ func decodeArgs(t testing.TB, s *proto.Settings, args ...string) (*proto.Msg, pr
 
 var twoServers = &proto.Settings{Router: fixedRouter(2), Status: fixedStatus{}}
 
-// fanOutMerge decodes args and merges the replies of its fragments.
+// fanOutMerge decodes args and merges the replies of its fragments ("":
+// the server failed) for a RESP2 client.
 func fanOutMerge(t *testing.T, args []string, replies ...string) string {
+	t.Helper()
+	return fanOutMergeIn(t, 0, args, replies...)
+}
+
+// fanOutMergeIn is fanOutMerge for a client of the dialect.
+func fanOutMergeIn(t *testing.T, dialect uint8, args []string, replies ...string) string {
 	t.Helper()
 	m, act := decodeArgs(t, twoServers, args...)
 	if act != proto.FanOut {
 		t.Fatalf("%q: action %v, local %q", args, act, m.Local)
 	}
+	m.Dialect = dialect
 	fr := Protocol{}.NewFramer()
 	for i, reply := range replies {
 		f := &proto.Frag{Server: "s" + string(rune('1'+i))}
@@ -178,7 +186,7 @@ func TestInfo(t *testing.T) {
 	s2 := "# Server\r\nredis_version:7.0.9\r\n\r\n# Keyspace\r\ndb2:keys=4,expires=3,avg_ttl=2000\r\n"
 	bulk := func(s string) string { return string(AppendBulkString(nil, s)) }
 	got := fanOutMerge(t, []string{"INFO"}, bulk(s1), bulk(s2))
-	body, ok := bulkBody([]byte(got))
+	body, ok := blobBody([]byte(got), '$')
 	if !ok {
 		t.Fatalf("INFO: not a bulk string: %q", got)
 	}

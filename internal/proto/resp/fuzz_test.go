@@ -104,6 +104,10 @@ func FuzzMerge(f *testing.F) {
 	f.Add(uint8(5), []byte("$2\r\nab\r\n"), []byte("$2\r\nab\r\n"))
 	f.Add(uint8(6), []byte("*2\r\n:1\r\n:0\r\n"), []byte("*2\r\n:1\r\n:1\r\n"))
 	f.Add(uint8(7), []byte("$43\r\n# Server\r\nredis_version:7.0.1\r\ndb0:keys=1,expires=0\r\n\r\n"), []byte("$0\r\n\r\n"))
+	// A RESP3 client's (the bit 0x80 of which): nulls, verbatim strings, blob errors.
+	f.Add(uint8(0x83), []byte("_\r\n"), []byte("_\r\n"))
+	f.Add(uint8(0x87), []byte("=24\r\ntxt:redis_version:7.0.1\r\n\r\n"), []byte("=3\r\ntxt\r\n"))
+	f.Add(uint8(0x81), []byte("!5\r\nERR x\r\n"), []byte(":2\r\n"))
 	commands := [][]string{
 		{"MGET", "a", "b", "c"}, {"DBSIZE"}, {"KEYS", "*"}, {"RANDOMKEY"}, {"FLUSHALL"},
 		{"SCRIPT", "LOAD", "return 1"}, {"SCRIPT", "EXISTS", "a", "b"}, {"INFO"},
@@ -114,6 +118,9 @@ func FuzzMerge(f *testing.F) {
 		c, frame := parsedClient(t, s, args...)
 		m := &proto.Msg{}
 		act := c.Decode(frame, m, s)
+		if which&0x80 != 0 {
+			m.Dialect = dialectRESP3
+		}
 		switch {
 		case args[0] == "MGET" && act == proto.Split:
 			m.KeyFrag = []uint32{0, 1, 0}

@@ -45,6 +45,10 @@ const (
 	opScan   // SCAN: to the server its cursor names, the cursor rewritten
 )
 
+// dialectRESP3 is the dialect (proto.Msg.Dialect) of a client that said
+// HELLO 3, and of the server connections that carry its requests.
+const dialectRESP3 = 1
+
 // hintMarks asks the framer (proto.Request.Hint) for the element marks of
 // an MGET fragment's reply, so that Merge does not parse it again.
 const hintMarks = 1
@@ -59,18 +63,20 @@ func (Protocol) NewClient(s *proto.Settings) proto.Client {
 func (Protocol) NewFramer() proto.Framer { return &framer{} }
 
 // Handshake is what twemproxy sends first on every new server connection:
-// AUTH when redis_auth is set, SELECT when redis_db > 0.
-func (Protocol) Handshake(password string, db int) [][]byte {
+// AUTH when redis_auth is set, SELECT when redis_db > 0. A RESP3
+// connection opens with HELLO 3, which carries the AUTH.
+func (Protocol) Handshake(password string, db int, dialect uint8) [][]byte {
 	var hs [][]byte
-	if password != "" {
-		w := AppendArrayHeader(nil, 2)
-		w = AppendBulkString(w, "AUTH")
-		hs = append(hs, AppendBulkString(w, password))
+	switch {
+	case dialect == dialectRESP3 && password != "":
+		hs = append(hs, appendCommand(nil, [][]byte{[]byte("HELLO"), []byte("3"), []byte("AUTH"), []byte("default"), []byte(password)}))
+	case dialect == dialectRESP3:
+		hs = append(hs, appendCommand(nil, [][]byte{[]byte("HELLO"), []byte("3")}))
+	case password != "":
+		hs = append(hs, appendCommand(nil, [][]byte{[]byte("AUTH"), []byte(password)}))
 	}
 	if db > 0 {
-		w := AppendArrayHeader(nil, 2)
-		w = AppendBulkString(w, "SELECT")
-		hs = append(hs, AppendBulkString(w, strconv.Itoa(db)))
+		hs = append(hs, appendCommand(nil, [][]byte{[]byte("SELECT"), []byte(strconv.Itoa(db))}))
 	}
 	return hs
 }
@@ -125,6 +131,9 @@ func (f *framer) Frame(r *proto.Request, buf []byte) (int, error) {
 		return f.framePair(buf)
 	}
 	if !f.started {
+		if len(buf) > 0 && buf[0] == '>' {
+			return 0, errPush
+		}
 		f.started = true
 		if r.Hint == hintMarks {
 			f.p.MarkElems(f.marks)
@@ -146,6 +155,9 @@ func (f *framer) Frame(r *proto.Request, buf []byte) (int, error) {
 // request sent with it.
 func (f *framer) framePair(buf []byte) (int, error) {
 	if f.first == 0 {
+		if len(buf) > 0 && buf[0] == '>' {
+			return 0, errPush
+		}
 		n, err := f.p.Parse(buf)
 		if n == 0 {
 			return 0, err
@@ -173,9 +185,8 @@ func (Protocol) Merge(out []byte, m *proto.Msg) []byte {
 		if f.Err != nil {
 			return AppendError(out, errInvalidArg+": "+f.Server+": "+f.Err.Error())
 		}
-		if len(f.Reply) > 0 && f.Reply[0] == '-' {
-			return AppendError(out, errInvalidArg+": "+f.Server+": "+
-				string(bytes.TrimRight(f.Reply[1:], "\r\n")))
+		if text, ok := errorText(f.Reply); ok {
+			return AppendError(out, errInvalidArg+": "+f.Server+": "+string(text))
 		}
 	}
 	switch m.Op {
@@ -275,7 +286,26 @@ func appendElemMarks(marks []int32, f *proto.Frag) ([]int32, error) {
 	return marks, nil
 }
 
+// errorText returns the text of an error reply, simple ("-") or blob
+// ("!"), and whether reply is one.
+func errorText(reply []byte) ([]byte, bool) {
+	switch {
+	case len(reply) == 0:
+	case reply[0] == '-':
+		return bytes.TrimRight(reply[1:], "\r\n"), true
+	case reply[0] == '!':
+		if body, ok := blobBody(reply, '!'); ok {
+			return body, true
+		}
+		return bytes.TrimRight(reply[1:], "\r\n"), true
+	}
+	return nil, false
+}
+
 var (
+	// errPush: the proxy asks for no pushes (it serves neither client
+	// tracking nor pub/sub), so one is a server out of step.
+	errPush       = errors.New("a push message the proxy did not ask for")
 	errTooLarge   = errors.New("reply too large")
 	errWrongCount = errors.New("reply has the wrong number of elements")
 )

@@ -282,6 +282,7 @@ func (c *Client) reset(m *proto.Msg, s *proto.Settings) proto.Action {
 	c.name.Store(nil)
 	c.authed = s.Password == ""
 	c.replies = repliesOn
+	c.resp3.Store(false)
 	m.Local = AppendSimple(m.Local, "RESET")
 	return proto.Answer
 }
