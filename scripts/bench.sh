@@ -16,6 +16,10 @@
 # SERVER_CPU (1), so a proxy's CPU cost shows up as lost throughput, as it does on a busy host.
 # Per round and workload the targets run in the order direct, twemproxy, ours, ours, twemproxy,
 # direct; each run is one sample, so every target gets 2*ROUNDS samples per workload.
+# The GET workloads run twice, the second time over RESP3 (redis-benchmark -3: each connection
+# opens with HELLO 3), on direct and ours only: twemproxy has no RESP3, so its column is n/a. Under
+# the table, ours's RESP3 GET against its RESP2 GET: rps and CPU per request, the latter to hold to
+# at most 1.10.
 # For the proxies, utime+stime of the proxy (and its child processes) is read from /proc before
 # and after each run, giving CPU microseconds per request (for memcache GET the requests include
 # memcslap's preload of N/CLIENTS sets, which goes through the proxy too).
@@ -125,7 +129,7 @@ EOF
 }
 
 # shellcheck disable=SC2034 # read through "declare -n workloads=${proto^^}_WORKLOADS"
-REDIS_WORKLOADS=(get_p1 set_p1 get_p16 set_p16 mget)
+REDIS_WORKLOADS=(get_p1 get_p1_resp3 set_p1 get_p16 get_p16_resp3 set_p16 mget)
 
 # ---------------------------------------------------------------- memcache
 
@@ -251,6 +255,7 @@ start=$SECONDS
 run_sample() {
 	local proto=$1 w=$2 t=$3 pid=${PID[$1/$3]:-} before after out cpu=NA
 	[ -z "${NA[$t]:-}" ] && [ -z "${NA[$proto/$t]:-}" ] || return 0
+	[[ $t != twemproxy || $w != *_resp3 ]] || return 0 # twemproxy answers HELLO with an error
 	[ -z "$pid" ] || before=$(cpu_ticks "$pid")
 	runs=$((runs + 1))
 	if ! out=$("${proto}_load" "$w" "${PORT[$proto/$t]}" "$tmp/run-$runs.log" "${pin_load[@]}"); then
@@ -319,11 +324,11 @@ done
 
 awk -F'\t' "$report_awk"'
 	function cpucol(key, m) { m = median(key); return m == "" ? "n/a" : sprintf("%.1f", m) }
-	FILENAME == ARGV[1] { label[++nw] = $3; wkey[nw] = $1 SUBSEP $2; next }
+	FILENAME == ARGV[1] { label[++nw] = $3; wkey[nw] = $1 SUBSEP $2; labelOf[wkey[nw]] = $3; next }
 	FNR == 1 { next }
 	{ k = $1 SUBSEP $2; add(k SUBSEP $3 SUBSEP "rps", $6); add(k SUBSEP $3 SUBSEP "cpu", $7) }
 	END {
-		fmt = "%-20s %-27s %-27s %-27s %8s %8s %9s %11s\n"
+		fmt = "%-22s %-27s %-27s %-27s %8s %8s %9s %11s\n"
 		printf fmt, "workload", "direct rps", "twemproxy rps", "ours rps", "ours/tw", "ours/dir", "tw us/req", "ours us/req"
 		for (i = 1; i <= nw; i++) {
 			k = wkey[i]
@@ -333,4 +338,13 @@ awk -F'\t' "$report_awk"'
 			if (o != "" && tw != "" && tw > 0) { lsum += log(o / tw); nr++ }
 		}
 		printf "\ngeometric mean ours/twemproxy: %s\n", nr ? sprintf("%.2f (over %d workloads)", exp(lsum / nr), nr) : "n/a"
+		for (i = 1; i <= nw; i++) {
+			if (wkey[i] !~ /_resp3$/) continue
+			k3 = wkey[i]; k2 = substr(k3, 1, length(k3) - 6)
+			o3 = median(k3 SUBSEP "ours" SUBSEP "rps"); o2 = median(k2 SUBSEP "ours" SUBSEP "rps")
+			c3 = median(k3 SUBSEP "ours" SUBSEP "cpu"); c2 = median(k2 SUBSEP "ours" SUBSEP "cpu")
+			d3 = median(k3 SUBSEP "direct" SUBSEP "rps"); d2 = median(k2 SUBSEP "direct" SUBSEP "rps")
+			printf "RESP3/RESP2 for %s: ours rps %s, ours CPU per request %s (goal: at most 1.10); direct rps %s\n",
+				labelOf[k2], ratio(o3, o2), ratio(c3, c2), ratio(d3, d2)
+		}
 	}' "$labels" "$samples"

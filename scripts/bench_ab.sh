@@ -10,7 +10,7 @@
 #   BASE=<git revision>   build A from that revision (in a temporary git worktree)
 #   A_BIN, B_BIN          binaries to compare instead (B defaults to a build of the work tree)
 #   ROUNDS [5]            rounds of A B B A: 2*ROUNDS samples per target and workload
-#   WORKLOADS [get_p1 set_p1 get_p16 mget]   of scripts/lib.sh's redis_load
+#   WORKLOADS [get_p1 set_p1 get_p16 mget]   of scripts/lib.sh's redis_load, each also as NAME_resp3 (over RESP3)
 #   N [100000], N_PIPE [500000], N_MGET [20000], MGET_KEYS [10], CLIENTS [50], KEYSPACE [100000]
 #   LOAD_CPU [0], SERVER_CPU [1], RUN_TIMEOUT [120]
 set -euo pipefail

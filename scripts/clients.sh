@@ -5,7 +5,7 @@
 # Starts two redis-servers, a third one with a password (for a pool with redis_auth), two
 # memcacheds, and bin/nutcracker over them (NUTCRACKER_BIN= for another binary), first with -n 0,
 # then with the default number of workers. In each mode it runs every script of scripts/clients/
-# (ioredis 5 and 6, node-redis 4 and 5, Debian's redis-py, python-memcached and pylibmc, and
+# (ioredis 5 and 6, node-redis 4, 5 and 6 (RESP3), Debian's redis-py, python-memcached and pylibmc, and
 # redis-cli), prints a matrix of client, version, mode and result, and exits 1 when any failed,
 # after showing that run's output.
 #
@@ -84,6 +84,7 @@ rows=(
 	"ioredis|$(node_version ioredis6)|node $clients/ioredis.js ioredis6 $listen_redis $listen_auth $password"
 	"node-redis|$(node_version redis4)|node $clients/node-redis.js redis4 $listen_redis $listen_auth $password"
 	"node-redis|$(node_version redis5)|node $clients/node-redis.js redis5 $listen_redis $listen_auth $password"
+	"node-redis|$(node_version redis6)|node $clients/node-redis.js redis6 $listen_redis $listen_auth $password"
 	"redis-py|$(py_version redis)|$python $clients/redis-py.py $listen_redis $listen_auth $password"
 	"python-memcached|$(py_version memcache)|$python $clients/python-memcached.py $listen_mc"
 	"pylibmc|$(py_version pylibmc)|$python $clients/pylibmc-check.py $listen_mc"

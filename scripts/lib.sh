@@ -142,16 +142,18 @@ redis_smoke() {
 }
 
 # redis_load WORKLOAD PORT LOG [WRAPPER...]: one redis-benchmark run (through WRAPPER, e.g.
-# taskset) of WORKLOAD (get_p1 set_p1 get_p16 set_p16 mget); prints "requests rps".
+# taskset) of WORKLOAD (get_p1 set_p1 get_p16 set_p16 mget, each also with _resp3 appended: the
+# same over RESP3, every connection opening with HELLO 3); prints "requests rps".
 redis_load() {
 	local n args=()
-	case $1 in
-	get_p1) n=$N args=(-t get -P 1) ;;
-	set_p1) n=$N args=(-t set -P 1) ;;
-	get_p16) n=$N_PIPE args=(-t get -P 16) ;;
-	set_p16) n=$N_PIPE args=(-t set -P 16) ;;
+	[ "${1%_resp3}" = "$1" ] || args=(-3)
+	case ${1%_resp3} in
+	get_p1) n=$N args+=(-t get -P 1) ;;
+	set_p1) n=$N args+=(-t set -P 1) ;;
+	get_p16) n=$N_PIPE args+=(-t get -P 16) ;;
+	set_p16) n=$N_PIPE args+=(-t set -P 16) ;;
 	mget)
-		n=$N_MGET args=(MGET)
+		n=$N_MGET args+=(MGET)
 		local i
 		for ((i = 0; i < MGET_KEYS; i++)); do args+=("key:__rand_int__"); done
 		;;
@@ -314,11 +316,13 @@ memcache_smoke() (
 
 # redis_label WORKLOAD: the name a table shows for a redis workload of redis_load.
 redis_label() {
-	case $1 in
-	get_p1) echo "redis GET -P 1" ;;
-	set_p1) echo "redis SET -P 1" ;;
-	get_p16) echo "redis GET -P 16" ;;
-	set_p16) echo "redis SET -P 16" ;;
-	mget) echo "redis MGET $MGET_KEYS keys" ;;
+	local resp3=''
+	[ "${1%_resp3}" = "$1" ] || resp3=' RESP3'
+	case ${1%_resp3} in
+	get_p1) echo "redis GET -P 1$resp3" ;;
+	set_p1) echo "redis SET -P 1$resp3" ;;
+	get_p16) echo "redis GET -P 16$resp3" ;;
+	set_p16) echo "redis SET -P 16$resp3" ;;
+	mget) echo "redis MGET $MGET_KEYS keys$resp3" ;;
 	esac
 }

@@ -1,27 +1,42 @@
-// node-redis through the proxy, on its default options (RESP2).
+// node-redis through the proxy, on its default options.
 //   node node-redis.js MODULE PORT AUTH_PORT PASSWORD
-// MODULE: redis4 or redis5 (package.json's aliases). Both send CLIENT
-// SETINFO on connect, CLIENT SETNAME with the name option, and QUIT wants
-// +OK before the connection closes.
+// MODULE: redis4, redis5 or redis6 (package.json's aliases). 4 and 5 speak
+// RESP2, send CLIENT SETINFO on connect and CLIENT SETNAME with the name
+// option. 6 opens with HELLO 3 (RESP3; the name and the password go in it)
+// and never falls back to RESP2: when HELLO fails it does not connect, but
+// tries again and again. It also sends CLIENT MAINT_NOTIFICATIONS,
+// whose error it ignores. All want +OK to QUIT before the connection closes.
 'use strict';
 
 const { assert, manyKeys, run, scanAll, checkInfo } = require('./check');
 
 const [moduleName, port, authPort, password] = process.argv.slice(2);
 const { createClient } = require(moduleName);
+const resp3 = Number(require(`${moduleName}/package.json`).version.split('.')[0]) >= 6;
 
-// connect resolves with a ready client. Errors reach the command that
-// meets them (and a hang, the step's time limit); the 'error' listener
-// only keeps node-redis from throwing them again.
+// connect resolves with a ready client, or rejects with the first error
+// before it is ready (a failed handshake, which node-redis would otherwise
+// retry for ever). Later errors reach the command that meets them (and a
+// hang, the step's time limit); the 'error' listener only keeps node-redis
+// from throwing them again.
 async function connect(options) {
   const client = createClient({ socket: { host: '127.0.0.1', port: Number(options.port) }, ...options.extra });
   client.on('error', (err) => console.error(`client error event: ${err.message}`));
-  await client.connect();
+  let onError;
+  const failed = new Promise((_, reject) => client.once('error', (onError = reject)));
+  try {
+    await Promise.race([client.connect(), failed]);
+  } catch (err) {
+    client.destroy();
+    throw err;
+  } finally {
+    client.off('error', onError);
+  }
   return client;
 }
 
 let r;
-// Keys start with the module's name: node-redis 4 and 5 run on one keyspace.
+// Keys start with the module's name: node-redis 4, 5 and 6 run on one keyspace.
 const mkeys = manyKeys(`${moduleName}:m`, 20);
 const skeys = manyKeys(`${moduleName}:s`, 100);
 
@@ -56,6 +71,14 @@ run([
     assert.deepEqual(results, ['OK', 2, 1, '2']);
   }],
   ['INFO', async () => checkInfo(await r.info())],
+  ...(resp3 ? [['RESP3 replies', async () => {
+    // Raw replies, as the proxy sent them: a map (%) and a double (,) are
+    // RESP3's; in RESP2 both would be bulk strings, the first in an array.
+    await r.hSet(`${moduleName}:h3`, 'f', 'v');
+    assert.deepEqual(await r.sendCommand(['HGETALL', `${moduleName}:h3`]), { f: 'v' });
+    await r.zAdd(`${moduleName}:z3`, { score: 1.5, value: 'm' });
+    assert.equal(await r.sendCommand(['ZSCORE', `${moduleName}:z3`, 'm']), 1.5);
+  }]] : []),
   ['SCAN to the end', async () => {
     await r.mSet(skeys.map((k) => [k, 'x']));
     await scanAll(async (cursor) => {
@@ -69,6 +92,10 @@ run([
     await named.quit();
   }],
   ['redis_auth: NOAUTH without the password', async () => {
+    if (resp3) { // HELLO 3 itself gets the NOAUTH: no connection
+      await assert.rejects(connect({ port: authPort }), /NOAUTH/);
+      return;
+    }
     const anon = await connect({ port: authPort });
     await assert.rejects(anon.ping(), /NOAUTH/);
     await anon.quit();
