@@ -147,10 +147,10 @@ func bulk(reply []byte) (b []byte, ok bool) {
 	return reply[crlf+2 : len(reply)-2 : len(reply)-2], true
 }
 
-// text is a reply as it reads in a log line or an error: an error or
-// status without its type byte and CRLF, anything else quoted.
+// text is a reply as it reads in a log line or an error: an error
+// without its type byte and CRLF, anything else quoted.
 func text(reply []byte) string {
-	if len(reply) > 2 && (reply[0] == '-' || reply[0] == '+') && bytes.IndexByte(reply, '\n') == len(reply)-1 {
+	if len(reply) > 2 && reply[0] == '-' && bytes.IndexByte(reply, '\n') == len(reply)-1 {
 		return string(reply[1 : len(reply)-2])
 	}
 	if len(reply) > 64 {

@@ -278,10 +278,11 @@ type Watcher struct {
 
 	// Owned by the run goroutine.
 	masters    map[string]string
-	switchedAt map[string]uint64 // by group: the last ask started before its last switch
+	asked      uint64            // asks started, through every sentinel: an ask's number
+	switchedAt map[string]uint64 // by group: the number of the last ask started before its last switch
 	confirmLog map[string]*logging.Recurring
 	failLog    []logging.Recurring // by sentinel
-	following  string              // the sentinel of the last subscription, "" before the first
+	following  string              // the last sentinel that answered, "" before the first
 }
 
 // Start runs a Watcher until Close. It returns at once: the masters are
@@ -324,17 +325,18 @@ func (w *Watcher) Close() {
 
 // run follows the sentinels one after the other, round robin, until ctx
 // ends. After a whole round of sentinels failed it waits a heartbeat.
+// While no sentinel answers, the groups keep the masters last known.
 func (w *Watcher) run(ctx context.Context) {
 	defer close(w.done)
 	n := len(w.opts.Sentinels)
 	failed := 0 // sentinels failed in a row
 	for i := 0; n > 0; i = (i + 1) % n {
 		addr := w.opts.Sentinels[i]
-		followed, err := w.follow(ctx, i)
+		answered, err := w.follow(ctx, i)
 		if ctx.Err() != nil {
 			return
 		}
-		if followed {
+		if answered {
 			failed = 0
 		}
 		w.failLog[i].Fail(logging.Warn, "sentinel: following sentinel "+addr, err)
@@ -368,9 +370,10 @@ type askResult struct {
 }
 
 // follow subscribes to the sentinel Sentinels[i] and follows the masters
-// through it until it fails or ctx ends, and returns why. followed reports
-// whether the subscription was made.
-func (w *Watcher) follow(ctx context.Context, i int) (followed bool, err error) {
+// through it until it fails or ctx ends, and returns why. answered reports
+// whether the sentinel answered an ask: a sentinel that fails before is
+// counted as failed in the round, so that a round of them is paced.
+func (w *Watcher) follow(ctx context.Context, i int) (answered bool, err error) {
 	addr := w.opts.Sentinels[i]
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -388,14 +391,6 @@ func (w *Watcher) follow(ctx context.Context, i int) (followed bool, err error) 
 	if err != nil {
 		return false, err
 	}
-	w.failLog[i].Recover(logging.Notice, "sentinel: following sentinel "+addr)
-	if w.following != "" && w.following != addr {
-		logging.Noticef("sentinel: following sentinel %s instead of %s", addr, w.following)
-	} else if w.following == "" {
-		logging.Noticef("sentinel: following sentinel %s", addr)
-	}
-	w.following = addr
-
 	events := make(chan switchEvent)
 	asks := make(chan uint64, 1)
 	results := make(chan askResult)
@@ -403,19 +398,18 @@ func (w *Watcher) follow(ctx context.Context, i int) (followed bool, err error) 
 	wg.Go(func() { w.asker(ctx, query, asks, results) })
 
 	var (
-		seq         uint64 // of the last ask started
-		asking      bool   // an ask is under way
-		again       bool   // and another is wanted after it
-		unconfirmed bool   // the last ask left a group without a master
-		beats       int    // heartbeats since the last ask started
+		asking      bool // an ask is under way
+		again       bool // and another is wanted after it
+		unconfirmed bool // the last ask left a group without a master
+		beats       int  // heartbeats since the last ask started
 	)
 	askNow := func() {
 		if asking {
 			again = true
 			return
 		}
-		seq++
-		asks <- seq // the asker is idle: its buffer is free
+		w.asked++
+		asks <- w.asked // the asker is idle: its buffer is free
 		asking, again, beats = true, false, 0
 	}
 	askNow()
@@ -424,18 +418,22 @@ func (w *Watcher) follow(ctx context.Context, i int) (followed bool, err error) 
 	for {
 		select {
 		case <-ctx.Done():
-			return true, ctx.Err()
+			return answered, ctx.Err()
 		case ev := <-events:
 			if ev.err != nil {
-				return true, ev.err
+				return answered, ev.err
 			}
-			w.switchedAt[ev.group] = seq
+			w.switchedAt[ev.group] = w.asked
 			w.confirmLog[ev.group].Recover(logging.Notice, "sentinel: confirming the master of group "+ev.group)
 			w.setMaster(ev.group, ev.addr, "announced by sentinel "+addr, addr)
 		case res := <-results:
 			asking = false
 			if res.err != nil {
-				return true, res.err
+				return answered, res.err
+			}
+			if !answered {
+				answered = true
+				w.answered(i)
 			}
 			unconfirmed = w.apply(res, addr)
 			if again {
@@ -449,6 +447,20 @@ func (w *Watcher) follow(ctx context.Context, i int) (followed bool, err error) 
 			askNow()
 		}
 	}
+}
+
+// answered logs that the masters are followed through Sentinels[i] now.
+func (w *Watcher) answered(i int) {
+	addr := w.opts.Sentinels[i]
+	w.failLog[i].Recover(logging.Notice, "sentinel: following sentinel "+addr)
+	switch w.following {
+	case addr:
+	case "":
+		logging.Noticef("sentinel: following sentinel %s", addr)
+	default:
+		logging.Noticef("sentinel: following sentinel %s instead of %s", addr, w.following)
+	}
+	w.following = addr
 }
 
 // apply takes the answers of an ask made through the sentinel from, and

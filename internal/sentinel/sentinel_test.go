@@ -355,3 +355,123 @@ func TestCloseWhileStuck(t *testing.T) {
 	}
 	noWatcherGoroutines(t)
 }
+
+// TestReask demotes a group's master behind the sentinel's back, as when an
+// old master comes back as a replica: Reask finds it out long before the
+// next heartbeat would, and the group has no master.
+func TestReask(t *testing.T) {
+	t.Parallel()
+	master := testutil.StartRedis(t)
+	s := testutil.StartSentinel(t, []testutil.SentinelMaster{{Name: "g", Addr: master.Addr, Quorum: 1}})
+	rec := &recorder{}
+	w := sentinel.Start(sentinel.Options{Sentinels: []string{s.Addr}, Groups: []string{"g"}, Heartbeat: time.Hour, Master: rec.master})
+	defer w.Close()
+	rec.wait(t, 5*time.Second, "g", master.Addr)
+
+	other := testutil.StartRedis(t)
+	host, port, _ := strings.Cut(other.Addr, ":")
+	if r := testutil.Dial(t, master.Addr).Do("REPLICAOF", host, port); r != "+OK\r\n" {
+		t.Fatalf("REPLICAOF: %q", r)
+	}
+	w.Reask()
+	rec.wait(t, 5*time.Second, "g", "")
+}
+
+// TestAuth runs a sentinel and a master that require passwords.
+func TestAuth(t *testing.T) {
+	t.Parallel()
+	master := testutil.StartRedis(t, "--requirepass", "master-secret")
+	s := testutil.StartSentinel(t, []testutil.SentinelMaster{{Name: "g", Addr: master.Addr, Quorum: 1}},
+		"sentinel auth-pass g master-secret", "requirepass sentinel-secret")
+	opts := sentinel.Options{Sentinels: []string{s.Addr}, Groups: []string{"g"}}
+	ctx := context.Background()
+
+	_, err := sentinel.Discover(ctx, opts)
+	if err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Errorf("Discover without the sentinel's password: error %v, want NOAUTH", err)
+	}
+	opts.Password = "sentinel-secret"
+	masters, err := sentinel.Discover(ctx, opts)
+	if err != nil || masters["g"] != "" {
+		t.Errorf("Discover without the master's password = %v, %v; want g with no confirmed master", masters, err)
+	}
+	opts.MasterPassword = "master-secret"
+	masters, err = sentinel.Discover(ctx, opts)
+	if err != nil || masters["g"] != master.Addr {
+		t.Errorf("Discover with both passwords = %v, %v; want g at %s", masters, err, master.Addr)
+	}
+
+	rec := &recorder{}
+	opts.Master = rec.master
+	w := sentinel.Start(opts)
+	defer w.Close()
+	rec.wait(t, 5*time.Second, "g", master.Addr)
+}
+
+// TestBadSentinel has Discover ask servers that are not sentinels: each
+// fails with an error naming it, in bounded time.
+func TestBadSentinel(t *testing.T) {
+	t.Parallel()
+	silent := fakeServer(t, "")
+	garbage := fakeServer(t, "hello\r\n")
+	endless := fakeServer(t, "$100000000\r\n"+strings.Repeat("x", 2<<20))
+	notAnArray := fakeServer(t, "+OK\r\n")
+	redis := testutil.StartRedis(t) // answers SENTINEL with an error
+	for _, addr := range []string{silent, garbage, endless, notAnArray, redis.Addr} {
+		start := time.Now()
+		_, err := sentinel.Discover(context.Background(), sentinel.Options{
+			Sentinels: []string{addr}, Groups: []string{"g"}, Timeout: 200 * time.Millisecond})
+		if err == nil || !strings.Contains(err.Error(), "sentinel "+addr+":") {
+			t.Errorf("Discover from %s: error %v, want one naming it", addr, err)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("Discover from %s took %v", addr, took)
+		}
+		t.Logf("%v", err)
+	}
+}
+
+// fakeServer listens on a loopback port and answers every read with reply
+// (nothing when it is ""). It stops with the test.
+func fakeServer(t *testing.T, reply string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() {
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					if reply != "" {
+						c.Write([]byte(reply))
+					}
+				}
+			})
+		}
+	})
+	return l.Addr().String()
+}

@@ -69,6 +69,10 @@ func StartSentinel(t testing.TB, masters []SentinelMaster, extra ...string) *Pro
 // the replica's link to it is up. Extra arguments are as StartRedis's.
 func StartReplica(t testing.TB, master *Process, extra ...string) *Process {
 	t.Helper()
+	// Redis waits 5 s by default for more replicas before a full sync.
+	if r := Dial(t, master.Addr).Do("CONFIG", "SET", "repl-diskless-sync-delay", "0"); r != "+OK\r\n" {
+		t.Fatalf("master %s: CONFIG SET repl-diskless-sync-delay 0: %q", master.Addr, r)
+	}
 	host, port, _ := strings.Cut(master.Addr, ":")
 	r := StartRedis(t, append([]string{"--replicaof", host, port}, extra...)...)
 	c := Dial(t, r.Addr)
