@@ -36,6 +36,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -201,7 +202,7 @@ func ask(c *conn, groups []string) ([]answer, error) {
 			if !ok || len(f) != 2 || len(f[0]) == 0 || len(f[1]) == 0 {
 				return nil, fmt.Errorf("SENTINEL get-master-addr-by-name %s: %w %s", g, errUnexpected, text(r))
 			}
-			answers[i].addr, answers[i].known = string(f[0])+":"+string(f[1]), true
+			answers[i].addr, answers[i].known = net.JoinHostPort(string(f[0]), string(f[1])), true
 		}
 	}
 	return answers, nil
@@ -625,7 +626,7 @@ func (w *Watcher) event(from, channel, payload string) (switchEvent, bool) {
 	case "+switch-master":
 		// <group> <old ip> <old port> <new ip> <new port>
 		if len(f) == 5 && w.ours(f[0]) {
-			return switchEvent{group: f[0], addr: f[3] + ":" + f[4]}, true
+			return switchEvent{group: f[0], addr: net.JoinHostPort(f[3], f[4])}, true
 		}
 	case "+odown", "-odown":
 		// master <group> <ip> <port> [#quorum n/m]
@@ -634,7 +635,7 @@ func (w *Watcher) event(from, channel, payload string) (switchEvent, bool) {
 			if channel == "-odown" {
 				state = "no longer objectively down"
 			}
-			logging.Noticef("sentinel: group %s master %s:%s is %s (sentinel %s)", f[1], f[2], f[3], state, from)
+			logging.Noticef("sentinel: group %s master %s is %s (sentinel %s)", f[1], net.JoinHostPort(f[2], f[3]), state, from)
 		}
 	}
 	return switchEvent{}, false

@@ -3,16 +3,69 @@ package sentinel_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/sentinel"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
+
+// logPath is the log file of the package's tests, which check its lines;
+// it is printed when a test fails.
+var logPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sentinel-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	logPath = filepath.Join(dir, "nutcracker.log")
+	if err := logging.Init(logging.DefaultLevel, logPath); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if code != 0 {
+		log, _ := os.ReadFile(logPath)
+		fmt.Fprintf(os.Stderr, "the log:\n%s", log)
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// logLines returns the lines of the log that contain text.
+func logLines(t *testing.T, text string) []string {
+	t.Helper()
+	log, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.Contains(line, text) {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
+// wantLogged fails unless the log has exactly one line containing text.
+func wantLogged(t *testing.T, text string) {
+	t.Helper()
+	if lines := logLines(t, text); len(lines) != 1 {
+		t.Errorf("want one log line with %q, got %d: %q", text, len(lines), lines)
+	}
+}
 
 // failoverTimeout bounds a failover from a master's SIGKILL to its group
 // being followed: down-after 1 s, an election, a promotion.
@@ -246,10 +299,17 @@ func TestWatcherFollowsFailovers(t *testing.T) {
 		t.Errorf("shard-b was not failed over, yet Master was called for it %d times: %v", len(calls), calls)
 	}
 
+	wantLogged(t, fmt.Sprintf("sentinel: group shard-a master %s -> %s (", "none", d.masters["shard-a"].Addr))
+	a := rec.of("shard-a")
+	wantLogged(t, fmt.Sprintf("sentinel: group shard-a master %s -> %s (", orNone(a[len(a)-2].addr), d.replicas["shard-a"].Addr))
+
 	d.sentinels[0].Kill()
-	if c := failover(t, d, ann, rec, "shard-b"); c.from == d.sentinels[0].Addr {
+	c := failover(t, d, ann, rec, "shard-b")
+	if c.from == d.sentinels[0].Addr {
 		t.Errorf("shard-b's switch came from the killed sentinel %s", c.from)
 	}
+	wantLogged(t, fmt.Sprintf("sentinel: following sentinel %s failed: ", d.sentinels[0].Addr))
+	wantLogged(t, fmt.Sprintf("sentinel: following sentinel %s instead of %s", c.from, d.sentinels[0].Addr))
 	// shard-a had its master, maybe none while it was down, then its replica.
 	for _, c := range rec.of("shard-a") {
 		if c.addr != d.masters["shard-a"].Addr && c.addr != "" && c.addr != d.replicas["shard-a"].Addr {
@@ -312,7 +372,15 @@ func TestWatcherConfirmsWithRole(t *testing.T) {
 	if calls := rec.of("demoted"); len(calls) != 0 {
 		t.Errorf("Master called for a group whose master is a replica: %v", calls)
 	}
+	wantLogged(t, fmt.Sprintf("sentinel: confirming the master of group demoted failed: %s named by sentinel %s: ROLE says slave", replica.Addr, s.Addr))
 	noWatcherGoroutines(t)
+}
+
+func orNone(addr string) string {
+	if addr == "" {
+		return "none"
+	}
+	return addr
 }
 
 // commandCalls returns the calls count of a command in INFO commandstats.
@@ -474,4 +542,32 @@ func fakeServer(t *testing.T, reply string) string {
 		}
 	})
 	return l.Addr().String()
+}
+
+// TestFailingSentinelLogsOnce has the watcher retry a sentinel that
+// accepts connections and closes them: one line says so, not one per try.
+func TestFailingSentinelLogsOnce(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	defer func() { l.Close(); <-done }()
+	w := sentinel.Start(sentinel.Options{Sentinels: []string{l.Addr().String()}, Groups: []string{"g"}, Heartbeat: 10 * time.Millisecond})
+	defer w.Close()
+	testutil.Eventually(t, 5*time.Second, func() bool { return accepted.Load() >= 10 }, "the watcher does not retry")
+	wantLogged(t, "sentinel: following sentinel "+l.Addr().String()+" failed")
 }
