@@ -100,11 +100,27 @@ type answer struct {
 	err   error  // why addr is not confirmed as a master; nil when it is
 }
 
+// UnknownGroupError is Discover's error when the sentinel that answers does
+// not monitor some of the groups: a configuration to refuse, whereas no
+// sentinel answering may be a passing outage.
+type UnknownGroupError struct {
+	Sentinel string
+	Groups   []string
+}
+
+func (e *UnknownGroupError) Error() string {
+	if len(e.Groups) == 1 {
+		return fmt.Sprintf("sentinel %s does not know group %s", e.Sentinel, e.Groups[0])
+	}
+	return fmt.Sprintf("sentinel %s does not know groups %s", e.Sentinel, strings.Join(e.Groups, ", "))
+}
+
 // Discover asks the sentinels in order, once, for every group's master,
 // confirms each with ROLE, and returns them by group, "" for a group whose
 // master is not confirmed (logged). The first sentinel that answers
-// decides: a group it does not monitor is an error naming the group and
-// the sentinel; when no sentinel answers, the error names them all.
+// decides: a group it does not monitor is an *UnknownGroupError naming the
+// group and the sentinel; when no sentinel answers, the error names them
+// all.
 func Discover(ctx context.Context, opts Options) (map[string]string, error) {
 	opts = opts.withDefaults()
 	var failures []string
@@ -117,16 +133,14 @@ func Discover(ctx context.Context, opts Options) (map[string]string, error) {
 			failures = append(failures, err.Error())
 			continue
 		}
-		var unknown []string
+		unknown := &UnknownGroupError{Sentinel: addr}
 		for _, a := range answers {
 			if !a.known {
-				unknown = append(unknown, a.group)
+				unknown.Groups = append(unknown.Groups, a.group)
 			}
 		}
-		if len(unknown) == 1 {
-			return nil, fmt.Errorf("sentinel %s does not know group %s", addr, unknown[0])
-		} else if len(unknown) > 1 {
-			return nil, fmt.Errorf("sentinel %s does not know groups %s", addr, strings.Join(unknown, ", "))
+		if len(unknown.Groups) > 0 {
+			return nil, unknown
 		}
 		confirm(ctx, opts, answers)
 		masters := make(map[string]string, len(answers))
@@ -265,7 +279,7 @@ func confirmMaster(ctx context.Context, opts Options, addr string) error {
 		return fmt.Errorf("ROLE: %w %s", errUnexpected, text(r))
 	}
 	if string(role) != "master" {
-		return fmt.Errorf("ROLE says %s", role)
+		return fmt.Errorf("ROLE says %.32q", role)
 	}
 	return nil
 }
@@ -479,7 +493,7 @@ func (w *Watcher) apply(res askResult, from string) (unconfirmed bool) {
 			} else {
 				w.confirmLog[a.group].Fail(logging.Warn, subject, fmt.Errorf("sentinel %s does not know the group", from))
 			}
-			w.setMaster(a.group, "", "not confirmed", from)
+			w.setMaster(a.group, "", "not confirmed through sentinel "+from, from)
 			continue
 		}
 		w.confirmLog[a.group].Recover(logging.Notice, subject)

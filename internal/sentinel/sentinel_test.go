@@ -3,6 +3,7 @@ package sentinel_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -256,8 +257,14 @@ func TestDiscover(t *testing.T) {
 	unknown := opts
 	unknown.Groups = []string{"shard-a", "shard-x"}
 	_, err = sentinel.Discover(ctx, unknown)
-	if want := "sentinel " + d.sentinels[0].Addr + " does not know group shard-x"; err == nil || err.Error() != want {
+	var unknownErr *sentinel.UnknownGroupError
+	if want := "sentinel " + d.sentinels[0].Addr + " does not know group shard-x"; !errors.As(err, &unknownErr) || err.Error() != want {
 		t.Errorf("Discover of an unknown group: error %v, want %q", err, want)
+	}
+	unknown.Groups = []string{"shard-y", "shard-a", "shard-x"}
+	_, err = sentinel.Discover(ctx, unknown)
+	if want := "sentinel " + d.sentinels[0].Addr + " does not know groups shard-y, shard-x"; err == nil || err.Error() != want {
+		t.Errorf("Discover of two unknown groups: error %v, want %q", err, want)
 	}
 
 	d.sentinels[0].Kill()
@@ -372,7 +379,7 @@ func TestWatcherConfirmsWithRole(t *testing.T) {
 	if calls := rec.of("demoted"); len(calls) != 0 {
 		t.Errorf("Master called for a group whose master is a replica: %v", calls)
 	}
-	wantLogged(t, fmt.Sprintf("sentinel: confirming the master of group demoted failed: %s named by sentinel %s: ROLE says slave", replica.Addr, s.Addr))
+	wantLogged(t, fmt.Sprintf("sentinel: confirming the master of group demoted failed: %s named by sentinel %s: ROLE says \"slave\"", replica.Addr, s.Addr))
 	noWatcherGoroutines(t)
 }
 
