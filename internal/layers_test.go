@@ -43,9 +43,10 @@ var layers = map[string]place{
 	"internal/proto/mc":   {layer: 1},
 	"internal/stats":      {layer: 1},
 
-	"internal/config":  {layer: 2}, // asks hashkit, dist and the protocols (deny_commands) for their names
-	"internal/backend": {layer: 2}, // one server connection
-	"internal/control": {layer: 2}, // the master-worker channel
+	"internal/config":   {layer: 2}, // asks hashkit, dist and the protocols (deny_commands) for their names
+	"internal/backend":  {layer: 2}, // one server connection
+	"internal/control":  {layer: 2}, // the master-worker channel
+	"internal/sentinel": {layer: 2}, // where each sentinel group's master is
 
 	"internal/pool":    {layer: 3},
 	"internal/sockets": {layer: 3}, // opens the listening sockets of the configuration
