@@ -578,3 +578,37 @@ func TestFailingSentinelLogsOnce(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, func() bool { return accepted.Load() >= 10 }, "the watcher does not retry")
 	wantLogged(t, "sentinel: following sentinel "+l.Addr().String()+" failed")
 }
+
+// TestSwitchNotUndoneByOlderAsk pauses a master, so that every ask hangs
+// on its ROLE until the timeout: the ask under way when the switch is
+// announced must not take the group's new master away when it ends.
+func TestSwitchNotUndoneByOlderAsk(t *testing.T) {
+	t.Parallel()
+	d := deploy(t, "shard-a")
+	rec := &recorder{}
+	w := sentinel.Start(sentinel.Options{
+		Sentinels: d.sentinelAddrs(),
+		Groups:    []string{"shard-a"},
+		Heartbeat: 200 * time.Millisecond,
+		Timeout:   3 * time.Second,
+		Master:    rec.master,
+	})
+	defer w.Close()
+	rec.wait(t, 5*time.Second, "shard-a", d.masters["shard-a"].Addr)
+
+	d.masters["shard-a"].Pause()
+	promoted := d.replicas["shard-a"].Addr
+	switched := rec.wait(t, failoverTimeout, "shard-a", promoted)
+	// Asks run one at a time: once one has asked the promoted replica its
+	// ROLE, any ask started before the switch has ended.
+	c := testutil.Dial(t, promoted)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		return commandCalls(c.Do("INFO", "commandstats"), "role") >= 1
+	}, "the watcher does not ask %s its ROLE", promoted)
+	w.Close()
+	for _, call := range rec.of("shard-a") {
+		if call.at.After(switched.at) {
+			t.Errorf("Master(shard-a, %q) called after the switch to %s", call.addr, promoted)
+		}
+	}
+}
