@@ -73,10 +73,13 @@ type Options struct {
 	// "host:port", or "" when the group has no confirmed master any more;
 	// from names the sentinel ("host:port") that said so. Calls come from
 	// the Watcher's one goroutine, never two at once, and only when a
-	// group's address changes: before its first call a group has no
-	// master. It must not block for long (it delays the next switch) and
-	// must not call Close.
+	// group's address changes from the one in Known (none when absent).
+	// It must not block for long (it delays the next switch) and must not
+	// call Close.
 	Master func(group, addr, from string)
+	// Known are the masters the caller starts with, by group, such as
+	// Discover's: a Watcher reports only changes from them.
+	Known map[string]string
 }
 
 func (o Options) withDefaults() Options {
@@ -317,6 +320,7 @@ func Start(opts Options) *Watcher {
 	}
 	for _, g := range opts.Groups {
 		w.confirmLog[g] = new(logging.Recurring)
+		w.masters[g] = opts.Known[g]
 	}
 	go w.run(ctx)
 	return w

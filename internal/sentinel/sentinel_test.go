@@ -350,6 +350,7 @@ func TestWatcherHeartbeat(t *testing.T) {
 
 // TestWatcherConfirmsWithRole names a replica as a group's master: ROLE
 // says it is none, so the group gets no master, asked again each heartbeat.
+// The watcher starts from known masters that are not the sentinel's.
 func TestWatcherConfirmsWithRole(t *testing.T) {
 	master := testutil.StartRedis(t)
 	replica := testutil.StartReplica(t, master)
@@ -366,9 +367,11 @@ func TestWatcherConfirmsWithRole(t *testing.T) {
 
 	rec := &recorder{}
 	opts.Master = rec.master
+	opts.Known = map[string]string{"real": "127.0.0.1:1", "demoted": replica.Addr}
 	w := sentinel.Start(opts)
 	t.Cleanup(w.Close)
 	rec.wait(t, 5*time.Second, "real", master.Addr)
+	rec.wait(t, 5*time.Second, "demoted", "")
 	// Asked again at every heartbeat while unconfirmed: let it ask a few
 	// times (Discover asked once).
 	c := testutil.Dial(t, replica.Addr)
@@ -376,8 +379,8 @@ func TestWatcherConfirmsWithRole(t *testing.T) {
 		return commandCalls(c.Do("INFO", "commandstats"), "role") >= 1+3
 	}, "the watcher does not ask again")
 	w.Close()
-	if calls := rec.of("demoted"); len(calls) != 0 {
-		t.Errorf("Master called for a group whose master is a replica: %v", calls)
+	if calls := rec.of("demoted"); len(calls) != 1 {
+		t.Errorf("Master calls for a group whose master is a replica: %v, want one taking the known one away", calls)
 	}
 	wantLogged(t, fmt.Sprintf("sentinel: confirming the master of group demoted failed: %s named by sentinel %s: ROLE says \"slave\"", replica.Addr, s.Addr))
 	noWatcherGoroutines(t)
@@ -577,4 +580,38 @@ func TestFailingSentinelLogsOnce(t *testing.T) {
 	defer w.Close()
 	testutil.Eventually(t, 5*time.Second, func() bool { return accepted.Load() >= 10 }, "the watcher does not retry")
 	wantLogged(t, "sentinel: following sentinel "+l.Addr().String()+" failed")
+}
+
+// TestSwitchNotUndoneByOlderAsk pauses a master, so that every ask hangs
+// on its ROLE until the timeout: the ask under way when the switch is
+// announced must not take the group's new master away when it ends.
+func TestSwitchNotUndoneByOlderAsk(t *testing.T) {
+	t.Parallel()
+	d := deploy(t, "shard-a")
+	rec := &recorder{}
+	w := sentinel.Start(sentinel.Options{
+		Sentinels: d.sentinelAddrs(),
+		Groups:    []string{"shard-a"},
+		Heartbeat: 200 * time.Millisecond,
+		Timeout:   3 * time.Second,
+		Master:    rec.master,
+	})
+	defer w.Close()
+	rec.wait(t, 5*time.Second, "shard-a", d.masters["shard-a"].Addr)
+
+	d.masters["shard-a"].Pause()
+	promoted := d.replicas["shard-a"].Addr
+	switched := rec.wait(t, failoverTimeout, "shard-a", promoted)
+	// Asks run one at a time: once one has asked the promoted replica its
+	// ROLE, any ask started before the switch has ended.
+	c := testutil.Dial(t, promoted)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		return commandCalls(c.Do("INFO", "commandstats"), "role") >= 1
+	}, "the watcher does not ask %s its ROLE", promoted)
+	w.Close()
+	for _, call := range rec.of("shard-a") {
+		if call.at.After(switched.at) {
+			t.Errorf("Master(shard-a, %q) called after the switch to %s", call.addr, promoted)
+		}
+	}
 }
