@@ -167,6 +167,13 @@ func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) 
 	if prev != nil && prev.Config.Name == cfg.Name {
 		p.Stats = prev.Stats // counters go on; the server list is rebuilt below
 	}
+	var masters map[string]string
+	if len(cfg.Groups) > 0 { // before prev lends anything: this may refuse the pool
+		var err error
+		if masters, err = discover(cfg, sentinelOptions(cfg, nil)); err != nil {
+			return nil, err
+		}
+	}
 	var statServers []*stats.Server
 	servers := cfg.Servers
 	if len(cfg.Groups) > 0 {
@@ -216,6 +223,9 @@ func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) 
 		p.Close()
 		return nil, err
 	}
+	if len(cfg.Groups) > 0 {
+		p.followSentinels(masters)
+	}
 	return p, nil
 }
 
@@ -257,6 +267,9 @@ func (p *Pool) Retire(grace time.Duration, abort <-chan struct{}) {
 		p.rebuild.Stop()
 	}
 	p.mu.Unlock()
+	if p.watcher != nil {
+		p.watcher.Close()
+	}
 	var wg sync.WaitGroup
 	for _, s := range p.Servers {
 		s.closePins() // a client's own connection is closed when it gives it back
@@ -571,6 +584,9 @@ func (p *Pool) Close() {
 		p.rebuild.Stop()
 	}
 	p.mu.Unlock()
+	if p.watcher != nil {
+		p.watcher.Close()
+	}
 	for _, s := range p.Servers {
 		for _, c := range s.sets.close() {
 			c.Close()

@@ -1,11 +1,14 @@
 package pool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/nutcracker-go/nutcracker/internal/backend"
 	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/logging"
+	"github.com/nutcracker-go/nutcracker/internal/sentinel"
 )
 
 // A sentinel pool (twemproxy-163's groups and sentinels) has a server per
@@ -22,6 +25,64 @@ func groupServers(cfg *config.Pool) []config.Server {
 		servers[i] = config.Server{Network: "tcp", Weight: 1, Name: g, RingName: g, Line: cfg.Line}
 	}
 	return servers
+}
+
+// sentinelOptions are the sentinel settings of pool cfg, telling master
+// (if not nil) where the groups' masters are.
+func sentinelOptions(cfg *config.Pool, master func(group, addr, from string)) sentinel.Options {
+	opts := sentinel.Options{
+		Groups:         cfg.Groups,
+		Heartbeat:      cfg.SentinelHeartbeat,
+		Timeout:        cfg.Timeout,
+		Password:       cfg.SentinelAuth,
+		MasterPassword: cfg.RedisAuth,
+		Master:         master,
+	}
+	for _, s := range cfg.Sentinels {
+		opts.Sentinels = append(opts.Sentinels, s.Addr)
+	}
+	return opts
+}
+
+// discover asks the sentinels where the groups' masters are. A group they
+// do not know is an error: the pool is refused. Sentinels that do not
+// answer are not: the masters are then nil, and the watcher finds them
+// later (meanwhile those groups' requests fail, the others' go on).
+func discover(cfg *config.Pool, opts sentinel.Options) (map[string]string, error) {
+	masters, err := sentinel.Discover(context.Background(), opts)
+	var unknown *sentinel.UnknownGroupError
+	switch {
+	case errors.As(err, &unknown):
+		return nil, fmt.Errorf("pool %s: %w", cfg.Name, err)
+	case err != nil:
+		logging.Warnf("pool %s: the masters of its sentinel groups are not known yet: %v", cfg.Name, err)
+	}
+	return masters, nil
+}
+
+// followSentinels points the groups at the masters discover found (if
+// it found them: a group taken over from a reload's previous pool keeps
+// its master otherwise), and starts the watcher that follows them.
+func (p *Pool) followSentinels(masters map[string]string) {
+	opts := sentinelOptions(p.Config, p.follow)
+	opts.Known = map[string]string{}
+	for _, s := range p.Servers {
+		if masters != nil {
+			s.Follow(masters[s.Name()])
+		}
+		opts.Known[s.Name()] = s.Addr()
+	}
+	p.watcher = sentinel.Start(opts)
+}
+
+// follow is the watcher's news: group's master is now addr ("" for none
+// known). The watcher logs it, with the sentinel that said so.
+func (p *Pool) follow(group, addr, _ string) {
+	for _, s := range p.Servers {
+		if s.Name() == group {
+			s.Follow(addr)
+		}
+	}
 }
 
 // errNoMaster is the error of a request for a group whose master is not

@@ -177,8 +177,16 @@ func (ck *checker) forget(keys ...string) {
 	}
 }
 
+// isServerError reports whether reply is the proxy's error for a server
+// that failed (or a sentinel group without its master, or one that failed
+// over while the request was in flight).
 func isServerError(reply string) bool {
-	return strings.HasPrefix(reply, "-ERR Connection ") || strings.HasPrefix(reply, "-ERR Invalid argument: ")
+	for _, prefix := range []string{"-ERR Connection ", "-ERR Invalid argument: ", "-ERR sentinel group ", "-ERR no master known "} {
+		if strings.HasPrefix(reply, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ck *checker) round() {

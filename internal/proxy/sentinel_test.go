@@ -1,0 +1,438 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nutcracker-go/nutcracker/internal/config"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
+)
+
+// sentinelSetup is two sentinel groups, each a master and a replica,
+// watched by three sentinels (quorum 2), and a proxy pool of the groups.
+type sentinelSetup struct {
+	t         *testing.T
+	groups    []string
+	masters   map[string]*testutil.Process // by group: its master now
+	replicas  map[string]*testutil.Process // by group: its replica now
+	sentinels []*testutil.Process
+	down      map[*testutil.Process]bool // sentinels killed or paused
+	p         *Proxy
+	addr      string
+	yaml      string
+}
+
+func startSentinels(t *testing.T, heartbeat int) *sentinelSetup {
+	t.Helper()
+	st := &sentinelSetup{t: t, groups: []string{"g1", "g2"}, masters: map[string]*testutil.Process{},
+		replicas: map[string]*testutil.Process{}, down: map[*testutil.Process]bool{}}
+	var watched []testutil.SentinelMaster
+	for _, g := range st.groups {
+		m := testutil.StartRedis(t)
+		st.masters[g], st.replicas[g] = m, testutil.StartReplica(t, m)
+		watched = append(watched, testutil.SentinelMaster{Name: g, Addr: m.Addr, Quorum: 2})
+	}
+	for range 3 {
+		st.sentinels = append(st.sentinels, testutil.StartSentinel(t, watched))
+	}
+	for _, g := range st.groups {
+		testutil.WaitSentinels(t, st.sentinels, g, 1)
+	}
+	st.addr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	var b strings.Builder
+	fmt.Fprintf(&b, "p:\n  listen: %s\n  timeout: 400\n  hash_tag: \"{}\"\n  sentinel_heartbeat: %d\n  groups:\n", st.addr, heartbeat)
+	for _, g := range st.groups {
+		fmt.Fprintf(&b, "   - %s\n", g)
+	}
+	b.WriteString("  sentinels:\n")
+	for _, s := range st.sentinels {
+		fmt.Fprintf(&b, "   - %s\n", s.Addr)
+	}
+	st.yaml = b.String()
+	st.p = runProxy(t, st.yaml, DefaultMbufSize)
+	return st
+}
+
+// key returns a key of group g, made from prefix.
+func (st *sentinelSetup) key(g, prefix string) string {
+	st.t.Helper()
+	pl := st.p.poolList()[0].pool()
+	for _, s := range pl.Servers {
+		if s.Name() == g {
+			return keyOn(st.t, st.p, s.Index(), prefix)
+		}
+	}
+	st.t.Fatalf("no group %s", g)
+	return ""
+}
+
+// switches subscribes to +switch-master on every sentinel and returns
+// when each group was first announced as switched, by group.
+func (st *sentinelSetup) switches() func(group string) time.Time {
+	st.t.Helper()
+	var mu sync.Mutex
+	first := map[string]time.Time{}
+	for _, s := range st.sentinels {
+		if st.down[s] {
+			continue
+		}
+		c := testutil.Dial(st.t, s.Addr)
+		if got := c.Do("SUBSCRIBE", "+switch-master"); !strings.HasPrefix(got, "*3\r\n") {
+			st.t.Fatalf("SUBSCRIBE +switch-master: %q", got)
+		}
+		go func() {
+			for {
+				msg, err := testutil.ReadReply(c.R)
+				if err != nil {
+					return // the sentinel or the test is gone
+				}
+				at := time.Now()
+				// "*3 message +switch-master <group> <old ip> <old port> <new ip> <new port>"
+				fields := strings.Split(msg, "\r\n")
+				group, _, _ := strings.Cut(fields[len(fields)-2], " ")
+				mu.Lock()
+				if _, ok := first[group]; !ok {
+					first[group] = at
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	return func(group string) time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return first[group]
+	}
+}
+
+// failOver kills group g's master and returns once the proxy writes to
+// its new master (the replica), and how long after the sentinels first
+// announced the switch that was. The old master is restarted: the
+// sentinels make it the new master's replica.
+func (st *sentinelSetup) failOver(g string, writer *groupWriter) time.Duration {
+	t := st.t
+	t.Helper()
+	announced := st.switches()
+	old, next := st.masters[g], st.replicas[g]
+	since := writer.mark()
+	old.Kill()
+	var switched time.Time
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		switched = announced(g)
+		return !switched.IsZero()
+	}, "no sentinel announced a switch of %s", g)
+	ok := writer.firstOKAfter(t, since, switched)
+	// Back as a replica, as its operator would make it at once (the
+	// sentinels would too, but only at their next look, up to 10 s on).
+	old.Restart()
+	host, port, _ := strings.Cut(next.Addr, ":")
+	if got := testutil.Dial(t, old.Addr).Do("REPLICAOF", host, port); !strings.HasPrefix(got, "+OK") {
+		t.Fatalf("REPLICAOF %s on %s: %q", next.Addr, old.Addr, got) // "+OK Already connected...": the sentinels were first
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		info := replication(old.Addr) // the sentinels close its clients when they reconfigure it
+		return strings.Contains(info, "role:slave") && strings.Contains(info, "master_port:"+fmt.Sprint(next.Port)) &&
+			strings.Contains(info, "master_link_status:up")
+	}, "old master %s of %s never became the replica of %s", old.Addr, g, next.Addr)
+	st.masters[g], st.replicas[g] = next, old
+	st.waitReplica(g)
+	return ok.Sub(switched)
+}
+
+// waitReplica returns once every sentinel that runs sees group g's
+// replica up, so that it can fail g over again.
+func (st *sentinelSetup) waitReplica(g string) {
+	st.t.Helper()
+	for _, s := range st.sentinels {
+		if st.down[s] {
+			continue
+		}
+		c := testutil.Dial(st.t, s.Addr)
+		testutil.Eventually(st.t, 30*time.Second, func() bool {
+			f := testutil.SentinelFields(c.Do("SENTINEL", "REPLICAS", g)) // one replica: its fields
+			return f["ip"]+":"+f["port"] == st.replicas[g].Addr && !strings.Contains(f["flags"], "down")
+		}, "sentinel %s does not see %s's replica %s up", s.Addr, g, st.replicas[g].Addr)
+	}
+}
+
+// replication returns the INFO replication of the redis at addr, "" if
+// it does not answer.
+func replication(addr string) string {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte(testutil.EncodeCmd("INFO", "replication"))); err != nil {
+		return ""
+	}
+	info, _ := testutil.ReadReply(bufio.NewReader(conn))
+	return info
+}
+
+// groupWriter writes to one key of a group through the proxy, as fast as
+// it is answered, and records when each write was acknowledged or failed.
+type groupWriter struct {
+	mu     sync.Mutex
+	oks    []time.Time // acknowledged writes
+	last   string      // the value of the last one
+	errs   []string    // failed writes, with when
+	seq    atomic.Int64
+	cutoff atomic.Int64 // writes from this sequence number on are after mark
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func startWriter(t *testing.T, addr, key string) *groupWriter {
+	w := &groupWriter{stop: make(chan struct{}), done: make(chan struct{})}
+	c := testutil.Dial(t, addr)
+	go func() {
+		defer close(w.done)
+		for {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			v := fmt.Sprint(w.seq.Add(1))
+			c.Send(testutil.EncodeCmd("SET", key, v))
+			reply, err := testutil.ReadReply(c.R)
+			at := time.Now()
+			if err != nil {
+				return
+			}
+			w.mu.Lock()
+			if reply == "+OK\r\n" {
+				w.oks, w.last = append(w.oks, at), v
+			} else {
+				w.errs = append(w.errs, at.Format("15:04:05.000")+" "+strings.TrimSpace(reply))
+			}
+			w.mu.Unlock()
+		}
+	}()
+	t.Cleanup(w.close)
+	return w
+}
+
+func (w *groupWriter) close() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+// mark returns how many acknowledged writes there are so far.
+func (w *groupWriter) mark() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.oks)
+}
+
+// firstOKAfter waits for a write acknowledged after time at, among those
+// after the first since, and returns when it was.
+func (w *groupWriter) firstOKAfter(t *testing.T, since int, at time.Time) time.Time {
+	t.Helper()
+	var ok time.Time
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, o := range w.oks[since:] {
+			if o.After(at) {
+				ok = o
+				return true
+			}
+		}
+		return false
+	}, "no write acknowledged after the switch")
+	return ok
+}
+
+func (w *groupWriter) errors() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.errs)
+}
+
+// TestSentinelFailover runs failovers of real sentinel groups under
+// writes through the proxy, with correctness checkers: each group's
+// writes work again within 500 ms of the first +switch-master, the other
+// group sees no error, replicated keys read back, and no checker client
+// gets a reply that is not its own. It fails over through the sentinel
+// the proxy listens to, then with that one killed, then with the next one
+// paused (the heartbeat must notice), and logs the recovery times.
+func TestSentinelFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("failovers take seconds each")
+	}
+	st := startSentinels(t, 200)
+	k1, k2 := st.key("g1", "w1:"), st.key("g2", "w2:")
+	w1, w2 := startWriter(t, st.addr, k1), startWriter(t, st.addr, k2)
+
+	// Keys written before and replicated read back after.
+	c := testutil.Dial(t, st.addr)
+	before := st.key("g1", "kept:")
+	expect(t, c, "+OK\r\n", "SET", before, "v")
+	expect(t, testutil.Dial(t, st.masters["g1"].Addr), ":1\r\n", "WAIT", "1", "5000")
+
+	checkers := startCheckers(t, st)
+	writers := map[string]*groupWriter{"g1": w1, "g2": w2}
+	var times []time.Duration
+	// failOver fails group g over; the other group's writer must see no
+	// error meanwhile.
+	failOver := func(g string) {
+		other := "g2"
+		if g == "g2" {
+			other = "g1"
+		}
+		errs := len(writers[other].errors())
+		checkers.uncertain(g, func() {
+			d := st.failOver(g, writers[g])
+			t.Logf("failover %d (%s): writes again %v after the first +switch-master", len(times)+1, g, d)
+			times = append(times, d)
+		})
+		if got := writers[other].errors(); len(got) != errs {
+			t.Errorf("%s's writes failed while %s failed over: %q", other, g, got[errs:])
+		}
+	}
+	// 1: the proxy hears it from the sentinel it listens to.
+	failOver("g1")
+	expect(t, c, "$1\r\nv\r\n", "GET", before)
+	// 2: the sentinel it listens to is dead.
+	s0, s1 := st.sentinels[0], st.sentinels[1]
+	s0.Kill()
+	st.down[s0] = true
+	failOver("g2")
+	// 3: the one it moved to is paused: only the heartbeat can tell. (The
+	// first is back: two sentinels must agree on a failover.)
+	s0.Restart()
+	delete(st.down, s0)
+	st.waitReplica("g1")
+	s1.Pause()
+	st.down[s1] = true
+	failOver("g1")
+	s1.Resume()
+	delete(st.down, s1)
+	// 4 and 5: every sentinel back.
+	failOver("g2")
+	failOver("g1")
+	checkers.stop(t)
+
+	sorted := slices.Clone(times)
+	slices.Sort(sorted)
+	t.Logf("recovery after +switch-master over %d failovers: median %v, worst %v", len(sorted), sorted[len(sorted)/2], sorted[len(sorted)-1])
+	for i, d := range times {
+		if d > 500*time.Millisecond {
+			t.Errorf("failover %d: writes again only %v after the switch, want at most 500ms", i+1, d)
+		}
+	}
+	// Every write acknowledged since the last failover is on the master,
+	// none on the old master that came back as its replica: each key
+	// holds its writer's last acknowledged value.
+	for g, w := range writers {
+		w.close()
+		key := map[string]string{"g1": k1, "g2": k2}[g]
+		expect(t, testutil.Dial(t, st.masters[g].Addr), fmt.Sprintf("$%d\r\n%s\r\n", len(w.last), w.last), "GET", key)
+	}
+}
+
+// checkers are correctness checkers (see TestChecker) running through the
+// failovers; uncertain marks a group's writes as maybe lost while it
+// fails over (replication is asynchronous).
+type checkers struct {
+	epochs []atomic.Int64
+	index  map[string]int
+	stopc  chan struct{}
+	wg     sync.WaitGroup
+	ops    atomic.Int64
+}
+
+func startCheckers(t *testing.T, st *sentinelSetup) *checkers {
+	pl := st.p.poolList()[0].pool()
+	ck := &checkers{epochs: make([]atomic.Int64, len(pl.Servers)), index: map[string]int{}, stopc: make(chan struct{})}
+	for _, s := range pl.Servers {
+		ck.index[s.Name()] = s.Index()
+	}
+	route := func(key string) int { return pl.Route([]byte(key)).Index() }
+	for cl := range 2 {
+		one := &checker{t: t, c: testutil.Dial(t, st.addr), id: cl, model: map[string]entry{},
+			rng: rand.New(rand.NewPCG(uint64(cl), 7)), route: route, epochs: ck.epochs, null: "$-1\r\n"}
+		ck.wg.Go(func() {
+			for !t.Failed() {
+				select {
+				case <-ck.stopc:
+					ck.ops.Add(one.ops)
+					return
+				default:
+				}
+				one.round()
+			}
+		})
+	}
+	t.Cleanup(ck.halt) // before their connections close: cleanups run last first
+	return ck
+}
+
+func (ck *checkers) uncertain(group string, failover func()) {
+	e := &ck.epochs[ck.index[group]]
+	e.Add(1)
+	failover()
+	e.Add(1)
+}
+
+// halt stops the checkers, once.
+func (ck *checkers) halt() {
+	select {
+	case <-ck.stopc:
+	default:
+		close(ck.stopc)
+	}
+	ck.wg.Wait()
+}
+
+func (ck *checkers) stop(t *testing.T) {
+	ck.halt()
+	if ck.ops.Load() == 0 {
+		t.Error("the checkers checked nothing")
+	}
+	t.Logf("checkers: %d requests checked", ck.ops.Load())
+}
+
+// TestSentinelUnknownGroup: a group the sentinels do not know refuses the
+// start, and a reload, naming the group; the running pool stays.
+func TestSentinelUnknownGroup(t *testing.T) {
+	m := testutil.StartRedis(t)
+	s := testutil.StartSentinel(t, []testutil.SentinelMaster{{Name: "g1", Addr: m.Addr, Quorum: 1}})
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	yaml := func(groups ...string) string {
+		return fmt.Sprintf("p:\n  listen: %s\n  groups: [%s]\n  sentinels: [%s]\n", addr, strings.Join(groups, ", "), s.Addr)
+	}
+	cfg, err := config.Parse("test.yml", []byte(yaml("g1", "nope")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := New(cfg, Options{MbufSize: DefaultMbufSize}); err == nil {
+		p.Close()
+		t.Fatal("a pool with a group unknown to the sentinels started")
+	} else if !strings.Contains(err.Error(), "sentinel "+s.Addr+" does not know group nope") {
+		t.Fatalf("start: %v", err)
+	}
+	p := runProxy(t, yaml("g1"), DefaultMbufSize)
+	c := testutil.Dial(t, addr)
+	expect(t, c, "+OK\r\n", "SET", "k", "v")
+	cfg, _ = config.Parse("test.yml", []byte(yaml("g1", "nope")))
+	if err := p.Reload(cfg); err == nil || !strings.Contains(err.Error(), "does not know group nope") {
+		t.Fatalf("reload: %v", err)
+	}
+	expect(t, c, "$1\r\nv\r\n", "GET", "k")
+}
