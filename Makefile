@@ -25,8 +25,9 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 9m ./...
 	# Without the race detector: allocation counts (NoAllocation), and the socket I/O of the
-	# production build, which makes raw system calls where the race build uses package syscall.
-	$(GO) test -count=1 ./internal/rawio ./internal/backend ./internal/proxy
+	# production build, which makes raw system calls where the race build uses package syscall
+	# (-short: the sentinel failovers, seconds each, ran above).
+	$(GO) test -short -count=1 ./internal/rawio ./internal/backend ./internal/proxy
 
 # Real clients on their default options through the built proxy, -n 0 and default workers: ioredis
 # 5 and 6, node-redis 4 and 5, Debian's redis-py, python-memcached and pylibmc, redis-cli. Installs

@@ -87,6 +87,7 @@ type Address struct{ cur atomic.Pointer[addressState] }
 type addressState struct {
 	addr string
 	none error
+	last string // the last address it pointed at, "" if none yet
 }
 
 // NewAddress returns an Address that points nowhere, for reason.
@@ -96,11 +97,21 @@ func NewAddress(reason error) *Address {
 	return a
 }
 
-// Set points a at addr ("host:port").
-func (a *Address) Set(addr string) { a.cur.Store(&addressState{addr: addr}) }
+// Set points a at addr ("host:port"). Set and Unset are not for
+// concurrent use.
+func (a *Address) Set(addr string) { a.cur.Store(&addressState{addr: addr, last: addr}) }
 
 // Unset points a nowhere, for reason.
-func (a *Address) Unset(reason error) { a.cur.Store(&addressState{none: reason}) }
+func (a *Address) Unset(reason error) { a.cur.Store(&addressState{none: reason, last: a.Last()}) }
+
+// Last returns the last address a pointed at, even if it points nowhere
+// now; "" if it never pointed anywhere.
+func (a *Address) Last() string {
+	if st := a.cur.Load(); st != nil {
+		return st.last
+	}
+	return ""
+}
 
 // Get returns where a points, or why it points nowhere.
 func (a *Address) Get() (string, error) {

@@ -117,7 +117,7 @@ func (s *Server) Demoted() {
 // none is known): requests go there from now on; those in flight on the
 // master it leaves fail, saying so, and so do the transactions open there.
 // It reports whether the server moved from one master to another (a
-// failover).
+// failover), even through a while when none was known.
 func (s *Server) Follow(addr string) bool {
 	if s.moves == nil {
 		return false
@@ -126,17 +126,19 @@ func (s *Server) Follow(addr string) bool {
 	if addr == old {
 		return false
 	}
+	last := s.moves.Last() // the master before, even if none was known since
 	if addr == "" {
 		s.moves.Unset(errNoMaster(s.Config.RingName))
 	} else {
 		s.moves.Set(addr)
 	}
 	s.Stats.SetMaster(addr)
-	if old == "" { // nothing was sent anywhere
-		return false
-	}
-	if addr != "" {
+	failover := addr != "" && last != "" && addr != last
+	if failover {
 		s.Stats.Failovers.Add(1)
+	}
+	if old == "" { // nothing was sent anywhere
+		return failover
 	}
 	to := addr
 	if to == "" {
@@ -159,7 +161,7 @@ func (s *Server) Follow(addr string) bool {
 	for _, c := range idle {
 		c.Close()
 	}
-	return addr != ""
+	return failover
 }
 
 // watcher follows a sentinel pool's masters (package sentinel's Watcher).

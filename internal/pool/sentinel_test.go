@@ -133,4 +133,9 @@ func TestFollow(t *testing.T) {
 	if r := do("PING"); r.Err == nil {
 		t.Fatalf("no master again: %q", r.Reply)
 	}
+	// From b through none known to a: a failover all the same.
+	a.Resume()
+	if !s.Follow(a.Addr) || s.Stats.Failovers.Load() != 2 {
+		t.Fatalf("b, none, then a: %d failovers counted, want 2", s.Stats.Failovers.Load())
+	}
 }

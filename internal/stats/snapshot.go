@@ -155,10 +155,12 @@ func (s *ServerSnapshot) add(o *ServerSnapshot) {
 		s.Latency[i] += c
 	}
 	s.LatencySum += o.LatencySum
-	// Each process follows the sentinels itself: they agree but for the
-	// moment of a failover, when the first one's word is taken.
+	// Each process follows the sentinels itself and sees the same
+	// failovers: the count is theirs, not their sum; they agree on the
+	// master but for the moment of a failover, when the first one's word
+	// is taken.
 	s.Group = s.Group || o.Group
-	s.Failovers += o.Failovers
+	s.Failovers = max(s.Failovers, o.Failovers)
 	if s.Master == "" {
 		s.Master = o.Master
 	}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
+)
+
+// TestSentinelWorkers: with two workers, each follows the sentinels: when
+// a group fails over, the writes of clients on every worker work again
+// within 500 ms of the first +switch-master; the stats document counts
+// the failover once (server_failover), /metrics names the new master, and
+// /healthz is fine throughout but while the group has no master.
+func TestSentinelWorkers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a failover takes seconds")
+	}
+	master := testutil.StartRedis(t)
+	replica := testutil.StartReplica(t, master)
+	watched := []testutil.SentinelMaster{{Name: "g1", Addr: master.Addr, Quorum: 2}}
+	var sentinels []*testutil.Process
+	var list []string
+	for range 3 {
+		s := testutil.StartSentinel(t, watched)
+		sentinels = append(sentinels, s)
+		list = append(list, s.Addr)
+	}
+	testutil.WaitSentinels(t, sentinels, "g1", 1)
+	listen := "127.0.0.1:" + statsPort(t)
+	conf := fmt.Sprintf("p:\n  listen: %s\n  timeout: 400\n  sentinel_heartbeat: 200\n  groups: [g1]\n  sentinels: [%s]\n",
+		listen, strings.Join(list, ", "))
+	m := startMaster(t, conf, listen, "-n", "2")
+	m.waitServing(t)
+	var pids []int
+	for _, pid := range m.workers(t) {
+		pids = append(pids, pid)
+	}
+	conns, _ := spread(t, listen, pids, 2)
+
+	// Every connection writes its own key, as fast as it is answered,
+	// and notes when a write works again after one failed.
+	var mu sync.Mutex
+	recovered := make([]time.Time, len(conns))
+	failing := make([]bool, len(conns))
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i, conn := range conns {
+		wg.Go(func() {
+			r := bufio.NewReader(conn)
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				conn.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := conn.Write([]byte(testutil.EncodeCmd("SET", fmt.Sprintf("k%d", i), fmt.Sprint(n)))); err != nil {
+					return
+				}
+				reply, err := testutil.ReadReply(r)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				switch {
+				case reply != "+OK\r\n":
+					failing[i] = true
+				case failing[i]:
+					failing[i], recovered[i] = false, time.Now()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	t.Cleanup(func() { close(stop); wg.Wait() })
+
+	sub := testutil.Dial(t, sentinels[2].Addr)
+	if got := sub.Do("SUBSCRIBE", "+switch-master"); !strings.HasPrefix(got, "*3\r\n") {
+		t.Fatalf("SUBSCRIBE: %q", got)
+	}
+	announced := make(chan time.Time, 1)
+	go func() {
+		if _, err := testutil.ReadReply(sub.R); err == nil {
+			announced <- time.Now()
+		}
+	}()
+	master.Kill()
+	var at time.Time
+	select {
+	case at = <-announced:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no +switch-master")
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, r := range recovered {
+			if failing[i] || r.IsZero() {
+				return false
+			}
+		}
+		return true
+	}, "a worker's clients never wrote again after the switch")
+	mu.Lock()
+	worst := time.Duration(0)
+	for _, r := range recovered {
+		worst = max(worst, r.Sub(at))
+	}
+	mu.Unlock()
+	t.Logf("every client on both workers wrote again within %v of +switch-master", worst)
+	if worst > 500*time.Millisecond {
+		t.Errorf("writes again only %v after the switch, want at most 500ms", worst)
+	}
+	if doc := m.document(t); !strings.Contains(doc, `"server_failover":1}`) {
+		t.Errorf("stats document: want server_failover 1 (each worker saw the one failover):\n%s", doc)
+	}
+	if v := m.metric(t, fmt.Sprintf(`nutcracker_sentinel_master{addr="%s",group="g1",pool="p"}`, replica.Addr)); v != 1 {
+		t.Errorf("nutcracker_sentinel_master of the new master: %v", v)
+	}
+	resp, err := http.Get("http://" + m.stats + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz %d after the failover", resp.StatusCode)
+	}
+}
