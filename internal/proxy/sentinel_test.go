@@ -436,3 +436,67 @@ func TestSentinelUnknownGroup(t *testing.T) {
 	}
 	expect(t, c, "$1\r\nv\r\n", "GET", "k")
 }
+
+// TestSentinelReload: a reload changes a sentinel pool in place: a group
+// added gets its master and its share of the keys, the groups kept keep
+// their connections, and the new configuration's watcher follows the
+// next failover (the old one is stopped).
+func TestSentinelReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a failover takes seconds")
+	}
+	m1, m2 := testutil.StartRedis(t), testutil.StartRedis(t)
+	r1 := testutil.StartReplica(t, m1)
+	watched := []testutil.SentinelMaster{{Name: "g1", Addr: m1.Addr, Quorum: 1}, {Name: "g2", Addr: m2.Addr, Quorum: 1}}
+	s := testutil.StartSentinel(t, watched)
+	testutil.WaitSentinels(t, []*testutil.Process{s}, "g1", 1)
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	yaml := func(heartbeat int, groups ...string) string {
+		return fmt.Sprintf("p:\n  listen: %s\n  timeout: 400\n  sentinel_heartbeat: %d\n  groups: [%s]\n  sentinels: [%s]\n",
+			addr, heartbeat, strings.Join(groups, ", "), s.Addr)
+	}
+	p := runProxy(t, yaml(1000, "g1"), DefaultMbufSize)
+	c := testutil.Dial(t, addr)
+	expect(t, c, "+OK\r\n", "SET", "k", "v")
+	conns := p.Stats().Pools[0].Servers[0].Connections.Load()
+
+	reload(t, p, yaml(200, "g1", "g2"))
+	pl := p.poolList()[0].pool()
+	if len(pl.Servers) != 2 || pl.Servers[0].Addr() != m1.Addr || pl.Servers[1].Addr() != m2.Addr {
+		t.Fatalf("after the reload: %d groups, at %q and %q", len(pl.Servers), pl.Servers[0].Addr(), pl.Servers[1].Addr())
+	}
+	k2 := keyOn(t, p, 1, "two:")
+	expect(t, c, "+OK\r\n", "SET", k2, "x")
+	expect(t, testutil.Dial(t, m2.Addr), "$1\r\nx\r\n", "GET", k2)
+	if got := pl.Servers[0].Stats.Connections.Load(); got != conns {
+		t.Errorf("g1 has %d connections after the reload, had %d: not kept", got, conns)
+	}
+
+	sc := testutil.Dial(t, s.Addr)
+	testutil.Eventually(t, 30*time.Second, func() bool { // until the sentinel has looked at the replica
+		return sc.Do("SENTINEL", "FAILOVER", "g1") == "+OK\r\n"
+	}, "SENTINEL FAILOVER g1 refused")
+	k1 := keyOn(t, p, 0, "one:")
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		return c.Do("SET", k1, "y") == "+OK\r\n" && pl.Servers[0].Addr() == r1.Addr
+	}, "g1's failover to %s not followed after the reload (at %s)", r1.Addr, pl.Servers[0].Addr())
+	expect(t, testutil.Dial(t, r1.Addr), "$1\r\ny\r\n", "GET", k1)
+}
+
+// TestSentinelAuth: the masters' password (redis_auth) goes to the ROLE
+// check and to every connection's handshake; the sentinels' own password
+// is sentinel_auth.
+func TestSentinelAuth(t *testing.T) {
+	m := testutil.StartRedis(t, "--requirepass", "mpw")
+	s := testutil.StartSentinel(t, []testutil.SentinelMaster{{Name: "g1", Addr: m.Addr, Quorum: 1}},
+		"sentinel auth-pass g1 mpw", "requirepass spw")
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	p := runProxy(t, fmt.Sprintf("p:\n  listen: %s\n  redis_auth: mpw\n  sentinel_auth: spw\n  groups: [g1]\n  sentinels: [%s]\n", addr, s.Addr), DefaultMbufSize)
+	if got := p.poolList()[0].pool().Servers[0].Addr(); got != m.Addr {
+		t.Fatalf("g1's master: %q, want %s", got, m.Addr)
+	}
+	c := testutil.Dial(t, addr)
+	expect(t, c, "-NOAUTH Authentication required.\r\n", "SET", "k", "v")
+	expect(t, c, "+OK\r\n", "AUTH", "mpw")
+	expect(t, c, "+OK\r\n", "SET", "k", "v")
+}
