@@ -500,3 +500,60 @@ func TestSentinelAuth(t *testing.T) {
 	expect(t, c, "+OK\r\n", "AUTH", "mpw")
 	expect(t, c, "+OK\r\n", "SET", "k", "v")
 }
+
+// TestSentinelReadOnly: a switch the proxy did not hear (its sentinel is
+// paused, and the heartbeat is an hour) is found by the first -READONLY
+// from the old master, now a replica: the proxy asks again, and writes go
+// to the new master within a few timeouts, not an hour.
+func TestSentinelReadOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a failover takes seconds")
+	}
+	m := testutil.StartRedis(t)
+	r := testutil.StartReplica(t, m)
+	watched := []testutil.SentinelMaster{{Name: "g1", Addr: m.Addr, Quorum: 2}}
+	var sentinels []*testutil.Process
+	var list []string
+	for range 3 {
+		s := testutil.StartSentinel(t, watched)
+		sentinels, list = append(sentinels, s), append(list, s.Addr)
+	}
+	testutil.WaitSentinels(t, sentinels, "g1", 1)
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	p := runProxy(t, fmt.Sprintf("p:\n  listen: %s\n  timeout: 400\n  sentinel_heartbeat: 3600000\n  groups: [g1]\n  sentinels: [%s]\n",
+		addr, strings.Join(list, ", ")), DefaultMbufSize)
+	c := testutil.Dial(t, addr)
+	expect(t, c, "+OK\r\n", "SET", "k", "1")
+
+	// The proxy follows the first sentinel once it has subscribed there
+	// and its first ask was answered.
+	s0 := testutil.Dial(t, sentinels[0].Addr)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		list := s0.Do("CLIENT", "LIST")
+		return strings.Contains(list, " cmd=psubscribe ") && strings.Contains(list, " cmd=sentinel|get-master-addr-by-name ")
+	}, "the proxy does not follow the first sentinel")
+	sentinels[0].Pause()
+	defer sentinels[0].Resume()
+	sc := testutil.Dial(t, sentinels[1].Addr)
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		return sc.Do("SENTINEL", "FAILOVER", "g1") == "+OK\r\n"
+	}, "SENTINEL FAILOVER g1 refused")
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		return strings.Contains(replication(m.Addr), "role:slave")
+	}, "the old master %s was never made a replica", m.Addr)
+	readOnly := 0
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		reply := c.Do("SET", "k", "2")
+		if strings.HasPrefix(reply, "-READONLY") {
+			readOnly++
+		}
+		return reply == "+OK\r\n"
+	}, "writes never reached the new master")
+	if got := p.poolList()[0].pool().Servers[0].Addr(); got != r.Addr {
+		t.Fatalf("g1 at %s, want the new master %s", got, r.Addr)
+	}
+	if readOnly == 0 {
+		t.Error("no -READONLY: the test did not see the case it is for")
+	}
+	expect(t, testutil.Dial(t, r.Addr), "$1\r\n2\r\n", "GET", "k")
+}
