@@ -14,9 +14,10 @@ import (
 
 // TestSentinelWorkers: with two workers, each follows the sentinels: when
 // a group fails over, the writes of clients on every worker work again
-// within 500 ms of the first +switch-master; the stats document counts
-// the failover once (server_failover), /metrics names the new master, and
-// /healthz is fine throughout but while the group has no master.
+// within 500 ms of the first +switch-master, also when the sentinel they
+// followed was killed first; the stats document counts each failover
+// once (server_failover), /metrics names the new master, /healthz is
+// fine after it.
 func TestSentinelWorkers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a failover takes seconds")
@@ -80,43 +81,56 @@ func TestSentinelWorkers(t *testing.T) {
 	}
 	t.Cleanup(func() { close(stop); wg.Wait() })
 
-	sub := testutil.Dial(t, sentinels[2].Addr)
-	if got := sub.Do("SUBSCRIBE", "+switch-master"); !strings.HasPrefix(got, "*3\r\n") {
-		t.Fatalf("SUBSCRIBE: %q", got)
-	}
-	announced := make(chan time.Time, 1)
-	go func() {
-		if _, err := testutil.ReadReply(sub.R); err == nil {
-			announced <- time.Now()
+	// failOver kills g1's master and returns how long after the first
+	// +switch-master every client on both workers wrote again.
+	failOver := func(old *testutil.Process) time.Duration {
+		t.Helper()
+		sub := testutil.Dial(t, sentinels[2].Addr)
+		if got := sub.Do("SUBSCRIBE", "+switch-master"); !strings.HasPrefix(got, "*3\r\n") {
+			t.Fatalf("SUBSCRIBE: %q", got)
 		}
-	}()
-	master.Kill()
-	var at time.Time
-	select {
-	case at = <-announced:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no +switch-master")
-	}
-	testutil.Eventually(t, 10*time.Second, func() bool {
+		announced := make(chan time.Time, 1)
+		go func() {
+			if _, err := testutil.ReadReply(sub.R); err == nil {
+				announced <- time.Now()
+			}
+		}()
+		mu.Lock()
+		clear(recovered)
+		mu.Unlock()
+		old.Kill()
+		var at time.Time
+		select {
+		case at = <-announced:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no +switch-master")
+		}
+		testutil.Eventually(t, 10*time.Second, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for i, r := range recovered {
+				if failing[i] || r.IsZero() {
+					return false
+				}
+			}
+			return true
+		}, "a worker's clients never wrote again after the switch")
 		mu.Lock()
 		defer mu.Unlock()
-		for i, r := range recovered {
-			if failing[i] || r.IsZero() {
-				return false
-			}
+		worst := recovered[0].Sub(at) // below 0: the proxy knew before the test heard it
+		for _, r := range recovered[1:] {
+			worst = max(worst, r.Sub(at))
 		}
-		return true
-	}, "a worker's clients never wrote again after the switch")
-	mu.Lock()
-	worst := time.Duration(0)
-	for _, r := range recovered {
-		worst = max(worst, r.Sub(at))
+		return worst
 	}
-	mu.Unlock()
-	t.Logf("every client on both workers wrote again within %v of +switch-master", worst)
-	if worst > 500*time.Millisecond {
-		t.Errorf("writes again only %v after the switch, want at most 500ms", worst)
+	check := func(n int, worst time.Duration) {
+		t.Helper()
+		t.Logf("failover %d: every client on both workers wrote again within %v of +switch-master", n, worst)
+		if worst > 500*time.Millisecond {
+			t.Errorf("failover %d: writes again only %v after the switch, want at most 500ms", n, worst)
+		}
 	}
+	check(1, failOver(master))
 	if doc := m.document(t); !strings.Contains(doc, `"server_failover":1}`) {
 		t.Errorf("stats document: want server_failover 1 (each worker saw the one failover):\n%s", doc)
 	}
@@ -130,5 +144,25 @@ func TestSentinelWorkers(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz %d after the failover", resp.StatusCode)
+	}
+
+	// The old master back as the new one's replica; then the sentinel
+	// every worker follows dies, and the group fails over again.
+	master.Restart()
+	host, port, _ := strings.Cut(replica.Addr, ":")
+	if got := testutil.Dial(t, master.Addr).Do("REPLICAOF", host, port); !strings.HasPrefix(got, "+OK") {
+		t.Fatalf("REPLICAOF: %q", got)
+	}
+	for _, s := range sentinels {
+		c := testutil.Dial(t, s.Addr)
+		testutil.Eventually(t, 30*time.Second, func() bool {
+			f := testutil.SentinelFields(c.Do("SENTINEL", "REPLICAS", "g1"))
+			return f["ip"]+":"+f["port"] == master.Addr && !strings.Contains(f["flags"], "down")
+		}, "sentinel %s does not see the replica %s up", s.Addr, master.Addr)
+	}
+	sentinels[0].Kill()
+	check(2, failOver(replica))
+	if doc := m.document(t); !strings.Contains(doc, `"server_failover":2}`) {
+		t.Errorf("stats document: want server_failover 2:\n%s", doc)
 	}
 }
