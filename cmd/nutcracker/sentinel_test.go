@@ -90,6 +90,7 @@ func TestSentinelWorkers(t *testing.T) {
 			t.Fatalf("SUBSCRIBE: %q", got)
 		}
 		announced := make(chan time.Time, 1)
+		sub.Conn.SetReadDeadline(time.Time{}) // Do's is too short for a failover
 		go func() {
 			if _, err := testutil.ReadReply(sub.R); err == nil {
 				announced <- time.Now()

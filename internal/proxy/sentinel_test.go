@@ -88,6 +88,7 @@ func (st *sentinelSetup) switches() func(group string) time.Time {
 		if got := c.Do("SUBSCRIBE", "+switch-master"); !strings.HasPrefix(got, "*3\r\n") {
 			st.t.Fatalf("SUBSCRIBE +switch-master: %q", got)
 		}
+		c.Conn.SetReadDeadline(time.Time{}) // Do's is too short for a failover
 		go func() {
 			for {
 				msg, err := testutil.ReadReply(c.R)
