@@ -25,17 +25,10 @@ func TestSentinelWorkers(t *testing.T) {
 	master := testutil.StartRedis(t)
 	replica := testutil.StartReplica(t, master)
 	watched := []testutil.SentinelMaster{{Name: "g1", Addr: master.Addr, Quorum: 2}}
-	var sentinels []*testutil.Process
-	var list []string
-	for range 3 {
-		s := testutil.StartSentinel(t, watched)
-		sentinels = append(sentinels, s)
-		list = append(list, s.Addr)
-	}
-	testutil.WaitSentinels(t, sentinels, "g1", 1)
+	sentinels := testutil.StartSentinels(t, 3, watched, 1)
 	listen := "127.0.0.1:" + statsPort(t)
 	conf := fmt.Sprintf("p:\n  listen: %s\n  timeout: 400\n  sentinel_heartbeat: 200\n  groups: [g1]\n  sentinels: [%s]\n",
-		listen, strings.Join(list, ", "))
+		listen, testutil.Addrs(sentinels))
 	m := startMaster(t, conf, listen, "-n", "2")
 	m.waitServing(t)
 	var pids []int

@@ -12,8 +12,13 @@ import (
 
 func newPool(t testing.TB, extra string) *Pool {
 	t.Helper()
-	yaml := "p:\n  listen: 127.0.0.1:1\n  redis: true\n" + extra +
-		"  servers:\n   - 127.0.0.1:7001:1 a\n   - 127.0.0.1:7002:1 b\n   - 127.0.0.1:7003:1 c\n"
+	return poolOf(t, "p:\n  listen: 127.0.0.1:1\n  redis: true\n"+extra+
+		"  servers:\n   - 127.0.0.1:7001:1 a\n   - 127.0.0.1:7002:1 b\n   - 127.0.0.1:7003:1 c\n")
+}
+
+// poolOf builds the first pool of a configuration, closed when t ends.
+func poolOf(t testing.TB, yaml string) *Pool {
+	t.Helper()
 	cfg, err := config.Parse("test.yml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)

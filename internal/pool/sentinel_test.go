@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nutcracker-go/nutcracker/internal/backend"
-	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/proto"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
@@ -22,16 +21,7 @@ func sentinelPool(t *testing.T, extra string, groups ...string) *Pool {
 	for _, g := range groups {
 		yaml += "   - " + g + "\n"
 	}
-	cfg, err := config.Parse("test.yml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(cfg.Pools[0], 1024, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
+	return poolOf(t, yaml)
 }
 
 // TestGroupsRouteAsNamedServers: a sentinel pool places keys as a pool of
@@ -45,15 +35,7 @@ func TestGroupsRouteAsNamedServers(t *testing.T) {
 		for i, g := range groups {
 			fmt.Fprintf(&servers, "   - 10.0.0.%d:%d:1 %s\n", i+1, 6379+i, g)
 		}
-		cfg, err := config.Parse("test.yml", []byte("p:\n  listen: 127.0.0.1:1\n  redis: true\n  "+dist+"  servers:\n"+servers.String()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		np, err := New(cfg.Pools[0], 1024, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(np.Close)
+		np := poolOf(t, "p:\n  listen: 127.0.0.1:1\n  redis: true\n  "+dist+"  servers:\n"+servers.String())
 		for k := range 2000 {
 			key := []byte(fmt.Sprintf("key:%d", k))
 			if a, b := sp.Route(key).Name(), np.Route(key).Name(); a != b {

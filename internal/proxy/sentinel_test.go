@@ -40,12 +40,7 @@ func startSentinels(t *testing.T, heartbeat int) *sentinelSetup {
 		st.masters[g], st.replicas[g] = m, testutil.StartReplica(t, m)
 		watched = append(watched, testutil.SentinelMaster{Name: g, Addr: m.Addr, Quorum: 2})
 	}
-	for range 3 {
-		st.sentinels = append(st.sentinels, testutil.StartSentinel(t, watched))
-	}
-	for _, g := range st.groups {
-		testutil.WaitSentinels(t, st.sentinels, g, 1)
-	}
+	st.sentinels = testutil.StartSentinels(t, 3, watched, 1)
 	st.addr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	var b strings.Builder
 	fmt.Fprintf(&b, "p:\n  listen: %s\n  timeout: 400\n  hash_tag: \"{}\"\n  sentinel_heartbeat: %d\n  groups:\n", st.addr, heartbeat)
@@ -513,16 +508,10 @@ func TestSentinelReadOnly(t *testing.T) {
 	m := testutil.StartRedis(t)
 	r := testutil.StartReplica(t, m)
 	watched := []testutil.SentinelMaster{{Name: "g1", Addr: m.Addr, Quorum: 2}}
-	var sentinels []*testutil.Process
-	var list []string
-	for range 3 {
-		s := testutil.StartSentinel(t, watched)
-		sentinels, list = append(sentinels, s), append(list, s.Addr)
-	}
-	testutil.WaitSentinels(t, sentinels, "g1", 1)
+	sentinels := testutil.StartSentinels(t, 3, watched, 1)
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	p := runProxy(t, fmt.Sprintf("p:\n  listen: %s\n  timeout: 400\n  sentinel_heartbeat: 3600000\n  groups: [g1]\n  sentinels: [%s]\n",
-		addr, strings.Join(list, ", ")), DefaultMbufSize)
+		addr, testutil.Addrs(sentinels)), DefaultMbufSize)
 	c := testutil.Dial(t, addr)
 	expect(t, c, "+OK\r\n", "SET", "k", "1")
 

@@ -96,12 +96,7 @@ func deploy(t *testing.T, groups ...string) *deployment {
 		d.replicas[g] = testutil.StartReplica(t, d.masters[g])
 		monitored = append(monitored, testutil.SentinelMaster{Name: g, Addr: d.masters[g].Addr, Quorum: 2})
 	}
-	for range 3 {
-		d.sentinels = append(d.sentinels, testutil.StartSentinel(t, monitored))
-	}
-	for _, g := range groups {
-		testutil.WaitSentinels(t, d.sentinels, g, 1)
-	}
+	d.sentinels = testutil.StartSentinels(t, 3, monitored, 1)
 	return d
 }
 

@@ -65,6 +65,31 @@ func StartSentinel(t testing.TB, masters []SentinelMaster, extra ...string) *Pro
 	return p
 }
 
+// StartSentinels starts n sentinels monitoring masters and returns once
+// each knows every master with the other sentinels and its replicas
+// replicas (see WaitSentinels).
+func StartSentinels(t testing.TB, n int, masters []SentinelMaster, replicas int) []*Process {
+	t.Helper()
+	var sentinels []*Process
+	for range n {
+		sentinels = append(sentinels, StartSentinel(t, masters))
+	}
+	for _, m := range masters {
+		WaitSentinels(t, sentinels, m.Name, replicas)
+	}
+	return sentinels
+}
+
+// Addrs returns the addresses of ps, joined by ", " (a YAML flow list's
+// items).
+func Addrs(ps []*Process) string {
+	addrs := make([]string, len(ps))
+	for i, p := range ps {
+		addrs[i] = p.Addr
+	}
+	return strings.Join(addrs, ", ")
+}
+
 // StartReplica starts a redis-server replicating master, and returns once
 // the replica's link to it is up. Extra arguments are as StartRedis's.
 func StartReplica(t testing.TB, master *Process, extra ...string) *Process {
