@@ -547,3 +547,24 @@ func TestSentinelReadOnly(t *testing.T) {
 	}
 	expect(t, testutil.Dial(t, r.Addr), "$1\r\n2\r\n", "GET", "k")
 }
+
+// TestSentinelNoneAnswers: with no sentinel answering at start, clients
+// are accepted and a group's requests fail at once naming it (/healthz
+// too), then work once a sentinel answers.
+func TestSentinelNoneAnswers(t *testing.T) {
+	m := testutil.StartRedis(t)
+	s := testutil.StartSentinel(t, []testutil.SentinelMaster{{Name: "g1", Addr: m.Addr, Quorum: 1}})
+	s.Pause()
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	p := runProxy(t, fmt.Sprintf("p:\n  listen: %s\n  timeout: 200\n  sentinel_heartbeat: 100\n  groups: [g1]\n  sentinels: [%s]\n", addr, s.Addr), DefaultMbufSize)
+	c := testutil.Dial(t, addr)
+	expect(t, c, "-ERR no master known for sentinel group g1\r\n", "SET", "k", "v")
+	if err := p.Health(); err == nil || !strings.Contains(err.Error(), "p/g1") {
+		t.Errorf("Health: %v, want it to name p/g1", err)
+	}
+	s.Resume()
+	testutil.Eventually(t, 10*time.Second, func() bool { return c.Do("SET", "k", "v") == "+OK\r\n" }, "g1 never served")
+	if err := p.Health(); err != nil {
+		t.Errorf("Health: %v", err)
+	}
+}
