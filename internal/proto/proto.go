@@ -61,7 +61,41 @@ type Protocol interface {
 	// it was taken for (Redis's -READONLY from a replica): a sentinel
 	// group then asks where its master went.
 	Demoted(reply []byte) bool
+	// Redirection returns what a server's reply says of where its request
+	// must run instead (a Redis Cluster's MOVED and ASK), or that it may
+	// run later (TRYAGAIN, CLUSTERDOWN); Kind is RedirectNone for any
+	// other reply.
+	Redirection(reply []byte) Redirect
+	// Asking appends to dst what makes a server run wire once for a slot
+	// it is importing (Redis ASKING), then wire; the Framer frames their
+	// replies as one, setting Request.Preamble, when Hint is the returned
+	// hint.
+	Asking(dst, wire []byte) ([]byte, uint8)
 }
+
+// Redirect is where a server says its request must run (see
+// Protocol.Redirection).
+type Redirect struct {
+	Kind RedirectKind
+	Slot int    // the slot of the request's keys
+	Addr string // "host:port" of the server to ask
+}
+
+// RedirectKind is what a Redirect asks for.
+type RedirectKind uint8
+
+const (
+	// RedirectNone: the reply is the request's.
+	RedirectNone RedirectKind = iota
+	// RedirectMoved: the slot lives on Addr now; send the request there.
+	RedirectMoved
+	// RedirectAsk: the slot is moving to Addr; send the request there
+	// once, with Asking.
+	RedirectAsk
+	// RedirectRetry: send the request again, to the same server, a
+	// little later.
+	RedirectRetry
+)
 
 // NumDialects bounds the dialects of a protocol: variants that the
 // protocol's server connections speak from their handshake on (Redis's
@@ -252,8 +286,12 @@ type Request struct {
 	// Merge (the elements of an MGET reply, the VALUE blocks of a
 	// memcached get), when Hint asked for them; else empty.
 	Marks []int32
-	Err   error // instead of Reply: why the request failed
-	Owner Owner // told when Reply or Err is set; nil: the reply is dropped
+	// Preamble is the length of the replies at the start of Reply to
+	// requests the protocol sent before Wire's own (MULTI, ASKING), set
+	// by the Framer: the request's own reply comes after them.
+	Preamble int
+	Err      error // instead of Reply: why the request failed
+	Owner    Owner // told when Reply or Err is set; nil: the reply is dropped
 	// NoReply requests get no reply from the server (memcached noreply):
 	// they are done once written.
 	NoReply bool

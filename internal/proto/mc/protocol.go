@@ -74,6 +74,12 @@ func appendLine(out []byte, prefix, msg string) []byte {
 // Demoted is false: memcached has no replicas to be demoted to.
 func (Protocol) Demoted([]byte) bool { return false }
 
+// Redirection is none: memcached servers do not redirect.
+func (Protocol) Redirection([]byte) proto.Redirect { return proto.Redirect{} }
+
+// Asking appends wire: memcached has no slots to import.
+func (Protocol) Asking(dst, wire []byte) ([]byte, uint8) { return append(dst, wire...), 0 }
+
 // Describe returns the command name and first key of a request.
 func (Protocol) Describe(wire []byte) (cmd, key []byte) {
 	var p RequestParser

@@ -131,7 +131,7 @@ type framer struct {
 
 func (f *framer) Frame(r *proto.Request, buf []byte) (int, error) {
 	if r.Hint == hintPreamble {
-		return f.framePair(buf)
+		return f.framePair(r, buf)
 	}
 	if !f.started {
 		if len(buf) > 0 && buf[0] == '>' {
@@ -154,9 +154,9 @@ func (f *framer) Frame(r *proto.Request, buf []byte) (int, error) {
 	return n, nil
 }
 
-// framePair frames two replies as one: MULTI's, then the reply of the
-// request sent with it.
-func (f *framer) framePair(buf []byte) (int, error) {
+// framePair frames two replies as one: MULTI's or ASKING's (r's
+// Preamble), then the reply of the request sent with it.
+func (f *framer) framePair(r *proto.Request, buf []byte) (int, error) {
 	if f.first == 0 {
 		if len(buf) > 0 && buf[0] == '>' {
 			return 0, errPush
@@ -173,6 +173,7 @@ func (f *framer) framePair(buf []byte) (int, error) {
 		return 0, err
 	}
 	f.p.Reset()
+	r.Preamble = f.first
 	n += f.first
 	f.first = 0
 	return n, nil

@@ -107,8 +107,8 @@ func TestFramePair(t *testing.T) {
 		if err == nil && n == 0 {
 			n, err = fr.Frame(r, []byte(stream))
 		}
-		if err != nil || n != len(pair) {
-			t.Fatalf("cut %d: Frame = %d, %v, want %d", cut, n, err, len(pair))
+		if err != nil || n != len(pair) || r.Preamble != 5 {
+			t.Fatalf("cut %d: Frame = %d, %v, preamble %d, want %d and MULTI's 5", cut, n, err, r.Preamble, len(pair))
 		}
 		r2 := &proto.Request{}
 		if n, err := fr.Frame(r2, []byte(stream[n:])); err != nil || n != len(next) {
@@ -116,7 +116,7 @@ func TestFramePair(t *testing.T) {
 		}
 	}
 	m := &proto.Msg{Op: opTx, Aux: auxMulti}
-	m.Reply = []byte(pair)
+	m.Reply, m.Preamble = []byte(pair), 5
 	if got := string(Protocol{}.Reply(m)); got != pair[5:] {
 		t.Errorf("Reply = %q, want %q", got, pair[5:])
 	}

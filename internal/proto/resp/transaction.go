@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"bytes"
 
 	"github.com/nutcracker-go/nutcracker/internal/proto"
 )
@@ -263,13 +262,7 @@ func txReply(m *proto.Msg) []byte {
 	if m.Aux&auxAbort != 0 {
 		return replyAbort
 	}
-	reply := m.Reply
-	if m.Aux&auxMulti != 0 { // MULTI's reply is one line: +OK
-		if i := bytes.Index(reply, []byte("\r\n")); i >= 0 {
-			reply = reply[i+2:]
-		}
-	}
-	return reply
+	return m.Reply[m.Preamble:] // after MULTI's +OK, if MULTI went first
 }
 
 // reset is RESET: the connection as it was when it opened, with the
