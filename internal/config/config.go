@@ -1,6 +1,7 @@
 // Package config reads a twemproxy (nutcracker 0.5) YAML configuration file, with two extensions
 // from its forks: bilitw's top-level `global:` block and twemproxy-163's sentinel pool keys
-// (`groups`, `sentinels`, `sentinel_heartbeat`).
+// (`groups`, `sentinels`, `sentinel_heartbeat`); and one of ours: `redis_cluster`, a pool that
+// fronts a Redis Cluster.
 //
 // The file is a mapping from pool name to pool keys. Load or Parse returns a fully validated Config
 // with every default filled in, pools and servers sorted the way twemproxy sorts them, and each
@@ -73,6 +74,12 @@ type Pool struct {
 	SentinelHeartbeat time.Duration // how often the sentinel subscription is renewed
 	SentinelAuth      string        // our extension: the sentinels' password (their requirepass); "" for none
 
+	// RedisCluster (our extension, redis_cluster) makes the pool front a whole Redis Cluster:
+	// Servers are its seed nodes (their weights are ignored), the cluster's slot of a key
+	// decides its server, and HashTag is always "{}". It is always a redis pool; hash,
+	// distribution, auto_eject_hosts and sentinel groups are refused with it.
+	RedisCluster bool
+
 	Line int // line of the pool's name in the file
 }
 
@@ -81,6 +88,15 @@ type Listen struct {
 	Network string      // "tcp" or "unix"
 	Addr    string      // "host:port" for tcp, ready for net.Listen (IPv6 hosts bracketed); the socket path for unix
 	Perm    os.FileMode // unix socket permission from "/path 0666"; 0 = leave as created
+}
+
+// TCPAddr returns the "host:port" clients dial to reach the pool, or "" when it listens on a
+// unix socket.
+func (l Listen) TCPAddr() string {
+	if l.Network != "tcp" {
+		return ""
+	}
+	return l.Addr
 }
 
 // Server is one backend of a pool, from "host:port:weight [name]" or "/path:weight [name]".

@@ -178,6 +178,16 @@ var badCases = []badCase{
 	{name: "sentinel with a weight", in: yml("alpha:", "  listen: 127.0.0.1:22121", "  groups:", "   - master-a", "  sentinels:", "   - 127.0.0.1:26379:1"), want: `test.yml:6: pool "alpha": key "sentinels": invalid sentinel "127.0.0.1:26379:1": want "host:port [name]": host "127.0.0.1:26379" is neither a name nor an IP address`},
 	{name: "sentinel twice", in: yml("alpha:", "  listen: 127.0.0.1:22121", "  groups:", "   - master-a", "  sentinels:", "   - 127.0.0.1:26379 s1", "   - 127.0.0.1:26379 s2"), want: `test.yml:7: pool "alpha": key "sentinels": sentinel "127.0.0.1:26379 s2" is already listed at line 6`},
 
+	// Cluster pools (our extension).
+	{name: "redis_cluster not a bool", in: alpha("  redis_cluster: yes"), want: `test.yml:5: pool "alpha": key "redis_cluster": invalid value "yes": want true or false`},
+	{name: "cluster pool with hash", in: alpha("  redis_cluster: true", "  hash: crc16"), want: `test.yml:6: pool "alpha": key "hash": not allowed with redis_cluster: a cluster pool places keys by Redis Cluster slot`},
+	{name: "cluster pool with distribution", in: alpha("  distribution: modula", "  redis_cluster: true"), want: `test.yml:5: pool "alpha": key "distribution": not allowed with redis_cluster: a cluster pool places keys by Redis Cluster slot`},
+	{name: "cluster pool with another hash_tag", in: alpha("  redis_cluster: true", `  hash_tag: "[]"`), want: `test.yml:6: pool "alpha": key "hash_tag": must be "{}" with redis_cluster: a cluster pool places keys by Redis Cluster slot, whose hash tag is {}`},
+	{name: "cluster pool with auto_eject_hosts", in: alpha("  redis_cluster: true", "  auto_eject_hosts: true"), want: `test.yml:6: pool "alpha": key "auto_eject_hosts": not allowed with redis_cluster: the cluster fails over itself`},
+	{name: "cluster pool not redis", in: alpha("  redis: false", "  redis_cluster: true"), want: `test.yml:5: pool "alpha": key "redis": a cluster pool (redis_cluster: true) is always a redis pool`},
+	{name: "cluster pool with groups", in: sentinelPool("  redis_cluster: true"), want: `test.yml:3: pool "alpha": key "groups": not allowed with redis_cluster: a cluster pool lists seed nodes as servers, and the cluster finds its masters itself`},
+	{name: "cluster pool with sentinels", in: alpha("  redis_cluster: true", "  sentinels:", "   - 127.0.0.1:26379"), want: `test.yml:6: pool "alpha": key "sentinels": not allowed together with servers: sentinels only find the masters of groups`},
+
 	// The global block (bilitw).
 	{name: "global unknown key", in: alpha("global:", "  workers: 4"), want: `test.yml:6: global: key "workers": unknown key`},
 	{name: "global not a mapping", in: alpha("global: 5"), want: `test.yml:5: global: must be a mapping of keys, got "5"`},
@@ -385,6 +395,10 @@ var valueCases = []valueCase{
 	{line: "  server_failure_limit: 0", field: func(p *Pool) any { return p.ServerFailureLimit }, want: 0},
 	{line: "  server_retry_timeout: 0", field: func(p *Pool) any { return p.ServerRetryTimeout }, want: time.Duration(0)},
 	{line: "  redis_db: 5", field: func(p *Pool) any { return p.RedisDB }, want: 5}, // twemproxy accepts it on a memcache pool too
+	{line: "  redis_cluster: false", field: func(p *Pool) any { return p.RedisCluster }, want: false, twemproxyRejects: true},
+	{line: "  redis_cluster: true", field: func(p *Pool) any { return p.RedisCluster }, want: true, twemproxyRejects: true},
+	{line: "  redis_cluster: true", field: func(p *Pool) any { return p.Redis }, want: true, twemproxyRejects: true},
+	{line: "  redis_cluster: true", field: func(p *Pool) any { return p.HashTag }, want: "{}", twemproxyRejects: true},
 }
 
 func TestValues(t *testing.T) {
@@ -398,6 +412,35 @@ func TestValues(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestClusterPool: a cluster pool takes the keys that agree with Redis Cluster (hash_tag "{}",
+// auto_eject_hosts false) and servers of any weight, and is a redis pool with hash tag "{}".
+func TestClusterPool(t *testing.T) {
+	cfg, err := Parse("test.yml", []byte(yml(
+		"alpha:",
+		"  listen: 127.0.0.1:22121",
+		"  redis_cluster: true",
+		`  hash_tag: "{}"`,
+		"  auto_eject_hosts: false",
+		"  redis_auth: secret",
+		"  servers:",
+		"   - 127.0.0.1:7000:1",
+		"   - 127.0.0.1:7001:5 seed-b",
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Pools[0]
+	if !p.RedisCluster || !p.Redis || p.HashTag != "{}" || p.AutoEjectHosts || len(p.Servers) != 2 || p.RedisAuth != "secret" {
+		t.Errorf("cluster pool %+v", p)
+	}
+	if got := p.Listen.TCPAddr(); got != "127.0.0.1:22121" {
+		t.Errorf("TCPAddr %q", got)
+	}
+	if got := (Listen{Network: "unix", Addr: "/tmp/nc.sock"}).TCPAddr(); got != "" {
+		t.Errorf("TCPAddr of a unix socket %q, want none", got)
 	}
 }
 

@@ -38,6 +38,9 @@ const (
 	defaultStatsFile          = "/tmp/twstats.log"
 )
 
+// clusterHashTag is the hash tag of a cluster pool: Redis Cluster's, which the slot of a key uses.
+const clusterHashTag = "{}"
+
 // DefaultReloadTimeout is reload_timeout when the file does not set it
 // (or sets 0): how long clients of a removed pool, and the clients of a
 // stopping worker, have to finish.
@@ -379,6 +382,8 @@ func (s section) poolKey(pool *Pool, e entry) (err error) {
 		pool.SentinelHeartbeat, err = parseValue(s, e, millis(1))
 	case "sentinel_auth":
 		pool.SentinelAuth, err = parseValue(s, e, asIs)
+	case "redis_cluster":
+		pool.RedisCluster, err = parseValue(s, e, parseBool)
 	case "stats_duration", "reload_timeout", "stats_file":
 		err = s.fail(e.key.Line, e.name(), "unknown pool key; it belongs in the %s: block", globalKey)
 	default:
@@ -409,6 +414,11 @@ func (s section) checkPool(pool *Pool, keyLine map[string]int) error {
 	case given("sentinel_auth") && !given("groups"):
 		return s.fail(keyLine["sentinel_auth"], "sentinel_auth", "only valid in a sentinel pool (with groups and sentinels)")
 	}
+	if pool.RedisCluster {
+		if err := s.checkCluster(pool, keyLine); err != nil {
+			return err
+		}
+	}
 	if given("groups") {
 		if given("redis") && !pool.Redis {
 			return s.fail(keyLine["redis"], "redis", "a sentinel pool is always a redis pool")
@@ -426,6 +436,32 @@ func (s section) checkPool(pool *Pool, keyLine map[string]int) error {
 			return s.fail(keyLine["deny_commands"], "deny_commands", "%q is not a command of a memcached pool", name)
 		}
 	}
+	return nil
+}
+
+// checkCluster applies the rules of a cluster pool (redis_cluster: true), whose servers are the
+// seed nodes of one Redis Cluster: the cluster's slots place the keys and its replicas take over
+// from a failed master, so the keys that do either in other pools are refused, not ignored. The
+// servers' weights mean nothing to a slot and are ignored.
+func (s section) checkCluster(pool *Pool, keyLine map[string]int) error {
+	const bySlot = "a cluster pool places keys by Redis Cluster slot"
+	given := func(key string) bool { _, ok := keyLine[key]; return ok }
+	switch {
+	case given("groups"):
+		return s.fail(keyLine["groups"], "groups", "not allowed with redis_cluster: a cluster pool lists seed nodes as servers, and the cluster finds its masters itself")
+	case given("redis") && !pool.Redis:
+		return s.fail(keyLine["redis"], "redis", "a cluster pool (redis_cluster: true) is always a redis pool")
+	case given("hash"):
+		return s.fail(keyLine["hash"], "hash", "not allowed with redis_cluster: %s", bySlot)
+	case given("distribution"):
+		return s.fail(keyLine["distribution"], "distribution", "not allowed with redis_cluster: %s", bySlot)
+	case given("hash_tag") && pool.HashTag != clusterHashTag:
+		return s.fail(keyLine["hash_tag"], "hash_tag", "must be %q with redis_cluster: %s, whose hash tag is %s", clusterHashTag, bySlot, clusterHashTag)
+	case pool.AutoEjectHosts:
+		return s.fail(keyLine["auto_eject_hosts"], "auto_eject_hosts", "not allowed with redis_cluster: the cluster fails over itself")
+	}
+	pool.Redis = true
+	pool.HashTag = clusterHashTag
 	return nil
 }
 
