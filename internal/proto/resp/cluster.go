@@ -97,7 +97,8 @@ func (c *Client) cluster(m *proto.Msg, args [][]byte, s *proto.Settings) proto.A
 		return refuse(m, "ERR CLUSTER "+string(bytes.ToUpper(args[1]))+
 			" is not served by the proxy: it is about one node of the cluster, ask that node")
 	case !served:
-		return refuse(m, "ERR unknown subcommand '"+string(args[1])+"'. Try CLUSTER HELP.")
+		// Redis quotes at most 128 bytes of it.
+		return refuse(m, "ERR unknown subcommand '"+string(args[1][:min(len(args[1]), 128)])+"'. Try CLUSTER HELP.")
 	case len(args) != arity:
 		return refuse(m, "ERR wrong number of arguments for 'cluster|"+sub+"' command")
 	}

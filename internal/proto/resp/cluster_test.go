@@ -68,7 +68,7 @@ func TestClusterRepliesMatchRedis(t *testing.T) {
 			{"CLUSTER", "MYID"}, {"CLUSTER", "LINKS"}, {"CLUSTER", "KEYSLOT", "{user1}:a"},
 			{"READONLY"}, {"READWRITE"}, {"ASKING"},
 			{"CLUSTER", "KEYSLOT"}, {"CLUSTER", "SLOTS", "x"}, {"CLUSTER", "NoSuch"}, {"CLUSTER", "HELP", "x"},
-			{"READONLY", "x"}, {"CLUSTER"},
+			{"READONLY", "x"}, {"CLUSTER"}, {"CLUSTER", strings.Repeat("x", 200)}, {"CLUSTER", "a\r\nb"},
 		} {
 			want := strings.ReplaceAll(redis.Do(args...), redisID, ours)
 			if head, text, ok := strings.Cut(want, "\r\n"); ok && busPort.MatchString(text) { // NODES
@@ -142,10 +142,10 @@ func TestClusterAddress(t *testing.T) {
 		"[::1]:7000":         slots("::1", 7000),
 		"localhost:7000":     slots("localhost", 7000), // no peer listed: the name as written
 		"192.168.1.20:22121": slots("192.168.1.20", 22121),
-		"": "-ERR the pool listens on a unix socket: a cluster client needs a host and port\r\n",
+		"":                   "-ERR the pool listens on a unix socket: a cluster client needs a host and port\r\n",
 	} {
 		s := &proto.Settings{Cluster: true, Listen: listen}
-		if want != "" && want[0] == '*' {
+		if strings.HasPrefix(want, "*") {
 			want = strings.ReplaceAll(want, nodeID("0.0.0.0:7000"), nodeID(listen))
 		}
 		if got := clusterDecode(t, s, 0, "CLUSTER", "SLOTS"); got != want {
@@ -181,4 +181,27 @@ func TestClusterRefusals(t *testing.T) {
 			t.Errorf("not a cluster pool: %q: %q, want %q", args, got, want)
 		}
 	}
+}
+
+// FuzzClusterCommand: whatever a client asks CLUSTER in a cluster pool,
+// it gets one reply.
+func FuzzClusterCommand(f *testing.F) {
+	f.Add("SLOTS", "", uint8(0))
+	f.Add("keyslot", "{a}b", uint8(1))
+	f.Add("NODES", "x", uint8(0x81))
+	f.Add("x\r\ny", "", uint8(0))
+	f.Fuzz(func(t *testing.T, sub, arg string, shape uint8) {
+		args := []string{"CLUSTER", sub}
+		if shape&1 != 0 {
+			args = append(args, arg)
+		}
+		var dialect uint8
+		if shape&0x80 != 0 {
+			dialect = dialectRESP3
+		}
+		out := clusterDecode(t, &proto.Settings{Cluster: true, Listen: "0.0.0.0:7000"}, dialect, args...)
+		if n, err := ReplyLen([]byte(out)); n != len(out) || err != nil {
+			t.Fatalf("%q: reply %q is not one reply (%d, %v)", args, out, n, err)
+		}
+	})
 }
