@@ -128,6 +128,12 @@ type Settings struct {
 	// Status is what the proxy knows of itself and of the pool, for the
 	// documents a protocol answers with (Redis INFO, memcached stats).
 	Status StatusSource
+	// Cluster is set when the pool fronts a Redis Cluster (redis_cluster):
+	// its clients are shown a cluster whose one node is the proxy.
+	Cluster bool
+	// Listen is the pool's listen address, "host:port", as clients dial
+	// it (a wildcard host such as 0.0.0.0 included); "" for a unix socket.
+	Listen string
 }
 
 // Peer is a client connection as a command that lists them sees it.

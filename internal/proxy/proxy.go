@@ -120,7 +120,7 @@ func (ps *poolServer) newState(cfg *config.Pool, pl *pool.Pool) *poolState {
 	return &poolState{
 		cfg: cfg, pool: pl, users: newUsers(),
 		settings: proto.Settings{Password: cfg.RedisAuth, KeyLimit: ps.proxy.opts.MbufSize, Router: pl, Peers: ps.peers, HashTag: cfg.HashTag,
-			Denied: cfg.DenyCommands, Status: poolStatus{ps.proxy, pl}},
+			Denied: cfg.DenyCommands, Status: poolStatus{ps.proxy, pl}, Cluster: cfg.RedisCluster, Listen: cfg.Listen.TCPAddr()},
 	}
 }
 

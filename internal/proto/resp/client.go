@@ -31,6 +31,9 @@ type Client struct {
 	// keys is the scratch of the keys a KindTogether command must have
 	// on one server.
 	keys [][]byte
+	// localAddr is the connection's local "host:port", looked up for the
+	// first CLUSTER reply that needs it (clusterAddr); "" until then.
+	localAddr string
 }
 
 // Parse frames the next request.
@@ -99,7 +102,7 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Act
 	cmd := Lookup(args[0])
 	var reason string
 	switch {
-	case cmd == nil:
+	case cmd == nil, cmd.Kind == KindCluster && !s.Cluster:
 		return c.refuseQueued(m, unknown(args))
 	case !cmd.CheckArity(len(args)):
 		reason = "ERR wrong number of arguments for '" + cmd.Name + "' command"
@@ -190,6 +193,8 @@ func (c *Client) decode(m *proto.Msg, cmd *Command, args [][]byte, s *proto.Sett
 		return scan(m, args, s)
 	case KindInfo:
 		return info(m, args, s)
+	case KindCluster:
+		return c.cluster(m, args, s)
 	}
 	return refuse(m, "ERR unsupported command '"+cmd.Name+"'")
 }

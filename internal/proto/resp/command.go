@@ -22,6 +22,7 @@ const (
 	KindFanOut                // DBSIZE KEYS RANDOMKEY FLUSHDB FLUSHALL SCRIPT: to every server, replies merged (fanout.go)
 	KindScan                  // SCAN: to the server its cursor names
 	KindInfo                  // INFO: the proxy's document, with the servers' version and keyspace
+	KindCluster               // CLUSTER, READONLY, READWRITE, ASKING: answered locally in a cluster pool (cluster.go), not served in others
 
 	// The commands Redis runs at once inside MULTI, not queued: every kind
 	// from KindTxMulti on.
@@ -290,6 +291,12 @@ var commands = []Command{
 	{"scan", KindScan, -2, 0},
 	{"script", KindFanOut, -2, 0},
 	{"time", KindAnyServer, 1, 0},
+
+	// a cluster pool's view of itself (cluster.go)
+	{"asking", KindCluster, 1, 0},
+	{"cluster", KindCluster, -2, 0},
+	{"readonly", KindCluster, 1, 0},
+	{"readwrite", KindCluster, 1, 0},
 
 	// transactions
 	{"multi", KindTxMulti, 1, 0},

@@ -36,10 +36,11 @@ PSUBSCRIBE PUBLISH PUBSUB PUNSUBSCRIBE SPUBLISH SSUBSCRIBE SUBSCRIBE SUNSUBSCRIB
 
 func TestCommandTable(t *testing.T) {
 	// Beyond COMPAT §2.5: SELECT 0, the connection handshake, RESET,
-	// transactions and the commands of every server.
+	// transactions, the commands of every server and a cluster pool's.
 	want := map[string]bool{}
 	for _, name := range strings.Fields("select hello client echo reset multi exec discard watch unwatch " +
-		"dbsize keys scan randomkey flushdb flushall script info time lastsave") {
+		"dbsize keys scan randomkey flushdb flushall script info time lastsave " +
+		"cluster readonly readwrite asking") {
 		want[name] = true
 	}
 	for _, name := range strings.Fields(compatCommands + redis7Commands) {
