@@ -47,6 +47,7 @@ var layers = map[string]place{
 	"internal/backend":  {layer: 2}, // one server connection
 	"internal/control":  {layer: 2}, // the master-worker channel
 	"internal/sentinel": {layer: 2}, // where each sentinel group's master is
+	"internal/cluster":  {layer: 2}, // a Redis Cluster's slot map
 
 	"internal/pool":    {layer: 3},
 	"internal/sockets": {layer: 3}, // opens the listening sockets of the configuration

@@ -98,7 +98,11 @@ func startClusterNode(t testing.TB) *Process {
 		"--cluster-config-file", "nodes.conf", // in the node's own directory
 		"--cluster-node-timeout", strconv.FormatInt(ClusterNodeTimeout.Milliseconds(), 10),
 		"--cluster-require-full-coverage", "no",
-		"--repl-diskless-sync-delay", "0")
+		"--repl-diskless-sync-delay", "0",
+		// Redis calls a replica "loading" and leaves it out of CLUSTER
+		// SLOTS until its replication offset is not 0: the first ping down
+		// the replication stream moves it, every second instead of ten.
+		"--repl-ping-replica-period", "1")
 }
 
 // redisCLI runs redis-cli with args, bounded in time, and fails the test
@@ -209,9 +213,10 @@ func bulkText(raw string) string {
 	return strings.TrimSuffix(data, "\r\n")
 }
 
-// Wait returns once every live node says cluster_state:ok and they all
-// agree on the master of every slot and on the nodes: none failed, every
-// replica known to follow its master.
+// Wait returns once every live node says cluster_state:ok, they all agree
+// on the master of every slot, none is thought failed, and each says in
+// CLUSTER SHARDS that every live node is online (a replica is "loading"
+// until it has had some of its master's replication stream).
 func (c *Cluster) Wait(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(3 * StartTimeout)
@@ -236,7 +241,11 @@ func (c *Cluster) disagreement(t testing.TB) string {
 		cl := Dial(t, p.Addr)
 		info := cl.Do("CLUSTER", "INFO")
 		nodes, err := ParseClusterNodes(bulkText(cl.Do("CLUSTER", "NODES")))
+		shards := cl.Do("CLUSTER", "SHARDS")
 		cl.Conn.Close()
+		if online := strings.Count(shards, "$6\r\nhealth\r\n$6\r\nonline\r\n"); online != len(live) {
+			return fmt.Sprintf("%s: CLUSTER SHARDS says %d nodes are online, not %d", p.Addr, online, len(live))
+		}
 		if state := infoField(bulkText(info), "cluster_state"); state != "ok" {
 			return fmt.Sprintf("%s: cluster_state:%s", p.Addr, state)
 		}
