@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nutcracker-go/nutcracker/internal/backend"
+	"github.com/nutcracker-go/nutcracker/internal/cluster"
 	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/dist"
 	"github.com/nutcracker-go/nutcracker/internal/hashkit"
@@ -38,18 +39,23 @@ type Pool struct {
 	hash    hashkit.Func
 	tag     []byte
 	watcher watcher // a sentinel pool's; nil for others
-	routing atomic.Pointer[routing]
+	// A cluster pool's (see cluster.go); nil for others.
+	cluster    *clusterPool
+	onReplaced Replaced
+	routing    atomic.Pointer[routing]
 
 	mu      sync.Mutex // serialises rebuilds
 	closed  bool
 	rebuild *time.Timer
 }
 
-// routing is the continuum over the servers that were live when it was built.
+// routing is the continuum over the servers that were live when it was
+// built, or a cluster pool's slot table.
 type routing struct {
 	continuum dist.Continuum
-	live      []*Server // continuum index -> server
-	index     []uint32  // continuum index -> index in Servers
+	live      []*Server  // continuum index -> server
+	index     []uint32   // continuum index -> index in Servers
+	slots     *slotTable // a cluster pool's: slot -> index in Servers
 }
 
 // Server is one backend of a pool with its connections.
@@ -159,6 +165,18 @@ func ProtocolOf(cfg *config.Pool) proto.Protocol {
 // requests and its stats go on undisturbed. Call prev.Retire after the
 // new pool is in use.
 func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) (*Pool, error) {
+	var slots *cluster.Map
+	if cfg.RedisCluster { // before prev lends anything: this may refuse the pool
+		var err error
+		if slots, err = discoverCluster(cfg, prev); err != nil {
+			return nil, err
+		}
+	}
+	return newWithMap(cfg, readBufferSize, proc, prev, slots)
+}
+
+// newWithMap is New, with the slot map of a cluster pool fetched.
+func newWithMap(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool, slots *cluster.Map) (*Pool, error) {
 	hash, ok := hashkit.ByName(cfg.Hash)
 	if !ok {
 		return nil, fmt.Errorf("pool %s: unknown hash %q", cfg.Name, cfg.Hash)
@@ -176,8 +194,11 @@ func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) 
 	}
 	var statServers []*stats.Server
 	servers := cfg.Servers
-	if len(cfg.Groups) > 0 {
+	switch {
+	case len(cfg.Groups) > 0:
 		servers = groupServers(cfg)
+	case slots != nil:
+		servers = masterServers(cfg, slots)
 	}
 	for i := range servers {
 		sc := &servers[i]
@@ -219,6 +240,10 @@ func New(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev *Pool) 
 		p.Servers = append(p.Servers, s)
 	}
 	p.Stats.SetServers(statServers)
+	if slots != nil {
+		p.startCluster(slots, readBufferSize, proc)
+		return p, nil
+	}
 	if err := p.buildRouting(0); err != nil {
 		p.Close()
 		return nil, err
@@ -270,6 +295,7 @@ func (p *Pool) Retire(grace time.Duration, abort <-chan struct{}) {
 	if p.watcher != nil {
 		p.watcher.Close()
 	}
+	p.stopCluster()
 	var wg sync.WaitGroup
 	for _, s := range p.Servers {
 		s.closePins() // a client's own connection is closed when it gives it back
@@ -302,6 +328,12 @@ func (p *Pool) Preconnect() {
 // Route returns the server for key, or nil when no server is live.
 func (p *Pool) Route(key []byte) *Server {
 	rt := p.routing.Load()
+	if rt.slots != nil {
+		if i := rt.slots[hashkit.ClusterSlot(key)]; i >= 0 {
+			return p.Servers[i]
+		}
+		return nil
+	}
 	switch len(rt.live) {
 	case 0:
 		return nil
@@ -584,6 +616,7 @@ func (p *Pool) Close() {
 		p.rebuild.Stop()
 	}
 	p.mu.Unlock()
+	p.stopCluster()
 	if p.watcher != nil {
 		p.watcher.Close()
 	}

@@ -107,6 +107,8 @@ type client struct {
 	st     *poolState   // the pool state its requests use (see follow)
 	h      proto.Client // the protocol's state of this client: parser, AUTH
 	fragOf []int32      // scratch: server index -> fragment index
+	// fragOfSlot is a cluster pool's scratch: slot -> fragment index.
+	fragOfSlot map[uint32]int32
 	// pin is the client's own connection to pinServer, for a protocol's
 	// state on the connection (a Redis transaction): see proto.Pin.
 	pin        *backend.Conn

@@ -21,6 +21,11 @@ type msg struct {
 	server  *pool.Server   // where it went whole
 	servers []*pool.Server // where each fragment went, as Frags
 	pending atomic.Int32   // fragments without their reply yet
+
+	// A cluster pool's redirections of it so far, and the pauses they
+	// cost (see resend).
+	redirects int
+	paused    time.Duration
 }
 
 var msgPool = sync.Pool{New: func() any {
@@ -52,6 +57,7 @@ func releaseMsg(m *msg) {
 		KeyFrag: m.KeyFrag[:0],
 	}
 	m.c, m.start, m.server, m.servers = nil, time.Time{}, nil, m.servers[:0]
+	m.redirects, m.paused = 0, 0
 	m.done.Store(false)
 	m.pending.Store(0)
 	msgPool.Put(m)
@@ -218,7 +224,11 @@ const errRefused = "Connection refused"
 // that server's keys in request order; keys all on one server make it go
 // whole.
 func (c *client) split(m *msg, frame []byte) {
-	if !c.assignFrags(m) {
+	assign := c.assignFrags
+	if c.st.pool.IsCluster() {
+		assign = c.assignSlotFrags
+	}
+	if !assign(m) {
 		c.refuse(m, errRefused)
 		return
 	}

@@ -117,6 +117,7 @@ type poolState struct {
 }
 
 func (ps *poolServer) newState(cfg *config.Pool, pl *pool.Pool) *poolState {
+	pl.SetReplaced(func(next *pool.Pool) { ps.proxy.replaced(ps, pl, next) })
 	return &poolState{
 		cfg: cfg, pool: pl, users: newUsers(),
 		settings: proto.Settings{Password: cfg.RedisAuth, KeyLimit: ps.proxy.opts.MbufSize, Router: pl, Peers: ps.peers, HashTag: cfg.HashTag,

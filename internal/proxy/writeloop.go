@@ -78,18 +78,23 @@ func (w *writer) take(m *msg) {
 		} // else a backend still owns it: leave it to the GC
 		return
 	}
-	for !m.done.Load() {
-		if c.abandoned.Load() {
-			// Closing during a handover: the reply will not come in time.
-			// A backend still owns m: leave it to the GC.
-			c.answered()
-			if !m.NoReply {
-				w.out = c.proto.AppendError(w.out, errHandOverTimeout)
+	for {
+		for !m.done.Load() {
+			if c.abandoned.Load() {
+				// Closing during a handover: the reply will not come in time.
+				// A backend still owns m: leave it to the GC.
+				c.answered()
+				if !m.NoReply {
+					w.out = c.proto.AppendError(w.out, errHandOverTimeout)
+				}
+				return
 			}
-			return
+			w.flush()
+			<-c.notify
 		}
-		w.flush()
-		<-c.notify
+		if !c.resend(m) { // a cluster's redirection: m went again
+			break
+		}
 	}
 	c.answered()
 	c.noticeDemoted(m)

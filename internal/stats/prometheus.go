@@ -73,6 +73,12 @@ var (
 		"# times a sentinel group's master moved (twemproxy-163's server_failover)", []string{"pool", "server"}, nil)
 	sentinelMasterDesc = prometheus.NewDesc("nutcracker_sentinel_master",
 		"1, labelled with a sentinel group's current master (addr is empty while none is known)", []string{"pool", "group", "addr"}, nil)
+	redirectionsDesc = prometheus.NewDesc("nutcracker_pool_cluster_redirections_total",
+		"# redirections a cluster pool's requests followed, by kind (moved, ask, retry)", []string{"pool", "kind"}, nil)
+	mapFetchesDesc = prometheus.NewDesc("nutcracker_pool_cluster_slot_map_fetches_total",
+		"# times a cluster pool fetched the cluster's slot map", []string{"pool"}, nil)
+	mapEpochDesc = prometheus.NewDesc("nutcracker_pool_cluster_slot_map_epoch",
+		"how many changed slot maps a cluster pool applied", []string{"pool"}, nil)
 	slowRequestsDesc = prometheus.NewDesc("nutcracker_pool_slow_requests_total",
 		"# requests slower than the slow-request threshold", []string{"pool"}, nil)
 	latencyDesc = prometheus.NewDesc("nutcracker_server_request_duration_seconds",
@@ -109,7 +115,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range serverFamilies {
 		ch <- f.desc
 	}
-	for _, d := range []*prometheus.Desc{failoverDesc, sentinelMasterDesc, slowRequestsDesc, latencyDesc, infoDesc, uptimeDesc, totalConnsDesc, currConnsDesc} {
+	for _, d := range []*prometheus.Desc{failoverDesc, sentinelMasterDesc, redirectionsDesc, mapFetchesDesc, mapEpochDesc, slowRequestsDesc, latencyDesc, infoDesc, uptimeDesc, totalConnsDesc, currConnsDesc} {
 		ch <- d
 	}
 }
@@ -126,6 +132,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(f.desc, f.typ, float64(v)*f.scale, pool.Name)
 		}
 		ch <- prometheus.MustNewConstMetric(slowRequestsDesc, prometheus.CounterValue, float64(pool.SlowRequests.Load()), pool.Name)
+		if pool.Cluster {
+			for i, kind := range RedirectKinds {
+				ch <- prometheus.MustNewConstMetric(redirectionsDesc, counter, float64(pool.Redirections[i].Load()), pool.Name, kind)
+			}
+			ch <- prometheus.MustNewConstMetric(mapFetchesDesc, counter, float64(pool.MapFetches.Load()), pool.Name)
+			ch <- prometheus.MustNewConstMetric(mapEpochDesc, gauge, float64(pool.MapEpoch.Load()), pool.Name)
+		}
 		for _, s := range pool.serverList() {
 			for i, v := range s.values() {
 				f := serverFamilies[i]

@@ -24,6 +24,11 @@ type PoolSnapshot struct {
 	Values       [6]int64         `json:"values"` // in PoolMetrics order
 	SlowRequests int64            `json:"slow_requests"`
 	Servers      []ServerSnapshot `json:"servers"`
+	// A cluster pool's (see Pool.Cluster).
+	Cluster      bool     `json:"cluster,omitempty"`
+	Redirections [3]int64 `json:"redirections"`
+	MapFetches   int64    `json:"map_fetches,omitempty"`
+	MapEpoch     int64    `json:"map_epoch,omitempty"`
 }
 
 // ServerSnapshot is a server's part of a Snapshot.
@@ -57,6 +62,12 @@ func (p *Process) Snapshot() *Snapshot {
 			Values:       pool.values(),
 			SlowRequests: pool.SlowRequests.Load(),
 			Servers:      make([]ServerSnapshot, 0, len(servers)),
+			Cluster:      pool.Cluster,
+			MapFetches:   pool.MapFetches.Load(),
+			MapEpoch:     pool.MapEpoch.Load(),
+		}
+		for i := range ps.Redirections {
+			ps.Redirections[i] = pool.Redirections[i].Load()
 		}
 		for _, srv := range servers {
 			counts, _, sum := srv.latencySnapshot()
@@ -87,6 +98,12 @@ func (s *Snapshot) Process(source, version string, start time.Time) *Process {
 			f.Store(ps.Values[i])
 		}
 		pool.SlowRequests.Store(ps.SlowRequests)
+		pool.Cluster = ps.Cluster
+		pool.MapFetches.Store(ps.MapFetches)
+		pool.MapEpoch.Store(ps.MapEpoch)
+		for i, v := range ps.Redirections {
+			pool.Redirections[i].Store(v)
+		}
 		for _, ss := range ps.Servers {
 			srv := &Server{Name: ss.Name, Group: ss.Group}
 			for i, f := range srv.fields() {
@@ -133,6 +150,13 @@ func (p *PoolSnapshot) add(o *PoolSnapshot, appendMissing bool) {
 		p.Values[i] += v
 	}
 	p.SlowRequests += o.SlowRequests
+	// Each process fetches and follows the slot map itself.
+	p.Cluster = p.Cluster || o.Cluster
+	for i, v := range o.Redirections {
+		p.Redirections[i] += v
+	}
+	p.MapFetches += o.MapFetches
+	p.MapEpoch = max(p.MapEpoch, o.MapEpoch)
 	m := newMatcher(p.Servers, func(s ServerSnapshot) string { return s.Name })
 	for _, so := range o.Servers {
 		if i := m.next(so.Name); i >= 0 {

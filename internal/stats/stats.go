@@ -70,6 +70,9 @@ func (p *Process) GroupsDown() []string {
 	return down
 }
 
+// RedirectKinds name Pool.Redirections, in order.
+var RedirectKinds = [3]string{"moved", "ask", "retry"}
+
 // FailoverMetric is the extra server metric of twemproxy-163's sentinel
 // pools, after ServerMetrics in the document.
 var FailoverMetric = Metric{"server_failover", "# failover of the group"}
@@ -88,6 +91,14 @@ type Pool struct {
 	// SlowRequests counts requests slower than the slow-request threshold.
 	// Only /metrics shows it: the twemproxy document keeps twemproxy's keys.
 	SlowRequests atomic.Int64
+
+	// A cluster pool's (redis_cluster), in /metrics only: the
+	// redirections its requests followed, by kind (RedirectKinds), the
+	// slot map fetches, and how many new slot maps it applied (its epoch).
+	Cluster      bool
+	Redirections [3]atomic.Int64
+	MapFetches   atomic.Int64
+	MapEpoch     atomic.Int64
 
 	mu      sync.RWMutex
 	Servers []*Server // set before serving; replaced through SetServers after

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/nutcracker-go/nutcracker/internal/hashkit"
 	"github.com/nutcracker-go/nutcracker/internal/proto"
 )
 
@@ -26,7 +27,7 @@ import (
 // before they were served: as commands the proxy does not serve.
 
 // numSlots is how many hash slots a Redis Cluster has.
-const numSlots = 16384
+const numSlots = hashkit.ClusterSlots
 
 // clusterInfo is CLUSTER INFO of a healthy cluster of one node that has
 // never talked to another, as Redis 7.0 writes it.
@@ -113,7 +114,7 @@ func (c *Client) cluster(m *proto.Msg, args [][]byte, s *proto.Settings) proto.A
 		m.Local = appendText(m.Local, []byte(clusterInfo), m.Dialect)
 		return proto.Answer
 	case "keyslot":
-		m.Local = AppendInt(m.Local, int64(keySlot(args[2])))
+		m.Local = AppendInt(m.Local, int64(hashkit.ClusterSlot(args[2])))
 		return proto.Answer
 	case "links":
 		m.Local = AppendArrayHeader(m.Local, 0)
@@ -222,28 +223,4 @@ func appendMapHeaderIn(dst []byte, n int, dialect uint8) []byte {
 		return AppendMapHeader(dst, n)
 	}
 	return AppendArrayHeader(dst, 2*n)
-}
-
-// keySlot is Redis Cluster's hash slot of a key: CRC-16/XMODEM of the
-// key, or of its hash tag (what is between its first '{' and the first
-// '}' after it, when that is not empty), modulo 16384. It is the same
-// algorithm as Redis's keyHashSlot.
-func keySlot(key []byte) uint16 {
-	if open := bytes.IndexByte(key, '{'); open >= 0 {
-		if n := bytes.IndexByte(key[open+1:], '}'); n > 0 {
-			key = key[open+1 : open+1+n]
-		}
-	}
-	var crc uint16
-	for _, b := range key {
-		crc ^= uint16(b) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc % numSlots
 }

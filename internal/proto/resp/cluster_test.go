@@ -2,7 +2,6 @@ package resp
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"strings"
@@ -78,34 +77,6 @@ func TestClusterRepliesMatchRedis(t *testing.T) {
 			if got := clusterDecode(t, s, dialect, args...); got != want {
 				t.Errorf("dialect %d %q:\n got %q\nwant %q", dialect, args, got, want)
 			}
-		}
-	}
-}
-
-// TestClusterKeySlot: keySlot is Redis Cluster's slot of a key, hash tags
-// included, as a cluster node computes it.
-func TestClusterKeySlot(t *testing.T) {
-	if got := keySlot([]byte("123456789")); got != 0x31c3 {
-		t.Errorf("keySlot(123456789) = %#x, want CRC-16/XMODEM's check value 0x31c3", got)
-	}
-	if testing.Short() {
-		t.Skip("starts redis-server")
-	}
-	node := startClusterNode(t)
-	cl := testutil.Dial(t, node.Addr)
-	keys := []string{"", "a", "foo", "{user1}:a", "{}a", "a{}{b}", "{a}b", "{a", "a}", "}{a}", "x{y}z{w}", "{{a}}", "\x00\xff{\x80}"}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 200 {
-		key := make([]byte, rng.IntN(24))
-		for i := range key {
-			key[i] = "ab{}\x00\xfe"[rng.IntN(6)]
-		}
-		keys = append(keys, string(key))
-	}
-	for _, key := range keys {
-		want := cl.Do("CLUSTER", "KEYSLOT", key)
-		if got := fmt.Sprintf(":%d\r\n", keySlot([]byte(key))); got != want {
-			t.Errorf("keySlot(%q) %q, redis %q", key, got, want)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package resp
 
 import (
-
 	"github.com/nutcracker-go/nutcracker/internal/proto"
 )
 

@@ -1,0 +1,122 @@
+package proxy
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nutcracker-go/nutcracker/internal/hashkit"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
+)
+
+// startClusterProxy runs a proxy whose pool fronts cl, with one master as
+// its seed.
+func startClusterProxy(t *testing.T, cl *testutil.Cluster) (*Proxy, string) {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	p := runProxy(t, fmt.Sprintf("p:\n  listen: %s\n  redis: true\n  redis_cluster: true\n  timeout: 1000\n  servers:\n   - %s:1\n",
+		addr, cl.Masters[0].Addr), DefaultMbufSize)
+	return p, addr
+}
+
+// TestClusterPool: keys written through a cluster pool are on the nodes
+// that own their slots, and read back; split commands over many slots
+// work; the pool's servers are the cluster's masters.
+func TestClusterPool(t *testing.T) {
+	cl := testutil.StartCluster(t, 3, 1)
+	p, addr := startClusterProxy(t, cl)
+	if n := len(p.poolList()[0].pool().Servers); n != 3 {
+		t.Fatalf("%d servers, want the 3 masters", n)
+	}
+	c := testutil.Dial(t, addr)
+	const keys = 2000
+	var b strings.Builder
+	for i := range keys {
+		b.WriteString(testutil.EncodeCmd("SET", fmt.Sprintf("key:%d", i), fmt.Sprint(i)))
+	}
+	c.Send(b.String())
+	for i := range keys {
+		if r := c.Reply(); r != "+OK\r\n" {
+			t.Fatalf("SET key:%d: %q", i, r)
+		}
+	}
+	direct := map[string]*testutil.Client{}
+	for i := 0; i < keys; i += 7 {
+		key := fmt.Sprintf("key:%d", i)
+		owner := cl.MasterOf(int(hashkit.ClusterSlot([]byte(key))))
+		if direct[owner.Addr] == nil {
+			direct[owner.Addr] = testutil.Dial(t, owner.Addr)
+		}
+		want := fmt.Sprintf("$%d\r\n%d\r\n", len(fmt.Sprint(i)), i)
+		if got := direct[owner.Addr].Do("GET", key); got != want {
+			t.Fatalf("%s on its node %s: %q, want %q", key, owner.Addr, got, want)
+		}
+		if got := c.Do("GET", key); got != want {
+			t.Fatalf("%s through the proxy: %q, want %q", key, got, want)
+		}
+	}
+	expect(t, c, "*3\r\n$1\r\n0\r\n$-1\r\n$3\r\n999\r\n", "MGET", "key:0", "nope", "key:999")
+	expect(t, c, "+OK\r\n", "MSET", "a", "1", "b", "2", "c", "3", "{a}x", "4")
+	expect(t, c, "*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n", "MGET", "a", "b", "c", "{a}x")
+	expect(t, c, ":4\r\n", "DEL", "a", "b", "c", "{a}x", "nope")
+	if got := c.Do("DBSIZE"); got != fmt.Sprintf(":%d\r\n", keys) {
+		t.Errorf("DBSIZE: %q, want %d", got, keys)
+	}
+}
+
+// TestClusterReshard: slots move between two masters while clients write
+// and read their own keys through the proxy: no error, no wrong value
+// (MOVED and ASK are followed).
+func TestClusterReshard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a reshard takes seconds")
+	}
+	cl := testutil.StartCluster(t, 3, 0)
+	p, addr := startClusterProxy(t, cl)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var ops atomic.Int64
+	var failures sync.Map
+	for cl := range 8 {
+		wg.Go(func() {
+			c := testutil.Dial(t, addr)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("c%d:%d", cl, i%500)
+				val := fmt.Sprint(i)
+				if r := c.Do("SET", key, val); r != "+OK\r\n" {
+					failures.Store(key, "SET: "+r)
+					return
+				}
+				if r := c.Do("GET", key); r != fmt.Sprintf("$%d\r\n%s\r\n", len(val), val) {
+					failures.Store(key, "GET: "+r)
+					return
+				}
+				ops.Add(2)
+			}
+		})
+	}
+	cl.Reshard(t, cl.Masters[0], cl.Masters[1], 2000)
+	close(stop)
+	wg.Wait()
+	st := p.poolList()[0].pool().Stats
+	moved, ask := st.Redirections[0].Load(), st.Redirections[1].Load()
+	t.Logf("redirections followed: %d MOVED, %d ASK; slot map fetched %d times, %d changes applied", moved, ask, st.MapFetches.Load(), st.MapEpoch.Load())
+	if moved+ask == 0 {
+		t.Error("no redirection followed: the test did not see a slot move")
+	}
+	failures.Range(func(k, v any) bool {
+		t.Errorf("%s: %v", k, v)
+		return true
+	})
+	t.Logf("%d requests during the reshard of 2000 slots", ops.Load())
+	if ops.Load() == 0 {
+		t.Error("nothing ran during the reshard")
+	}
+}
