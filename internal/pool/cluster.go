@@ -22,12 +22,19 @@ import (
 // the masters known before; a key goes to the master of its slot (CRC16 of
 // the key or its {hash tag}, mod 16384). The slot map is fetched again
 // every clusterRefresh, on a MOVED to a master the pool does not have, and
-// when asked (Refresh). A change of slots only is applied in place; a
+// when asked (Refresh), and soon after a master's connection fails or a
+// request finds its slot without a master. A
+// change of slots only is applied in place; a
 // change of masters builds the next pool, as a reload would (the masters
 // kept keep their connections and counters), and hands it to Replaced.
 
-// clusterRefresh is how often a cluster pool fetches the slot map anyway.
-const clusterRefresh = 5 * time.Second
+// clusterRefresh is how often a cluster pool fetches the slot map anyway;
+// clusterRefreshGap is the least time between two fetches, however often
+// one is asked for (every failed request to a dead master asks).
+const (
+	clusterRefresh    = 5 * time.Second
+	clusterRefreshGap = 50 * time.Millisecond
+)
 
 // clusterPool is a cluster pool's own state.
 type clusterPool struct {
@@ -140,6 +147,8 @@ func (p *Pool) refreshLoop() {
 	defer close(cp.done)
 	tick := time.NewTicker(clusterRefresh)
 	defer tick.Stop()
+	gap := time.NewTimer(0)
+	defer gap.Stop()
 	for {
 		select {
 		case <-cp.stop:
@@ -147,7 +156,13 @@ func (p *Pool) refreshLoop() {
 		case <-tick.C:
 		case <-cp.kick:
 		}
+		select {
+		case <-cp.stop:
+			return
+		case <-gap.C:
+		}
 		p.Refresh()
+		gap.Reset(clusterRefreshGap)
 	}
 }
 
@@ -248,12 +263,15 @@ func (p *Pool) ServerAt(addr string) *Server {
 // IsCluster reports whether the pool fronts a Redis Cluster.
 func (p *Pool) IsCluster() bool { return p.cluster != nil }
 
-// SlotServer returns the master of slot, or nil when none serves it.
+// SlotServer returns the master of slot, or nil when none serves it
+// (then the map is fetched again soon: a master failed, and its replica
+// may be taking over).
 func (p *Pool) SlotServer(slot int) *Server {
 	rt := p.routing.Load()
 	if i := rt.slots[slot]; i >= 0 {
 		return p.Servers[i]
 	}
+	p.Kick()
 	return nil
 }
 

@@ -329,10 +329,7 @@ func (p *Pool) Preconnect() {
 func (p *Pool) Route(key []byte) *Server {
 	rt := p.routing.Load()
 	if rt.slots != nil {
-		if i := rt.slots[hashkit.ClusterSlot(key)]; i >= 0 {
-			return p.Servers[i]
-		}
-		return nil
+		return p.SlotServer(int(hashkit.ClusterSlot(key)))
 	}
 	switch len(rt.live) {
 	case 0:
@@ -525,6 +522,7 @@ func (s *Server) ServerOK() {
 // A server that keeps failing logs its first failure, then a count every
 // logging.RecurringPeriod, not a line per failure.
 func (s *Server) ServerFailed(err error) {
+	s.pool.Kick() // a cluster's master may have failed over
 	n := s.failures.Add(1)
 	cfg := s.pool.Config
 	s.failLog.Fail(logging.Warn, s.logName, err)

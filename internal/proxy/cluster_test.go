@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/nutcracker-go/nutcracker/internal/cluster"
 	"github.com/nutcracker-go/nutcracker/internal/hashkit"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
@@ -118,5 +121,54 @@ func TestClusterReshard(t *testing.T) {
 	t.Logf("%d requests during the reshard of 2000 slots", ops.Load())
 	if ops.Load() == 0 {
 		t.Error("nothing ran during the reshard")
+	}
+}
+
+// TestClusterFailover: a master is killed while clients write to its
+// slots and to another master's through the proxy; once the cluster has
+// promoted its replica (as CLUSTER SHARDS shows it), writes to its slots
+// work again within a second, and the other master's never fail.
+func TestClusterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a failover takes seconds")
+	}
+	cl := testutil.StartCluster(t, 3, 1)
+	p, addr := startClusterProxy(t, cl)
+	victim, heir, other := cl.Masters[1], cl.Replicas[1], cl.Masters[2]
+	keyOn := func(node *testutil.Process, prefix string) string {
+		for i := 0; ; i++ {
+			key := fmt.Sprintf("%s%d", prefix, i)
+			if cl.MasterOf(int(hashkit.ClusterSlot([]byte(key)))) == node {
+				return key
+			}
+		}
+	}
+	kv, ko := keyOn(victim, "v"), keyOn(other, "o")
+	wv, wo := startWriter(t, addr, kv), startWriter(t, addr, ko)
+	testutil.Eventually(t, 5*time.Second, func() bool { return wv.mark() > 0 && wo.mark() > 0 }, "no write went through")
+	otherErrs := len(wo.errors())
+
+	since := wv.mark()
+	victim.Kill()
+	slot := int(hashkit.ClusterSlot([]byte(kv)))
+	var promoted time.Time
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		m, err := cluster.Fetch(context.Background(), heir.Addr, cluster.Options{})
+		if err == nil && m.Master(slot) == heir.Addr {
+			promoted = time.Now()
+			return true
+		}
+		return false
+	}, "the replica %s was never promoted", heir.Addr)
+	ok := wv.firstOKAfter(t, since, promoted)
+	t.Logf("writes to the failed master's slots work again %v after the promotion showed", ok.Sub(promoted))
+	if ok.Sub(promoted) > time.Second {
+		t.Errorf("writes work again only %v after the promotion, want at most 1s", ok.Sub(promoted))
+	}
+	if got := wo.errors(); len(got) != otherErrs {
+		t.Errorf("the other master's writes failed: %q", got[otherErrs:])
+	}
+	if got := p.poolList()[0].pool().ServerAt(heir.Addr); got == nil {
+		t.Errorf("the pool has no server for the new master %s", heir.Addr)
 	}
 }
