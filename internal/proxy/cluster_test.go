@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/nutcracker-go/nutcracker/internal/cluster"
 	"github.com/nutcracker-go/nutcracker/internal/hashkit"
+	"github.com/nutcracker-go/nutcracker/internal/proto/resp"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
@@ -25,8 +28,10 @@ func startClusterProxy(t *testing.T, cl *testutil.Cluster) (*Proxy, string) {
 }
 
 // TestClusterPool: keys written through a cluster pool are on the nodes
-// that own their slots, and read back; split commands over many slots
-// work; the pool's servers are the cluster's masters.
+// that own their slots, and read back; split commands over many slots,
+// commands of every master (DBSIZE, SCAN), transactions on one hash tag,
+// RESP3 and go-redis's ClusterClient work; the pool's servers are the
+// cluster's masters.
 func TestClusterPool(t *testing.T) {
 	cl := testutil.StartCluster(t, 3, 1)
 	p, addr := startClusterProxy(t, cl)
@@ -34,7 +39,7 @@ func TestClusterPool(t *testing.T) {
 		t.Fatalf("%d servers, want the 3 masters", n)
 	}
 	c := testutil.Dial(t, addr)
-	const keys = 2000
+	const keys = 10000
 	var b strings.Builder
 	for i := range keys {
 		b.WriteString(testutil.EncodeCmd("SET", fmt.Sprintf("key:%d", i), fmt.Sprint(i)))
@@ -67,6 +72,48 @@ func TestClusterPool(t *testing.T) {
 	if got := c.Do("DBSIZE"); got != fmt.Sprintf(":%d\r\n", keys) {
 		t.Errorf("DBSIZE: %q, want %d", got, keys)
 	}
+	seen := map[string]bool{}
+	for cursor := "0"; ; {
+		reply, err := resp.ArrayElems([]byte(c.Do("SCAN", cursor, "COUNT", "1000")), nil)
+		if err != nil || len(reply) != 2 {
+			t.Fatalf("SCAN %s: %q %v", cursor, reply, err)
+		}
+		cursor = bulkText(t, string(reply[0]))
+		names, _ := resp.ArrayElems(reply[1], nil)
+		for _, k := range names {
+			seen[bulkText(t, string(k))] = true
+		}
+		if cursor == "0" {
+			break
+		}
+	}
+	if len(seen) != keys {
+		t.Errorf("SCAN saw %d keys, want %d", len(seen), keys)
+	}
+
+	// A transaction on one hash tag; RESP3's nulls.
+	expect(t, c, "+OK\r\n", "MULTI")
+	expect(t, c, "+QUEUED\r\n", "SET", "{t}a", "1")
+	expect(t, c, "+QUEUED\r\n", "INCR", "{t}a")
+	expect(t, c, "*2\r\n+OK\r\n:2\r\n", "EXEC")
+	if got := c.Do("HELLO", "3"); !strings.HasPrefix(got, "%7\r\n") {
+		t.Fatalf("HELLO 3: %q", got)
+	}
+	expect(t, c, "*3\r\n$1\r\n0\r\n_\r\n$1\r\n2\r\n", "MGET", "key:0", "nope", "{t}a")
+
+	// go-redis's ClusterClient sees one node, the proxy, and reaches every
+	// master through it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
+	defer cc.Close()
+	for i := 0; i < keys; i += 97 {
+		if got, err := cc.Get(ctx, fmt.Sprintf("key:%d", i)).Result(); err != nil || got != fmt.Sprint(i) {
+			t.Fatalf("ClusterClient GET key:%d: %q, %v", i, got, err)
+		}
+	}
+	expect(t, c, "+OK\r\n", "FLUSHDB")
+	expect(t, c, ":0\r\n", "DBSIZE")
 }
 
 // TestClusterReshard: slots move between two masters while clients write
