@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nutcracker-go/nutcracker/internal/cluster"
+	"github.com/nutcracker-go/nutcracker/internal/hashkit"
+	"github.com/nutcracker-go/nutcracker/internal/testutil"
+)
+
+// TestClusterWorkers: with two workers, each fronts the cluster itself:
+// clients on both write keys of every master; when a master is killed,
+// every client writes its slots again within a second of CLUSTER SHARDS
+// showing the promotion, and keys of the other masters never fail.
+func TestClusterWorkers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a failover takes seconds")
+	}
+	cl := testutil.StartCluster(t, 3, 1)
+	listen := "127.0.0.1:" + statsPort(t)
+	conf := fmt.Sprintf("p:\n  listen: %s\n  redis: true\n  redis_cluster: true\n  timeout: 1000\n  servers:\n   - %s:1\n", listen, cl.Masters[0].Addr)
+	m := startMaster(t, conf, listen, "-n", "2")
+	m.waitServing(t)
+	var pids []int
+	for _, pid := range m.workers(t) {
+		pids = append(pids, pid)
+	}
+	conns, _ := spread(t, listen, pids, 2)
+	victim, heir := cl.Masters[1], cl.Replicas[1]
+	keyOf := func(want bool, prefix string) string {
+		for i := 0; ; i++ {
+			key := fmt.Sprintf("%s%d", prefix, i)
+			if (cl.MasterOf(int(hashkit.ClusterSlot([]byte(key)))) == victim) == want {
+				return key
+			}
+		}
+	}
+
+	// Each connection writes a key of the victim and a key of another
+	// master in turn, and notes when the victim's works again after a
+	// failure, and any failure of the other.
+	var mu sync.Mutex
+	recovered := make([]time.Time, len(conns))
+	failing := make([]bool, len(conns))
+	var otherErrors []string
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i, conn := range conns {
+		keys := [2]string{keyOf(true, fmt.Sprintf("v%d:", i)), keyOf(false, fmt.Sprintf("o%d:", i))}
+		wg.Go(func() {
+			r := bufio.NewReader(conn)
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := keys[n%2]
+				conn.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := conn.Write([]byte(testutil.EncodeCmd("SET", key, fmt.Sprint(n)))); err != nil {
+					return
+				}
+				reply, err := testutil.ReadReply(r)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				switch {
+				case n%2 == 1 && reply != "+OK\r\n":
+					otherErrors = append(otherErrors, reply)
+				case reply != "+OK\r\n":
+					failing[i] = true
+				case failing[i]:
+					failing[i], recovered[i] = false, time.Now()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	t.Cleanup(func() { close(stop); wg.Wait() })
+
+	victim.Kill()
+	slot := int(hashkit.ClusterSlot([]byte(keyOf(true, "probe:"))))
+	var promoted time.Time
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		mp, err := cluster.Fetch(context.Background(), heir.Addr, cluster.Options{})
+		if err == nil && mp.Master(slot) == heir.Addr {
+			promoted = time.Now()
+			return true
+		}
+		return false
+	}, "the replica %s was never promoted", heir.Addr)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, r := range recovered {
+			if failing[i] || r.IsZero() {
+				return false
+			}
+		}
+		return true
+	}, "a worker's clients never wrote the failed master's slots again")
+	mu.Lock()
+	defer mu.Unlock()
+	worst := recovered[0].Sub(promoted) // below 0: the proxy knew before the test saw it
+	for _, r := range recovered[1:] {
+		worst = max(worst, r.Sub(promoted))
+	}
+	t.Logf("every client on both workers wrote the failed master's slots again within %v of the promotion showing", worst)
+	if worst > time.Second {
+		t.Errorf("writes again only %v after the promotion, want at most 1s", worst)
+	}
+	if len(otherErrors) > 0 {
+		t.Errorf("writes to the other masters failed: %q", otherErrors)
+	}
+}
