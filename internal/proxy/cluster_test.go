@@ -219,3 +219,26 @@ func TestClusterFailover(t *testing.T) {
 		t.Errorf("the pool has no server for the new master %s", heir.Addr)
 	}
 }
+
+// TestClusterReload: a reload that changes a cluster pool's seeds keeps
+// the masters' connections and counters, and the pool still serves.
+func TestClusterReload(t *testing.T) {
+	cl := testutil.StartCluster(t, 3, 0)
+	p, addr := startClusterProxy(t, cl)
+	c := testutil.Dial(t, addr)
+	expect(t, c, "+OK\r\n", "SET", "k", "v")
+	pl := p.poolList()[0].pool()
+	s := pl.ServerAt(cl.MasterOf(int(hashkit.ClusterSlot([]byte("k")))).Addr)
+	conns, requests := s.Stats.Connections.Load(), s.Stats.Requests.Load()
+	reload(t, p, fmt.Sprintf("p:\n  listen: %s\n  redis: true\n  redis_cluster: true\n  timeout: 1000\n  servers:\n   - %s:1\n   - %s:1\n",
+		addr, cl.Masters[2].Addr, cl.Masters[1].Addr))
+	next := p.poolList()[0].pool()
+	if next == pl || len(next.Servers) != 3 {
+		t.Fatalf("after the reload: the same pool %v, %d servers", next == pl, len(next.Servers))
+	}
+	expect(t, c, "$1\r\nv\r\n", "GET", "k")
+	ns := next.ServerAt(s.Config.Addr)
+	if ns.Stats != s.Stats || ns.Stats.Connections.Load() != conns || ns.Stats.Requests.Load() <= requests {
+		t.Errorf("the master's connections and counters were not kept: %d connections (had %d)", ns.Stats.Connections.Load(), conns)
+	}
+}
