@@ -157,7 +157,9 @@ func (p *Proxy) replaced(ps *poolServer, pl, next *pool.Pool) {
 	defer p.reloadMu.Unlock()
 	st := ps.state.Load()
 	if st.pool != pl || p.isClosed() { // a reload replaced it first
-		next.Close()
+		// next took connections over from pl, whose clients may still
+		// use them: they close once idle.
+		p.spawn(func() { next.Retire(config.DefaultReloadTimeout, p.done) })
 		return
 	}
 	ps.state.Store(ps.newState(st.cfg, next))
