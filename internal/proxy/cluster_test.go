@@ -152,12 +152,45 @@ func TestClusterReshard(t *testing.T) {
 			}
 		})
 	}
-	cl.Reshard(t, cl.Masters[0], cl.Masters[1], 2000)
+	// Two more write and read two keys of one hash tag at once, in a slot
+	// that moves: a slot in the middle of its move gives them ASK and
+	// TRYAGAIN.
+	for cl := range 2 {
+		tag := ""
+		for i := 0; tag == ""; i++ {
+			if t := fmt.Sprintf("{t%d.%d}", cl, i); hashkit.ClusterSlot([]byte(t)) < 2000 {
+				tag = t
+			}
+		}
+		wg.Go(func() {
+			c := testutil.Dial(t, addr)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a, b := fmt.Sprint(i), fmt.Sprint(-i)
+				if r := c.Do("MSET", tag+"a", a, tag+"b", b); r != "+OK\r\n" {
+					failures.Store(tag, "MSET: "+r)
+					return
+				}
+				want := fmt.Sprintf("*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(a), a, len(b), b)
+				if r := c.Do("MGET", tag+"a", tag+"b"); r != want {
+					failures.Store(tag, "MGET: "+r)
+					return
+				}
+				ops.Add(2)
+			}
+		})
+	}
+	cl.Reshard(t, cl.Masters[0], cl.Masters[1], 2000) // slots 0-1999 move
 	close(stop)
 	wg.Wait()
 	st := p.poolList()[0].pool().Stats
-	moved, ask := st.Redirections[0].Load(), st.Redirections[1].Load()
-	t.Logf("redirections followed: %d MOVED, %d ASK; slot map fetched %d times, %d changes applied", moved, ask, st.MapFetches.Load(), st.MapEpoch.Load())
+	moved, ask, retry := st.Redirections[0].Load(), st.Redirections[1].Load(), st.Redirections[2].Load()
+	t.Logf("redirections followed: %d MOVED, %d ASK, %d TRYAGAIN; slot map fetched %d times, %d changes applied",
+		moved, ask, retry, st.MapFetches.Load(), st.MapEpoch.Load())
 	if moved+ask == 0 {
 		t.Error("no redirection followed: the test did not see a slot move")
 	}
@@ -240,5 +273,51 @@ func TestClusterReload(t *testing.T) {
 	ns := next.ServerAt(s.Config.Addr)
 	if ns.Stats != s.Stats || ns.Stats.Connections.Load() != conns || ns.Stats.Requests.Load() <= requests {
 		t.Errorf("the master's connections and counters were not kept: %d connections (had %d)", ns.Stats.Connections.Load(), conns)
+	}
+}
+
+// TestClusterTryAgain: a multi-key request whose keys are split between
+// the two ends of a slot's move gets TRYAGAIN from the cluster; the proxy
+// tries again, and once the move is done the request succeeds: the
+// client never sees TRYAGAIN.
+func TestClusterTryAgain(t *testing.T) {
+	cl := testutil.StartCluster(t, 3, 0)
+	p, addr := startClusterProxy(t, cl)
+	c := testutil.Dial(t, addr)
+	const tag = "{tt}"
+	slot := hashkit.ClusterSlot([]byte(tag))
+	expect(t, c, "+OK\r\n", "MSET", tag+"a", "1", tag+"b", "2")
+	src := cl.MasterOf(int(slot))
+	dst := cl.Masters[0]
+	if dst == src {
+		dst = cl.Masters[1]
+	}
+	srcID, dstID := cl.ID(t, src), cl.ID(t, dst)
+	s, d := testutil.Dial(t, src.Addr), testutil.Dial(t, dst.Addr)
+	slotArg := fmt.Sprint(slot)
+	expect(t, d, "+OK\r\n", "CLUSTER", "SETSLOT", slotArg, "IMPORTING", srcID)
+	expect(t, s, "+OK\r\n", "CLUSTER", "SETSLOT", slotArg, "MIGRATING", dstID)
+	host, port, _ := strings.Cut(dst.Addr, ":")
+	expect(t, s, "+OK\r\n", "MIGRATE", host, port, tag+"a", "0", "5000")
+
+	// The keys are now on both ends: MGET gets TRYAGAIN until the move ends.
+	got := make(chan string, 1)
+	go func() {
+		c2 := testutil.Dial(t, addr)
+		got <- c2.Do("MGET", tag+"a", tag+"b")
+	}()
+	retries := &p.poolList()[0].pool().Stats.Redirections[2]
+	testutil.Eventually(t, 5*time.Second, func() bool { return retries.Load() > 0 }, "no TRYAGAIN followed")
+	expect(t, s, "+OK\r\n", "MIGRATE", host, port, tag+"b", "0", "5000")
+	for _, n := range []*testutil.Client{d, s} {
+		expect(t, n, "+OK\r\n", "CLUSTER", "SETSLOT", slotArg, "NODE", dstID)
+	}
+	select {
+	case r := <-got:
+		if r != "*2\r\n$1\r\n1\r\n$1\r\n2\r\n" {
+			t.Fatalf("MGET across the move: %q", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("MGET never answered")
 	}
 }
