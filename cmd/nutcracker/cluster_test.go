@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,7 +31,38 @@ func TestClusterWorkers(t *testing.T) {
 	for _, pid := range m.workers(t) {
 		pids = append(pids, pid)
 	}
-	conns, _ := spread(t, listen, pids, 2)
+	conns, owners := spread(t, listen, pids, 2)
+
+	// 10,000 keys through each worker, each on the master of its slot.
+	const keys = 10000
+	var b strings.Builder
+	for i := range keys {
+		b.WriteString(testutil.EncodeCmd("SET", fmt.Sprintf("key:%d", i), fmt.Sprint(i)))
+	}
+	done := map[int]bool{}
+	for i, conn := range conns { // one connection of each worker writes them all
+		if done[owners[i]] {
+			continue
+		}
+		done[owners[i]] = true
+		r := bufio.NewReader(conn)
+		if _, err := conn.Write([]byte(b.String())); err != nil {
+			t.Fatal(err)
+		}
+		for i := range keys {
+			if reply, err := testutil.ReadReply(r); err != nil || reply != "+OK\r\n" {
+				t.Fatalf("SET key:%d: %q %v", i, reply, err)
+			}
+		}
+	}
+	for i := 0; i < keys; i += 101 {
+		key := fmt.Sprintf("key:%d", i)
+		node := cl.MasterOf(int(hashkit.ClusterSlot([]byte(key))))
+		if got := testutil.Dial(t, node.Addr).Do("GET", key); got != fmt.Sprintf("$%d\r\n%d\r\n", len(fmt.Sprint(i)), i) {
+			t.Fatalf("%s on %s: %q", key, node.Addr, got)
+		}
+	}
+
 	victim, heir := cl.Masters[1], cl.Replicas[1]
 	keyOf := func(want bool, prefix string) string {
 		for i := 0; ; i++ {
