@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,47 +73,12 @@ func TestClusterWorkers(t *testing.T) {
 	}
 
 	// Each connection writes a key of the victim and a key of another
-	// master in turn, and notes when the victim's works again after a
-	// failure, and any failure of the other.
-	var mu sync.Mutex
-	recovered := make([]time.Time, len(conns))
-	failing := make([]bool, len(conns))
-	var otherErrors []string
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for i, conn := range conns {
-		keys := [2]string{keyOf(true, fmt.Sprintf("v%d:", i)), keyOf(false, fmt.Sprintf("o%d:", i))}
-		wg.Go(func() {
-			r := bufio.NewReader(conn)
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				key := keys[n%2]
-				conn.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := conn.Write([]byte(testutil.EncodeCmd("SET", key, fmt.Sprint(n)))); err != nil {
-					return
-				}
-				reply, err := testutil.ReadReply(r)
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				switch {
-				case n%2 == 1 && reply != "+OK\r\n":
-					otherErrors = append(otherErrors, reply)
-				case reply != "+OK\r\n":
-					failing[i] = true
-				case failing[i]:
-					failing[i], recovered[i] = false, time.Now()
-				}
-				mu.Unlock()
-			}
-		})
+	// master in turn; the other master's must never fail.
+	pairs := make([][2]string, len(conns))
+	for i := range conns {
+		pairs[i] = [2]string{keyOf(true, fmt.Sprintf("v%d:", i)), keyOf(false, fmt.Sprintf("o%d:", i))}
 	}
-	t.Cleanup(func() { close(stop); wg.Wait() })
+	writers := startWriters(t, conns, func(i, n int) string { return pairs[i][n%2] }, func(_, n int) bool { return n%2 == 1 })
 
 	victim.Kill()
 	slot := int(hashkit.ClusterSlot([]byte(keyOf(true, "probe:"))))
@@ -127,27 +91,12 @@ func TestClusterWorkers(t *testing.T) {
 		}
 		return false
 	}, "the replica %s was never promoted", heir.Addr)
-	testutil.Eventually(t, 10*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for i, r := range recovered {
-			if failing[i] || r.IsZero() {
-				return false
-			}
-		}
-		return true
-	}, "a worker's clients never wrote the failed master's slots again")
-	mu.Lock()
-	defer mu.Unlock()
-	worst := recovered[0].Sub(promoted) // below 0: the proxy knew before the test saw it
-	for _, r := range recovered[1:] {
-		worst = max(worst, r.Sub(promoted))
-	}
+	worst := writers.worstRecovery(t, promoted)
 	t.Logf("every client on both workers wrote the failed master's slots again within %v of the promotion showing", worst)
 	if worst > time.Second {
 		t.Errorf("writes again only %v after the promotion, want at most 1s", worst)
 	}
-	if len(otherErrors) > 0 {
-		t.Errorf("writes to the other masters failed: %q", otherErrors)
+	if errs := writers.failures(); len(errs) > 0 {
+		t.Errorf("writes to the other masters failed: %q", errs)
 	}
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,42 +35,8 @@ func TestSentinelWorkers(t *testing.T) {
 	}
 	conns, _ := spread(t, listen, pids, 2)
 
-	// Every connection writes its own key, as fast as it is answered,
-	// and notes when a write works again after one failed.
-	var mu sync.Mutex
-	recovered := make([]time.Time, len(conns))
-	failing := make([]bool, len(conns))
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for i, conn := range conns {
-		wg.Go(func() {
-			r := bufio.NewReader(conn)
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				conn.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := conn.Write([]byte(testutil.EncodeCmd("SET", fmt.Sprintf("k%d", i), fmt.Sprint(n)))); err != nil {
-					return
-				}
-				reply, err := testutil.ReadReply(r)
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				switch {
-				case reply != "+OK\r\n":
-					failing[i] = true
-				case failing[i]:
-					failing[i], recovered[i] = false, time.Now()
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	t.Cleanup(func() { close(stop); wg.Wait() })
+	// Every connection writes its own key.
+	writers := startWriters(t, conns, func(i, _ int) string { return fmt.Sprintf("k%d", i) }, func(int, int) bool { return false })
 
 	// failOver kills g1's master and returns how long after the first
 	// +switch-master every client on both workers wrote again.
@@ -89,9 +53,7 @@ func TestSentinelWorkers(t *testing.T) {
 				announced <- time.Now()
 			}
 		}()
-		mu.Lock()
-		clear(recovered)
-		mu.Unlock()
+		writers.reset()
 		old.Kill()
 		var at time.Time
 		select {
@@ -99,23 +61,7 @@ func TestSentinelWorkers(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("no +switch-master")
 		}
-		testutil.Eventually(t, 10*time.Second, func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			for i, r := range recovered {
-				if failing[i] || r.IsZero() {
-					return false
-				}
-			}
-			return true
-		}, "a worker's clients never wrote again after the switch")
-		mu.Lock()
-		defer mu.Unlock()
-		worst := recovered[0].Sub(at) // below 0: the proxy knew before the test heard it
-		for _, r := range recovered[1:] {
-			worst = max(worst, r.Sub(at))
-		}
-		return worst
+		return writers.worstRecovery(t, at)
 	}
 	check := func(n int, worst time.Duration) {
 		t.Helper()
