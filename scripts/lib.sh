@@ -143,11 +143,13 @@ redis_smoke() {
 
 # redis_load WORKLOAD PORT LOG [WRAPPER...]: one redis-benchmark run (through WRAPPER, e.g.
 # taskset) of WORKLOAD (get_p1 set_p1 get_p16 set_p16 mget, each also with _resp3 appended: the
-# same over RESP3, every connection opening with HELLO 3); prints "requests rps".
+# same over RESP3, every connection opening with HELLO 3; or with _cluster appended: redis-benchmark
+# --cluster, PORT being a node of a Redis Cluster); prints "requests rps".
 redis_load() {
-	local n args=()
-	[ "${1%_resp3}" = "$1" ] || args=(-3)
-	case ${1%_resp3} in
+	local w=$1 n args=()
+	case $w in *_cluster) args=(--cluster) w=${w%_cluster} ;; esac
+	case $w in *_resp3) args+=(-3) w=${w%_resp3} ;; esac
+	case $w in
 	get_p1) n=$N args+=(-t get -P 1) ;;
 	set_p1) n=$N args+=(-t set -P 1) ;;
 	get_p16) n=$N_PIPE args+=(-t get -P 16) ;;
