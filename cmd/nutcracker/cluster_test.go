@@ -14,7 +14,8 @@ import (
 )
 
 // TestClusterWorkers: with two workers, each fronts the cluster itself:
-// clients on both write keys of every master; when a master is killed,
+// 10,000 keys written through each are on the masters of their slots; a
+// reshard under writes through both fails none; when a master is killed,
 // every client writes its slots again within a second of CLUSTER SHARDS
 // showing the promotion, and keys of the other masters never fail.
 func TestClusterWorkers(t *testing.T) {
@@ -60,6 +61,15 @@ func TestClusterWorkers(t *testing.T) {
 		if got := testutil.Dial(t, node.Addr).Do("GET", key); got != fmt.Sprintf("$%d\r\n%d\r\n", len(fmt.Sprint(i)), i) {
 			t.Fatalf("%s on %s: %q", key, node.Addr, got)
 		}
+	}
+
+	// A reshard of 2000 slots under writes through both workers: none
+	// fails.
+	during := startWriters(t, conns, func(i, n int) string { return fmt.Sprintf("r%d:%d", i, n%500) }, func(int, int) bool { return true })
+	cl.Reshard(t, cl.Masters[0], cl.Masters[2], 2000)
+	during.close()
+	if errs := during.failures(); len(errs) > 0 {
+		t.Errorf("writes failed during the reshard: %q", errs)
 	}
 
 	victim, heir := cl.Masters[1], cl.Replicas[1]

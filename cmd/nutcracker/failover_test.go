@@ -49,8 +49,18 @@ func startWriters(t *testing.T, conns []net.Conn, key func(i, n int) string, mus
 			}
 		})
 	}
-	t.Cleanup(func() { close(w.stop); w.wg.Wait() })
+	t.Cleanup(w.close)
 	return w
+}
+
+// close stops the writers and waits for them, once.
+func (w *failoverWriters) close() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	w.wg.Wait()
 }
 
 func (w *failoverWriters) note(i int, ok, mustWork bool, reply string) {
