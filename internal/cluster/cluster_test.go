@@ -189,7 +189,7 @@ func TestFetchNotCluster(t *testing.T) {
 			t.Errorf("slotsOnly %v: Fetch from a node not in cluster mode: %v", opts.slotsOnly, err)
 		}
 	}
-	lone := testutil.StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	lone := testutil.StartClusterNode(t)
 	m := mustFetch(t, lone.Addr, Options{})
 	if len(m.Shards) != 0 || m.Master(0) != "" || m.Master(Slots-1) != "" {
 		t.Errorf("a node of no slots gives shards %+v", m.Shards)
@@ -202,7 +202,7 @@ func TestFetchNotCluster(t *testing.T) {
 // TestFetchAuth: a cluster node with requirepass, asked with and without
 // the password.
 func TestFetchAuth(t *testing.T) {
-	node := testutil.StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--requirepass", "secret")
+	node := testutil.StartClusterNode(t, "--requirepass", "secret")
 	cl := testutil.Dial(t, node.Addr)
 	cl.Do("AUTH", "secret")
 	if r := cl.Do("CLUSTER", "ADDSLOTSRANGE", "0", "99"); r != "+OK\r\n" {

@@ -39,7 +39,7 @@ func clusterKeys() []string {
 // a redis-server in cluster mode, for a few thousand keys sent in one
 // pipeline.
 func TestClusterSlotMatchesRedis(t *testing.T) {
-	redis := testutil.StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	redis := testutil.StartClusterNode(t)
 	c := testutil.Dial(t, redis.Addr)
 	keys := clusterKeys()
 	var pipeline strings.Builder

@@ -126,7 +126,7 @@ func (p *Pool) startCluster(m *cluster.Map, readBufferSize int, proc *stats.Proc
 	p.cluster = &clusterPool{readBufferSize: readBufferSize, proc: proc,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	p.cluster.slots.Store(m)
-	p.Stats.Cluster = true
+	p.Stats.Cluster.Store(true)
 	p.buildClusterRouting(m)
 	go p.refreshLoop()
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +24,7 @@ import (
 // shows its clients, at another address.
 func startOneNodeCluster(t *testing.T) *testutil.Process {
 	t.Helper()
-	node := testutil.StartRedis(t, "--cluster-enabled", "yes", "--cluster-announce-ip", "127.0.0.1",
-		"--cluster-port", strconv.Itoa(testutil.FreePort(t)))
+	node := testutil.StartClusterNode(t, "--cluster-announce-ip", "127.0.0.1")
 	cl := testutil.Dial(t, node.Addr)
 	expect(t, cl, "+OK\r\n", "CLUSTER", "ADDSLOTSRANGE", "0", "16383")
 	testutil.Eventually(t, 5*time.Second, func() bool {

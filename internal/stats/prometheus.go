@@ -132,7 +132,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(f.desc, f.typ, float64(v)*f.scale, pool.Name)
 		}
 		ch <- prometheus.MustNewConstMetric(slowRequestsDesc, prometheus.CounterValue, float64(pool.SlowRequests.Load()), pool.Name)
-		if pool.Cluster {
+		if pool.Cluster.Load() {
 			for i, kind := range RedirectKinds {
 				ch <- prometheus.MustNewConstMetric(redirectionsDesc, counter, float64(pool.Redirections[i].Load()), pool.Name, kind)
 			}

@@ -62,7 +62,7 @@ func (p *Process) Snapshot() *Snapshot {
 			Values:       pool.values(),
 			SlowRequests: pool.SlowRequests.Load(),
 			Servers:      make([]ServerSnapshot, 0, len(servers)),
-			Cluster:      pool.Cluster,
+			Cluster:      pool.Cluster.Load(),
 			MapFetches:   pool.MapFetches.Load(),
 			MapEpoch:     pool.MapEpoch.Load(),
 		}
@@ -98,7 +98,7 @@ func (s *Snapshot) Process(source, version string, start time.Time) *Process {
 			f.Store(ps.Values[i])
 		}
 		pool.SlowRequests.Store(ps.SlowRequests)
-		pool.Cluster = ps.Cluster
+		pool.Cluster.Store(ps.Cluster)
 		pool.MapFetches.Store(ps.MapFetches)
 		pool.MapEpoch.Store(ps.MapEpoch)
 		for i, v := range ps.Redirections {

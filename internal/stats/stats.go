@@ -95,7 +95,7 @@ type Pool struct {
 	// A cluster pool's (redis_cluster), in /metrics only: the
 	// redirections its requests followed, by kind (RedirectKinds), the
 	// slot map fetches, and how many new slot maps it applied (its epoch).
-	Cluster      bool
+	Cluster      atomic.Bool
 	Redirections [3]atomic.Int64
 	MapFetches   atomic.Int64
 	MapEpoch     atomic.Int64

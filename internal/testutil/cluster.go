@@ -58,7 +58,7 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 	}
 	c := &Cluster{t: t}
 	for i := range masters * (1 + replicasPerMaster) {
-		p := startClusterNode(t)
+		p := StartClusterNode(t)
 		c.Nodes = append(c.Nodes, p)
 		if i < masters {
 			c.Masters = append(c.Masters, p)
@@ -87,12 +87,13 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 	return c
 }
 
-// startClusterNode starts one empty cluster node. Its cluster bus port is
-// a free port of its own (by default it is the port plus 10000, which may
-// be taken or in the ephemeral range).
-func startClusterNode(t testing.TB) *Process {
+// StartClusterNode starts one empty cluster node, with extra arguments as
+// StartRedis's. Its cluster bus port is a free port of its own (by
+// default it is the port plus 10000, which may be taken or in the
+// ephemeral range).
+func StartClusterNode(t testing.TB, extra ...string) *Process {
 	t.Helper()
-	return StartRedis(t,
+	return StartRedis(t, append([]string{
 		"--cluster-enabled", "yes",
 		"--cluster-port", strconv.Itoa(FreePort(t)),
 		"--cluster-config-file", "nodes.conf", // in the node's own directory
@@ -102,7 +103,7 @@ func startClusterNode(t testing.TB) *Process {
 		// Redis calls a replica "loading" and leaves it out of CLUSTER
 		// SLOTS until its replication offset is not 0: the first ping down
 		// the replication stream moves it, every second instead of ten.
-		"--repl-ping-replica-period", "1")
+		"--repl-ping-replica-period", "1"}, extra...)...)
 }
 
 // redisCLI runs redis-cli with args, bounded in time, and fails the test

@@ -3,7 +3,6 @@ package resp
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +16,7 @@ import (
 // cluster pool's proxy imitates.
 func startClusterNode(t *testing.T) *testutil.Process {
 	t.Helper()
-	node := testutil.StartRedis(t, "--cluster-enabled", "yes", "--cluster-announce-ip", "127.0.0.1",
-		"--cluster-port", strconv.Itoa(testutil.FreePort(t)))
+	node := testutil.StartClusterNode(t, "--cluster-announce-ip", "127.0.0.1")
 	cl := testutil.Dial(t, node.Addr)
 	if got := cl.Do("CLUSTER", "ADDSLOTSRANGE", "0", "16383"); got != "+OK\r\n" {
 		t.Fatalf("CLUSTER ADDSLOTSRANGE: %q", got)
