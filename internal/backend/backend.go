@@ -16,6 +16,8 @@
 package backend
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -59,9 +61,17 @@ type Options struct {
 	Addr    string
 	// Moves, if not nil, is where to dial instead of Addr: the address of
 	// a server that moves (a sentinel group's master).
-	Moves     *Address
-	Timeout   time.Duration // connect and reply timeout; 0 = none
-	KeepAlive bool
+	Moves *Address
+	// TLS, if not nil, makes the connection speak TLS, its handshake
+	// bounded by Timeout (or DefaultConnectTimeout). An empty ServerName
+	// verifies the host of the address dialed.
+	TLS *tls.Config
+	// OneInFlight sends a request only once the one before has its reply:
+	// for a server that mishandles pipelined requests (memcached 1.6's
+	// TLS leaves bytes in OpenSSL's buffer until the next packet comes).
+	OneInFlight bool
+	Timeout     time.Duration // connect and reply timeout; 0 = none
+	KeepAlive   bool
 	// NewFramer returns the reply framer of a new connection.
 	NewFramer func() proto.Framer
 	// Handshake requests are written first on every new connection (redis
@@ -305,7 +315,11 @@ func (c *Conn) writeLoop() {
 		// ready client before writing to a server).
 		runtime.Gosched()
 		c.mu.Lock()
-		c.batch, c.queue = c.queue, c.batch[:0]
+		if c.opts.OneInFlight {
+			c.batch = c.takeOne(c.batch[:0])
+		} else {
+			c.batch, c.queue = c.queue, c.batch[:0]
+		}
 		redirect := c.redirect
 		c.redirect = nil
 		c.mu.Unlock()
@@ -330,8 +344,22 @@ func (c *Conn) writeLoop() {
 		if len(c.batch) > 0 {
 			c.write()
 			clear(c.batch)
+			if c.opts.OneInFlight {
+				c.Connect() // for the next, if this one needed no reply
+			}
 		}
 	}
+}
+
+// takeOne appends to batch the oldest queued request when none is in
+// flight (OneInFlight); c.mu is held.
+func (c *Conn) takeOne(batch []*proto.Request) []*proto.Request {
+	if len(c.queue) == 0 || c.sess != nil && c.sess.busy() {
+		return batch
+	}
+	batch = append(batch, c.queue[0])
+	c.queue = append(c.queue[:0], c.queue[1:]...)
+	return batch
 }
 
 // write sends the batch as one write. Requests go into the in-flight FIFO
@@ -416,6 +444,15 @@ func (c *Conn) dial() error {
 		}
 		return err
 	}
+	if c.opts.TLS != nil {
+		if conn, err = c.handshake(conn, addr, timeout); err != nil {
+			c.opts.Stats.Err.Add(1)
+			if c.opts.Events != nil {
+				c.opts.Events.ServerFailed(err)
+			}
+			return err
+		}
+	}
 	s := newSession(c, addr, conn)
 	c.sess = s
 	if len(c.opts.Handshake) > 0 {
@@ -434,6 +471,24 @@ func (c *Conn) dial() error {
 	}
 	go s.readLoop()
 	return nil
+}
+
+// handshake makes conn, dialed to addr, a TLS connection; it closes conn
+// when the handshake fails.
+func (c *Conn) handshake(conn net.Conn, addr string, timeout time.Duration) (net.Conn, error) {
+	cfg := c.opts.TLS
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	tc := tls.Client(conn, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+	}
+	return tc, nil
 }
 
 func (c *Conn) shutdown() {

@@ -39,6 +39,13 @@ func newSession(c *Conn, addr string, conn net.Conn) *session {
 	return &session{c: c, addr: addr, conn: conn, sock: rawio.New(conn), readerDone: make(chan struct{})}
 }
 
+// busy reports whether a request is in flight.
+func (s *session) busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.head < len(s.inflight)
+}
+
 func (s *session) isBroken() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -163,6 +170,9 @@ func (s *session) fail(err error) {
 		s.c.replied(r)
 	}
 	failAll(taken, err)
+	if s.c.opts.OneInFlight {
+		s.c.Connect() // the writer dials again for what is queued
+	}
 	if !quiet && s.c.opts.Events != nil {
 		s.c.opts.Events.ServerFailed(err)
 	}
@@ -284,6 +294,9 @@ func (s *session) deliver(r *proto.Request, now time.Time) {
 	s.counted(r, len(r.Reply), now)
 	r.DoneAt = now
 	r.Owner.Complete(r)
+	if s.c.opts.OneInFlight {
+		s.c.Connect() // the writer sends the next
+	}
 }
 
 // startReading makes r, the head of the FIFO, the request whose reply is

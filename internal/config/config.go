@@ -80,6 +80,10 @@ type Pool struct {
 	// distribution, auto_eject_hosts and sentinel groups are refused with it.
 	RedisCluster bool
 
+	// ServerTLS is how the pool's server connections speak TLS (our
+	// server_tls keys); its Config is nil when they do not.
+	ServerTLS ServerTLS
+
 	Line int // line of the pool's name in the file
 }
 

@@ -384,6 +384,16 @@ func (s section) poolKey(pool *Pool, e entry) (err error) {
 		pool.SentinelAuth, err = parseValue(s, e, asIs)
 	case "redis_cluster":
 		pool.RedisCluster, err = parseValue(s, e, parseBool)
+	case "server_tls":
+		pool.ServerTLS.Enabled, err = parseValue(s, e, parseBool)
+	case "server_tls_ca_cert_file":
+		pool.ServerTLS.CAFile, err = parseValue(s, e, asIs)
+	case "server_tls_cert_file":
+		pool.ServerTLS.CertFile, err = parseValue(s, e, asIs)
+	case "server_tls_key_file":
+		pool.ServerTLS.KeyFile, err = parseValue(s, e, asIs)
+	case "server_tls_server_name":
+		pool.ServerTLS.ServerName, err = parseValue(s, e, asIs)
 	case "stats_duration", "reload_timeout", "stats_file":
 		err = s.fail(e.key.Line, e.name(), "unknown pool key; it belongs in the %s: block", globalKey)
 	default:
@@ -413,6 +423,9 @@ func (s section) checkPool(pool *Pool, keyLine map[string]int) error {
 		return s.fail(keyLine["sentinel_heartbeat"], "sentinel_heartbeat", "only valid in a sentinel pool (with groups and sentinels)")
 	case given("sentinel_auth") && !given("groups"):
 		return s.fail(keyLine["sentinel_auth"], "sentinel_auth", "only valid in a sentinel pool (with groups and sentinels)")
+	}
+	if err := s.checkServerTLS(pool, keyLine); err != nil {
+		return err
 	}
 	if pool.RedisCluster {
 		if err := s.checkCluster(pool, keyLine); err != nil {

@@ -94,6 +94,7 @@ type connSets struct {
 	opts   [proto.NumDialects]*backend.Options
 	sets   [proto.NumDialects]atomic.Pointer[[]*backend.Conn]
 	n      int
+	tls    string        // the digest of the TLS files the conns were made with (config.ServerTLS)
 	events *serverEvents // the conns' health events go to the Server owning them
 
 	mu     sync.Mutex // serialises opening a set with closing them all
@@ -210,12 +211,15 @@ func newWithMap(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev 
 		if sc.Addr == "" { // a sentinel group's master, found later
 			s.moves = backend.NewAddress(errNoMaster(sc.RingName))
 		}
-		sets := &connSets{n: cfg.ServerConnections}
+		sets := &connSets{n: cfg.ServerConnections, tls: cfg.ServerTLS.Digest}
 		for d := range sets.opts {
 			sets.opts[d] = &backend.Options{
-				Network:        sc.Network,
-				Addr:           addr,
-				Moves:          s.moves,
+				Network: sc.Network,
+				Addr:    addr,
+				Moves:   s.moves,
+				TLS:     cfg.ServerTLS.Config,
+				// memcached 1.6's TLS stalls on pipelined requests.
+				OneInFlight:    cfg.ServerTLS.Config != nil && !cfg.Redis,
 				Timeout:        cfg.Timeout,
 				KeepAlive:      cfg.TCPKeepalive,
 				NewFramer:      p.Protocol.NewFramer,
@@ -270,6 +274,9 @@ func (p *Pool) reusable(name string, sets *connSets) *Server {
 
 // sameOptions reports whether a's connections and b's are made alike.
 func sameOptions(a, b *connSets) bool {
+	if a.tls != b.tls {
+		return false
+	}
 	for d := range a.opts {
 		o, n := a.opts[d], b.opts[d]
 		if o.Network != n.Network || o.Addr != n.Addr || (o.Moves == nil) != (n.Moves == nil) || o.Timeout != n.Timeout ||
