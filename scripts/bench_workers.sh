@@ -198,18 +198,7 @@ run_sample() {
 
 log "rounds=$ROUNDS clients=$CLIENTS keyspace=$KEYSPACE n=$N n_pipe=$N_PIPE (unpinned: load, backends and proxies share all $(nproc) cores)"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-rounds_done=0
-for ((round = 1; round <= ROUNDS; round++)); do
-	if ((SECONDS - start > MAX_SECONDS)); then
-		log "over MAX_SECONDS=$MAX_SECONDS after $rounds_done rounds: stopping early"
-		break
-	fi
-	for w in "${WORKLOADS[@]}"; do
-		log "round $round/$ROUNDS: $(label "$w")"
-		for t in "${ORDER[@]}"; do run_sample "$w" "$t" "$round"; done
-	done
-	rounds_done=$round
-done
+run_rounds
 
 # ---------------------------------------------------------------- report
 

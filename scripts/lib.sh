@@ -328,3 +328,23 @@ redis_label() {
 	mget) echo "redis MGET $MGET_KEYS keys$resp3" ;;
 	esac
 }
+
+# run_rounds runs ROUNDS rounds of every workload of WORKLOADS, each one
+# sample (run_sample WORKLOAD TARGET ROUND) per target of ORDER, with the
+# caller's label and run_sample; no round starts once MAX_SECONDS of runs
+# have passed since start. It sets rounds_done.
+run_rounds() {
+	rounds_done=0
+	local round w t
+	for ((round = 1; round <= ROUNDS; round++)); do
+		if ((SECONDS - start > MAX_SECONDS)); then
+			log "over MAX_SECONDS=$MAX_SECONDS after $rounds_done rounds: stopping early"
+			break
+		fi
+		for w in "${WORKLOADS[@]}"; do
+			log "round $round/$ROUNDS: $(label "$w")"
+			for t in "${ORDER[@]}"; do run_sample "$w" "$t" "$round"; done
+		done
+		rounds_done=$round
+	done
+}
