@@ -437,20 +437,11 @@ func (c *Conn) dial() error {
 	}
 	conn, err := d.Dial(c.opts.Network, addr)
 	if err != nil {
-		err = classify(err)
-		c.opts.Stats.Err.Add(1)
-		if c.opts.Events != nil {
-			c.opts.Events.ServerFailed(err)
-		}
-		return err
+		return c.dialFailed(classify(err))
 	}
 	if c.opts.TLS != nil {
 		if conn, err = c.handshake(conn, addr, timeout); err != nil {
-			c.opts.Stats.Err.Add(1)
-			if c.opts.Events != nil {
-				c.opts.Events.ServerFailed(err)
-			}
-			return err
+			return c.dialFailed(err)
 		}
 	}
 	s := newSession(c, addr, conn)
@@ -471,6 +462,16 @@ func (c *Conn) dial() error {
 	}
 	go s.readLoop()
 	return nil
+}
+
+// dialFailed counts a connection that could not be made as the server's
+// failure, and returns err.
+func (c *Conn) dialFailed(err error) error {
+	c.opts.Stats.Err.Add(1)
+	if c.opts.Events != nil {
+		c.opts.Events.ServerFailed(err)
+	}
+	return err
 }
 
 // handshake makes conn, dialed to addr, a TLS connection; it closes conn

@@ -132,13 +132,7 @@ func (p *Pool) startCluster(m *cluster.Map, readBufferSize int, proc *stats.Proc
 }
 
 // SetReplaced sets what is called when the pool's masters change.
-func (p *Pool) SetReplaced(f Replaced) {
-	if p.cluster != nil {
-		p.cluster.mu.Lock()
-		p.onReplaced = f
-		p.cluster.mu.Unlock()
-	}
-}
+func (p *Pool) SetReplaced(f Replaced) { p.onReplaced.Store(&f) }
 
 // refreshLoop fetches the slot map every clusterRefresh and when kicked,
 // until the pool is retired or closed.
@@ -180,7 +174,7 @@ func (p *Pool) Kick() {
 // slots moved, else through a next pool (Replaced). It returns when done.
 func (p *Pool) Refresh() {
 	if next := p.refresh(); next != nil {
-		p.onReplaced(next) // not under cp.mu: the proxy takes its reload lock
+		(*p.onReplaced.Load())(next) // not under cp.mu: the proxy takes its reload lock
 	}
 }
 
@@ -212,7 +206,7 @@ func (p *Pool) refresh() *Pool {
 		p.buildClusterRouting(m)
 		return nil
 	}
-	if p.onReplaced == nil {
+	if p.onReplaced.Load() == nil {
 		return nil
 	}
 	next, err := newWithMap(p.Config, cp.readBufferSize, cp.proc, p, m)

@@ -41,7 +41,7 @@ type Pool struct {
 	watcher watcher // a sentinel pool's; nil for others
 	// A cluster pool's (see cluster.go); nil for others.
 	cluster    *clusterPool
-	onReplaced Replaced
+	onReplaced atomic.Pointer[Replaced]
 	routing    atomic.Pointer[routing]
 
 	mu      sync.Mutex // serialises rebuilds

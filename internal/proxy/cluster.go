@@ -65,9 +65,10 @@ func (c *client) assignSlotFrags(m *msg) bool {
 
 // resend sends again the parts of m (a request of a cluster pool, whole
 // or its fragments) that the cluster redirected, and reports whether it
-// sent any: the writer then waits for m again.
+// sent any: the writer then waits for m again. It runs on the writer,
+// which reads the pool through c.ps (c.st is the reader's).
 func (c *client) resend(m *msg) bool {
-	if !c.st.pool.IsCluster() || m.Pin != proto.PinNone || m.redirects >= maxRedirects {
+	if !c.ps.pool().IsCluster() || m.Pin != proto.PinNone || m.redirects >= maxRedirects {
 		return false
 	}
 	if len(m.Frags) == 0 {
@@ -111,7 +112,7 @@ func (c *client) redirect(m *msg, r *proto.Request, cur *pool.Server) *pool.Serv
 	}
 	rd := c.proto.Redirection(r.Reply)
 	if rd.Kind != proto.RedirectNone {
-		c.st.pool.Stats.Redirections[rd.Kind-1].Add(1)
+		c.ps.pool().Stats.Redirections[rd.Kind-1].Add(1)
 	}
 	switch rd.Kind {
 	case proto.RedirectMoved:
@@ -129,7 +130,7 @@ func (c *client) redirect(m *msg, r *proto.Request, cur *pool.Server) *pool.Serv
 		return s
 	case proto.RedirectRetry:
 		pause := min(retryPause<<m.redirects, 100*time.Millisecond)
-		if timeout := c.st.cfg.Timeout; timeout > 0 && m.paused+pause > timeout {
+		if timeout := c.ps.cfg().Timeout; timeout > 0 && m.paused+pause > timeout {
 			return nil
 		}
 		m.paused += pause
