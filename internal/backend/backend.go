@@ -66,6 +66,9 @@ type Options struct {
 	// bounded by Timeout (or DefaultConnectTimeout). An empty ServerName
 	// verifies the host of the address dialed.
 	TLS *tls.Config
+	// TLSFailures, if not nil, counts the TLS handshakes that failed, by
+	// reason (stats.TLSFailureReason).
+	TLSFailures *[len(stats.TLSFailureReasons)]atomic.Int64
 	// OneInFlight sends a request only once the one before has its reply:
 	// for a server that mishandles pipelined requests (memcached 1.6's
 	// TLS leaves bytes in OpenSSL's buffer until the next packet comes).
@@ -487,6 +490,9 @@ func (c *Conn) handshake(conn net.Conn, addr string, timeout time.Duration) (net
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
+		if c.opts.TLSFailures != nil {
+			c.opts.TLSFailures[stats.TLSFailureReason(err)].Add(1)
+		}
 		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
 	}
 	return tc, nil

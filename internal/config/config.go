@@ -83,6 +83,9 @@ type Pool struct {
 	// ServerTLS is how the pool's server connections speak TLS (our
 	// server_tls keys); its Config is nil when they do not.
 	ServerTLS ServerTLS
+	// ClientTLS is how the pool's listener speaks TLS (our tls_* keys,
+	// named after redis.conf's); its Config is nil when it does not.
+	ClientTLS ClientTLS
 
 	Line int // line of the pool's name in the file
 }

@@ -394,6 +394,14 @@ func (s section) poolKey(pool *Pool, e entry) (err error) {
 		pool.ServerTLS.KeyFile, err = parseValue(s, e, asIs)
 	case "server_tls_server_name":
 		pool.ServerTLS.ServerName, err = parseValue(s, e, asIs)
+	case "tls_cert_file":
+		pool.ClientTLS.CertFile, err = parseValue(s, e, asIs)
+	case "tls_key_file":
+		pool.ClientTLS.KeyFile, err = parseValue(s, e, asIs)
+	case "tls_ca_cert_file":
+		pool.ClientTLS.CAFile, err = parseValue(s, e, asIs)
+	case "tls_auth_clients":
+		pool.ClientTLS.AuthClients, err = parseValue(s, e, oneOf([]string{"yes", "no", "optional"}))
 	case "stats_duration", "reload_timeout", "stats_file":
 		err = s.fail(e.key.Line, e.name(), "unknown pool key; it belongs in the %s: block", globalKey)
 	default:
@@ -425,6 +433,9 @@ func (s section) checkPool(pool *Pool, keyLine map[string]int) error {
 		return s.fail(keyLine["sentinel_auth"], "sentinel_auth", "only valid in a sentinel pool (with groups and sentinels)")
 	}
 	if err := s.checkServerTLS(pool, keyLine); err != nil {
+		return err
+	}
+	if err := s.checkClientTLS(pool, keyLine); err != nil {
 		return err
 	}
 	if pool.RedisCluster {

@@ -55,32 +55,116 @@ func (s section) checkServerTLS(pool *Pool, keyLine map[string]int) error {
 	fmt.Fprintf(digest, "name %q\n", st.ServerName)
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: st.ServerName}
 	if st.CAFile != "" {
-		pem, err := os.ReadFile(st.CAFile)
+		roots, pem, err := s.readCA(keyLine, "server_tls_ca_cert_file", st.CAFile)
 		if err != nil {
-			return s.fail(keyLine["server_tls_ca_cert_file"], "server_tls_ca_cert_file", "%v", err)
+			return err
 		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return s.fail(keyLine["server_tls_ca_cert_file"], "server_tls_ca_cert_file", "%s: no PEM certificate in it", st.CAFile)
-		}
+		cfg.RootCAs = roots
 		fmt.Fprintf(digest, "ca %x\n", sha256.Sum256(pem))
 	}
 	if st.CertFile != "" {
-		certPEM, err := os.ReadFile(st.CertFile)
+		cert, err := s.readKeyPair(keyLine, "server_tls_cert_file", "server_tls_key_file", st.CertFile, st.KeyFile)
 		if err != nil {
-			return s.fail(keyLine["server_tls_cert_file"], "server_tls_cert_file", "%v", err)
-		}
-		keyPEM, err := os.ReadFile(st.KeyFile)
-		if err != nil {
-			return s.fail(keyLine["server_tls_key_file"], "server_tls_key_file", "%v", err)
-		}
-		cert, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			return s.fail(keyLine["server_tls_key_file"], "server_tls_key_file", "%s and %s: %v", st.CertFile, st.KeyFile, err)
+			return err
 		}
 		cfg.Certificates = []tls.Certificate{cert}
-		fmt.Fprintf(digest, "cert %x\nkey %x\n", sha256.Sum256(certPEM), sha256.Sum256(keyPEM))
+		for _, der := range cert.Certificate {
+			fmt.Fprintf(digest, "cert %x\n", sha256.Sum256(der))
+		}
 	}
 	st.Config, st.Digest = cfg, hex.EncodeToString(digest.Sum(nil))
+	return nil
+}
+
+// readCA reads the PEM certificates of a CA file, named by key.
+func (s section) readCA(keyLine map[string]int, key, file string) (*x509.CertPool, []byte, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, s.fail(keyLine[key], key, "%v", err)
+	}
+	certs := x509.NewCertPool()
+	if !certs.AppendCertsFromPEM(pem) {
+		return nil, nil, s.fail(keyLine[key], key, "%s: no PEM certificate in it", file)
+	}
+	return certs, pem, nil
+}
+
+// readKeyPair reads a certificate and its private key, named by certKey
+// and keyKey.
+func (s section) readKeyPair(keyLine map[string]int, certKey, keyKey, certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, s.fail(keyLine[certKey], certKey, "%v", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, s.fail(keyLine[keyKey], keyKey, "%v", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, s.fail(keyLine[keyKey], keyKey, "%s and %s: %v", certFile, keyFile, err)
+	}
+	return cert, nil
+}
+
+// ClientTLS is a pool's listener TLS: the certificate it presents
+// (tls_cert_file, tls_key_file) and how it verifies clients' certificates
+// (tls_ca_cert_file, tls_auth_clients: yes, the default with a CA, asks
+// every client for one; optional verifies one given; no asks none). The
+// files are read when the configuration is, so a reload makes the
+// connections accepted after it use the rotated ones.
+type ClientTLS struct {
+	CertFile, KeyFile, CAFile string
+	AuthClients               string // as given: "yes", "no", "optional"; "" when not
+
+	// Config is built from the files; nil for a plaintext listener.
+	Config *tls.Config
+}
+
+// checkClientTLS reads the files of the pool's listener TLS and builds
+// its Config.
+func (s section) checkClientTLS(pool *Pool, keyLine map[string]int) error {
+	ct := &pool.ClientTLS
+	given := func(key string) bool { _, ok := keyLine[key]; return ok }
+	if !given("tls_cert_file") && !given("tls_key_file") {
+		for _, key := range []string{"tls_ca_cert_file", "tls_auth_clients"} {
+			if given(key) {
+				return s.fail(keyLine[key], key, "only valid with tls_cert_file and tls_key_file (a TLS listener)")
+			}
+		}
+		return nil
+	}
+	switch {
+	case !given("tls_cert_file"):
+		return s.fail(pool.Line, "tls_cert_file", "missing: a TLS listener needs both tls_cert_file and tls_key_file")
+	case !given("tls_key_file"):
+		return s.fail(pool.Line, "tls_key_file", "missing: a TLS listener needs both tls_cert_file and tls_key_file")
+	case pool.Listen.Network != "tcp":
+		return s.fail(keyLine["tls_cert_file"], "tls_cert_file", "a TLS listener must listen on TCP, not on a unix socket")
+	}
+	auth := ct.AuthClients
+	if auth == "" && ct.CAFile != "" {
+		auth = "yes"
+	}
+	if (auth == "yes" || auth == "optional") && ct.CAFile == "" {
+		return s.fail(keyLine["tls_auth_clients"], "tls_auth_clients", "%s needs tls_ca_cert_file, the CA that client certificates are verified with", auth)
+	}
+	cert, err := s.readKeyPair(keyLine, "tls_cert_file", "tls_key_file", ct.CertFile, ct.KeyFile)
+	if err != nil {
+		return err
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if ct.CAFile != "" {
+		if cfg.ClientCAs, _, err = s.readCA(keyLine, "tls_ca_cert_file", ct.CAFile); err != nil {
+			return err
+		}
+	}
+	switch auth {
+	case "yes":
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	case "optional":
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	ct.Config = cfg
 	return nil
 }

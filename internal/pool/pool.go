@@ -186,6 +186,9 @@ func newWithMap(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev 
 	if prev != nil && prev.Config.Name == cfg.Name {
 		p.Stats = prev.Stats // counters go on; the server list is rebuilt below
 	}
+	if cfg.ServerTLS.Config != nil || cfg.ClientTLS.Config != nil {
+		p.Stats.TLS.Used.Store(true)
+	}
 	var masters map[string]string
 	if len(cfg.Groups) > 0 { // before prev lends anything: this may refuse the pool
 		var err error
@@ -214,10 +217,11 @@ func newWithMap(cfg *config.Pool, readBufferSize int, proc *stats.Process, prev 
 		sets := &connSets{n: cfg.ServerConnections, tls: cfg.ServerTLS.Digest}
 		for d := range sets.opts {
 			sets.opts[d] = &backend.Options{
-				Network: sc.Network,
-				Addr:    addr,
-				Moves:   s.moves,
-				TLS:     cfg.ServerTLS.Config,
+				Network:     sc.Network,
+				Addr:        addr,
+				Moves:       s.moves,
+				TLS:         cfg.ServerTLS.Config,
+				TLSFailures: &p.Stats.TLS.ServerFailures,
 				// memcached 1.6's TLS stalls on pipelined requests.
 				OneInFlight:    cfg.ServerTLS.Config != nil && !cfg.Redis,
 				Timeout:        cfg.Timeout,

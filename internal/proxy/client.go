@@ -65,12 +65,15 @@ const flushSize = 64 << 10
 
 // client is one client connection.
 type client struct {
-	p     *Proxy
-	ps    *poolServer
-	conn  net.Conn
-	raw   syscall.RawConn // nil when conn has no descriptor: never parked
-	fd    int             // conn's descriptor, -1 if none: for CLIENT LIST
-	since time.Time       // accepted (or adopted)
+	p    *Proxy
+	ps   *poolServer
+	conn net.Conn
+	// tlsSock is the TCP socket under conn, a *tls.Conn, for a TLS
+	// client; nil for a plaintext one.
+	tlsSock *tlsSocket
+	raw     syscall.RawConn // of the socket; nil when it has no descriptor: never parked
+	fd      int             // conn's descriptor, -1 if none: for CLIENT LIST
+	since   time.Time       // accepted (or adopted)
 
 	queue  requests      // in arrival order, read by the writer
 	notify chan struct{} // cap 1: a request was queued or completed, or the queue closed
@@ -124,11 +127,12 @@ type client struct {
 
 var clientSeq atomic.Uint32 // numbers clients, for their affinity
 
-func newClient(ps *poolServer, conn net.Conn) *client {
+func newClient(ps *poolServer, conn net.Conn, sock *tlsSocket) *client {
 	c := &client{
 		p:        ps.proxy,
 		ps:       ps,
 		conn:     conn,
+		tlsSock:  sock,
 		queue:    requests{room: make(chan struct{}, 1)},
 		notify:   make(chan struct{}, 1),
 		settled:  make(chan struct{}, 1),
@@ -136,7 +140,7 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 		affinity: clientSeq.Add(1),
 	}
 	c.fd, c.since = -1, time.Now()
-	if sc, ok := conn.(syscall.Conn); ok {
+	if sc, ok := c.socket().(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 		if c.raw != nil {
 			c.raw.Control(func(fd uintptr) { c.fd = int(fd) })
@@ -151,15 +155,25 @@ func newClient(ps *poolServer, conn net.Conn) *client {
 	return c
 }
 
+// socket returns the client's socket: conn, or the TCP socket under a
+// TLS client's conn.
+func (c *client) socket() net.Conn {
+	if c.tlsSock != nil {
+		return c.tlsSock.Conn
+	}
+	return c.conn
+}
+
 func (c *client) getState() clientState { return clientState(c.state.Load()) }
 
 func (c *client) setStateLocked(s clientState) { c.state.Store(uint32(s)) }
 
 // begin starts a client just tracked: parked when it has nothing to parse
-// yet and can park, else reading.
+// yet and can park, else reading. A TLS client reads first: its handshake
+// may have read its first request (see tls.go).
 func (c *client) begin() {
 	c.mu.Lock()
-	if c.unparsed == nil && c.parkLocked() {
+	if c.unparsed == nil && c.tlsSock == nil && c.parkLocked() {
 		c.mu.Unlock()
 		return
 	}
@@ -271,7 +285,7 @@ func (c *client) shutdownRead() {
 	case stateHandedOver, stateClosed:
 		return
 	}
-	if rc, ok := c.conn.(interface{ CloseRead() error }); ok {
+	if rc, ok := c.socket().(interface{ CloseRead() error }); ok {
 		rc.CloseRead() // parked: the parker wakes it, and it reads EOF
 	} else {
 		c.conn.Close()

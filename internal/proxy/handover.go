@@ -164,6 +164,11 @@ func (c *client) handOff() bool {
 		return false
 	}
 	name := c.ps.cfg().Name
+	if c.tlsSock != nil {
+		logging.Noticef("pool %s: client %s speaks TLS, whose session cannot be handed over: closing it at a request boundary, every reply written",
+			name, c.conn.RemoteAddr())
+		return false
+	}
 	if c.inTransaction {
 		logging.Noticef("pool %s: client %s is inside a transaction, which cannot be handed over: closing it (nothing of the transaction ran)",
 			name, c.conn.RemoteAddr())

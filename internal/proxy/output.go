@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -21,8 +22,11 @@ const DefaultOutputLimit = 64 << 20
 // with blocking writes until it is empty. Past the limit the encoder
 // waits, so the client's requests stop being read until it drains.
 type output struct {
-	conn  net.Conn
-	raw   syscall.RawConn // nil: every write goes through the sender
+	conn net.Conn        // the socket
+	raw  syscall.RawConn // nil: every write goes through the sender
+	// tls, for a TLS client, is conn's TLS connection: send encrypts
+	// through it, and its records come back to sendRaw (tlsSocket).
+	tls   *tls.Conn
 	limit int
 	spawn func(func()) // starts the sender goroutine (tracked by the proxy)
 
@@ -58,6 +62,15 @@ func newOutput(conn net.Conn, limit int, spawn func(func())) *output {
 // from now on (a large b; the caller must then not reuse it; a small one is
 // copied) and an error once the connection has failed.
 func (o *output) send(b []byte) (owned bool, err error) {
+	if o.tls != nil && len(b) > 0 {
+		_, err := o.tls.Write(b)
+		return false, err
+	}
+	return o.sendRaw(b, true)
+}
+
+// sendRaw is send on the socket itself; b is always copied unless mayKeep.
+func (o *output) sendRaw(b []byte, mayKeep bool) (owned bool, err error) {
 	if len(b) == 0 {
 		return false, nil
 	}
@@ -81,7 +94,7 @@ func (o *output) send(b []byte) (owned bool, err error) {
 		o.sending = true
 		o.spawn(o.sendLoop)
 	}
-	owned = o.enqueue(b)
+	owned = o.enqueue(b, mayKeep)
 	for o.queued > o.limit && o.err == nil {
 		o.drained.Wait()
 	}
@@ -92,12 +105,13 @@ func (o *output) send(b []byte) (owned bool, err error) {
 // while the sender is busy.
 const outputChunk = 64 << 10
 
-// enqueue adds b to the queue: a large b as it is (output owns it from
-// then on), a small one copied into the last chunk, so that a flood of
-// small replies costs about its bytes and not a buffer each.
-func (o *output) enqueue(b []byte) (owned bool) {
+// enqueue adds b to the queue: a large b as it is if mayKeep (output owns
+// it from then on), else copied into chunks; a small one copied into the
+// last chunk, so that a flood of small replies costs about its bytes and
+// not a buffer each.
+func (o *output) enqueue(b []byte, mayKeep bool) (owned bool) {
 	o.queued += len(b)
-	if len(b) >= outputChunk {
+	if len(b) >= outputChunk && mayKeep {
 		o.queue, o.lastOwned = append(o.queue, b), false
 		return true
 	}
@@ -105,7 +119,7 @@ func (o *output) enqueue(b []byte) (owned bool) {
 		o.queue[n-1] = append(o.queue[n-1], b...)
 		return false
 	}
-	chunk := make([]byte, 0, outputChunk)
+	chunk := make([]byte, 0, max(outputChunk, len(b)))
 	o.queue = append(o.queue, append(chunk, b...))
 	o.lastOwned = true
 	return false

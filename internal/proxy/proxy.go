@@ -35,6 +35,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -75,11 +76,15 @@ const DefaultMbufSize = 16384
 
 // Proxy serves every pool of one configuration.
 type Proxy struct {
-	opts   Options
-	pools  atomic.Pointer[[]*poolServer] // replaced whole by Reload
-	stats  *stats.Process
-	done   chan struct{} // closed by Close
-	closed atomic.Bool   // Close was called
+	opts  Options
+	pools atomic.Pointer[[]*poolServer] // replaced whole by Reload
+	stats *stats.Process
+	done  chan struct{} // closed by Close
+	// ctx ends with Close, and with it what waits on a client (a TLS
+	// handshake).
+	ctx    context.Context
+	cancel context.CancelFunc
+	closed atomic.Bool // Close was called
 
 	readBufs sync.Pool // *[]byte of MbufSize, lent to clients while they read
 	parker   *parker   // nil: clients are never parked
@@ -184,6 +189,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		clients: make(map[*client]struct{}),
 		stats:   &stats.Process{Source: host, Version: opts.Version, Start: time.Now()},
 	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if k, err := newParker(); err != nil {
 		logging.Warnf("idle clients will not be parked: %v", err)
 	} else {
@@ -345,7 +351,17 @@ func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
 		return errClientLimit
 	}
 	sockets.SetKeepAlive(conn, ps.cfg().TCPKeepalive)
-	c := newClient(ps, conn)
+	if cfg := ps.cfg().ClientTLS.Config; cfg != nil && h == nil {
+		ps.proxy.spawn(func() { ps.handshake(conn, cfg) })
+		return nil
+	}
+	return ps.serveClient(conn, nil, h)
+}
+
+// serveClient serves conn, admitted: over TLS on sock when sock is not
+// nil (conn is then its tls.Conn).
+func (ps *poolServer) serveClient(conn net.Conn, sock *tlsSocket, h *HandOff) error {
+	c := newClient(ps, conn, sock)
 	verb := "accepted"
 	if h != nil {
 		c.adopt(h)
@@ -359,6 +375,10 @@ func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
 	defer ps.proxy.goroutines.Done() // see track
 	ps.proxy.stats.AddConn()
 	ps.pool().Stats.ClientConnections.Add(1)
+	if sock != nil {
+		ps.pool().Stats.TLS.Clients.Add(1)
+		verb += " TLS"
+	}
 	logging.Noticef("%s client %s on pool %s", verb, conn.RemoteAddr(), ps.cfg().Name)
 	c.begin()
 	if h := ps.proxy.handoverNow(); h != nil {
@@ -392,6 +412,9 @@ func (p *Proxy) handoverNow() *handover {
 // untrack forgets a client whose connection is closed.
 func (p *Proxy) untrack(c *client) {
 	c.ps.pool().Stats.ClientConnections.Add(-1)
+	if c.tlsSock != nil {
+		c.ps.pool().Stats.TLS.Clients.Add(-1)
+	}
 	p.stats.DoneConn()
 	p.clientsMu.Lock()
 	delete(p.clients, c)
@@ -450,13 +473,14 @@ func (p *Proxy) Close() error {
 	}
 	p.closed.Store(true)
 	close(p.done)
+	p.cancel()
 	p.clientsMu.Unlock()
 	for _, ps := range p.poolList() {
 		ps.closeListener()
 	}
 	for _, c := range p.clientList(nil) {
-		c.conn.Close()
-		c.resume() // if parked: its goroutines end it
+		c.socket().Close() // a TLS client's too: no close_notify to wait on
+		c.resume()         // if parked: its goroutines end it
 	}
 	if p.parker != nil {
 		p.parker.close()

@@ -50,9 +50,10 @@ func newConnReader(conn net.Conn, pool *sync.Pool, size int) *connReader {
 // buffer taken once bytes arrive; so the buffer returned may be another.
 // It returns io.EOF when the client closed its end.
 func (r *connReader) read(buf []byte) ([]byte, error) {
-	if r.raw == nil {
+	if r.raw == nil { // a TLS client's: the buffer is held while it reads
 		if buf == nil {
-			buf = make([]byte, 0, r.size)
+			r.take()
+			buf, r.buf = r.buf, nil
 		}
 		n, err := r.conn.Read(buf[len(buf):cap(buf)])
 		return buf[:len(buf)+n], err

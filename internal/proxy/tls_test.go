@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/nutcracker-go/nutcracker/internal/stats"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
@@ -33,17 +35,21 @@ func TestServerTLS(t *testing.T) {
 
 	other := testutil.NewTLSFiles(t, "another CA")
 	for _, tc := range []struct {
-		name, extra, addr, want string
+		name, extra, addr, want, reason string
 	}{
-		{"another CA", "server_tls_ca_cert_file: " + other.CA, tlsAddr, "certificate signed by unknown authority"},
-		{"another name", "server_tls_ca_cert_file: " + f.CA + "\nserver_tls_server_name: cache.example", tlsAddr, "not cache.example"},
-		{"no TLS", "server_tls_ca_cert_file: " + f.CA, r.Addr, "TLS handshake with " + r.Addr},
+		{"another CA", "server_tls_ca_cert_file: " + other.CA, tlsAddr, "certificate signed by unknown authority", "certificate"},
+		{"another name", "server_tls_ca_cert_file: " + f.CA + "\nserver_tls_server_name: cache.example", tlsAddr, "not cache.example", "certificate"},
+		{"no TLS", "server_tls_ca_cert_file: " + f.CA, r.Addr, "TLS handshake with " + r.Addr, "timeout"}, // redis waits for the rest of a line
 	} {
 		addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-		runProxy(t, poolYAML(addr, "timeout: 1000\nserver_tls: true\n"+tc.extra, tc.addr+":1"), DefaultMbufSize)
+		p := runProxy(t, poolYAML(addr, "timeout: 1000\nserver_tls: true\n"+tc.extra, tc.addr+":1"), DefaultMbufSize)
 		got := testutil.Dial(t, addr).Do("GET", "k")
 		if !strings.HasPrefix(got, "-ERR TLS handshake with ") || !strings.Contains(got, tc.want) {
 			t.Errorf("%s: GET got %q, want an error saying %q", tc.name, got, tc.want)
+		}
+		failures := &poolStats(p).TLS.ServerFailures
+		if n := failures[slices.Index(stats.TLSFailureReasons[:], tc.reason)].Load(); n == 0 {
+			t.Errorf("%s: no server handshake failure counted as %s", tc.name, tc.reason)
 		}
 	}
 	expect(t, c, "$1\r\nv\r\n", "GET", "k") // the good pool is unaffected

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/nutcracker-go/nutcracker/internal/backend"
@@ -11,7 +12,7 @@ import (
 // stopped and every reply owed is written, acts on why it stopped: the
 // client parks, hands over or closes (see client.go).
 func (c *client) writeLoop() {
-	w := &writer{c: c, o: newOutput(c.conn, c.p.opts.OutputLimit, c.p.spawn)}
+	w := &writer{c: c, o: c.newOutput()}
 	for {
 		m, ok, closed := c.queue.pop()
 		switch {
@@ -37,6 +38,17 @@ func (c *client) writeLoop() {
 	}
 }
 
+// newOutput returns the output of a writer starting: on the socket, and
+// for a TLS client through its TLS connection.
+func (c *client) newOutput() *output {
+	o := newOutput(c.socket(), c.p.opts.OutputLimit, c.p.spawn)
+	if c.tlsSock != nil {
+		o.tls = c.conn.(*tls.Conn)
+		c.tlsSock.out.Store(o)
+	}
+	return o
+}
+
 // writer is the state of a client's writeLoop: the replies encoded and
 // not yet sent, and whether the connection failed.
 type writer struct {
@@ -54,7 +66,7 @@ func (w *writer) send(b []byte) (owned bool) {
 	owned, err := w.o.send(b)
 	if err != nil {
 		w.failed = true
-		w.c.conn.Close() // unblocks the reader
+		w.c.socket().Close() // unblocks the reader (a failed TLS connection gets no close_notify)
 	}
 	return owned
 }

@@ -79,6 +79,10 @@ var (
 		"# times a cluster pool fetched the cluster's slot map", []string{"pool"}, nil)
 	mapEpochDesc = prometheus.NewDesc("nutcracker_pool_cluster_slot_map_epoch",
 		"how many changed slot maps a cluster pool applied", []string{"pool"}, nil)
+	tlsClientsDesc = prometheus.NewDesc("nutcracker_pool_tls_client_connections",
+		"# clients connected to the pool with TLS", []string{"pool"}, nil)
+	tlsFailuresDesc = prometheus.NewDesc("nutcracker_pool_tls_handshake_failures_total",
+		"# TLS handshakes that failed, with clients (side client) and with servers (side server), by reason", []string{"pool", "side", "reason"}, nil)
 	slowRequestsDesc = prometheus.NewDesc("nutcracker_pool_slow_requests_total",
 		"# requests slower than the slow-request threshold", []string{"pool"}, nil)
 	latencyDesc = prometheus.NewDesc("nutcracker_server_request_duration_seconds",
@@ -115,7 +119,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range serverFamilies {
 		ch <- f.desc
 	}
-	for _, d := range []*prometheus.Desc{failoverDesc, sentinelMasterDesc, redirectionsDesc, mapFetchesDesc, mapEpochDesc, slowRequestsDesc, latencyDesc, infoDesc, uptimeDesc, totalConnsDesc, currConnsDesc} {
+	for _, d := range []*prometheus.Desc{failoverDesc, sentinelMasterDesc, redirectionsDesc, mapFetchesDesc, mapEpochDesc, tlsClientsDesc, tlsFailuresDesc, slowRequestsDesc, latencyDesc, infoDesc, uptimeDesc, totalConnsDesc, currConnsDesc} {
 		ch <- d
 	}
 }
@@ -138,6 +142,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(mapFetchesDesc, counter, float64(pool.MapFetches.Load()), pool.Name)
 			ch <- prometheus.MustNewConstMetric(mapEpochDesc, gauge, float64(pool.MapEpoch.Load()), pool.Name)
+		}
+		if t := &pool.TLS; t.Used.Load() {
+			ch <- prometheus.MustNewConstMetric(tlsClientsDesc, gauge, float64(t.Clients.Load()), pool.Name)
+			for i, reason := range TLSFailureReasons {
+				ch <- prometheus.MustNewConstMetric(tlsFailuresDesc, counter, float64(t.ClientFailures[i].Load()), pool.Name, "client", reason)
+				ch <- prometheus.MustNewConstMetric(tlsFailuresDesc, counter, float64(t.ServerFailures[i].Load()), pool.Name, "server", reason)
+			}
 		}
 		for _, s := range pool.serverList() {
 			for i, v := range s.values() {

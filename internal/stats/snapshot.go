@@ -25,10 +25,11 @@ type PoolSnapshot struct {
 	SlowRequests int64            `json:"slow_requests"`
 	Servers      []ServerSnapshot `json:"servers"`
 	// A cluster pool's (see Pool.Cluster).
-	Cluster      bool     `json:"cluster,omitempty"`
-	Redirections [3]int64 `json:"redirections"`
-	MapFetches   int64    `json:"map_fetches,omitempty"`
-	MapEpoch     int64    `json:"map_epoch,omitempty"`
+	Cluster      bool        `json:"cluster,omitempty"`
+	Redirections [3]int64    `json:"redirections"`
+	MapFetches   int64       `json:"map_fetches,omitempty"`
+	MapEpoch     int64       `json:"map_epoch,omitempty"`
+	TLS          TLSSnapshot `json:"tls"`
 }
 
 // ServerSnapshot is a server's part of a Snapshot.
@@ -65,6 +66,7 @@ func (p *Process) Snapshot() *Snapshot {
 			Cluster:      pool.Cluster.Load(),
 			MapFetches:   pool.MapFetches.Load(),
 			MapEpoch:     pool.MapEpoch.Load(),
+			TLS:          pool.TLS.snapshot(),
 		}
 		for i := range ps.Redirections {
 			ps.Redirections[i] = pool.Redirections[i].Load()
@@ -101,6 +103,7 @@ func (s *Snapshot) Process(source, version string, start time.Time) *Process {
 		pool.Cluster.Store(ps.Cluster)
 		pool.MapFetches.Store(ps.MapFetches)
 		pool.MapEpoch.Store(ps.MapEpoch)
+		pool.TLS.store(ps.TLS)
 		for i, v := range ps.Redirections {
 			pool.Redirections[i].Store(v)
 		}
@@ -157,6 +160,7 @@ func (p *PoolSnapshot) add(o *PoolSnapshot, appendMissing bool) {
 	}
 	p.MapFetches += o.MapFetches
 	p.MapEpoch = max(p.MapEpoch, o.MapEpoch)
+	p.TLS.add(o.TLS)
 	m := newMatcher(p.Servers, func(s ServerSnapshot) string { return s.Name })
 	for _, so := range o.Servers {
 		if i := m.next(so.Name); i >= 0 {

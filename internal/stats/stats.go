@@ -100,6 +100,8 @@ type Pool struct {
 	MapFetches   atomic.Int64
 	MapEpoch     atomic.Int64
 
+	TLS TLSCounters
+
 	mu      sync.RWMutex
 	Servers []*Server // set before serving; replaced through SetServers after
 }

@@ -1,9 +1,11 @@
 package testutil
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -104,4 +106,34 @@ func StartMemcachedTLS(t testing.TB, f TLSFiles) (*Process, string) {
 	p.launch()
 	t.Cleanup(p.Kill)
 	return p, "127.0.0.1:" + strconv.Itoa(tlsPort)
+}
+
+// ClientConfig returns a TLS client configuration that trusts f's CA and
+// presents f's certificate when asked for one.
+func (f TLSFiles) ClientConfig(t testing.TB) *tls.Config {
+	t.Helper()
+	cfg := &tls.Config{RootCAs: x509.NewCertPool()}
+	pem, err := os.ReadFile(f.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RootCAs.AppendCertsFromPEM(pem)
+	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Certificates = []tls.Certificate{cert}
+	return cfg
+}
+
+// DialTLS connects to addr with TLS configured by cfg, its handshake done
+// (a refused client certificate may show only at the first read).
+func DialTLS(t testing.TB, addr string, cfg *tls.Config) *Client {
+	t.Helper()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		t.Fatalf("dial %s with TLS: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &Client{t: t, Conn: c, R: bufio.NewReaderSize(c, 64<<10)}
 }
