@@ -300,7 +300,7 @@ func TestClientTLSPark(t *testing.T) {
 	waitParked(t, p, 1)
 	expect(t, c, "$1\r\nv\r\n", "GET", "k")
 	c.Send(testutil.EncodeCmd("GET", "k")[:7]) // half a request, then idle
-	time.Sleep(2 * parkSweep)                   // (what is checked is that the sweeps do not break it)
+	time.Sleep(2 * parkSweep)                  // (what is checked is that the sweeps do not break it)
 	c.Send(testutil.EncodeCmd("GET", "k")[7:])
 	if got := c.Reply(); got != "$1\r\nv\r\n" {
 		t.Fatalf("GET sent in two parts across sweeps: %q", got)
