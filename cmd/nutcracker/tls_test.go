@@ -29,8 +29,8 @@ func TestTLSWorkers(t *testing.T) {
 	preload(t, r)
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	copyTo(t, oldCA.Cert, cert)
-	copyTo(t, oldCA.Key, key)
+	testutil.CopyFile(t, oldCA.Cert, cert)
+	testutil.CopyFile(t, oldCA.Key, key)
 	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	plain := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)) // for startMaster's PING
 	conf := fmt.Sprintf("global:\n  reload_timeout: 2000\n"+
@@ -55,13 +55,13 @@ func TestTLSWorkers(t *testing.T) {
 	m.waitMetric(t, `nutcracker_pool_tls_client_connections{pool="p"}`, 8)
 
 	l.progress(t, 500)
-	copyTo(t, newCA.Cert, cert)
-	copyTo(t, newCA.Key, key)
+	testutil.CopyFile(t, newCA.Cert, cert)
+	testutil.CopyFile(t, newCA.Key, key)
 	m.cmd.Process.Signal(syscall.SIGHUP)
 	m.waitMetric(t, `nutcracker_reloads_total{result="ok"}`, 1)
 	onlyNew := newCA.ClientConfig(t)
 	for range 10 { // over both workers, as the kernel spreads them
-		if err := tlsPING(listen, onlyNew); err != nil {
+		if err := testutil.TLSPing(listen, onlyNew); err != nil {
 			t.Fatalf("after the rotation, a client trusting the new CA only: %v", err)
 		}
 	}
@@ -76,7 +76,7 @@ func TestTLSWorkers(t *testing.T) {
 	}
 	m.cmd.Process.Signal(syscall.SIGHUP)
 	m.waitMetric(t, `nutcracker_reloads_total{result="refused"}`, 1)
-	if err := tlsPING(listen, onlyNew); err != nil {
+	if err := testutil.TLSPing(listen, onlyNew); err != nil {
 		t.Fatalf("after a refused reload, the rotated certificate: %v", err)
 	}
 	l.progress(t, 500)
@@ -89,7 +89,7 @@ func TestTLSWorkers(t *testing.T) {
 	}
 	t.Logf("%d requests from %d TLS clients across a rotation and a refused reload", requests, len(conns))
 
-	copyTo(t, newCA.Key, key)
+	testutil.CopyFile(t, newCA.Key, key)
 	c, err := tls.Dial("tcp", listen, onlyNew)
 	if err != nil {
 		t.Fatal(err)
@@ -106,32 +106,5 @@ func TestTLSWorkers(t *testing.T) {
 	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
 		t.Fatalf("TLS client at the upgrade: %q, %v; want closed cleanly", rest, err)
 	}
-	testutil.Eventually(t, 20*time.Second, func() bool { return tlsPING(listen, onlyNew) == nil }, "TLS reconnection served after the upgrade")
-}
-
-// tlsPING dials addr with cfg and PINGs.
-func tlsPING(addr string, cfg *tls.Config) error {
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprint(c, testutil.EncodeCmd("PING"))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err == nil && line != "+PONG\r\n" {
-		err = fmt.Errorf("PING: %q", line)
-	}
-	return err
-}
-
-func copyTo(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testutil.Eventually(t, 20*time.Second, func() bool { return testutil.TLSPing(listen, onlyNew) == nil }, "TLS reconnection served after the upgrade")
 }

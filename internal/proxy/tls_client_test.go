@@ -138,7 +138,7 @@ func TestClientTLSMutual(t *testing.T) {
 				cfg     *tls.Config
 				refused bool
 			}{{"no certificate", none, tc.none}, {"another CA's", wrong, tc.wrong}} {
-				err := tlsPing(addr, cl.cfg)
+				err := testutil.TLSPing(addr, cl.cfg)
 				switch {
 				case cl.refused && (err == nil || !strings.Contains(err.Error(), "certificate")):
 					t.Errorf("%s: %v, want refused for its certificate", cl.name, err)
@@ -154,25 +154,6 @@ func TestClientTLSMutual(t *testing.T) {
 			expect(t, ok, "+PONG\r\n", "PING") // unaffected
 		})
 	}
-}
-
-// tlsPing dials addr with cfg and PINGs: the error of the handshake or of
-// the reply (under TLS 1.3 a refused client certificate shows there).
-func tlsPing(addr string, cfg *tls.Config) error {
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte(testutil.EncodeCmd("PING"))); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err == nil && line != "+PONG\r\n" {
-		err = fmt.Errorf("PING: %q", line)
-	}
-	return err
 }
 
 // TestClientTLSBadInput: a plaintext client on a TLS port is told so in
@@ -316,8 +297,8 @@ func TestClientTLSRotation(t *testing.T) {
 	r := testutil.StartRedis(t)
 	dir := t.TempDir()
 	f := testutil.TLSFiles{CA: oldCA.CA, Cert: dir + "/cert.pem", Key: dir + "/key.pem"}
-	copyFile(t, oldCA.Cert, f.Cert)
-	copyFile(t, oldCA.Key, f.Key)
+	testutil.CopyFile(t, oldCA.Cert, f.Cert)
+	testutil.CopyFile(t, oldCA.Key, f.Key)
 	yaml, addr := tlsPool(t, f, "", r.Addr+":1")
 	p := runProxy(t, yaml, DefaultMbufSize)
 
@@ -334,7 +315,7 @@ func TestClientTLSRotation(t *testing.T) {
 	for range 3 { // reconnecting clients
 		wg.Go(func() {
 			for !stop.Load() {
-				if err := tlsPing(addr, both); err != nil {
+				if err := testutil.TLSPing(addr, both); err != nil {
 					fail(err)
 					return
 				}
@@ -366,16 +347,16 @@ func TestClientTLSRotation(t *testing.T) {
 		})
 	}
 	testutil.Eventually(t, 10*time.Second, func() bool { return served.Load() > 200 }, "load running")
-	copyFile(t, newCA.Cert, f.Cert)
-	copyFile(t, newCA.Key, f.Key)
+	testutil.CopyFile(t, newCA.Cert, f.Cert)
+	testutil.CopyFile(t, newCA.Key, f.Key)
 	reload(t, p, yaml)
 	before := served.Load()
 	testutil.Eventually(t, 10*time.Second, func() bool { return served.Load() > before+200 }, "load going on after the reload")
 	onlyNew := newCA.ClientConfig(t)
-	if err := tlsPing(addr, onlyNew); err != nil {
+	if err := testutil.TLSPing(addr, onlyNew); err != nil {
 		t.Errorf("a client trusting the new CA only: %v", err)
 	}
-	if err := tlsPing(addr, oldCA.ClientConfig(t)); err == nil || !strings.Contains(err.Error(), "unknown authority") {
+	if err := testutil.TLSPing(addr, oldCA.ClientConfig(t)); err == nil || !strings.Contains(err.Error(), "unknown authority") {
 		t.Errorf("a client trusting the old CA only: %v, want the new certificate refused", err)
 	}
 	stop.Store(true)

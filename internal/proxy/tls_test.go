@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -62,7 +61,7 @@ func TestServerTLSRotation(t *testing.T) {
 	f, other := testutil.NewTLSFiles(t, "test CA"), testutil.NewTLSFiles(t, "another CA")
 	_, tlsAddr := testutil.StartRedisTLS(t, f)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	copyFile(t, other.CA, ca)
+	testutil.CopyFile(t, other.CA, ca)
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	yaml := poolYAML(addr, "timeout: 1000\nserver_tls: true\nserver_tls_ca_cert_file: "+ca, tlsAddr+":1")
 	p := runProxy(t, yaml, DefaultMbufSize)
@@ -70,20 +69,9 @@ func TestServerTLSRotation(t *testing.T) {
 	if got := c.Do("SET", "k", "v"); !strings.Contains(got, "certificate signed by unknown authority") {
 		t.Fatalf("with another CA: %q", got)
 	}
-	copyFile(t, f.CA, ca)
+	testutil.CopyFile(t, f.CA, ca)
 	reload(t, p, yaml)
 	expect(t, c, "+OK\r\n", "SET", "k", "v")
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestServerTLSMemcached: a memcached pool speaks TLS to memcached -Z,

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -136,4 +137,36 @@ func DialTLS(t testing.TB, addr string, cfg *tls.Config) *Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return &Client{t: t, Conn: c, R: bufio.NewReaderSize(c, 64<<10)}
+}
+
+// TLSPing dials addr with cfg and sends PING: the error of the handshake
+// or of the reply (under TLS 1.3 a refused client certificate shows
+// only there).
+func TLSPing(addr string, cfg *tls.Config) error {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(EncodeCmd("PING"))); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err == nil && line != "+PONG\r\n" {
+		err = fmt.Errorf("PING: %q", line)
+	}
+	return err
+}
+
+// CopyFile writes the contents of from to to (a certificate rotated).
+func CopyFile(t testing.TB, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
