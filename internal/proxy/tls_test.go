@@ -106,3 +106,19 @@ func TestServerTLSMemcached(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestServerTLSAuthSelect: AUTH and SELECT go on each TLS server
+// connection after its handshake.
+func TestServerTLSAuthSelect(t *testing.T) {
+	f := testutil.NewTLSFiles(t, "test CA")
+	r, tlsAddr := testutil.StartRedisTLS(t, f, "--requirepass", "sesame")
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	runProxy(t, poolYAML(addr, "timeout: 1000\nredis_auth: sesame\nredis_db: 2\nserver_tls: true\nserver_tls_ca_cert_file: "+f.CA, tlsAddr+":1"), DefaultMbufSize)
+	c := testutil.Dial(t, addr)
+	expect(t, c, "+OK\r\n", "AUTH", "sesame")
+	expect(t, c, "+OK\r\n", "SET", "k", "in db 2")
+	direct := testutil.Dial(t, r.Addr)
+	expect(t, direct, "+OK\r\n", "AUTH", "sesame")
+	expect(t, direct, "+OK\r\n", "SELECT", "2")
+	expect(t, direct, "$7\r\nin db 2\r\n", "GET", "k")
+}
