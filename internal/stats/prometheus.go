@@ -69,6 +69,8 @@ var (
 		{"nutcracker_server_out_queue_bytes", gauge, 1, ""},
 	}, "pool", "server")
 
+	ejectedDesc = prometheus.NewDesc("nutcracker_server_ejected",
+		"1 while the server is out of its pool's ring (auto_eject_hosts), else 0; with workers, 1 while any worker has it out", []string{"pool", "server"}, nil)
 	failoverDesc = prometheus.NewDesc("nutcracker_server_failover_total",
 		"# times a sentinel group's master moved (twemproxy-163's server_failover)", []string{"pool", "server"}, nil)
 	sentinelMasterDesc = prometheus.NewDesc("nutcracker_sentinel_master",
@@ -115,7 +117,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range serverFamilies {
 		ch <- f.desc
 	}
-	for _, d := range []*prometheus.Desc{failoverDesc, sentinelMasterDesc, redirectionsDesc, mapFetchesDesc, mapEpochDesc, slowRequestsDesc, latencyDesc, infoDesc, uptimeDesc, totalConnsDesc, currConnsDesc} {
+	for _, d := range []*prometheus.Desc{ejectedDesc, failoverDesc, sentinelMasterDesc, redirectionsDesc, mapFetchesDesc, mapEpochDesc, slowRequestsDesc, latencyDesc, infoDesc, uptimeDesc, totalConnsDesc, currConnsDesc} {
 		ch <- d
 	}
 }
@@ -144,6 +146,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 				f := serverFamilies[i]
 				ch <- prometheus.MustNewConstMetric(f.desc, f.typ, float64(v)*f.scale, pool.Name, s.Name)
 			}
+			ch <- prometheus.MustNewConstMetric(ejectedDesc, gauge, boolValue(s.Ejected.Load()), pool.Name, s.Name)
 			if s.Group {
 				ch <- prometheus.MustNewConstMetric(failoverDesc, counter, float64(s.Failovers.Load()), pool.Name, s.Name)
 				ch <- prometheus.MustNewConstMetric(sentinelMasterDesc, gauge, 1, pool.Name, s.Name, s.Master())
@@ -158,6 +161,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstHistogram(latencyDesc, count, sum.Seconds(), buckets, pool.Name, s.Name)
 		}
 	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // NewRegistry returns a Prometheus registry holding the metrics of the
