@@ -213,6 +213,13 @@ func TestAlertMetricsOneProcess(t *testing.T) {
 			t.Errorf("/metrics lacks %s", line)
 		}
 	}
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		check := exec.Command(promtool, "check", "metrics")
+		check.Stdin = bytes.NewReader(body)
+		if out, err := check.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+	}
 
 	for _, step := range []struct {
 		body       string
