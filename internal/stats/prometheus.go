@@ -117,7 +117,8 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range serverFamilies {
 		ch <- f.desc
 	}
-	for _, d := range []*prometheus.Desc{ejectedDesc, failoverDesc, sentinelMasterDesc, redirectionsDesc, mapFetchesDesc, mapEpochDesc, slowRequestsDesc, latencyDesc, infoDesc, uptimeDesc, totalConnsDesc, currConnsDesc} {
+	ch <- ejectedDesc
+	for _, d := range []*prometheus.Desc{failoverDesc, sentinelMasterDesc, redirectionsDesc, mapFetchesDesc, mapEpochDesc, slowRequestsDesc, latencyDesc, infoDesc, uptimeDesc, totalConnsDesc, currConnsDesc} {
 		ch <- d
 	}
 }
