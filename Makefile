@@ -58,6 +58,14 @@ bench:
 bench-ab:
 	bash scripts/bench_ab.sh
 
+# Debian's prometheus (installed when missing) scrapes a master's stats port while faults are
+# injected: the series and labels it stores, promtool check metrics, and contrib/prometheus/alerts.yml
+# (promtool check rules and test rules, then the alerts firing in Prometheus itself).
+.PHONY: prometheus-test
+prometheus-test:
+	bash scripts/deps.sh prometheus
+	$(GO) test -race -count=1 -run '^TestPrometheus' -v ./cmd/nutcracker
+
 # Every Fuzz* target in the module for FUZZTIME each, one at a time.
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh

@@ -205,7 +205,8 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		p.Close()
 		return 1
 	}
-	port := stats.StartPort(statsLn, p.Stats, p.Health)
+	reloads := stats.NewReloads()
+	port := stats.StartPort(statsLn, p.Stats, p.Health, reloads)
 	// Written once the listeners are open, so a pid file names a process
 	// that serves.
 	if opts.pidFile != "" {
@@ -229,10 +230,14 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		next, err := loadConfig(opts.confFile)
 		if err != nil {
 			logging.Errorf("reload refused, the running configuration stays: %v", err)
+			reloads.Count(stats.ReloadRefused)
 			return
 		}
 		if err := p.Reload(next); err != nil {
 			logging.Errorf("reload: %v", err)
+			reloads.Count(stats.ReloadPartial)
+		} else {
+			reloads.Count(stats.ReloadOK)
 		}
 		grace = next.Global.ReloadTimeout
 	}

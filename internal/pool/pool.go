@@ -612,6 +612,7 @@ func (p *Pool) buildRouting(now int64) error {
 	}
 	p.routing.Store(rt)
 	for i, s := range p.Servers {
+		s.Stats.Ejected.Store(out[i])
 		s.outOfRing.Store(out[i])
 	}
 	return nil

@@ -52,6 +52,9 @@ func TestEjectAndReturn(t *testing.T) {
 	if !a.Ejected() {
 		t.Fatal("not ejected after 2 failures in a row")
 	}
+	if !a.Stats.Ejected.Load() {
+		t.Error("the stats do not show the server ejected")
+	}
 	for k, owner := range owners {
 		got := p.Route([]byte(k))
 		if got == a || owner != a && got != owner {
@@ -59,6 +62,9 @@ func TestEjectAndReturn(t *testing.T) {
 		}
 	}
 	testutil.Eventually(t, 2*time.Second, func() bool { return !a.Ejected() }, "server not back after the retry timeout")
+	if a.Stats.Ejected.Load() {
+		t.Error("the stats show the server ejected after its return")
+	}
 	for k, owner := range owners {
 		if got := p.Route([]byte(k)); got != owner {
 			t.Fatalf("key %s: routed to %s after the return, owner %s", k, got.Name(), owner.Name())

@@ -69,6 +69,8 @@ var (
 		{"nutcracker_server_out_queue_bytes", gauge, 1, ""},
 	}, "pool", "server")
 
+	ejectedDesc = prometheus.NewDesc("nutcracker_server_ejected",
+		"1 while the server is out of its pool's ring (auto_eject_hosts), else 0; with workers, 1 while any worker has it out", []string{"pool", "server"}, nil)
 	failoverDesc = prometheus.NewDesc("nutcracker_server_failover_total",
 		"# times a sentinel group's master moved (twemproxy-163's server_failover)", []string{"pool", "server"}, nil)
 	sentinelMasterDesc = prometheus.NewDesc("nutcracker_sentinel_master",
@@ -119,6 +121,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range serverFamilies {
 		ch <- f.desc
 	}
+	ch <- ejectedDesc
 	for _, d := range []*prometheus.Desc{failoverDesc, sentinelMasterDesc, redirectionsDesc, mapFetchesDesc, mapEpochDesc, tlsClientsDesc, tlsFailuresDesc, slowRequestsDesc, latencyDesc, infoDesc, uptimeDesc, totalConnsDesc, currConnsDesc} {
 		ch <- d
 	}
@@ -155,6 +158,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 				f := serverFamilies[i]
 				ch <- prometheus.MustNewConstMetric(f.desc, f.typ, float64(v)*f.scale, pool.Name, s.Name)
 			}
+			ch <- prometheus.MustNewConstMetric(ejectedDesc, gauge, boolValue(s.Ejected.Load()), pool.Name, s.Name)
 			if s.Group {
 				ch <- prometheus.MustNewConstMetric(failoverDesc, counter, float64(s.Failovers.Load()), pool.Name, s.Name)
 				ch <- prometheus.MustNewConstMetric(sentinelMasterDesc, gauge, 1, pool.Name, s.Name, s.Master())
@@ -169,6 +173,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstHistogram(latencyDesc, count, sum.Seconds(), buckets, pool.Name, s.Name)
 		}
 	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // NewRegistry returns a Prometheus registry holding the metrics of the

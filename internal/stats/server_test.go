@@ -211,6 +211,7 @@ func TestHTTPMetrics(t *testing.T) {
 	s1.Requests.Add(2)
 	s1.Connections.Add(1)
 	s1.EjectedAt.Add(1795300737532234)
+	s1.Ejected.Store(true)
 	beta.ClientConnections.Add(3)
 	beta.SlowRequests.Add(4)
 	for _, d := range []time.Duration{50 * time.Microsecond, 100 * time.Microsecond, 3 * time.Millisecond, 2 * time.Second} {
@@ -257,6 +258,8 @@ func TestHTTPMetrics(t *testing.T) {
 		{"nutcracker_server_requests_total", dto.MetricType_COUNTER, []string{"pool=alpha", "server=127.0.0.1"}, 0},
 		{"nutcracker_server_connections", dto.MetricType_GAUGE, []string{"pool=beta", "server=s1"}, 1},
 		{"nutcracker_server_ejected_at_seconds", dto.MetricType_GAUGE, []string{"pool=beta", "server=s1"}, 1795300737.532234},
+		{"nutcracker_server_ejected", dto.MetricType_GAUGE, []string{"pool=beta", "server=s1"}, 1},
+		{"nutcracker_server_ejected", dto.MetricType_GAUGE, []string{"pool=beta", "server=127.0.0.1:7402"}, 0},
 		{"nutcracker_server_in_queue", dto.MetricType_GAUGE, []string{"pool=beta", "server=127.0.0.1:7402"}, 0},
 		{"nutcracker_pool_client_connections", dto.MetricType_GAUGE, []string{"pool=beta"}, 3},
 		{"nutcracker_pool_slow_requests_total", dto.MetricType_COUNTER, []string{"pool=beta"}, 4},

@@ -38,6 +38,8 @@ type ServerSnapshot struct {
 	Values     [13]int64                      `json:"values"`      // in ServerMetrics order
 	Latency    [len(latencyBounds) + 1]uint64 `json:"latency"`     // per bucket, not cumulative; last is +Inf
 	LatencySum int64                          `json:"latency_sum"` // nanoseconds
+	// Out of its pool's ring now (see Server.Ejected).
+	Ejected bool `json:"ejected,omitempty"`
 	// A sentinel group's (see Server.Group).
 	Group     bool   `json:"group,omitempty"`
 	Failovers int64  `json:"failovers,omitempty"`
@@ -78,6 +80,7 @@ func (p *Process) Snapshot() *Snapshot {
 				Values:     srv.values(),
 				Latency:    counts,
 				LatencySum: int64(sum),
+				Ejected:    srv.Ejected.Load(),
 				Group:      srv.Group,
 				Failovers:  srv.Failovers.Load(),
 				Master:     srv.Master(),
@@ -112,6 +115,7 @@ func (s *Snapshot) Process(source, version string, start time.Time) *Process {
 			for i, f := range srv.fields() {
 				f.Store(ss.Values[i])
 			}
+			srv.Ejected.Store(ss.Ejected)
 			srv.Failovers.Store(ss.Failovers)
 			srv.SetMaster(ss.Master)
 			for i, c := range ss.Latency {
@@ -126,8 +130,9 @@ func (s *Snapshot) Process(source, version string, start time.Time) *Process {
 }
 
 // Merge adds o into s: every value is summed, gauges too, except
-// server_ejected_at, which takes the later time. Pools and servers of o
-// that s lacks are appended, in o's order.
+// server_ejected_at, which takes the later time, and Ejected, true when
+// either is. Pools and servers of o that s lacks are appended, in o's
+// order.
 func (s *Snapshot) Merge(o *Snapshot) { s.add(o, true) }
 
 // AddExisting adds o into s as Merge does, but only into the pools and
@@ -183,6 +188,8 @@ func (s *ServerSnapshot) add(o *ServerSnapshot) {
 		s.Latency[i] += c
 	}
 	s.LatencySum += o.LatencySum
+	// Each process ejects a server on the failures it sees itself.
+	s.Ejected = s.Ejected || o.Ejected
 	// Each process follows the sentinels itself and sees the same
 	// failovers: the count is theirs, not their sum; they agree on the
 	// master but for the moment of a failover, when the first one's word
@@ -236,6 +243,7 @@ func (s *Snapshot) WithoutGauges() *Snapshot {
 				}
 			}
 			ps.Servers[k].Master = "" // where an exited process saw it
+			ps.Servers[k].Ejected = false
 		}
 		c.Pools[i] = ps
 	}

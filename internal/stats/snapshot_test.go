@@ -32,6 +32,7 @@ func fill(p *Process) {
 			for _, d := range []time.Duration{time.Duration(next()) * time.Microsecond, time.Duration(next()) * time.Millisecond} {
 				s.ObserveLatency(d)
 			}
+			s.Ejected.Store(next()%3 == 0)
 		}
 	}
 }
@@ -88,6 +89,12 @@ func srv(name string, v, ejectedAt int64) ServerSnapshot {
 	return s
 }
 
+// ejected is s out of the ring.
+func ejected(s ServerSnapshot) ServerSnapshot {
+	s.Ejected = true
+	return s
+}
+
 // pool is a pool whose values and slow requests are all v.
 func pool(name string, v int64, servers ...ServerSnapshot) PoolSnapshot {
 	p := PoolSnapshot{Name: name, SlowRequests: v, Servers: servers}
@@ -135,6 +142,17 @@ func TestMerge(t *testing.T) {
 			existing: &Snapshot{0, 0, []PoolSnapshot{pool("a", 2, srv("d", 11, 0), srv("d", 22, 0))}},
 		},
 		{
+			name: "ejected where either is",
+			s: func() *Snapshot {
+				return &Snapshot{0, 0, []PoolSnapshot{pool("a", 1, ejected(srv("x", 1, 5)), srv("y", 1, 0), srv("z", 1, 0))}}
+			},
+			o: func() *Snapshot {
+				return &Snapshot{0, 0, []PoolSnapshot{pool("a", 1, srv("x", 1, 0), ejected(srv("y", 1, 7)), srv("z", 1, 0))}}
+			},
+			merge:    &Snapshot{0, 0, []PoolSnapshot{pool("a", 2, ejected(srv("x", 2, 5)), ejected(srv("y", 2, 7)), srv("z", 2, 0))}},
+			existing: &Snapshot{0, 0, []PoolSnapshot{pool("a", 2, ejected(srv("x", 2, 5)), ejected(srv("y", 2, 7)), srv("z", 2, 0))}},
+		},
+		{
 			name:     "into an empty snapshot",
 			s:        func() *Snapshot { return &Snapshot{} },
 			o:        func() *Snapshot { return &Snapshot{4, 3, []PoolSnapshot{pool("a", 1, srv("x", 1, 9))}} },
@@ -175,7 +193,7 @@ func TestWithoutGauges(t *testing.T) {
 		"client_connections": true, "server_connections": true, "server_ejected_at": true,
 		"in_queue": true, "in_queue_bytes": true, "out_queue": true, "out_queue_bytes": true,
 	}
-	s := &Snapshot{1, 1, []PoolSnapshot{pool("a", 1, srv("x", 1, 1), srv("y", 1, 1))}}
+	s := &Snapshot{1, 1, []PoolSnapshot{pool("a", 1, ejected(srv("x", 1, 1)), srv("y", 1, 1))}}
 	got := s.WithoutGauges()
 	want := func(name string) int64 {
 		if gauges[name] {
@@ -201,12 +219,15 @@ func TestWithoutGauges(t *testing.T) {
 					t.Errorf("server %s: %s = %d, want %d", sv.Name, name, v, want(name))
 				}
 			}
+			if sv.Ejected {
+				t.Errorf("server %s: still ejected", sv.Name)
+			}
 			if sv.Latency != srv("", 1, 0).Latency || sv.LatencySum != 1 {
 				t.Errorf("server %s: latency %v sum %d, want kept", sv.Name, sv.Latency, sv.LatencySum)
 			}
 		}
 	}
-	if orig := (&Snapshot{1, 1, []PoolSnapshot{pool("a", 1, srv("x", 1, 1), srv("y", 1, 1))}}); !reflect.DeepEqual(s, orig) {
+	if orig := (&Snapshot{1, 1, []PoolSnapshot{pool("a", 1, ejected(srv("x", 1, 1)), srv("y", 1, 1))}}); !reflect.DeepEqual(s, orig) {
 		t.Errorf("WithoutGauges changed its receiver: %+v", s)
 	}
 }

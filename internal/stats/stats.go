@@ -19,6 +19,11 @@ type Server struct {
 	Connections atomic.Int64 // server_connections (gauge)
 	EjectedAt   atomic.Int64 // server_ejected_at, usec since epoch
 
+	// Ejected tells whether the server is out of its pool's ring now, which
+	// EjectedAt cannot: twemproxy keeps that time after the server returns.
+	// Only /metrics shows it.
+	Ejected atomic.Bool
+
 	Requests      atomic.Int64
 	RequestBytes  atomic.Int64
 	Responses     atomic.Int64

@@ -129,7 +129,7 @@ type Master struct {
 	handed atomic.Uint64 // clients forwarded, for turns
 
 	restarts *prometheus.CounterVec
-	reloads  *prometheus.CounterVec
+	reloads  *stats.Reloads
 	running  prometheus.GaugeFunc
 }
 
@@ -176,9 +176,11 @@ func Start(opts Options) (*Master, error) {
 	m.restarts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nutcracker_worker_restarts_total", Help: "Workers started again after they exited unasked.",
 	}, []string{"worker"})
-	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "nutcracker_reloads_total", Help: "Configuration reloads (SIGHUP) by result.",
-	}, []string{"result"})
+	// Every worker's series from the start: increase() misses a first restart otherwise.
+	for num := 1; num <= opts.Workers; num++ {
+		m.restarts.WithLabelValues(strconv.Itoa(num))
+	}
+	m.reloads = stats.NewReloads()
 	m.running = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "nutcracker_workers", Help: "Worker processes serving.",
 	}, func() float64 { return float64(m.liveWorkers()) })
@@ -805,7 +807,7 @@ func (m *Master) Reload() {
 	cfg, err := config.Load(m.cfg.File)
 	if err != nil {
 		logging.Errorf("reload refused, the running configuration stays: %v", err)
-		m.reloads.WithLabelValues("refused").Inc()
+		m.reloads.Count(stats.ReloadRefused)
 		return
 	}
 	for _, w := range cfg.Warnings {
@@ -816,7 +818,7 @@ func (m *Master) Reload() {
 		m.closeUnused(m.cfg)
 		m.mu.Unlock()
 		logging.Errorf("reload refused, the running configuration stays: %v", err)
-		m.reloads.WithLabelValues("refused").Inc()
+		m.reloads.Count(stats.ReloadRefused)
 		return
 	}
 	m.cfg = cfg
@@ -859,10 +861,10 @@ func (m *Master) Reload() {
 	m.closeUnused(cfg)
 	m.mu.Unlock()
 	if failed {
-		m.reloads.WithLabelValues("partial").Inc()
+		m.reloads.Count(stats.ReloadPartial)
 		return
 	}
-	m.reloads.WithLabelValues("ok").Inc()
+	m.reloads.Count(stats.ReloadOK)
 	logging.Noticef("configuration reloaded by %d workers: %d pools", len(ps), len(cfg.Pools))
 }
 
