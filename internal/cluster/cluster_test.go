@@ -286,7 +286,7 @@ func TestFetchBadNodes(t *testing.T) {
 			start := time.Now()
 			// A small limit, so that the endless replies reach it well
 			// within the timeout even under the race detector.
-			_, err := fetch(t, addr, Options{Timeout: timeout, replyLimit: 1 << 20})
+			_, err := fetch(t, addr, Options{Timeout: timeout, replyLimit: 64 << 10})
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), addr) {
 				t.Errorf("Fetch: %v, want an error naming %s and saying %q", err, addr, tt.want)
 			}
