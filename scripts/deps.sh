@@ -4,6 +4,7 @@
 #   scripts/deps.sh          test deps: redis-server redis-sentinel memcached redis-tools
 #   scripts/deps.sh demo     test deps + netcat-openbsd (nc, used in the connection hints)
 #   scripts/deps.sh bench    test deps + nutcracker (Debian's twemproxy) libmemcached-tools
+#                            stunnel4 openssl (the TLS bench: stunnel beside twemproxy, test certificates)
 #   scripts/deps.sh clients  test deps + nodejs npm python3-redis python3-memcache python3-pylibmc
 #
 # Prints nothing when everything is present. Runs `apt-get update` once before installing,
@@ -23,7 +24,7 @@ for group in "$@"; do
 	case "$group" in
 	test) ;;
 	demo) want+=("nc netcat-openbsd") ;;
-	bench) want+=("/usr/sbin/nutcracker nutcracker" "memcslap libmemcached-tools") ;;
+	bench) want+=("/usr/sbin/nutcracker nutcracker" "memcslap libmemcached-tools" "stunnel4 stunnel4" "openssl openssl") ;;
 	clients) want+=("node nodejs" "npm npm" "py:redis python3-redis" "py:memcache python3-memcache" "py:pylibmc python3-pylibmc") ;;
 	*)
 		echo "usage: $0 [test|demo|bench|clients]..." >&2
