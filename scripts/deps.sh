@@ -4,6 +4,7 @@
 #   scripts/deps.sh          test deps: redis-server redis-sentinel memcached redis-tools
 #   scripts/deps.sh demo     test deps + netcat-openbsd (nc, used in the connection hints)
 #   scripts/deps.sh bench    test deps + nutcracker (Debian's twemproxy) libmemcached-tools
+#                            stunnel4 openssl (the TLS bench: stunnel beside twemproxy, test certificates)
 #   scripts/deps.sh clients  test deps + nodejs npm python3-redis python3-memcache python3-pylibmc
 #   scripts/deps.sh prometheus  test deps + prometheus (prometheus and promtool)
 #
@@ -24,7 +25,7 @@ for group in "$@"; do
 	case "$group" in
 	test) ;;
 	demo) want+=("nc netcat-openbsd") ;;
-	bench) want+=("/usr/sbin/nutcracker nutcracker" "memcslap libmemcached-tools") ;;
+	bench) want+=("/usr/sbin/nutcracker nutcracker" "memcslap libmemcached-tools" "stunnel4 stunnel4" "openssl openssl") ;;
 	prometheus) want+=("prometheus prometheus" "promtool prometheus") ;;
 	clients) want+=("node nodejs" "npm npm" "py:redis python3-redis" "py:memcache python3-memcache" "py:pylibmc python3-pylibmc") ;;
 	*)
