@@ -5,6 +5,7 @@
 #   scripts/deps.sh demo     test deps + netcat-openbsd (nc, used in the connection hints)
 #   scripts/deps.sh bench    test deps + nutcracker (Debian's twemproxy) libmemcached-tools
 #   scripts/deps.sh clients  test deps + nodejs npm python3-redis python3-memcache python3-pylibmc
+#   scripts/deps.sh browser  test deps + chromium chromium-driver (the status page's browser test)
 #
 # Prints nothing when everything is present. Runs `apt-get update` once before installing,
 # non-interactively, through sudo when not root.
@@ -25,8 +26,9 @@ for group in "$@"; do
 	demo) want+=("nc netcat-openbsd") ;;
 	bench) want+=("/usr/sbin/nutcracker nutcracker" "memcslap libmemcached-tools") ;;
 	clients) want+=("node nodejs" "npm npm" "py:redis python3-redis" "py:memcache python3-memcache" "py:pylibmc python3-pylibmc") ;;
+	browser) want+=("chromium chromium" "chromedriver chromium-driver") ;;
 	*)
-		echo "usage: $0 [test|demo|bench|clients]..." >&2
+		echo "usage: $0 [test|demo|bench|clients|browser]..." >&2
 		exit 2
 		;;
 	esac
