@@ -203,20 +203,23 @@ func startProxy(t *testing.T, yaml string, extra ...prometheus.Collector) string
 	return ln.Addr().String()
 }
 
-// TestStatusPageInBrowser: a proxy with two pools, "cache" of three
-// redis-servers that eject on failure and "wide" of 500 servers, serves
-// the status page with traffic flowing. In Chromium every server gets a
-// row, rates above zero show, and killing a cache server turns its row to
-// ejected or failed within 3 s. Then the page is checked at a phone's
-// width. Screenshots of both are saved.
+// TestStatusPageInBrowser: a proxy with three pools, "cache" of three
+// redis-servers that eject on failure, "plain" of two that do not, and
+// "wide" of 500 servers, serves the status page with traffic flowing. In
+// Chromium every server gets a row and rates above zero show; killing a
+// cache server's backend turns its row to ejected, and a plain server's
+// to failed, within 3 s. Then the page is checked at a phone's width.
+// Screenshots of both are saved.
 func TestStatusPageInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
 	var cache []*testutil.Process
 	for range 3 {
 		cache = append(cache, testutil.StartRedis(t))
 	}
+	plain := []*testutil.Process{testutil.StartRedis(t), testutil.StartRedis(t)}
 	wideBackend := testutil.StartRedis(t)
 	cacheAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	plainAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	wideAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	var yaml strings.Builder
 	fmt.Fprintf(&yaml, `cache:
@@ -233,50 +236,61 @@ func TestStatusPageInBrowser(t *testing.T) {
 	for i, r := range cache {
 		fmt.Fprintf(&yaml, "   - %s:1 c%d\n", r.Addr, i)
 	}
+	fmt.Fprintf(&yaml, "plain:\n  listen: %s\n  redis: true\n  timeout: 1000\n  servers:\n", plainAddr)
+	for i, r := range plain {
+		fmt.Fprintf(&yaml, "   - %s:1 p%d\n", r.Addr, i)
+	}
 	fmt.Fprintf(&yaml, "wide:\n  listen: %s\n  redis: true\n  timeout: 1000\n  servers:\n", wideAddr)
 	for i := range 500 {
 		fmt.Fprintf(&yaml, "   - %s:1 w%03d\n", wideBackend.Addr, i)
 	}
 	statsAddr := startProxy(t, yaml.String())
-	startTraffic(t, cacheAddr, cacheAddr, wideAddr)
+	startTraffic(t, cacheAddr, cacheAddr, plainAddr, wideAddr)
 
 	run(t, ctx, "open the page", chromedp.Navigate("http://"+statsAddr+"/"))
 	row := func(pool, server string) string {
 		return fmt.Sprintf(`document.querySelector('details[data-pool=%q] tr[data-server=%q]')`, pool, server)
 	}
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		return eval[int](t, ctx, `document.querySelectorAll('tr.server').length`) == 503
-	}, "the page does not show 503 server rows")
+		return eval[int](t, ctx, `document.querySelectorAll('tr.server').length`) == 505
+	}, "the page does not show 505 server rows")
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		rates := eval[[]string](t, ctx, `['c0','c1','c2'].map(s => document.querySelector('details[data-pool="cache"] tr[data-server="' + s + '"] .rate').textContent)`)
+		rates := eval[[]string](t, ctx, `['cache/c0', 'cache/c1', 'cache/c2', 'plain/p0', 'plain/p1'].map(ps => {
+			const [p, s] = ps.split('/');
+			return document.querySelector('details[data-pool="' + p + '"] tr[data-server="' + s + '"] .rate').textContent;
+		})`)
 		for _, r := range rates {
 			if v, err := strconv.ParseFloat(strings.ReplaceAll(r, ",", ""), 64); err != nil || v <= 0 {
 				return false
 			}
 		}
 		return true
-	}, "the cache servers' request rates do not rise above zero")
-	state := eval[string](t, ctx, row("cache", "c1")+`.dataset.state`)
-	if state != "live" {
-		t.Fatalf("c1 is %q before its backend is killed, want live", state)
+	}, "the cache and plain servers' request rates do not rise above zero")
+	for _, ps := range [][2]string{{"cache", "c1"}, {"plain", "p1"}} {
+		if state := eval[string](t, ctx, row(ps[0], ps[1])+`.dataset.state`); state != "live" {
+			t.Fatalf("%s is %q before its backend is killed, want live", ps[1], state)
+		}
 	}
 	render := eval[struct{ RenderMs, ScriptMs float64 }](t, ctx, `({RenderMs: nutcrackerStatus.renderMs, ScriptMs: nutcrackerStatus.scriptMs})`)
-	t.Logf("503 rows refreshed in %.1f ms, %.1f ms of it script, the rest layout", render.RenderMs, render.ScriptMs)
+	t.Logf("505 rows refreshed in %.1f ms, %.1f ms of it script, the rest layout", render.RenderMs, render.ScriptMs)
 	// A render longer than the refresh period would fall ever further behind.
 	if render.RenderMs > 1000 {
-		t.Errorf("a refresh of 503 rows took %.0f ms, more than its 1 s period", render.RenderMs)
+		t.Errorf("a refresh of 505 rows took %.0f ms, more than its 1 s period", render.RenderMs)
 	}
 
 	cache[1].Kill()
+	plain[1].Kill()
 	killed := time.Now()
+	var c1, p1 string
 	testutil.Eventually(t, 3*time.Second, func() bool {
-		state = eval[string](t, ctx, row("cache", "c1")+`.dataset.state`)
-		return state == "ejected" || state == "failed"
-	}, "c1's row is not ejected or failed 3 s after its backend was killed (state %q)", state)
-	t.Logf("c1 shown %s %v after the kill", state, time.Since(killed).Round(time.Millisecond))
-	for _, s := range []string{"c0", "c2"} {
-		if state := eval[string](t, ctx, row("cache", s)+`.dataset.state`); state != "live" {
-			t.Errorf("%s is %q, want live", s, state)
+		c1 = eval[string](t, ctx, row("cache", "c1")+`.dataset.state`)
+		p1 = eval[string](t, ctx, row("plain", "p1")+`.dataset.state`)
+		return c1 == "ejected" && p1 == "failed"
+	}, "3 s after their backends were killed, c1 is not ejected or p1 not failed")
+	t.Logf("c1 ejected and p1 failed %v after the kills", time.Since(killed).Round(time.Millisecond))
+	for _, ps := range [][2]string{{"cache", "c0"}, {"cache", "c2"}, {"plain", "p0"}} {
+		if state := eval[string](t, ctx, row(ps[0], ps[1])+`.dataset.state`); state != "live" {
+			t.Errorf("%s is %q, want live", ps[1], state)
 		}
 	}
 	if health := eval[string](t, ctx, `document.getElementById('health').textContent`); health != "healthy" { // two cache servers are left: the pool lives

@@ -307,7 +307,8 @@
   // serverState tells what a server is doing, from two readings:
   //  - ejected: ejected after the last reply seen (ejected_at is the
   //    last ejection's time; a server back in the ring replies again);
-  //  - failed: errors and no reply since the last reading;
+  //  - failed: errors since the last reading, and no reply in that time
+  //    or no connection now;
   //  - a sentinel group's: no master known, failed over within the last
   //    minute, or its master;
   //  - a cluster pool's: a cluster node; else live.
@@ -316,8 +317,8 @@
     if (ejectedAt > 0 && !(view.repliedAt >= ejectedAt)) {
       return { label: 'ejected', level: 'bad', detail: 'ejected at ' + fmtTime(ejectedAt) + ', no reply since' };
     }
-    if (view.errRate > 0 && view.replyRate === 0) {
-      return { label: 'failed', level: 'bad', detail: 'errors and no reply' };
+    if (view.errRate > 0 && (view.replyRate === 0 || !s.v.connections)) {
+      return { label: 'failed', level: 'bad', detail: s.v.connections ? 'errors and no reply' : 'errors and no connection' };
     }
     if (s.group) {
       if (!s.master) return { label: 'no master', level: 'bad', detail: 'sentinels know no master' };
