@@ -148,6 +148,8 @@
     return cur.map(([le, c], i) => [le, delta(c, prev[i][1])]);
   }
 
+  // addBuckets adds d into sum (both cumulative, the same bounds); a
+  // null sum is made from d.
   function addBuckets(sum, d) {
     if (!d) return sum;
     if (!sum) return d.map(([le, c]) => [le, c]);
