@@ -296,6 +296,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if health := eval[string](t, ctx, `document.getElementById('health').textContent`); health != "healthy" { // two cache servers are left: the pool lives
 		t.Errorf("health badge %q, want healthy", health)
 	}
+	if bad := eval[[]string](t, ctx, `['NaN', 'undefined', 'Infinity'].filter(w => document.body.innerText.includes(w))`); len(bad) > 0 {
+		t.Errorf("the page shows %v", bad)
+	}
 	screenshot(t, ctx, "status-desktop.png")
 
 	run(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))

@@ -338,10 +338,9 @@
     }
     if (s.group) {
       if (!s.master) return { label: 'no master', level: 'bad', detail: 'sentinels know no master' };
-      if (view.failedOverAt && now - view.failedOverAt < FAILOVER_SHOWN) {
-        return { label: 'failed over', level: 'warn', detail: 'master ' + s.master + ' (failovers: ' + fmtCount(s.v.failover_total) + ')' };
-      }
-      return { label: 'sentinel group', level: 'ok', detail: 'master ' + s.master };
+      const detail = 'master ' + s.master + (s.v.failover_total ? ` (${plural(s.v.failover_total, 'failover')})` : '');
+      if (view.failedOverAt && now - view.failedOverAt < FAILOVER_SHOWN) return { label: 'failed over', level: 'warn', detail };
+      return { label: 'sentinel group', level: 'ok', detail };
     }
     return { label: cluster ? 'cluster node' : 'live', level: 'ok', detail: '' };
   }
