@@ -38,7 +38,7 @@ import (
 // on that connection (ERR_INVALID_HTTP_RESPONSE). The page's own fetches
 // try again (status.js get); a first load that hits it needs a reload.
 // README.md tells operators.
-func startBrowser(t *testing.T) context.Context {
+func startBrowser(t testing.TB) context.Context {
 	t.Helper()
 	var exe string
 	for _, name := range []string{"chromium", "chromium-browser"} {
@@ -83,7 +83,7 @@ func startBrowser(t *testing.T) context.Context {
 
 // run runs a browser action with a deadline and returns its value,
 // failing the test on error.
-func run[T any](t *testing.T, ctx context.Context, what string, action chromedp.Action[T]) T {
+func run[T any](t testing.TB, ctx context.Context, what string, action chromedp.Action[T]) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -95,14 +95,15 @@ func run[T any](t *testing.T, ctx context.Context, what string, action chromedp.
 }
 
 // eval returns the value of a JavaScript expression in the page.
-func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+func eval[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
 	return run(t, ctx, expr, chromedp.Evaluate[T](expr))
 }
 
 // artifactDir is where screenshots go: $ARTIFACTS when set, else the
 // test's artifact directory (under -outputdir with -artifacts).
-func artifactDir(t *testing.T) string {
+func artifactDir(t testing.TB) string {
+	t.Helper()
 	if dir := os.Getenv("ARTIFACTS"); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
@@ -112,7 +113,7 @@ func artifactDir(t *testing.T) string {
 	return t.ArtifactDir()
 }
 
-func screenshot(t *testing.T, ctx context.Context, name string) {
+func screenshot(t testing.TB, ctx context.Context, name string) {
 	t.Helper()
 	png := run(t, ctx, "screenshot", chromedp.CaptureScreenshot())
 	path := filepath.Join(artifactDir(t), name)
@@ -126,7 +127,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // time over keys spread across the servers, until the test ends. Errors
 // (a killed backend) are answers like any other; a broken connection is
 // dialed again.
-func startTraffic(t *testing.T, addrs ...string) {
+func startTraffic(t testing.TB, addrs ...string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
@@ -179,7 +180,7 @@ func sendGets(ctx context.Context, addr string) {
 
 // startProxy runs a proxy on yaml and its stats port with extra
 // collectors, and returns the stats port's address.
-func startProxy(t *testing.T, yaml string, extra ...prometheus.Collector) string {
+func startProxy(t testing.TB, yaml string, extra ...prometheus.Collector) string {
 	t.Helper()
 	cfg, err := config.Parse("status.yml", []byte(yaml))
 	if err != nil {
