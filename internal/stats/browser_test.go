@@ -297,6 +297,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if health := eval[string](t, ctx, `document.getElementById('health').textContent`); health != "healthy" { // two cache servers are left: the pool lives
 		t.Errorf("health badge %q, want healthy", health)
 	}
+	// A few more refreshes, so that the screenshot's charts show the kill.
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		return eval[int](t, ctx, `nutcrackerStatus.polls`) >= 8
+	}, "the page stopped refreshing")
 	if bad := eval[[]string](t, ctx, `['NaN', 'undefined', 'Infinity'].filter(w => document.body.innerText.includes(w))`); len(bad) > 0 {
 		t.Errorf("the page shows %v", bad)
 	}
