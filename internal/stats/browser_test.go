@@ -272,12 +272,6 @@ func TestStatusPageInBrowser(t *testing.T) {
 			t.Fatalf("%s is %q before its backend is killed, want live", ps[1], state)
 		}
 	}
-	render := eval[struct{ RenderMs, ScriptMs float64 }](t, ctx, `({RenderMs: nutcrackerStatus.renderMs, ScriptMs: nutcrackerStatus.scriptMs})`)
-	t.Logf("505 rows refreshed in %.1f ms, %.1f ms of it script, the rest layout", render.RenderMs, render.ScriptMs)
-	// A render longer than the refresh period would fall ever further behind.
-	if render.RenderMs > 1000 {
-		t.Errorf("a refresh of 505 rows took %.0f ms, more than its 1 s period", render.RenderMs)
-	}
 
 	cache[1].Kill()
 	plain[1].Kill()
@@ -301,6 +295,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		return eval[int](t, ctx, `nutcrackerStatus.polls`) >= 8
 	}, "the page stopped refreshing")
+	render := eval[struct{ RenderMs, ScriptMs float64 }](t, ctx, `({RenderMs: nutcrackerStatus.renderMs, ScriptMs: nutcrackerStatus.scriptMs})`)
+	t.Logf("505 rows refreshed in %.1f ms, %.1f ms of it script, the rest layout", render.RenderMs, render.ScriptMs)
+	// A refresh longer than its period would fall ever further behind.
+	if render.RenderMs > 1000 {
+		t.Errorf("a refresh of 505 rows took %.0f ms, more than its 1 s period", render.RenderMs)
+	}
 	if bad := eval[[]string](t, ctx, `['NaN', 'undefined', 'Infinity'].filter(w => document.body.innerText.includes(w))`); len(bad) > 0 {
 		t.Errorf("the page shows %v", bad)
 	}
