@@ -8,7 +8,7 @@ BIN      := bin/nutcracker
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS  := $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build run test clients check soak bench bench-ab fuzz clean
+.PHONY: all build run test clients browser-test check soak bench bench-ab fuzz clean
 
 all: build
 
@@ -34,6 +34,13 @@ test:
 # them (apt-get, npm) when missing; prints a matrix (scripts/clients.sh).
 clients: build
 	bash scripts/clients.sh
+
+# The status page (GET / on the stats port) in a real headless Chromium, in front of real redis-servers;
+# installs Debian's chromium and chromium-driver when missing. Screenshots go to ARTIFACTS.
+ARTIFACTS ?= $(CURDIR)/artifacts/browser
+browser-test:
+	bash scripts/deps.sh browser
+	ARTIFACTS=$(ARTIFACTS) $(GO) test -race -count=1 -v -run '^TestStatusPage' ./internal/stats
 
 # The correctness checker alone: clients verify every reply against their own model
 # while backends are killed and paused (CHECK_DURATION, default 60s; soak: 10 minutes).
@@ -73,5 +80,5 @@ fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin artifacts
 	rm -f ./*.test ./*.out ./*.prof ./*.pprof ./*.trace

@@ -7,6 +7,7 @@
 #                            stunnel4 openssl (the TLS bench: stunnel beside twemproxy, test certificates)
 #   scripts/deps.sh clients  test deps + nodejs npm python3-redis python3-memcache python3-pylibmc
 #   scripts/deps.sh prometheus  test deps + prometheus (prometheus and promtool)
+#   scripts/deps.sh browser  test deps + chromium chromium-driver (the status page's browser test)
 #
 # Prints nothing when everything is present. Runs `apt-get update` once before installing,
 # non-interactively, through sudo when not root.
@@ -28,8 +29,9 @@ for group in "$@"; do
 	bench) want+=("/usr/sbin/nutcracker nutcracker" "memcslap libmemcached-tools" "stunnel4 stunnel4" "openssl openssl") ;;
 	prometheus) want+=("prometheus prometheus" "promtool prometheus") ;;
 	clients) want+=("node nodejs" "npm npm" "py:redis python3-redis" "py:memcache python3-memcache" "py:pylibmc python3-pylibmc") ;;
+	browser) want+=("chromium chromium" "chromedriver chromium-driver") ;;
 	*)
-		echo "usage: $0 [test|demo|bench|clients|prometheus]..." >&2
+		echo "usage: $0 [test|demo|bench|clients|prometheus|browser]..." >&2
 		exit 2
 		;;
 	esac

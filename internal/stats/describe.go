@@ -7,7 +7,8 @@
 // asked: AppendJSON renders twemproxy's document, and the Prometheus
 // collector behind /metrics builds its metrics at scrape time. Serve runs
 // the stats port: twemproxy's document for plain TCP clients, HTTP for
-// clients that send an HTTP request first.
+// clients that send an HTTP request first (a status page for browsers,
+// /metrics, /stats and /healthz).
 //
 // Several processes serve one document by summing Snapshots: each worker
 // copies its counters into a Snapshot, the master merges them and serves

@@ -1,6 +1,8 @@
 package stats
 
 import (
+	"container/list"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -19,7 +21,7 @@ import (
 
 // The stats port speaks two protocols on one listener. A connection whose
 // first bytes are an HTTP request line is handed to an HTTP server
-// (/metrics, /stats, /healthz); any other connection (one that sends
+// (/, /metrics, /stats, /healthz); any other connection (one that sends
 // nothing within sniffWait, closes, or sends something else) gets
 // twemproxy's document and is closed, as twemproxy does.
 const (
@@ -31,11 +33,16 @@ const (
 	sniffSize = 512
 	// writeTimeout bounds how long a client may take to read a response.
 	writeTimeout = 5 * time.Second
-	// maxConns bounds the stats connections open at once; more are closed
-	// as soon as they are accepted.
-	maxConns = 128
+	// maxConns bounds the stats connections open at once. A connection
+	// accepted past it closes the oldest one that is not being answered
+	// (see connTable), so slow or half-open clients cannot keep a health
+	// probe out; it stays well below a proxy's descriptor limit.
+	maxConns = 512
 
-	httpReadHeaderTimeout = 5 * time.Second
+	// httpReadHeaderTimeout is short: probes, scrapers and browsers send
+	// their headers in one packet, and a client slower than this only
+	// holds a connection that a newer one may take anyway.
+	httpReadHeaderTimeout = 2 * time.Second
 	httpIdleTimeout       = 30 * time.Second
 	httpMaxHeaderBytes    = 8 << 10
 )
@@ -44,12 +51,15 @@ const (
 var httpMethods = []string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "}
 
 // Serve answers the connections accepted on ln until ln is closed, then
-// closes the HTTP connections still open and returns nil. An accept that
+// closes the HTTP connections still open and returns nil. It keeps at most
+// maxConns connections open: past that, each new one closes the oldest
+// that is not being answered (see connTable). An accept that
 // fails for want of a resource (EMFILE, ENFILE, ...) or because of one
 // connection is tried again after package backoff's pause, with one
 // warning per run of failures; any other accept error ends Serve and is
 // returned. HTTP requests get:
 //
+//	/         the status page, which polls /metrics and /healthz
 //	/metrics  Prometheus text format (NewRegistry)
 //	/stats    the twemproxy document, application/json
 //	/healthz  200 "ok\n" when health returns nil, else 503 and its error
@@ -64,12 +74,20 @@ var httpMethods = []string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS
 func Serve(ln net.Listener, view func() *Process, health func() error, extra ...prometheus.Collector) error {
 	hl := &handoffListener{addr: ln.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
 	srv := &http.Server{
-		Handler:           newHandler(view, health, extra),
+		Handler:           markAnswering(newHandler(view, health, extra)),
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadHeaderTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       httpIdleTimeout,
 		MaxHeaderBytes:    httpMaxHeaderBytes,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, statsConnKey{}, c)
+		},
+		ConnState: func(c net.Conn, state http.ConnState) {
+			if sc, ok := c.(*statsConn); ok && state == http.StateIdle {
+				sc.answering.Store(false)
+			}
+		},
 	}
 	served := make(chan struct{})
 	go func() {
@@ -81,7 +99,7 @@ func Serve(ln net.Listener, view func() *Process, health func() error, extra ...
 		<-served
 	}()
 
-	slots := make(chan struct{}, maxConns)
+	table := newConnTable(maxConns)
 	var pause backoff.Accept // while accept fails for want of a resource
 	for {
 		conn, err := ln.Accept()
@@ -100,14 +118,28 @@ func Serve(ln net.Listener, view func() *Process, health func() error, extra ...
 			continue
 		}
 		pause.OK()
-		select {
-		case slots <- struct{}{}:
-		default:
-			conn.Close()
-			continue
+		sc := &statsConn{Conn: conn, table: table}
+		if evicted := table.admit(sc); evicted != nil {
+			evicted.Close()
 		}
-		go serveConn(&statsConn{Conn: conn, release: func() { <-slots }}, view, hl)
+		go serveConn(sc, view, hl)
 	}
+}
+
+// statsConnKey is the request context key of the *statsConn a request
+// came on.
+type statsConnKey struct{}
+
+// markAnswering marks a request's connection as being answered until
+// the server finds it idle again, so that it is the last to be closed
+// for a newer one.
+func markAnswering(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sc, ok := r.Context().Value(statsConnKey{}).(*statsConn); ok {
+			sc.answering.Store(true)
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // temporary tells whether an accept error is for want of a resource (or
@@ -188,10 +220,14 @@ func serveConn(conn *statsConn, view func() *Process, hl *handoffListener) {
 			break
 		}
 		if err != nil {
+			if errors.Is(err, net.ErrClosed) { // closed for a newer connection
+				return
+			}
 			break
 		}
 	}
 	defer conn.Close()
+	conn.answering.Store(true)
 	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	conn.Write(view().AppendJSON(nil, time.Now()))
 }
@@ -224,12 +260,16 @@ func sniffHTTP(b []byte) sniffResult {
 }
 
 // statsConn is an accepted stats connection: Read returns the bytes read
-// while sniffing before reading on, and Close frees its slot.
+// while sniffing before reading on, and Close takes it out of its table.
 type statsConn struct {
 	net.Conn
 	pending []byte
-	release func()
-	once    sync.Once
+	table   *connTable
+	elem    *list.Element // in table; guarded by table.mu
+	// answering is set while a reply is being made or written: the
+	// connection is closed for a newer one only when every one is.
+	answering atomic.Bool
+	once      sync.Once
 }
 
 func (c *statsConn) Read(b []byte) (int, error) {
@@ -243,8 +283,55 @@ func (c *statsConn) Read(b []byte) (int, error) {
 
 func (c *statsConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() { c.table.remove(c) })
 	return err
+}
+
+// connTable holds the open stats connections, oldest first. Past its
+// limit, a new connection takes the place of the oldest one that is not
+// being answered (one still sniffing, waiting for its headers or idle
+// between requests), or of the oldest of all when every one is: the
+// newest connections are the ones served, so a probe gets in however many
+// clients stall, and a stalled client loses its connection only to a
+// newer one.
+type connTable struct {
+	mu    sync.Mutex
+	conns list.List // of *statsConn
+	limit int
+}
+
+func newConnTable(limit int) *connTable {
+	return &connTable{limit: limit}
+}
+
+// admit adds c, and returns the connection c displaces, which the caller
+// closes, or nil.
+func (t *connTable) admit(c *statsConn) (evicted *statsConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.conns.Len() >= t.limit {
+		victim := t.conns.Front()
+		for e := victim; e != nil; e = e.Next() {
+			if !e.Value.(*statsConn).answering.Load() {
+				victim = e
+				break
+			}
+		}
+		evicted = t.conns.Remove(victim).(*statsConn)
+		evicted.elem = nil
+	}
+	c.elem = t.conns.PushBack(c)
+	return evicted
+}
+
+// remove takes c out, if admit has not already.
+func (t *connTable) remove(c *statsConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c.elem != nil {
+		t.conns.Remove(c.elem)
+		c.elem = nil
+	}
 }
 
 // handoffListener is the listener the HTTP server accepts from: its
@@ -284,6 +371,7 @@ func (l *handoffListener) Addr() net.Addr { return l.addr }
 // newHandler routes the stats port's HTTP requests.
 func newHandler(view func() *Process, health func() error, extra []prometheus.Collector) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", serveStatusPage)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(NewRegistry(view, extra...), promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError, // serve what was gathered, e.g. despite a duplicate server name
 	}))

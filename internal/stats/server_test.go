@@ -2,6 +2,8 @@ package stats
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -348,7 +351,7 @@ func TestHTTPHealthz(t *testing.T) {
 
 func TestHTTPOtherRequests(t *testing.T) {
 	addr := startServer(t, testProcess(), nil)
-	for _, path := range []string{"/", "/nope", "/metrics/x", "/stats.json"} {
+	for _, path := range []string{"/nope", "/metrics/x", "/stats.json", "/index.html"} {
 		if resp, body := get(t, http.DefaultClient, "http://"+addr+path); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %d %q, want 404", path, resp.StatusCode, body)
 		}
@@ -460,35 +463,122 @@ func BenchmarkObserveLatency(b *testing.B) {
 	}
 }
 
-func TestConnectionLimit(t *testing.T) {
+// TestStatsPortUnderSlowClients: with 1,000 clients stalled in an HTTP
+// request's headers, /healthz and the JSON document still answer within
+// 100 ms: past the cap, each new connection takes the place of the
+// oldest stalled one.
+func TestStatsPortUnderSlowClients(t *testing.T) {
 	addr := startServer(t, testProcess(), nil)
-	// Each holder is an HTTP request whose headers never end: it keeps its
-	// slot until the server's header timeout.
-	var holders []net.Conn
-	for range maxConns {
+	const stalled = 1000
+	holders := make([]net.Conn, 0, stalled)
+	defer func() {
+		for _, c := range holders {
+			c.Close()
+		}
+	}()
+	for i := range stalled {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("connection %d: %v", i, err)
 		}
-		defer c.Close()
+		holders = append(holders, c)
 		if _, err := c.Write([]byte("GET /stats HTTP/1.1\r\nHost: x\r\n")); err != nil {
 			t.Fatal(err)
 		}
-		holders = append(holders, c)
 	}
-	if got, took := rawExchange(t, addr); got != "" || took > time.Second {
-		t.Fatalf("connection over the limit got %q after %v, want an immediate close", got, took)
+	// Once the server has taken the last one in, it has closed the oldest
+	// ones past its cap, without an answer.
+	lastClosed := holders[stalled-maxConns-1]
+	lastClosed.SetReadDeadline(time.Now().Add(httpReadHeaderTimeout / 2))
+	if n, err := lastClosed.Read(make([]byte, 1)); n != 0 || !(err == io.EOF || errors.Is(err, syscall.ECONNRESET)) {
+		t.Fatalf("connection %d of %d read %d bytes, %v; want it closed for a newer one", stalled-maxConns, stalled, n, err)
 	}
-	holders[0].Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		// Over the limit, the server closes without reading: a reset.
-		if got, _, err := tryRawExchange(addr, "hello\r\n"); err == nil && got != "" {
-			checkDocument(t, got)
-			break
+	client := &http.Client{Timeout: 100 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	for _, path := range []string{"/healthz", "/stats", "/healthz"} {
+		start := time.Now()
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatalf("GET %s with %d stalled clients: %v", path, stalled, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("a freed slot was not reused")
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %q %v", path, resp.StatusCode, body, err)
+		}
+		if path == "/stats" {
+			checkDocument(t, string(body))
+		}
+		t.Logf("GET %s answered in %v", path, time.Since(start))
+	}
+}
+
+// TestConnTableEvictsOldestIdle: past the limit, the oldest connection
+// not being answered makes room; when every one is, the oldest of all.
+func TestConnTableEvictsOldestIdle(t *testing.T) {
+	table := newConnTable(3)
+	conns := make([]*statsConn, 6)
+	for i := range conns {
+		conns[i] = &statsConn{table: table}
+	}
+	for _, c := range conns[:3] {
+		if evicted := table.admit(c); evicted != nil {
+			t.Fatalf("evicted %p under the limit", evicted)
+		}
+	}
+	conns[0].answering.Store(true)
+	if evicted := table.admit(conns[3]); evicted != conns[1] {
+		t.Fatalf("evicted %p, want the oldest idle %p", evicted, conns[1])
+	}
+	for _, c := range conns[:4] {
+		c.answering.Store(true)
+	}
+	if evicted := table.admit(conns[4]); evicted != conns[0] {
+		t.Fatalf("every one answering: evicted %p, want the oldest %p", evicted, conns[0])
+	}
+	table.remove(conns[2]) // closed by its client
+	if evicted := table.admit(conns[5]); evicted != nil {
+		t.Fatalf("evicted %p with a place free", evicted)
+	}
+	var held []*statsConn
+	for e := table.conns.Front(); e != nil; e = e.Next() {
+		held = append(held, e.Value.(*statsConn))
+	}
+	if want := []*statsConn{conns[3], conns[4], conns[5]}; !slices.Equal(held, want) {
+		t.Fatalf("table holds %p, want %p", held, want)
+	}
+}
+
+// TestStatusPageServed: GET / is the page, its style and script inline
+// and allowed by the hashes in its Content-Security-Policy, which allows
+// nothing else to load or run. (browser_test.go runs it in Chromium.)
+func TestStatusPageServed(t *testing.T) {
+	addr := startServer(t, testProcess(), nil)
+	resp, body := get(t, http.DefaultClient, "http://"+addr+"/")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	policy := resp.Header.Get("Content-Security-Policy")
+	inline := func(open, close string) string {
+		_, rest, ok := strings.Cut(body, open)
+		inner, _, ok2 := strings.Cut(rest, close)
+		if !ok || !ok2 {
+			t.Fatalf("the page has no %s...%s", open, close)
+		}
+		sum := sha256.Sum256([]byte(inner))
+		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	}
+	for _, want := range []string{
+		"default-src 'none'", "connect-src 'self'",
+		"style-src " + inline("<style>", "</style>"),
+		"script-src " + inline("<script>", "</script>"),
+	} {
+		if !strings.Contains(policy, want+";") {
+			t.Errorf("Content-Security-Policy %q lacks %q", policy, want)
+		}
+	}
+	for _, external := range []string{"src=", "href=\"http", "@import", "url("} {
+		if strings.Contains(body, external) {
+			t.Errorf("the page loads something (%s)", external)
 		}
 	}
 }
