@@ -225,7 +225,7 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		logging.Noticef("pool %s listening on %s", pc.Name, pc.Listen.Addr)
 	}
 	logging.Noticef("stats on %s", statsAddr)
-	grace := cfg.Global.ReloadTimeout // how long a graceful stop may take
+	grace := cfg.Global.Grace() // how long a graceful stop may take
 	reload := func() {
 		next, err := loadConfig(opts.confFile)
 		if err != nil {
@@ -239,7 +239,7 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		} else {
 			reloads.Count(stats.ReloadOK)
 		}
-		grace = next.Global.ReloadTimeout
+		grace = next.Global.Grace()
 	}
 	code := handleSignals(signals, signalHooks{reload: reload})
 	// As with workers: every reply owed is sent, each client is closed at

@@ -44,6 +44,16 @@ type Global struct {
 	StatsFile       string        // stats_file
 }
 
+// Grace is how long clients of a removed pool, of a stopping worker or of
+// a graceful stop have to finish: reload_timeout, or DefaultReloadTimeout
+// when it is 0.
+func (g Global) Grace() time.Duration {
+	if g.ReloadTimeout > 0 {
+		return g.ReloadTimeout
+	}
+	return DefaultReloadTimeout
+}
+
 // Pool is one server pool: a listener and the servers its keys are spread over.
 type Pool struct {
 	Name               string

@@ -31,10 +31,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		return errors.New("reload: proxy closed")
 	}
 	old := p.poolList()
-	grace := cfg.Global.ReloadTimeout
-	if grace <= 0 {
-		grace = config.DefaultReloadTimeout
-	}
+	grace := cfg.Global.Grace()
 	byName := make(map[string]*poolServer, len(old))
 	for _, ps := range old {
 		byName[ps.cfg().Name] = ps

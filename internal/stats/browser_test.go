@@ -33,11 +33,13 @@ import (
 //
 // The profile turns off Chromium's network prediction. With it on,
 // Chromium opens a connection before it has a request to send, and one
-// left silent for 50 ms gets twemproxy's document from the stats port, as
-// any silent client does; Chromium then rejects the page it navigates to
-// on that connection (ERR_INVALID_HTTP_RESPONSE). The page's own fetches
-// try again (status.js get); a first load that hits it needs a reload.
-// README.md tells operators.
+// left silent for sniffWait gets twemproxy's document from the stats
+// port, as any silent client does; Chromium then rejects the page it
+// navigates to on that connection (ERR_INVALID_HTTP_RESPONSE). sniffWait
+// is long enough for the preconnections seen (with 50 ms, three first
+// loads of six failed on a loaded machine; with 500 ms none), but a test
+// must not depend on the machine's speed. The page's own fetches try
+// again (status.js get).
 func startBrowser(t testing.TB) context.Context {
 	t.Helper()
 	var exe string

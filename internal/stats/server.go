@@ -26,8 +26,13 @@ import (
 // twemproxy's document and is closed, as twemproxy does.
 const (
 	// sniffWait bounds the wait for a connection's first bytes; a
-	// twemproxy client, which sends nothing, gets its document this late.
-	sniffWait = 50 * time.Millisecond
+	// twemproxy client, which sends nothing, gets its document this late
+	// (at once if it sends a byte that is not HTTP, or shuts its writing
+	// side). It is long because browsers open connections before they
+	// have a request to send (Chromium's preconnect was seen idle for 260
+	// ms before its request): with 50 ms, half the status page's first
+	// loads got the document and failed; with 500 ms none did in six.
+	sniffWait = 500 * time.Millisecond
 	// sniffSize bounds the bytes read while deciding; non-HTTP bytes
 	// read are discarded, so a short line does not make close send a RST.
 	sniffSize = 512

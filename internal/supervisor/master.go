@@ -888,10 +888,7 @@ func (m *Master) broadcast(msg *control.Message) {
 func (m *Master) grace() time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if g := m.cfg.Global.ReloadTimeout; g > 0 {
-		return g
-	}
-	return config.DefaultReloadTimeout
+	return m.cfg.Global.Grace()
 }
 
 // Shutdown stops every worker gracefully: each stops accepting and closes

@@ -321,8 +321,9 @@
   window.nutcrackerStatus = status; // read by the browser test
 
   // serverState tells what a server is doing, from two readings:
-  //  - ejected: ejected after the last reply seen (ejected_at is the
-  //    last ejection's time; a server back in the ring replies again);
+  //  - ejected: out of the ring now (nutcracker_server_ejected); from a
+  //    process without that gauge, ejected after the last reply seen
+  //    (ejected_at is the last ejection's time);
   //  - failed: errors since the last reading, and no reply in that time
   //    or no connection now;
   //  - a sentinel group's: no master known, failed over within the last
@@ -330,8 +331,9 @@
   //  - a cluster pool's: a cluster node; else live.
   function serverState(s, view, cluster, now) {
     const ejectedAt = s.v.ejected_at_seconds || 0;
-    if (ejectedAt > 0 && !(view.repliedAt >= ejectedAt)) {
-      return { label: 'ejected', level: 'bad', detail: 'ejected at ' + fmtTime(ejectedAt) + ', no reply since' };
+    const ejected = s.v.ejected !== undefined ? s.v.ejected > 0 : ejectedAt > 0 && !(view.repliedAt >= ejectedAt);
+    if (ejected) {
+      return { label: 'ejected', level: 'bad', detail: ejectedAt > 0 ? 'out of the ring since ' + fmtTime(ejectedAt) : 'out of the ring' };
     }
     if (view.errRate > 0 && (view.replyRate === 0 || !s.v.connections)) {
       return { label: 'failed', level: 'bad', detail: s.v.connections ? 'errors and no reply' : 'errors and no connection' };
