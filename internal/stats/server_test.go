@@ -121,9 +121,10 @@ func TestSilentClientGetsDocument(t *testing.T) {
 	addr := startServer(t, testProcess(), nil)
 	doc, took := rawExchange(t, addr)
 	checkDocument(t, doc)
-	// The server waits sniffWait for bytes; the margin absorbs a slow,
-	// race-instrumented scheduler.
-	if limit := sniffWait + 450*time.Millisecond; took > limit {
+	// The server waits sniffWait for bytes, not the client's 5 s deadline;
+	// the margin absorbs a loaded, race-instrumented machine (2.5 s was
+	// seen once with other tests' processes still running).
+	if limit := sniffWait + 2*time.Second; took > limit {
 		t.Fatalf("document took %v, want at most %v", took, limit)
 	}
 }
