@@ -36,6 +36,7 @@ func sentinelOptions(cfg *config.Pool, master func(group, addr, from string)) se
 		Timeout:        cfg.Timeout,
 		Password:       cfg.SentinelAuth,
 		MasterPassword: cfg.RedisAuth,
+		MasterTLS:      cfg.ServerTLS.Config,
 		Master:         master,
 	}
 	for _, s := range cfg.Sentinels {

@@ -3,6 +3,7 @@ package sentinel
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -20,8 +21,9 @@ var (
 	errUnexpected  = errors.New("unexpected reply")
 )
 
-// conn is a RESP2 connection to a sentinel or a master, used by one
-// goroutine at a time. Every read and write has a deadline.
+// conn is a RESP2 connection to a sentinel or a master (over TLS when the
+// masters speak it), used by one goroutine at a time. Every read and
+// write has a deadline.
 type conn struct {
 	nc      net.Conn
 	stop    func() bool // unregisters the close at the end of dial's ctx
@@ -34,16 +36,49 @@ type conn struct {
 	out    []byte
 }
 
-// dial connects to addr within timeout. The connection is closed when ctx
-// ends, which unblocks any read or write on it.
-func dial(ctx context.Context, addr string, timeout time.Duration) (*conn, error) {
-	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+// dial connects to addr within timeout, speaking TLS configured by
+// tlsConfig when it is not nil: the handshake is done within the same
+// timeout, and verifies the config's ServerName, else addr's host. The
+// connection is closed when ctx ends, which unblocks any read or write on
+// it.
+func dial(ctx context.Context, addr string, timeout time.Duration, tlsConfig *tls.Config) (*conn, error) {
+	deadline := time.Now().Add(timeout)
+	d := net.Dialer{Deadline: deadline, KeepAlive: -1}
+	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	// Closing the TCP connection, not the TLS one, unblocks the TLS one
+	// without waiting to send it a close alert.
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	nc := raw
+	if tlsConfig != nil {
+		if nc, err = handshake(ctx, raw, addr, timeout, deadline, tlsConfig); err != nil {
+			stop()
+			raw.Close()
+			return nil, err
+		}
+	}
 	return &conn{nc: nc, stop: stop, addr: addr, timeout: timeout, buf: make([]byte, 0, 512)}, nil
+}
+
+// handshake makes raw, dialed to addr, a TLS connection by deadline, the
+// end of the dial's timeout.
+func handshake(ctx context.Context, raw net.Conn, addr string, timeout time.Duration, deadline time.Time, cfg *tls.Config) (net.Conn, error) {
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	hsCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	tc := tls.Client(raw, cfg)
+	if err := tc.HandshakeContext(hsCtx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("not done within the %v timeout", timeout)
+		}
+		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+	}
+	return tc, nil
 }
 
 func (c *conn) close() {

@@ -7,7 +7,9 @@
 //
 //   - it asks the sentinel where every group's master is (SENTINEL
 //     get-master-addr-by-name, pipelined), and confirms each answer by
-//     asking the master itself: only a ROLE reply of "master" confirms it.
+//     asking the master itself (over TLS when the masters speak it, the
+//     sentinels being asked in plaintext): only a ROLE reply of "master"
+//     confirms it.
 //     A group whose master is not confirmed has none ("") until a later
 //     ask, at the next heartbeat, confirms one;
 //   - on a second connection to the same sentinel it subscribes to
@@ -34,6 +36,7 @@ package sentinel
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -69,6 +72,10 @@ type Options struct {
 	Timeout        time.Duration
 	Password       string // AUTH to the sentinels; "" none
 	MasterPassword string // AUTH to the masters before ROLE; "" none
+	// MasterTLS, when not nil, is the TLS that ROLE is asked of the
+	// masters over (the pool's server_tls); an empty ServerName verifies
+	// the master's host. The sentinels are always asked in plaintext.
+	MasterTLS *tls.Config
 	// Master is called when a group's master is learned or changes: addr
 	// "host:port", or "" when the group has no confirmed master any more;
 	// from names the sentinel ("host:port") that said so. Calls come from
@@ -179,7 +186,7 @@ func askSentinel(ctx context.Context, opts Options, addr string) ([]answer, erro
 // dialSentinel connects to a sentinel and authenticates when a password
 // is set.
 func dialSentinel(ctx context.Context, opts Options, addr string) (*conn, error) {
-	c, err := dial(ctx, addr, opts.Timeout)
+	c, err := dial(ctx, addr, opts.Timeout, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +249,7 @@ func confirm(ctx context.Context, opts Options, answers []answer) {
 
 // confirmMaster reports why the server at addr is not a master, or nil.
 func confirmMaster(ctx context.Context, opts Options, addr string) error {
-	c, err := dial(ctx, addr, opts.Timeout)
+	c, err := dial(ctx, addr, opts.Timeout, opts.MasterTLS)
 	if err != nil {
 		return err
 	}

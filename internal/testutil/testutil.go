@@ -9,6 +9,7 @@ package testutil
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -35,6 +36,7 @@ type Process struct {
 	Dir  string // its working directory
 
 	t      testing.TB
+	tls    *tls.Config // the readiness probe's, for a server with TLS only; nil: plaintext
 	args   []string
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -158,6 +160,9 @@ func (p *Process) ready() bool {
 	c, err := net.DialTimeout("tcp", p.Addr, time.Second)
 	if err != nil {
 		return false
+	}
+	if p.tls != nil {
+		c = tls.Client(c, p.tls)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))
