@@ -20,8 +20,18 @@
 // from them.
 //
 // Addresses are "ip:port" as the nodes announce them (the "ip" field of
-// CLUSTER SHARDS, not a hostname; TLS ports are ignored); a node that
-// does not know its own IP yet (an empty one) is at the host Fetch dialled.
+// CLUSTER SHARDS, not a hostname); a node that does not know its own IP
+// yet (an empty one) is at the host Fetch dialled.
+//
+// TLS (Options.TLS): a cluster whose nodes talk TLS among themselves
+// (tls-cluster yes) announces each node's TLS port, as "tls-port" in
+// CLUSTER SHARDS (beside "port", the plaintext one, when the node has
+// one), and as the port itself in CLUSTER SLOTS and in MOVED and ASK to a
+// client connected with TLS. So a map fetched with TLS names TLS ports,
+// and one fetched in plaintext the plaintext ports. A cluster with
+// tls-cluster no knows no TLS port of its nodes: Fetch with TLS fails on
+// its CLUSTER SHARDS, naming the node without one (its CLUSTER SLOTS, not
+// telling, gives the plaintext ports, where the TLS handshakes fail).
 //
 // Every connection is short-lived and RESP2, every read and write has a
 // deadline (Options.Timeout), and every reply is framed by
@@ -31,6 +41,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -50,6 +61,10 @@ const defaultTimeout = time.Second
 type Options struct {
 	Timeout  time.Duration // bounds a dial and each reply; 0: 1 s
 	Password string        // sent with AUTH first when not ""
+	// TLS, when not nil, makes every connection TLS, its handshake within
+	// Timeout, and the map's addresses the nodes' TLS ports. An empty
+	// ServerName verifies the host dialled.
+	TLS *tls.Config
 
 	// slotsOnly skips CLUSTER SHARDS, as for a node older than Redis 7:
 	// tests use it to check the fallback against a real cluster.
@@ -126,7 +141,7 @@ func Fetch(ctx context.Context, addr string, opts Options) (*Map, error) {
 	if opts.replyLimit > 0 {
 		limit = opts.replyLimit
 	}
-	c, err := dial(ctx, addr, opts.timeout(), limit)
+	c, err := dial(ctx, addr, opts.TLS, opts.timeout(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("cluster node %s: %w", addr, err)
 	}
@@ -164,7 +179,7 @@ func (c *conn) fetch(opts Options) (*Map, error) {
 			if err := replyError(r); err != nil {
 				return nil, fmt.Errorf("CLUSTER SHARDS: %w", err)
 			}
-			m, err := parseShards(r, c.host)
+			m, err := parseShards(r, c.host, opts.TLS != nil)
 			if err != nil {
 				return nil, fmt.Errorf("CLUSTER SHARDS: %w", err)
 			}

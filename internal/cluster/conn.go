@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -19,7 +20,8 @@ const maxReply = 16 << 20
 // conn is a RESP2 connection to one node for one goroutine, one request
 // at a time, each write and reply within the timeout.
 type conn struct {
-	nc      net.Conn
+	nc      net.Conn    // the TLS connection over raw, or raw
+	raw     net.Conn    // closed without TLS's close_notify, whose write could wait on a stalled node
 	stop    func() bool // unregisters the close at the end of dial's ctx
 	host    string      // of the address dialled: a node that does not know its own IP means this one
 	timeout time.Duration
@@ -29,25 +31,52 @@ type conn struct {
 	parser resp.ReplyParser
 }
 
-// dial connects to addr within timeout. The connection is closed when ctx
-// ends, which unblocks any read or write on it.
-func dial(ctx context.Context, addr string, timeout time.Duration, limit int) (*conn, error) {
+// dial connects to addr within timeout then, when tlsConfig is not nil,
+// does the TLS handshake within another timeout (an empty ServerName
+// verifies the host of addr). The connection is closed when ctx ends,
+// which unblocks any read, write or handshake on it.
+func dial(ctx context.Context, addr string, tlsConfig *tls.Config, timeout time.Duration, limit int) (*conn, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
 	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
-	return &conn{nc: nc, stop: stop, host: host, timeout: timeout, limit: limit, buf: make([]byte, 0, 4096)}, nil
+	c := &conn{nc: raw, raw: raw, host: host, timeout: timeout, limit: limit, buf: make([]byte, 0, 4096)}
+	c.stop = context.AfterFunc(ctx, func() { raw.Close() })
+	if tlsConfig != nil {
+		if c.nc, err = handshake(ctx, raw, host, tlsConfig, timeout); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// handshake makes raw, dialled to host, a TLS connection within timeout.
+func handshake(ctx context.Context, raw net.Conn, host string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(raw, cfg)
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		if hctx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("not done within %v", timeout)
+		}
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, nil
 }
 
 func (c *conn) close() {
 	c.stop()
-	c.nc.Close()
+	c.raw.Close()
 }
 
 // do sends one request and returns its reply, which is valid until the

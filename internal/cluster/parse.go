@@ -17,9 +17,10 @@ import (
 // parseShards parses a RESP2 CLUSTER SHARDS reply: an array of shards,
 // each a flat array of fields, among them "slots" (a flat array of range
 // bounds) and "nodes" (an array of flat field arrays: "ip", "port",
-// "role", "health"...). Unknown fields are skipped. A node with an empty
-// "ip" is the one asked, at host.
-func parseShards(reply []byte, host string) (*Map, error) {
+// "tls-port", "role", "health"...). Unknown fields are skipped. A node's
+// address has its "tls-port" when useTLSPorts is true, else its "port".
+// A node with an empty "ip" is the one asked, at host.
+func parseShards(reply []byte, host string, useTLSPorts bool) (*Map, error) {
 	shards, err := elems(reply, "reply")
 	if err != nil {
 		return nil, err
@@ -45,7 +46,7 @@ func parseShards(reply []byte, host string) (*Map, error) {
 		var master string
 		var replicas []string
 		for j, node := range nodes {
-			n, err := shardNode(node, host)
+			n, err := shardNode(node, host, useTLSPorts)
 			if err != nil {
 				return nil, fmt.Errorf("shard %d node %d: %w", i, j, err)
 			}
@@ -85,17 +86,20 @@ type shardNodeFields struct {
 	addr, role, health string
 }
 
-// shardNode reads one node of a CLUSTER SHARDS shard.
-func shardNode(node []byte, host string) (shardNodeFields, error) {
+// shardNode reads one node of a CLUSTER SHARDS shard, at its TLS port
+// when useTLSPort is true.
+func shardNode(node []byte, host string, useTLSPort bool) (shardNodeFields, error) {
 	var n shardNodeFields
 	var ip []byte
-	port := int64(-1)
+	port, tlsPort := int64(-1), int64(-1)
 	err := fields(node, func(name string, value []byte) (err error) {
 		switch name {
 		case "ip":
 			ip, err = bulk(value, "ip")
 		case "port":
 			port, err = integer(value, "port")
+		case "tls-port":
+			tlsPort, err = integer(value, "tls-port")
 		case "role":
 			var b []byte
 			b, err = bulk(value, "role")
@@ -109,6 +113,14 @@ func shardNode(node []byte, host string) (shardNodeFields, error) {
 	})
 	if err != nil {
 		return n, err
+	}
+	if useTLSPort {
+		// A cluster with tls-cluster no knows only its nodes' plaintext
+		// ports, and announces no TLS port.
+		if tlsPort < 0 {
+			return n, fmt.Errorf("no tls-port (the cluster needs tls-cluster yes)")
+		}
+		port = tlsPort
 	}
 	if port < 0 {
 		return n, fmt.Errorf("no port")

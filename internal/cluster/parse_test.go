@@ -14,7 +14,10 @@ import (
 // The testdata replies are what Redis 7.0 sent for a cluster of masters
 // 127.0.0.1:30001-30003 with replicas 30004-30006 (30004 of 30001, 30005
 // of 30002, 30006 of 30003), just after it was created, the replicas
-// still loading, and after 30003 was killed and 30006 promoted.
+// still loading, and after 30003 was killed and 30006 promoted. The -tls
+// ones are what a cluster of the same shape with tls-cluster yes sent to
+// a client connected with TLS, each node with its plaintext port and its
+// TLS port 10 above (30011-30016), the replicas online.
 
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
@@ -53,15 +56,28 @@ func TestParseRealReplies(t *testing.T) {
 		"127.0.0.1:30002 127.0.0.1:30005: 5461-10922",
 		"127.0.0.1:30006 : 10923-16383",
 	}
+	tlsPorts := []string{
+		"127.0.0.1:30011 127.0.0.1:30014: 0-5460",
+		"127.0.0.1:30012 127.0.0.1:30015: 5461-10922",
+		"127.0.0.1:30013 127.0.0.1:30016: 10923-16383",
+	}
+	plainPorts := []string{
+		"127.0.0.1:30001 127.0.0.1:30004: 0-5460",
+		"127.0.0.1:30002 127.0.0.1:30005: 5461-10922",
+		"127.0.0.1:30003 127.0.0.1:30006: 10923-16383",
+	}
 	for _, tt := range []struct {
 		file  string
 		parse func([]byte, string) (*Map, error)
 		want  []string
 	}{
-		{"shards.resp", parseShards, before},
+		{"shards.resp", parseShardsPlain, before},
 		{"slots.resp", parseSlots, before},
-		{"shards-failover.resp", parseShards, after},
+		{"shards-failover.resp", parseShardsPlain, after},
 		{"slots-failover.resp", parseSlots, after},
+		{"shards-tls.resp", parseShardsTLS, tlsPorts},
+		{"shards-tls.resp", parseShardsPlain, plainPorts},
+		{"slots-tls.resp", parseSlots, tlsPorts},
 	} {
 		reply := readTestdata(t, tt.file)
 		if n, err := resp.ReplyLen(reply); n != len(reply) || err != nil {
@@ -130,8 +146,17 @@ func fuzzParser(f *testing.F, parse func([]byte, string) (*Map, error), seeds ..
 	})
 }
 
+// parseShardsPlain and parseShardsTLS read CLUSTER SHARDS for a client
+// in plaintext and one with TLS.
+func parseShardsPlain(r []byte, host string) (*Map, error) { return parseShards(r, host, false) }
+func parseShardsTLS(r []byte, host string) (*Map, error)   { return parseShards(r, host, true) }
+
 func FuzzShards(f *testing.F) {
-	fuzzParser(f, parseShards, "shards.resp", "shards-failover.resp")
+	fuzzParser(f, parseShardsPlain, "shards.resp", "shards-failover.resp", "shards-tls.resp")
+}
+
+func FuzzShardsTLS(f *testing.F) {
+	fuzzParser(f, parseShardsTLS, "shards-tls.resp")
 }
 
 func FuzzSlots(f *testing.F) {
@@ -145,6 +170,17 @@ func num(n int) string           { return ":" + itoa(n) + "\r\n" }
 
 // slotsNodeReply is a node of a CLUSTER SLOTS range.
 func slotsNodeReply(ip string, port int) string { return arr(str(ip), num(port), str("id")) }
+
+// tlsNodeReply is an online node of a CLUSTER SHARDS shard with a TLS
+// port, and a plaintext one unless port is 0.
+func tlsNodeReply(ip string, port, tlsPort int, role string) string {
+	fields := []string{str("id"), str("x")}
+	if port != 0 {
+		fields = append(fields, str("port"), num(port))
+	}
+	fields = append(fields, str("tls-port"), num(tlsPort), str("ip"), str(ip), str("role"), str(role), str("health"), str("online"))
+	return arr(fields...)
+}
 
 // shardNodeReply is a node of a CLUSTER SHARDS shard.
 func shardNodeReply(ip string, port int, role, health string) string {
@@ -196,31 +232,40 @@ func TestParseShards(t *testing.T) {
 	r1 := shardNodeReply("10.0.0.3", 7000, "replica", "online")
 	m2 := shardNodeReply("10.0.0.2", 7000, "master", "online")
 	tests := []struct {
-		name, reply string
-		want        []string
-		err         string
+		name  string
+		tls   bool // the tls-port is wanted
+		reply string
+		want  []string
+		err   string
 	}{
-		{"two shards", arr(shard([]int{0, 9, 20, 29}, m1, r1), shard([]int{10, 19}, m2)),
+		{"two shards", false, arr(shard([]int{0, 9, 20, 29}, m1, r1), shard([]int{10, 19}, m2)),
 			[]string{"10.0.0.1:7000 10.0.0.3:7000: 0-9 20-29", "10.0.0.2:7000 : 10-19"}, ""},
-		{"failed master: slots unowned", arr(shard([]int{0, 9}, shardNodeReply("10.0.0.1", 7000, "master", "fail"), r1)), nil, ""},
-		{"loading replica left out", arr(shard([]int{0, 9}, m1, shardNodeReply("10.0.0.3", 7000, "replica", "loading"))),
+		{"failed master: slots unowned", false, arr(shard([]int{0, 9}, shardNodeReply("10.0.0.1", 7000, "master", "fail"), r1)), nil, ""},
+		{"loading replica left out", false, arr(shard([]int{0, 9}, m1, shardNodeReply("10.0.0.3", 7000, "replica", "loading"))),
 			[]string{"10.0.0.1:7000 : 0-9"}, ""},
-		{"no slots: left out", arr(shard(nil, m1), shard([]int{0, 0}, m2)), []string{"10.0.0.2:7000 : 0-0"}, ""},
-		{"unknown fields skipped", arr(arr(str("future"), arr(), str("slots"), arr(num(0), num(0)), str("nodes"), arr(
+		{"no slots: left out", false, arr(shard(nil, m1), shard([]int{0, 0}, m2)), []string{"10.0.0.2:7000 : 0-0"}, ""},
+		{"unknown fields skipped", false, arr(arr(str("future"), arr(), str("slots"), arr(num(0), num(0)), str("nodes"), arr(
 			arr(str("hostname"), str("h"), str("port"), num(1), str("tls-port"), num(2), str("ip"), str(""), str("role"), str("master"), str("health"), str("online"))))),
 			[]string{"192.0.2.1:1 : 0-0"}, ""},
-		{"odd bounds", arr(shard([]int{0}, m1)), nil, "shard 0: odd number of slot range bounds"},
-		{"two masters", arr(shard([]int{0, 9}, m1, m2)), nil, "shard 0: two masters, 10.0.0.1:7000 and 10.0.0.2:7000"},
-		{"overlap", arr(shard([]int{0, 9}, m1), shard([]int{5, 5}, m2)), nil, "shard 1: slot 5 listed twice"},
-		{"odd fields", arr(arr(str("slots"))), nil, "shard 0: fields: odd number of elements"},
-		{"field name not a string", arr(arr(num(1), num(2))), nil, "shard 0: field name: want a bulk string"},
-		{"slots not an array", arr(arr(str("slots"), num(2))), nil, "shard 0: slots: want an array"},
-		{"node without port", arr(shard([]int{0, 0}, arr(str("ip"), str("10.0.0.1")))), nil, "shard 0 node 0: no port"},
-		{"port a string", arr(shard([]int{0, 0}, arr(str("port"), str("7000")))), nil, "shard 0 node 0: port: want an integer"},
-		{"role not a string", arr(shard([]int{0, 0}, arr(str("role"), num(1)))), nil, "shard 0 node 0: role: want a bulk string"},
+		{"odd bounds", false, arr(shard([]int{0}, m1)), nil, "shard 0: odd number of slot range bounds"},
+		{"two masters", false, arr(shard([]int{0, 9}, m1, m2)), nil, "shard 0: two masters, 10.0.0.1:7000 and 10.0.0.2:7000"},
+		{"overlap", false, arr(shard([]int{0, 9}, m1), shard([]int{5, 5}, m2)), nil, "shard 1: slot 5 listed twice"},
+		{"odd fields", false, arr(arr(str("slots"))), nil, "shard 0: fields: odd number of elements"},
+		{"field name not a string", false, arr(arr(num(1), num(2))), nil, "shard 0: field name: want a bulk string"},
+		{"slots not an array", false, arr(arr(str("slots"), num(2))), nil, "shard 0: slots: want an array"},
+		{"node without port", false, arr(shard([]int{0, 0}, arr(str("ip"), str("10.0.0.1")))), nil, "shard 0 node 0: no port"},
+		{"port a string", false, arr(shard([]int{0, 0}, arr(str("port"), str("7000")))), nil, "shard 0 node 0: port: want an integer"},
+		{"role not a string", false, arr(shard([]int{0, 0}, arr(str("role"), num(1)))), nil, "shard 0 node 0: role: want a bulk string"},
+		{"tls: the tls-port", true, arr(shard([]int{0, 9}, tlsNodeReply("10.0.0.1", 7000, 7443, "master"), tlsNodeReply("10.0.0.3", 7000, 7443, "replica"))),
+			[]string{"10.0.0.1:7443 10.0.0.3:7443: 0-9"}, ""},
+		{"tls: a TLS-only node", true, arr(shard([]int{0, 9}, tlsNodeReply("10.0.0.1", 0, 7443, "master"))), []string{"10.0.0.1:7443 : 0-9"}, ""},
+		{"tls: no tls-port (tls-cluster no)", true, arr(shard([]int{0, 9}, m1)), nil, "shard 0 node 0: no tls-port (the cluster needs tls-cluster yes)"},
+		{"plaintext: a TLS-only node", false, arr(shard([]int{0, 9}, tlsNodeReply("10.0.0.1", 0, 7443, "master"))), nil, "shard 0 node 0: no port"},
+		{"tls-port a string", true, arr(shard([]int{0, 0}, arr(str("tls-port"), str("7443")))), nil, "shard 0 node 0: tls-port: want an integer"},
+		{"tls-port 0", true, arr(shard([]int{0, 0}, tlsNodeReply("10.0.0.1", 7000, 0, "master"))), nil, "shard 0 node 0: port 0 out of range"},
 	}
 	for _, tt := range tests {
-		m, err := parseShards([]byte(tt.reply), "192.0.2.1")
+		m, err := parseShards([]byte(tt.reply), "192.0.2.1", tt.tls)
 		checkParse(t, tt.name, m, err, tt.want, tt.err)
 	}
 }

@@ -55,9 +55,10 @@ type clusterPool struct {
 // It is set once, before the pool is used.
 type Replaced func(next *Pool)
 
-// clusterOptions are the cluster settings of pool cfg.
+// clusterOptions are the cluster settings of pool cfg. With server_tls
+// the map is fetched with TLS and names the masters' TLS ports.
 func clusterOptions(cfg *config.Pool) cluster.Options {
-	return cluster.Options{Timeout: cfg.Timeout, Password: cfg.RedisAuth}
+	return cluster.Options{Timeout: cfg.Timeout, Password: cfg.RedisAuth, TLS: cfg.ServerTLS.Config}
 }
 
 // discoverCluster fetches the slot map from the seeds, and from the

@@ -26,7 +26,8 @@ type Cluster struct {
 	Masters  []*Process // the masters at creation
 	Replicas []*Process // the replicas at creation, in the order of their masters
 
-	t testing.TB
+	t   testing.TB
+	cli []string // redis-cli's options to reach the nodes (TLS's)
 }
 
 // ClusterNode is one line of CLUSTER NODES.
@@ -53,18 +54,25 @@ func (n ClusterNode) Failed() bool {
 // cluster_state:ok and all agree on the slots and on the replicas.
 func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 	t.Helper()
+	return startCluster(t, masters, replicasPerMaster, nil, func() *Process { return StartClusterNode(t) })
+}
+
+// startCluster is StartCluster with nodes started by startNode, which
+// redis-cli reaches with the options cli.
+func startCluster(t testing.TB, masters, replicasPerMaster int, cli []string, startNode func() *Process) *Cluster {
+	t.Helper()
 	if masters < 3 {
 		t.Fatalf("StartCluster: redis-cli --cluster create wants at least 3 masters, not %d", masters)
 	}
-	c := &Cluster{t: t}
+	c := &Cluster{t: t, cli: cli}
 	for i := range masters * (1 + replicasPerMaster) {
-		p := StartClusterNode(t)
+		p := startNode()
 		c.Nodes = append(c.Nodes, p)
 		if i < masters {
 			c.Masters = append(c.Masters, p)
 		}
 	}
-	args := []string{"--cluster", "create"}
+	args := append(slices.Clone(cli), "--cluster", "create")
 	for _, p := range c.Nodes {
 		args = append(args, p.Addr)
 	}
@@ -93,7 +101,13 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 // ephemeral range).
 func StartClusterNode(t testing.TB, extra ...string) *Process {
 	t.Helper()
-	return StartRedis(t, append([]string{
+	return StartRedis(t, append(clusterNodeArgs(t), extra...)...)
+}
+
+// clusterNodeArgs are the arguments of a test cluster node.
+func clusterNodeArgs(t testing.TB) []string {
+	t.Helper()
+	return []string{
 		"--cluster-enabled", "yes",
 		"--cluster-port", strconv.Itoa(FreePort(t)),
 		"--cluster-config-file", "nodes.conf", // in the node's own directory
@@ -103,7 +117,7 @@ func StartClusterNode(t testing.TB, extra ...string) *Process {
 		// Redis calls a replica "loading" and leaves it out of CLUSTER
 		// SLOTS until its replication offset is not 0: the first ping down
 		// the replication stream moves it, every second instead of ten.
-		"--repl-ping-replica-period", "1"}, extra...)...)
+		"--repl-ping-replica-period", "1"}
 }
 
 // redisCLI runs redis-cli with args, bounded in time, and fails the test
@@ -135,7 +149,7 @@ func (c *Cluster) Live() []*Process {
 // ID returns the node ID of p (CLUSTER MYID).
 func (c *Cluster) ID(t testing.TB, p *Process) string {
 	t.Helper()
-	cl := Dial(t, p.Addr)
+	cl := p.Dial(t)
 	defer cl.Conn.Close()
 	r := cl.Do("CLUSTER", "MYID")
 	id, ok := strings.CutPrefix(r, "$40\r\n")
@@ -148,7 +162,7 @@ func (c *Cluster) ID(t testing.TB, p *Process) string {
 // NodesView returns the cluster as p sees it (CLUSTER NODES).
 func (c *Cluster) NodesView(t testing.TB, p *Process) []ClusterNode {
 	t.Helper()
-	cl := Dial(t, p.Addr)
+	cl := p.Dial(t)
 	defer cl.Conn.Close()
 	nodes, err := ParseClusterNodes(bulkText(cl.Do("CLUSTER", "NODES")))
 	if err != nil {
@@ -239,7 +253,7 @@ func (c *Cluster) disagreement(t testing.TB) string {
 	live := c.Live()
 	var first [clusterSlots]string
 	for i, p := range live {
-		cl := Dial(t, p.Addr)
+		cl := p.Dial(t)
 		info := cl.Do("CLUSTER", "INFO")
 		nodes, err := ParseClusterNodes(bulkText(cl.Do("CLUSTER", "NODES")))
 		shards := cl.Do("CLUSTER", "SHARDS")
@@ -303,8 +317,8 @@ func (c *Cluster) byAddr(t testing.TB, addr string) *Process {
 // returns once every live node agrees on the result (see Wait).
 func (c *Cluster) Reshard(t testing.TB, from, to *Process, slots int) {
 	t.Helper()
-	redisCLI(t, "--cluster", "reshard", to.Addr,
+	redisCLI(t, append(slices.Clone(c.cli), "--cluster", "reshard", to.Addr,
 		"--cluster-from", c.ID(t, from), "--cluster-to", c.ID(t, to),
-		"--cluster-slots", strconv.Itoa(slots), "--cluster-yes")
+		"--cluster-slots", strconv.Itoa(slots), "--cluster-yes")...)
 	c.Wait(t)
 }

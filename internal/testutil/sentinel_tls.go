@@ -17,14 +17,8 @@ import (
 // DialTLS and f.ClientConfig.
 func StartRedisTLSOnly(t testing.TB, f TLSFiles, extra ...string) *Process {
 	t.Helper()
-	port := FreePort(t)
-	probe := f.ClientConfig(t)
-	probe.ServerName = "localhost"
-	p := &Process{Kind: "redis", Port: port, Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: t.TempDir(), t: t, tls: probe}
-	p.args = append([]string{"redis-server", "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", p.Dir, "--protected-mode", "no",
-		"--tls-cert-file", f.Cert, "--tls-key-file", f.Key, "--tls-ca-cert-file", f.CA,
-		"--tls-auth-clients", "no", "--tls-replication", "yes"}, extra...)
+	p := tlsOnlyRedis(t, f)
+	p.args = append(p.args, extra...)
 	p.launch()
 	t.Cleanup(p.Kill)
 	return p

@@ -36,7 +36,7 @@ type Process struct {
 	Dir  string // its working directory
 
 	t      testing.TB
-	tls    *tls.Config // the readiness probe's, for a server with TLS only; nil: plaintext
+	tls    *tls.Config // when not nil, Addr speaks TLS only, and is dialled with it
 	args   []string
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -106,8 +106,7 @@ func start(t testing.TB, kind string, port int, extra []string) *Process {
 	p := &Process{Kind: kind, Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port), Dir: t.TempDir(), t: t}
 	switch kind {
 	case "redis":
-		p.args = append([]string{"redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", p.Dir, "--protected-mode", "no"}, extra...)
+		p.args = append(append([]string{"redis-server", "--port", strconv.Itoa(port)}, redisArgs(p.Dir)...), extra...)
 	case "memcached":
 		p.args = []string{"memcached", "-p", strconv.Itoa(port), "-l", "127.0.0.1", "-U", "0", "-m", "64"}
 		if os.Geteuid() == 0 {
@@ -118,6 +117,12 @@ func start(t testing.TB, kind string, port int, extra []string) *Process {
 	p.launch()
 	t.Cleanup(p.Kill)
 	return p
+}
+
+// redisArgs are the arguments of every test redis-server but its ports:
+// loopback only, no persistence, its files in dir.
+func redisArgs(dir string) []string {
+	return []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no"}
 }
 
 func (p *Process) launch() {
@@ -157,12 +162,16 @@ func (p *Process) launch() {
 
 // ready reports whether the server answers a trivial command.
 func (p *Process) ready() bool {
-	c, err := net.DialTimeout("tcp", p.Addr, time.Second)
+	d := &net.Dialer{Timeout: time.Second}
+	var c net.Conn
+	var err error
+	if p.tls != nil {
+		c, err = tls.DialWithDialer(d, "tcp", p.Addr, p.tls)
+	} else {
+		c, err = d.Dial("tcp", p.Addr)
+	}
 	if err != nil {
 		return false
-	}
-	if p.tls != nil {
-		c = tls.Client(c, p.tls)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))
@@ -246,6 +255,15 @@ func Dial(t testing.TB, addr string) *Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return &Client{t: t, Conn: c, R: bufio.NewReaderSize(c, 64<<10)}
+}
+
+// Dial connects to p, with TLS when it speaks only TLS.
+func (p *Process) Dial(t testing.TB) *Client {
+	t.Helper()
+	if p.tls != nil {
+		return DialTLS(t, p.Addr, p.tls)
+	}
+	return Dial(t, p.Addr)
 }
 
 // Send writes raw bytes.

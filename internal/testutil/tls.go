@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -169,4 +170,17 @@ func CopyFile(t testing.TB, from, to string) {
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// tlsOnlyRedis returns a redis-server, not yet launched, that listens
+// with TLS only (--port 0) on a free port with the certificate of f, asks
+// clients for none, and replicates over TLS; it is dialled with
+// f.ClientConfig. Callers add their arguments and launch it.
+func tlsOnlyRedis(t testing.TB, f TLSFiles) *Process {
+	port := FreePort(t)
+	p := &Process{Kind: "redis", Port: port, Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: t.TempDir(), t: t, tls: f.ClientConfig(t)}
+	p.args = slices.Concat([]string{"redis-server", "--port", "0", "--tls-port", strconv.Itoa(port)}, redisArgs(p.Dir),
+		[]string{"--tls-cert-file", f.Cert, "--tls-key-file", f.Key, "--tls-ca-cert-file", f.CA,
+			"--tls-auth-clients", "no", "--tls-replication", "yes"})
+	return p
 }
