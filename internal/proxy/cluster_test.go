@@ -40,16 +40,7 @@ func TestClusterPool(t *testing.T) {
 	}
 	c := testutil.Dial(t, addr)
 	const keys = 10000
-	var b strings.Builder
-	for i := range keys {
-		b.WriteString(testutil.EncodeCmd("SET", fmt.Sprintf("key:%d", i), fmt.Sprint(i)))
-	}
-	c.Send(b.String())
-	for i := range keys {
-		if r := c.Reply(); r != "+OK\r\n" {
-			t.Fatalf("SET key:%d: %q", i, r)
-		}
-	}
+	setKeys(t, c, keys)
 	direct := map[string]*testutil.Client{}
 	for i := 0; i < keys; i += 7 {
 		key := fmt.Sprintf("key:%d", i)
@@ -319,5 +310,20 @@ func TestClusterTryAgain(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("MGET never answered")
+	}
+}
+
+// setKeys sets key:0 .. key:<n-1> to their numbers through c, pipelined.
+func setKeys(t *testing.T, c *testutil.Client, n int) {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(testutil.EncodeCmd("SET", fmt.Sprintf("key:%d", i), fmt.Sprint(i)))
+	}
+	c.Send(b.String())
+	for i := range n {
+		if r := c.Reply(); r != "+OK\r\n" {
+			t.Fatalf("SET key:%d: %q", i, r)
+		}
 	}
 }

@@ -37,16 +37,7 @@ func TestClusterTLS(t *testing.T) {
 
 	c := testutil.Dial(t, addr)
 	const keys = 300
-	var b strings.Builder
-	for i := range keys {
-		b.WriteString(testutil.EncodeCmd("SET", fmt.Sprintf("key:%d", i), fmt.Sprint(i)))
-	}
-	c.Send(b.String())
-	for i := range keys {
-		if r := c.Reply(); r != "+OK\r\n" {
-			t.Fatalf("SET key:%d: %q", i, r)
-		}
-	}
+	setKeys(t, c, keys)
 	total := 0
 	for _, m := range cl.Masters {
 		r := m.Dial(t).Do("DBSIZE")
