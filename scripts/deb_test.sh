@@ -71,7 +71,7 @@ cleanup() {
 		tail -n 30 /var/log/nutcracker/nutcracker.log >&2
 	fi
 	dpkg -P nutcracker-go >/dev/null 2>&1 || true
-	if [ -n "$restore_debian" ] && [ -z "${DEB_TEST_SANDBOX:-}" ]; then
+	if [ -n "$restore_debian" ]; then
 		log "putting back Debian's nutcracker"
 		dpkg -i "$restore_debian" >/dev/null || log "could not: dpkg -i $restore_debian"
 	fi
@@ -109,13 +109,15 @@ unit=/lib/systemd/system/nutcracker.service
 unit_value() { sed -n "s/^$1=//p" "$unit" | tail -n 1; }
 
 # Debian's twemproxy package, for the second part (and to put it back where it was installed).
-debian_deb=
-if (cd "$tmp" && apt-get download -qq nutcracker >/dev/null 2>&1); then
+debian_deb=$(find /var/cache/apt/archives -name 'nutcracker_*.deb' 2>/dev/null | sort | tail -n 1)
+if [ -z "$debian_deb" ] && (cd "$tmp" && apt-get download -qq nutcracker >/dev/null 2>&1); then
 	debian_deb=$(ls "$tmp"/nutcracker_*.deb)
 fi
 if [ "$(status nutcracker)" = "install ok installed" ]; then
-	[ -n "$debian_deb" ] || die "Debian's nutcracker is installed and apt-get cannot fetch it to put it back"
-	restore_debian=$debian_deb
+	if [ -z "${DEB_TEST_SANDBOX:-}" ]; then
+		[ -n "$debian_deb" ] || die "Debian's nutcracker is installed and apt-get cannot fetch it to put it back"
+		restore_debian=$debian_deb
+	fi
 	dpkg -r nutcracker >/dev/null
 fi
 dpkg -P nutcracker nutcracker-go >/dev/null 2>&1 || true
@@ -140,6 +142,7 @@ write_config() {
 # ExecStart run as User and Group; proxy_pid is then its main pid.
 start_service() {
 	if [ -n "$systemd" ]; then
+		log "systemctl restart nutcracker.service"
 		systemctl restart nutcracker.service
 		proxy_pid=$(systemctl show -p MainPID --value nutcracker.service)
 		return
