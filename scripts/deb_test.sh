@@ -18,7 +18,9 @@
 # the test runs on the system itself, and puts back Debian's nutcracker if it found it installed.
 # Otherwise it runs as root in a sandbox: a private mount namespace whose / is an overlay on the
 # real one, discarded at the end, so a developer's machine is left as it was. Without root it
-# uses sudo when there is one. DEB=path tests that package instead of building one.
+# uses sudo when there is one. DEB_TEST_SYSTEMD=1 boots systemd in that sandbox, as in a container,
+# and the unit runs under it (hardening, Type=notify, systemctl reload and stop). DEB=path tests
+# that package instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -33,29 +35,101 @@ if [ -z "${DEB_TEST_INNER:-}" ]; then
 	fi
 	[ -f "$DEB" ] || die "no package at $DEB"
 	DEB=$(realpath "$DEB")
-	sudo=()
+	bash scripts/deps.sh
 	if [ "$(id -u)" -ne 0 ]; then
 		command -v sudo >/dev/null 2>&1 || die "dpkg -i needs root: run as root or install sudo"
-		sudo=(sudo)
+		exec sudo env DEB="$DEB" CI="${CI:-}" DEB_TEST_IN_PLACE="${DEB_TEST_IN_PLACE:-}" \
+			DEB_TEST_SYSTEMD="${DEB_TEST_SYSTEMD:-}" bash "$repo/scripts/deb_test.sh"
 	fi
-	bash scripts/deps.sh
 	if [ "${CI:-}" = true ] || [ -n "${DEB_TEST_IN_PLACE:-}" ]; then
-		exec "${sudo[@]}" env DEB_TEST_INNER=1 DEB="$DEB" bash "$repo/scripts/deb_test.sh"
+		exec env DEB_TEST_INNER=1 DEB="$DEB" bash "$repo/scripts/deb_test.sh"
 	fi
 	box=$(mktemp -d "${TMPDIR:-/tmp}/deb-test-root.XXXXXX")
-	trap '"${sudo[@]}" rm -rf "$box"' EXIT
-	mkdir -p "$box/upper" "$box/work" "$box/root"
+	trap 'rm -rf "$box"' EXIT
+	mkdir -p "$box/upper" "$box/work" "$box/root" "$box/debs"
 	log "sandbox: / is an overlay in $box, discarded afterwards (DEB_TEST_IN_PLACE=1: the system itself)"
-	# The repository and the package are bound in, whatever file system they are on.
-	# shellcheck disable=SC2016 # expanded by the inner bash
-	"${sudo[@]}" unshare --mount --propagation private -- bash -euc '
-		box=$1 repo=$2 deb=$3
+	# The packages the test installs, bound in at /deb-test: ours, Debian's nutcracker and
+	# logrotate (the sandbox may have no network).
+	cp "$DEB" "$box/debs/"
+	(cd "$box/debs" && apt-get download -qq nutcracker >/dev/null 2>&1) || true
+	command -v logrotate >/dev/null || (cd "$box/debs" && apt-get download -qq logrotate >/dev/null 2>&1) || true
+	inner=(env DEB_TEST_INNER=1 DEB_TEST_SANDBOX=1 DEB="/deb-test/$(basename "$DEB")" bash "$repo/scripts/deb_test.sh")
+	# shellcheck disable=SC2016 # run by an inner bash, with its $box and $repo
+	mounts='
+		box=$1 repo=$2
 		mount -t overlay overlay -o "lowerdir=/,upperdir=$box/upper,workdir=$box/work" "$box/root"
-		for d in /dev /proc /sys "$repo"; do mount --rbind "$d" "$box/root$d"; done
-		mkdir -p "$box/root/deb-test" && mount --bind "$(dirname "$deb")" "$box/root/deb-test"
-		exec chroot "$box/root" env DEB_TEST_INNER=1 DEB_TEST_SANDBOX=1 DEB="/deb-test/$(basename "$deb")" \
-			bash "$repo/scripts/deb_test.sh"
-	' sandbox "$box" "$repo" "$DEB"
+		mkdir -p "$box/root/deb-test" && mount --bind "$box/debs" "$box/root/deb-test"
+		mount --rbind /dev "$box/root/dev"
+		mount --rbind "$repo" "$box/root$repo"'
+	if [ -z "${DEB_TEST_SYSTEMD:-}" ]; then
+		# shellcheck disable=SC2016 # expanded by the inner bash
+		unshare --mount --propagation private -- bash -euc "$mounts"'
+			mount --rbind /proc "$box/root/proc" && mount --rbind /sys "$box/root/sys"
+			shift 2 && exec chroot "$box/root" "$@"' sandbox "$box" "$repo" "${inner[@]}"
+		exit 0
+	fi
+
+	# DEB_TEST_SYSTEMD=1: systemd boots in the sandbox as in a container (its own pid, network,
+	# mount and cgroup namespaces, a read-only /sys), so the unit runs under systemd itself.
+	cgroups=()
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then # cgroup v2 only
+		cgroups=("/sys/fs/cgroup/${box##*/}")
+		# shellcheck disable=SC2016
+		cgmount='mount -t cgroup2 cgroup2 "$box/root/sys/fs/cgroup"'
+	else # hybrid: systemd's named v1 hierarchy and v2 in unified/
+		cgroups=("/sys/fs/cgroup/systemd/${box##*/}" "/sys/fs/cgroup/unified/${box##*/}")
+		# shellcheck disable=SC2016
+		cgmount='mount -t tmpfs tmpfs "$box/root/sys/fs/cgroup"
+			mkdir "$box/root/sys/fs/cgroup/systemd" "$box/root/sys/fs/cgroup/unified"
+			mount -t cgroup -o none,name=systemd cgroup "$box/root/sys/fs/cgroup/systemd"
+			mount -t cgroup2 cgroup2 "$box/root/sys/fs/cgroup/unified"'
+	fi
+	(
+		# In fresh cgroups, which its cgroup namespace shows systemd as the root.
+		for cg in "${cgroups[@]}"; do mkdir "$cg" && echo "$BASHPID" >"$cg/cgroup.procs"; done
+		# shellcheck disable=SC2016 # expanded by the inner bash
+		exec unshare --mount --pid --fork --net --uts --ipc --cgroup --propagation private -- bash -euc "$mounts"'
+			mount -t proc proc "$box/root/proc"
+			mount -t sysfs -o ro sysfs "$box/root/sys"
+			'"$cgmount"'
+			mount -t tmpfs tmpfs "$box/root/run" && mount -t tmpfs tmpfs "$box/root/tmp"
+			exec chroot "$box/root" env container=deb-test /lib/systemd/systemd --system' \
+			sandbox "$box" "$repo"
+	) >"$box/systemd.log" 2>&1 &
+	ns_leader=$!
+	# shellcheck disable=SC2317 # run by the EXIT trap
+	stop_systemd() {
+		local pid
+		# systemd, pid 1 of the namespace: all in it die with it.
+		read -r pid _ <"/proc/$ns_leader/task/$ns_leader/children" || true
+		[ -n "$pid" ] && kill -KILL "$pid"
+		wait "$ns_leader" 2>/dev/null || true
+		for cg in "${cgroups[@]}"; do
+			[ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+		done
+		rm -rf "$box"
+	}
+	trap stop_systemd EXIT
+	sd=
+	for ((i = 0; i < 100; i++)); do
+		read -r sd _ <"/proc/$ns_leader/task/$ns_leader/children" || true
+		# Its pid is bash's, which mounts, then executes systemd.
+		[ -n "$sd" ] && [ "$(cat "/proc/$sd/comm" 2>/dev/null)" = systemd ] && break
+		sd=
+		sleep 0.1
+	done
+	[ -n "$sd" ] || die "systemd did not start: $(cat "$box/systemd.log")"
+	# Booted when it says so; its bus comes up first.
+	for ((i = 0; i < 600; i++)); do
+		state=$(nsenter -t "$sd" -a -r -w systemctl is-system-running 2>&1) || true
+		case $state in running | degraded) break ;; esac
+		sleep 0.1
+	done
+	case $state in
+	running | degraded) log "systemd booted in the sandbox ($state)" ;;
+	*) die "systemd in the sandbox: ${state:-no answer}: $(tail -n 20 "$box/systemd.log")" ;;
+	esac
+	nsenter -t "$sd" -a -r -w "${inner[@]}"
 	exit 0
 fi
 
@@ -66,6 +140,7 @@ restore_debian=
 cleanup() {
 	local rc=$?
 	[ -n "${proxy_pid:-}" ] && stop_pids "$proxy_pid"
+	((rc == 0)) || log "failed (exit status $rc)"
 	if ((rc != 0)) && [ -f /var/log/nutcracker/nutcracker.log ]; then
 		log "the proxy's log:"
 		tail -n 30 /var/log/nutcracker/nutcracker.log >&2
@@ -80,9 +155,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-command -v logrotate >/dev/null 2>&1 || {
-	apt-get update -qq && apt-get install -y -qq --no-install-recommends logrotate >/dev/null
-} || die "logrotate is missing and apt-get could not install it"
+if ! command -v logrotate >/dev/null 2>&1; then
+	logrotate_deb=$(find /deb-test -name 'logrotate_*.deb' 2>/dev/null | head -n 1 || true)
+	if [ -n "$logrotate_deb" ]; then
+		dpkg -i "$logrotate_deb" >/dev/null
+	else
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends logrotate >/dev/null
+	fi || die "logrotate is missing and could not be installed"
+fi
 systemd=
 if [ "$(systemctl is-system-running 2>/dev/null || true)" = running ] ||
 	[ "$(systemctl is-system-running 2>/dev/null || true)" = degraded ]; then
@@ -109,7 +189,7 @@ unit=/lib/systemd/system/nutcracker.service
 unit_value() { sed -n "s/^$1=//p" "$unit" | tail -n 1; }
 
 # Debian's twemproxy package, for the second part (and to put it back where it was installed).
-debian_deb=$(find /var/cache/apt/archives -name 'nutcracker_*.deb' 2>/dev/null | sort | tail -n 1)
+debian_deb=$(find /deb-test /var/cache/apt/archives -name 'nutcracker_*.deb' 2>/dev/null | sort | tail -n 1 || true)
 if [ -z "$debian_deb" ] && (cd "$tmp" && apt-get download -qq nutcracker >/dev/null 2>&1); then
 	debian_deb=$(ls "$tmp"/nutcracker_*.deb)
 fi
@@ -262,7 +342,7 @@ write_config "$pool1" "$pool2"
 reload_service
 eventually 10 answers "$pool2" PING || fail "the pool added before the reload does not answer"
 serve_checks "$pool1"
-pass "reload: the added pool on $pool2 answers"
+pass "reload ($([ -n "$systemd" ] && echo systemctl reload || echo ExecReload)): the added pool on $pool2 answers"
 
 logrotate -f -s "$tmp/logrotate.state" /etc/logrotate.d/nutcracker || fail "logrotate"
 [ -f /var/log/nutcracker/nutcracker.log.1 ] || fail "logrotate made no nutcracker.log.1"
@@ -279,7 +359,7 @@ pass "logrotate: rotated, the proxy reopened the new file (SIGUSR1) without a re
 stop_service
 [ ! -e /run/nutcracker/nutcracker.pid ] || fail "pid file left after the stop"
 tail -n 1 /var/log/nutcracker/nutcracker.log | grep -q 'done, rabbit done' || fail "no clean exit in the log"
-pass "stopped by SIGTERM, cleanly"
+pass "stopped cleanly ($([ -n "$systemd" ] && echo systemctl stop || echo SIGTERM))"
 
 dpkg -r nutcracker-go >"$tmp/dpkg.out" 2>&1 || { cat "$tmp/dpkg.out" >&2; fail "dpkg -r"; }
 for f in /usr/sbin/nutcracker "$unit" /usr/share/man/man8/nutcracker.8.gz; do
