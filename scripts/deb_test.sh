@@ -28,6 +28,13 @@ repo=$PWD
 . scripts/lib.sh
 PATH=$PATH:/usr/sbin:/sbin
 
+# download DIR PACKAGE: PACKAGE's .deb from the apt repositories into DIR, after an apt-get update
+# when the package lists do not have it (a fresh container's are empty).
+download() {
+	(cd "$1" && apt-get download -qq "$2") >/dev/null 2>&1 ||
+		{ apt-get update -qq >/dev/null 2>&1 && (cd "$1" && apt-get download -qq "$2") >/dev/null 2>&1; }
+}
+
 # ------------------------------------------------------------------- outside: build, then enter
 if [ -z "${DEB_TEST_INNER:-}" ]; then
 	if [ -z "${DEB:-}" ]; then
@@ -51,8 +58,8 @@ if [ -z "${DEB_TEST_INNER:-}" ]; then
 	# The packages the test installs, bound in at /deb-test: ours, Debian's nutcracker and
 	# logrotate (the sandbox may have no network).
 	cp "$DEB" "$box/debs/"
-	(cd "$box/debs" && apt-get download -qq nutcracker >/dev/null 2>&1) || true
-	command -v logrotate >/dev/null || (cd "$box/debs" && apt-get download -qq logrotate >/dev/null 2>&1) || true
+	download "$box/debs" nutcracker || true
+	command -v logrotate >/dev/null || download "$box/debs" logrotate || true
 	inner=(env DEB_TEST_INNER=1 DEB_TEST_SANDBOX=1 DEB="/deb-test/$(basename "$DEB")" bash "$repo/scripts/deb_test.sh")
 	# shellcheck disable=SC2016 # run by an inner bash, with its $box and $repo
 	mounts='
@@ -139,11 +146,17 @@ tmp_setup deb-test
 restore_debian=
 cleanup() {
 	local rc=$?
-	[ -n "${proxy_pid:-}" ] && stop_pids "$proxy_pid"
+	# The proxy with the redis: stop_pids waits for every child.
+	[ -n "${proxy_pid:-}" ] && pids+=("$proxy_pid")
+	stop_pids "${pids[@]}"
+	pids=()
 	((rc == 0)) || log "failed (exit status $rc)"
 	if ((rc != 0)) && [ -f /var/log/nutcracker/nutcracker.log ]; then
 		log "the proxy's log:"
 		tail -n 30 /var/log/nutcracker/nutcracker.log >&2
+	fi
+	if ((rc != 0)) && [ -n "${systemd:-}" ]; then
+		journalctl -u nutcracker.service --no-pager -n 30 >&2 || true
 	fi
 	dpkg -P nutcracker-go >/dev/null 2>&1 || true
 	if [ -n "$restore_debian" ]; then
@@ -190,7 +203,7 @@ unit_value() { sed -n "s/^$1=//p" "$unit" | tail -n 1; }
 
 # Debian's twemproxy package, for the second part (and to put it back where it was installed).
 debian_deb=$(find /deb-test /var/cache/apt/archives -name 'nutcracker_*.deb' 2>/dev/null | sort | tail -n 1 || true)
-if [ -z "$debian_deb" ] && (cd "$tmp" && apt-get download -qq nutcracker >/dev/null 2>&1); then
+if [ -z "$debian_deb" ] && download "$tmp" nutcracker; then
 	debian_deb=$(ls "$tmp"/nutcracker_*.deb)
 fi
 if [ "$(status nutcracker)" = "install ok installed" ]; then
