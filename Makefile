@@ -8,7 +8,17 @@ BIN      := bin/nutcracker
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS  := $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build run test clients browser-test check soak bench bench-ab fuzz clean
+# make install: where the files go (DESTDIR stages them elsewhere). The installed binary's
+# default -c is $(CONF); the plain build keeps conf/nutcracker.yml.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+CONF       := $(SYSCONFDIR)/nutcracker/nutcracker.yml
+SUBST      := sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@CONF@|$(CONF)|g' -e 's|@VERSION@|$(VERSION)|g'
+
+.PHONY: all build run test clients browser-test check soak bench bench-ab fuzz install deb deb-test clean
 
 all: build
 
@@ -79,6 +89,26 @@ prometheus-test:
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
+# The binary, its man page, the systemd unit and, where none is, the configuration (an existing
+# one is never overwritten). The unit runs as user nutcracker: create it first (README.md).
+install:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS) $(INSTALL_LDFLAGS) -X main.defaultConfFile=$(CONF)" -o bin/install/nutcracker ./cmd/nutcracker
+	install -D -m 0755 bin/install/nutcracker $(DESTDIR)$(SBINDIR)/nutcracker
+	install -d -m 0755 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	$(SUBST) packaging/nutcracker.8.in >$(DESTDIR)$(MANDIR)/man8/nutcracker.8
+	$(SUBST) packaging/nutcracker.service.in >$(DESTDIR)$(UNITDIR)/nutcracker.service
+	chmod 0644 $(DESTDIR)$(MANDIR)/man8/nutcracker.8 $(DESTDIR)$(UNITDIR)/nutcracker.service
+	test -e $(DESTDIR)$(CONF) || install -D -m 0644 packaging/nutcracker.yml $(DESTDIR)$(CONF)
+
+# dist/nutcracker-go_<version>_<arch>.deb, replacing Debian's twemproxy package (packaging/build-deb.sh).
+deb:
+	GO=$(GO) VERSION=$(VERSION) bash packaging/build-deb.sh
+
+# Builds the .deb, installs it (dpkg -i), runs the installed service against a real redis-server,
+# reloads, rotates its log, stops it, removes and purges the package (scripts/deb_test.sh).
+deb-test:
+	GO=$(GO) VERSION=$(VERSION) bash scripts/deb_test.sh
+
 clean:
-	rm -rf bin artifacts
+	rm -rf bin artifacts dist
 	rm -f ./*.test ./*.out ./*.prof ./*.pprof ./*.trace

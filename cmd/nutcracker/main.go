@@ -25,6 +25,7 @@ import (
 	"time"
 	"unsafe"
 
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
 	flag "github.com/spf13/pflag"
 
 	"github.com/nutcracker-go/nutcracker/internal/config"
@@ -36,9 +37,14 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/worker"
 )
 
+// defaultConfFile is -c's default. A packaged build sets it at link time
+// (make deb: -ldflags "-X main.defaultConfFile=/etc/nutcracker/nutcracker.yml",
+// the path Debian's twemproxy package compiles in); a plain build keeps
+// twemproxy's relative default.
+var defaultConfFile = "conf/nutcracker.yml"
+
 // Defaults and limits, as twemproxy's nc.c and nc_mbuf.h.
 const (
-	defaultConfFile      = "conf/nutcracker.yml"
 	defaultStatsPort     = 22222
 	defaultStatsAddr     = "0.0.0.0"
 	defaultStatsInterval = 30000 // msec
@@ -225,6 +231,7 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		logging.Noticef("pool %s listening on %s", pc.Name, pc.Listen.Addr)
 	}
 	logging.Noticef("stats on %s", statsAddr)
+	notifySystemd(sdnotify.SdNotifyReady)
 	grace := cfg.Global.Grace() // how long a graceful stop may take
 	reload := func() {
 		next, err := loadConfig(opts.confFile)
@@ -242,6 +249,7 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 		grace = next.Global.Grace()
 	}
 	code := handleSignals(signals, signalHooks{reload: reload})
+	notifySystemd(sdnotify.SdNotifyStopping)
 	// As with workers: every reply owed is sent, each client is closed at
 	// a request boundary.
 	p.Drain(grace)
@@ -290,12 +298,14 @@ func runMaster(opts *options, signals <-chan os.Signal, upgraded bool) int {
 		logging.Noticef("pool %s listening on %s", pc.Name, pc.Listen.Addr)
 	}
 	logging.Noticef("stats on %s, %d workers", statsAddr, opts.workers)
+	notifySystemd(sdnotify.SdNotifyReady)
 	code := handleSignals(signals, signalHooks{
 		reload:  m.Reload,
 		reopen:  m.Reopen,
 		level:   m.Level,
 		upgrade: m.Upgrade,
 	})
+	notifySystemd(sdnotify.SdNotifyStopping)
 	m.Shutdown()
 	if opts.pidFile != "" {
 		daemon.RemovePIDFile(opts.pidFile)
