@@ -126,6 +126,11 @@ func (st *sentinelSetup) failOver(g string, writer *groupWriter) time.Duration {
 		return !switched.IsZero()
 	}, "no sentinel announced a switch of %s", g)
 	ok := writer.firstOKAfter(t, since, switched)
+	// Every running sentinel must know the new master before the old one
+	// comes back: one that still took the old one for the master would
+	// make the new master its replica, and the new master would sync the
+	// old one's empty dataset (a CI run lost acknowledged writes so).
+	st.waitMaster(g, next)
 	// Back as a replica, as its operator would make it at once (the
 	// sentinels would too, but only at their next look, up to 10 s on).
 	old.Restart()
@@ -137,10 +142,26 @@ func (st *sentinelSetup) failOver(g string, writer *groupWriter) time.Duration {
 		info := replication(old.Addr) // the sentinels close its clients when they reconfigure it
 		return strings.Contains(info, "role:slave") && strings.Contains(info, "master_port:"+fmt.Sprint(next.Port)) &&
 			strings.Contains(info, "master_link_status:up")
-	}, "old master %s of %s never became the replica of %s", old.Addr, g, next.Addr)
+	}, "old master %s of %s never became the replica of %s:\n%s\nnew master:\n%s", old.Addr, g, next.Addr, lazy(func() string { return replication(old.Addr) }), lazy(func() string { return replication(next.Addr) }))
 	st.masters[g], st.replicas[g] = next, old
 	st.waitReplica(g)
 	return ok.Sub(switched)
+}
+
+// waitMaster returns once every sentinel that runs names master as
+// group g's master.
+func (st *sentinelSetup) waitMaster(g string, master *testutil.Process) {
+	st.t.Helper()
+	want := testutil.EncodeCmd(strings.Split(master.Addr, ":")...)
+	for _, s := range st.sentinels {
+		if st.down[s] {
+			continue
+		}
+		c := testutil.Dial(st.t, s.Addr)
+		testutil.Eventually(st.t, 30*time.Second, func() bool {
+			return c.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", g) == want
+		}, "sentinel %s does not name %s as %s's master", s.Addr, master.Addr, g)
+	}
 }
 
 // waitReplica returns once every sentinel that runs sees group g's
@@ -319,6 +340,8 @@ func TestSentinelFailover(t *testing.T) {
 	failOver("g1")
 	s1.Resume()
 	delete(st.down, s1)
+	st.waitMaster("g1", st.masters["g1"]) // what s1 slept through
+	st.waitMaster("g2", st.masters["g2"])
 	// 4 and 5: every sentinel back.
 	failOver("g2")
 	failOver("g1")
@@ -568,3 +591,9 @@ func TestSentinelNoneAnswers(t *testing.T) {
 		t.Errorf("Health: %v", err)
 	}
 }
+
+// lazy formats as what its function returns when formatted: a failure
+// message's state as it is at the failure.
+type lazy func() string
+
+func (l lazy) String() string { return l() }
