@@ -63,7 +63,7 @@ func TestSentinelTLS(t *testing.T) {
 	master.Kill()
 	var switched time.Time
 	testutil.Eventually(t, 30*time.Second, func() bool {
-		switched = announced("g")
+		switched = announced("g", "")
 		return !switched.IsZero()
 	}, "no sentinel announced a switch of g")
 	ok := writer.firstOKAfter(t, since, switched)
