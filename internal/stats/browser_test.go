@@ -318,6 +318,11 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if overflow.Page > overflow.Window {
 		t.Errorf("at a phone's width the page is %d px wide in a %d px window", overflow.Page, overflow.Window)
 	}
+	// Every row still shows its server's name (a column sized as a share
+	// of the width once went to nothing there).
+	if w := eval[float64](t, ctx, `Math.min(...[...document.querySelectorAll('th.name')].map(th => th.getBoundingClientRect().width))`); w < 50 {
+		t.Errorf("at a phone's width the server name column is %.0f px wide", w)
+	}
 	screenshot(t, ctx, "status-phone.png")
 }
 
