@@ -91,7 +91,7 @@ func (ps *poolServer) handshakeFailed(conn net.Conn, err error) {
 	reason := stats.TLSFailureReason(err)
 	ps.pool().Stats.TLS.ClientFailures[reason].Add(1)
 	log := logging.Warnf
-	if stats.TLSFailureReasons[reason] == "closed" {
+	if reason == stats.TLSClosed {
 		log = logging.Noticef // a TCP health check does this
 	}
 	log("pool %s: TLS handshake with client %s failed (%s): %v", ps.cfg().Name, conn.RemoteAddr(), stats.TLSFailureReasons[reason], err)

@@ -13,9 +13,18 @@ import (
 	"syscall"
 )
 
-// TLSFailureReasons name the reasons a TLS handshake failed, in the order
-// of the TLSFailures counters (see TLSFailureReason).
-var TLSFailureReasons = [5]string{"timeout", "not_tls", "certificate", "closed", "other"}
+// The reasons a TLS handshake failed (see TLSFailureReason): indexes of
+// the failure counters and of TLSFailureReasons.
+const (
+	TLSTimeout = iota
+	TLSNotTLS
+	TLSCertificate
+	TLSClosed
+	TLSOther
+)
+
+// TLSFailureReasons name the reasons, as /metrics labels them.
+var TLSFailureReasons = [...]string{TLSTimeout: "timeout", TLSNotTLS: "not_tls", TLSCertificate: "certificate", TLSClosed: "closed", TLSOther: "other"}
 
 // TLSCounters are a pool's TLS figures, in /metrics only (the twemproxy
 // document keeps twemproxy's keys): the clients connected with TLS now,
@@ -29,8 +38,8 @@ type TLSCounters struct {
 	ServerFailures [len(TLSFailureReasons)]atomic.Int64
 }
 
-// TLSFailureReason sorts a failed TLS handshake's error into one of
-// TLSFailureReasons, by index: the peer took too long; it does not speak
+// TLSFailureReason sorts a failed TLS handshake's error into one of the
+// reasons above: the peer took too long; it does not speak
 // TLS (a plaintext client on a TLS port); a certificate was refused,
 // either side's (untrusted, expired, the wrong name, missing where one is
 // required; the alerts a peer sends about ours name "certificate" too);
@@ -46,16 +55,16 @@ func TLSFailureReason(err error) int {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.As(err, &netErr) && netErr.Timeout():
-		return 0
+		return TLSTimeout
 	case errors.As(err, &header):
-		return 1
+		return TLSNotTLS
 	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &verify),
 		strings.Contains(err.Error(), "certificate"):
-		return 2
+		return TLSCertificate
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, net.ErrClosed):
-		return 3
+		return TLSClosed
 	}
-	return 4
+	return TLSOther
 }
 
 // TLSSnapshot is a pool's TLSCounters in a Snapshot.
