@@ -48,32 +48,19 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-QUICK=${QUICK:-0}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+bench_defaults 100000
 if [ "$QUICK" = 1 ]; then
-	ROUNDS=${ROUNDS:-1}
-	N=${N:-10000}
-	N_PIPE=${N_PIPE:-50000}
 	N_MGET=${N_MGET:-2000}
 fi
-ROUNDS=${ROUNDS:-3}
-N=${N:-100000}
-N_PIPE=${N_PIPE:-500000}
 N_MGET=${N_MGET:-20000}
 MGET_KEYS=${MGET_KEYS:-100}
-CLIENTS=${CLIENTS:-50}
-KEYSPACE=${KEYSPACE:-100000}
-LOAD_CPU=${LOAD_CPU:-0}
-SERVER_CPU=${SERVER_CPU:-1}
-RUN_TIMEOUT=${RUN_TIMEOUT:-120}
-MAX_SECONDS=${MAX_SECONDS:-240}
-TWEMPROXY_BIN=${TWEMPROXY_BIN:-/usr/sbin/nutcracker}
 
 PROTOCOLS=(redis memcache)
 TARGETS=(direct twemproxy ours)
 ORDER=(direct twemproxy ours ours twemproxy direct)
 
-# shellcheck source=scripts/lib.sh
-. scripts/lib.sh
 
 bash scripts/deps.sh bench
 

@@ -50,29 +50,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-QUICK=${QUICK:-0}
-if [ "$QUICK" = 1 ]; then
-	ROUNDS=${ROUNDS:-1}
-	N=${N:-10000}
-	N_PIPE=${N_PIPE:-50000}
-fi
-ROUNDS=${ROUNDS:-3}
-N=${N:-50000}
-N_PIPE=${N_PIPE:-500000}
-CLIENTS=${CLIENTS:-50}
-KEYSPACE=${KEYSPACE:-100000}
-LOAD_CPU=${LOAD_CPU:-0}
-SERVER_CPU=${SERVER_CPU:-1}
-RUN_TIMEOUT=${RUN_TIMEOUT:-120}
-MAX_SECONDS=${MAX_SECONDS:-240}
-TWEMPROXY_BIN=${TWEMPROXY_BIN:-/usr/sbin/nutcracker}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+bench_defaults 50000
 
 TARGETS=(stunnel-twemproxy ours-tls ours-plain)
 ORDER=(stunnel-twemproxy ours-tls ours-plain ours-plain ours-tls stunnel-twemproxy)
 WORKLOADS=(get_p1 set_p1 get_p16 set_p16)
 
-# shellcheck source=scripts/lib.sh
-. scripts/lib.sh
 
 bash scripts/deps.sh bench
 

@@ -37,19 +37,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-QUICK=${QUICK:-0}
-if [ "$QUICK" = 1 ]; then
-	ROUNDS=${ROUNDS:-1}
-	N=${N:-10000}
-	N_PIPE=${N_PIPE:-50000}
-fi
-ROUNDS=${ROUNDS:-3}
-N=${N:-100000}
-N_PIPE=${N_PIPE:-500000}
-CLIENTS=${CLIENTS:-50}
-KEYSPACE=${KEYSPACE:-100000}
-RUN_TIMEOUT=${RUN_TIMEOUT:-120}
-MAX_SECONDS=${MAX_SECONDS:-240}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+bench_defaults 100000
 
 TARGETS=(n0 n1 n2 n2M3)
 ORDER=(n0 n1 n2 n2M3 n2M3 n2 n1 n0)
@@ -57,8 +47,6 @@ declare -A FLAGS=([n0]="-n 0" [n1]="-n 1" [n2]="-n 2" [n2M3]="-n 2 -M 3")
 declare -A WORKERS=([n0]=0 [n1]=1 [n2]=2 [n2M3]=2)
 WORKLOADS=(get_p1 set_p1 get_p16 set_p16)
 
-# shellcheck source=scripts/lib.sh
-. scripts/lib.sh
 
 bash scripts/deps.sh
 

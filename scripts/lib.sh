@@ -1,5 +1,28 @@
 # shellcheck shell=bash
-# Helpers shared by scripts/run.sh, scripts/bench.sh and scripts/bench_workers.sh (sourced, not run).
+# Helpers shared by scripts/run.sh and the benchmark scripts (sourced, not run).
+
+# bench_defaults N: the environment the benchmark scripts share (each script's header lists it),
+# unset values set to their defaults: N requests per -P 1 run (QUICK=1: 10000, N_PIPE 50000 and one
+# round), N_PIPE per -P 16 run, ROUNDS, CLIENTS, KEYSPACE, the cores, the time limits and
+# Debian's twemproxy.
+bench_defaults() {
+	QUICK=${QUICK:-0}
+	if [ "$QUICK" = 1 ]; then
+		ROUNDS=${ROUNDS:-1}
+		N=${N:-10000}
+		N_PIPE=${N_PIPE:-50000}
+	fi
+	ROUNDS=${ROUNDS:-3}
+	N=${N:-$1}
+	N_PIPE=${N_PIPE:-500000}
+	CLIENTS=${CLIENTS:-50}
+	KEYSPACE=${KEYSPACE:-100000}
+	LOAD_CPU=${LOAD_CPU:-0}
+	SERVER_CPU=${SERVER_CPU:-1}
+	RUN_TIMEOUT=${RUN_TIMEOUT:-120}
+	MAX_SECONDS=${MAX_SECONDS:-240}
+	TWEMPROXY_BIN=${TWEMPROXY_BIN:-/usr/sbin/nutcracker}
+}
 
 # port_busy PORT: something accepts connections on 127.0.0.1:PORT (bash's /dev/tcp, no extra tools).
 port_busy() {
