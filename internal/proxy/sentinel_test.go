@@ -165,12 +165,14 @@ func (st *sentinelSetup) failOver(g string, writer *groupWriter) time.Duration {
 }
 
 // followed returns the address of the running sentinel the proxy
-// follows (the one with a pattern subscription: the test's own are plain
-// ones), or "" when it follows none of them (it is stuck on a paused one).
+// follows (the one with a pattern subscription, psub=1: the test's own
+// are plain ones; its last command is the heartbeat's PING, not
+// PSUBSCRIBE), or "" when it follows none of them (it is stuck on a
+// paused one).
 func (st *sentinelSetup) followed() string {
 	st.t.Helper()
 	for _, s := range st.sentinels {
-		if !st.down[s] && strings.Contains(testutil.Dial(st.t, s.Addr).Do("CLIENT", "LIST"), " cmd=psubscribe ") {
+		if !st.down[s] && strings.Contains(testutil.Dial(st.t, s.Addr).Do("CLIENT", "LIST"), " psub=1 ") {
 			return s.Addr
 		}
 	}
