@@ -75,8 +75,11 @@ type client struct {
 	fd      int             // conn's descriptor, -1 if none: for CLIENT LIST
 	since   time.Time       // accepted (or adopted)
 
-	queue  requests      // in arrival order, read by the writer
-	notify chan struct{} // cap 1: a request was queued or completed, or the queue closed
+	queue requests // in arrival order, read by the writer
+	// writing: a writer goroutine runs (see writeLoop); w is its state.
+	writing     atomic.Bool
+	w           *writer
+	startWriter func() // runs writeLoop, tracked as Proxy.spawn does: made once
 
 	proto    proto.Protocol
 	affinity uint32       // picks this client's connection to each server
@@ -94,6 +97,14 @@ type client struct {
 	// (HandOver's grace is over).
 	abandoned atomic.Bool
 	parkFD    int32 // the socket's descriptor while parked; under mu
+	// Parking right after a burst (see parkSoon). eager: the client parks
+	// as soon as its replies are written and it sent nothing more;
+	// soonAsked: the writer asked that of the reader; parkedSoon and
+	// parkedAt (under mu): the last park was one of those, and when.
+	eager      atomic.Bool
+	soonAsked  atomic.Bool
+	parkedSoon bool
+	parkedAt   time.Time
 
 	// Handed from the reader to the writer through the queue's close:
 	// why the reader stopped, and for a handover the bytes read and not
@@ -107,6 +118,7 @@ type client struct {
 	inTransaction bool
 
 	// Owned by the reader goroutine.
+	in     *connReader  // while it runs
 	st     *poolState   // the pool state its requests use (see follow)
 	h      proto.Client // the protocol's state of this client: parser, AUTH
 	fragOf []int32      // scratch: server index -> fragment index
@@ -133,13 +145,14 @@ func newClient(ps *poolServer, conn net.Conn, sock *tlsSocket) *client {
 		ps:       ps,
 		conn:     conn,
 		tlsSock:  sock,
-		queue:    requests{room: make(chan struct{}, 1)},
-		notify:   make(chan struct{}, 1),
-		settled:  make(chan struct{}, 1),
 		proto:    ps.proto,
 		affinity: clientSeq.Add(1),
 	}
 	c.fd, c.since = -1, time.Now()
+	c.startWriter = func() {
+		defer c.p.goroutines.Done()
+		c.writeLoop()
+	}
 	if sc, ok := c.socket().(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 		if c.raw != nil {
@@ -181,10 +194,14 @@ func (c *client) begin() {
 	c.run()
 }
 
-// run starts the reader and the writer (reading).
+// run starts the reader (reading); the writer starts when there is a
+// reply to write. A TLS client's output is made first: the TLS connection
+// writes through it (tlsSocket).
 func (c *client) run() {
+	if c.tlsSock != nil {
+		c.writer()
+	}
 	c.p.spawn(c.readLoop)
-	c.p.spawn(c.writeLoop)
 }
 
 // parkLocked parks the client if it may: not leaving, the proxy open, the
@@ -195,6 +212,10 @@ func (c *client) parkLocked() bool {
 		return false
 	}
 	c.setStateLocked(stateParked)
+	c.parkedSoon = c.soonAsked.Swap(false)
+	if c.parkedSoon {
+		c.parkedAt = time.Now()
+	}
 	return true
 }
 
@@ -224,8 +245,26 @@ func (c *client) resume() {
 	}
 	c.p.parker.remove(c)
 	c.setStateLocked(stateReading)
+	// A client back soon after parking right after a burst is busy: it
+	// parks again only once idle for a sweep.
+	c.eager.Store(!c.parkedSoon || time.Since(c.parkedAt) >= parkSweep)
 	c.mu.Unlock()
 	c.run()
+}
+
+// parkSoon is the writer's, with every reply written and no request
+// queued: an eager client is asked to park now rather than after a sweep
+// of idleness, so that a burst of clients that each sent a request or two
+// (a fleet of application servers after a deploy, a health check) holds
+// no goroutine for long. A client that comes back within a sweep of such
+// a park is busy, and is not eager again until it has idled a sweep: it
+// cost one park more.
+func (c *client) parkSoon(o *output) {
+	if !c.eager.Load() || c.soonAsked.Load() || c.pending.Load() != 0 || c.getState() != stateReading || o.busy() {
+		return
+	}
+	c.soonAsked.Store(true)
+	c.conn.SetReadDeadline(aLongTimeAgo) // as the sweeper does: the reader parks if idle
 }
 
 // leave asks the client to leave for h (a handover or a drain): its
@@ -292,6 +331,29 @@ func (c *client) shutdownRead() {
 	}
 }
 
+// breakSocket shuts the client's socket down both ways, to end its reader
+// (which reads end of file) and writer: Close would wait for a reader
+// inside its read call (see connReader), and the client's end closes it.
+// A socket going to another process is left alone: the shutdown would end
+// the connection there too.
+func (c *client) breakSocket() {
+	type halfCloser interface {
+		CloseRead() error
+		CloseWrite() error
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.getState() == stateHandedOver {
+		return
+	}
+	if s, ok := c.socket().(halfCloser); ok {
+		s.CloseRead()
+		s.CloseWrite()
+		return
+	}
+	c.socket().Close()
+}
+
 // handingOver marks the client's socket as going to another process.
 func (c *client) handingOver() {
 	c.mu.Lock()
@@ -347,6 +409,9 @@ func (c *client) answered() {
 // transaction's) and those that go on the shared ones could otherwise
 // reach one server out of order: a GET sent after EXEC read before it.
 func (c *client) settle() {
+	if c.settled == nil { // made the first time: before settling tells answered of it
+		c.settled = make(chan struct{}, 1)
+	}
 	c.settling.Store(true)
 	for c.pending.Load() != 0 {
 		<-c.settled
@@ -354,14 +419,6 @@ func (c *client) settle() {
 	c.settling.Store(false)
 	select { // a signal left from a wait that ended without it
 	case <-c.settled:
-	default:
-	}
-}
-
-// wakeWriter tells the writer something changed; it re-checks.
-func (c *client) wakeWriter() {
-	select {
-	case c.notify <- struct{}{}:
 	default:
 	}
 }

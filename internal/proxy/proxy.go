@@ -479,8 +479,8 @@ func (p *Proxy) Close() error {
 		ps.closeListener()
 	}
 	for _, c := range p.clientList(nil) {
-		c.socket().Close() // a TLS client's too: no close_notify to wait on
-		c.resume()         // if parked: its goroutines end it
+		c.breakSocket() // a TLS client's too: no close_notify to wait on
+		c.resume()      // if parked: its goroutines end it
 	}
 	if p.parker != nil {
 		p.parker.close()

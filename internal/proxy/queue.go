@@ -5,9 +5,8 @@ import "sync"
 // requests is a client's FIFO of requests from its reader to its writer.
 // It is a ring that grows on demand up to maxPipeline slots, so an idle
 // client holds a few slots, not maxPipeline; the reader waits for room
-// when it is full. The writer learns of a push or of the close through
-// the client's notify channel, which also tells it of completed requests:
-// it re-checks after every wake-up.
+// when it is full. The writer is started for a reply ready, a request
+// answered by the proxy, or the close (client.wakeWriter).
 type requests struct {
 	mu     sync.Mutex
 	ring   []*msg
@@ -15,7 +14,7 @@ type requests struct {
 	n      int
 	closed bool
 	full   bool          // the reader waits for room
-	room   chan struct{} // cap 1: a slot was freed while full
+	room   chan struct{} // cap 1: a slot was freed while full; made the first time
 }
 
 // keptRing is the largest ring kept once the queue is empty: deeper
@@ -26,9 +25,13 @@ const keptRing = 64
 func (q *requests) push(m *msg) {
 	q.mu.Lock()
 	for q.n == maxPipeline {
+		if q.room == nil { // made once needed: most clients never fill the queue
+			q.room = make(chan struct{}, 1)
+		}
 		q.full = true
+		room := q.room
 		q.mu.Unlock()
-		<-q.room
+		<-room
 		q.mu.Lock()
 	}
 	if q.n == len(q.ring) {
@@ -73,6 +76,13 @@ func (q *requests) pop() (m *msg, ok, closed bool) {
 		}
 	}
 	return m, true, false
+}
+
+// ready reports whether pop would return a request or the close.
+func (q *requests) ready() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n > 0 || q.closed
 }
 
 // close marks the end of the requests (under the reader).

@@ -31,34 +31,36 @@ func TestReaderSizesBuffersByLastRequest(t *testing.T) {
 
 	const size = 4 << 10
 	pool := &sync.Pool{New: func() any { b := make([]byte, 0, size); return &b }}
-	r := newConnReader(server, pool, size)
+	// The consumer takes a "request" of want bytes once all are there,
+	// noting the capacity of the buffer its first bytes were read into.
+	want, first := 0, 0
+	var r *connReader
+	r = newConnReader(server, pool, size, func() bool {
+		if first == 0 {
+			first = cap(r.buf)
+		}
+		if len(r.buf) < want {
+			return false
+		}
+		r.start = len(r.buf)
+		return true
+	})
 	defer r.release()
-	var buf []byte
 	// receive waits idle (the reader lets its buffer go), then reads n
-	// bytes the way readLoop does (growing a full buffer) and returns the
-	// capacity of the buffer the first read used.
+	// bytes as a request and returns the capacity of the buffer the first
+	// read used.
 	receive := func(n int) int {
 		t.Helper()
 		server.SetReadDeadline(time.Now().Add(time.Millisecond))
-		var err error
-		if buf, err = r.read(buf); !errors.Is(err, os.ErrDeadlineExceeded) || buf != nil {
-			t.Fatalf("idle read: %v, holding %d bytes; want a timeout and no buffer", err, cap(buf))
+		if err := r.run(); !errors.Is(err, os.ErrDeadlineExceeded) || r.buf != nil {
+			t.Fatalf("idle read: %v, holding %d bytes; want a timeout and no buffer", err, cap(r.buf))
 		}
 		server.SetReadDeadline(time.Time{})
+		want, first = n, 0
 		go client.Write(make([]byte, n))
-		first := 0
-		for len(buf) < n {
-			if len(buf) == cap(buf) && buf != nil {
-				buf = r.grow(buf)
-			}
-			if buf, err = r.read(buf); err != nil {
-				t.Fatal(err)
-			}
-			if first == 0 {
-				first = cap(buf)
-			}
+		if err := r.run(); err != nil {
+			t.Fatal(err)
 		}
-		buf = buf[:0] // parsed
 		return first
 	}
 	if got := receive(100); got != size {

@@ -20,72 +20,34 @@ func (c *client) readLoop() {
 	c.st = c.ps.state.Load() // no request is out: the current state
 	c.st.users.add(1)
 	defer func() { c.st.users.add(-1) }()
-	r := newConnReader(c.conn, &c.p.readBufs, c.p.opts.MbufSize)
-	defer r.release()
-	// buf is nil while waiting idle; an adopted client's first bytes are
-	// parsed before anything is read (primed).
-	buf, primed := c.unparsed, c.unparsed != nil
-	c.unparsed = nil
-	start := 0 // first byte of the request being parsed
+	r := newConnReader(c.conn, &c.p.readBufs, c.p.opts.MbufSize, c.parseRequests)
+	c.in = r
+	defer func() { r.release(); c.in = nil }()
+	if c.unparsed != nil { // an adopted client's first bytes, parsed before anything is read
+		r.prime(c.unparsed)
+		c.unparsed = nil
+		if c.parseRequests() {
+			return
+		}
+	}
 	for {
-		if buf != nil && len(buf) == cap(buf) {
-			if start > 0 {
-				n := copy(buf, buf[start:])
-				buf, start = buf[:n], 0
-			} else {
-				buf = r.grow(buf)
-			}
-		}
-		var err error
-		if primed {
-			primed = false
-		} else {
-			buf, err = r.read(buf)
-			c.reads.Add(1)
-		}
-		if c.st.cfg.SlowReqDuration > 0 {
-			c.readAt = time.Now() // once per read, for every request in it
-		}
-		for start < len(buf) {
-			n, perr := c.h.Parse(buf[start:])
-			if perr != nil {
-				logging.Noticef("client %s on pool %s: %v: closing it", c.conn.RemoteAddr(), c.ps.cfg().Name, perr)
-				m := c.newMsg()
-				m.Local = c.proto.AppendFramingError(m.Local, perr)
-				c.ps.pool().Stats.ClientErr.Add(1)
-				m.Closes = true
-				c.answer(m)
-				return
-			}
-			if n == 0 {
-				break
-			}
-			c.follow()
-			quit := c.dispatch(buf[start : start+n])
-			start += n
-			if quit {
-				return
-			}
-		}
-		if start == len(buf) { // everything parsed; r.read lets go of buf while idle
-			start, buf = 0, buf[:0]
-		}
-		if err == nil {
-			continue
-		}
+		err := r.run()
 		switch {
+		case err == nil: // parseRequests stopped: QUIT, a framing error
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if c.leaving() == nil { // the sweeper asks it to park
 				c.conn.SetReadDeadline(time.Time{})
 				if c.leaving() == nil { // no handover meanwhile
-					if start < len(buf) || c.pending.Load() != 0 || c.h.InTransaction() {
+					if len(r.unconsumed()) > 0 || c.pending.Load() != 0 || c.h.InTransaction() {
+						c.eager.Store(false) // busy: it parks once idle a sweep
+						c.soonAsked.Store(false)
 						continue // not idle after all, or holding a transaction open
 					}
 					c.stop = stopPark
 					return
 				}
 			}
-			c.stopLeaving(buf[start:])
+			c.stopLeaving(r.unconsumed())
 		case errors.Is(err, io.EOF):
 			c.ps.pool().Stats.ClientEOF.Add(1)
 		case !errors.Is(err, net.ErrClosed): // not our own close
@@ -93,4 +55,37 @@ func (c *client) readLoop() {
 		}
 		return
 	}
+}
+
+// parseRequests parses and dispatches the requests the reader holds
+// whole (connReader.consume); it reports true when the client is not to
+// be read any more: it QUIT, or broke the framing.
+func (c *client) parseRequests() (stop bool) {
+	r := c.in
+	c.reads.Add(1)
+	if c.st.cfg.SlowReqDuration > 0 {
+		c.readAt = time.Now() // once per read, for every request in it
+	}
+	for r.start < len(r.buf) {
+		n, err := c.h.Parse(r.buf[r.start:])
+		if err != nil {
+			logging.Noticef("client %s on pool %s: %v: closing it", c.conn.RemoteAddr(), c.ps.cfg().Name, err)
+			m := c.newMsg()
+			m.Local = c.proto.AppendFramingError(m.Local, err)
+			c.ps.pool().Stats.ClientErr.Add(1)
+			m.Closes = true
+			c.answer(m)
+			return true
+		}
+		if n == 0 {
+			return false
+		}
+		c.follow()
+		quit := c.dispatch(r.buf[r.start : r.start+n])
+		r.start += n
+		if quit {
+			return true
+		}
+	}
+	return false
 }

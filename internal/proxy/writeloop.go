@@ -11,31 +11,128 @@ import (
 // writeLoop sends the replies in request order, and once the reader has
 // stopped and every reply owed is written, acts on why it stopped: the
 // client parks, hands over or closes (see client.go).
+//
+// It runs only while it has something to do: where it would wait (for
+// the oldest request's reply, or for a request), it ends, and whatever
+// gives it work again starts a new one (wakeWriter). A client that waits
+// for its reply, or sends nothing, so holds one goroutine, its reader,
+// not two; and a reply costs the starting of a goroutine where it cost
+// the waking of one.
 func (c *client) writeLoop() {
-	w := &writer{c: c, o: c.newOutput()}
 	for {
-		m, ok, closed := c.queue.pop()
-		switch {
-		case ok:
-			w.take(m)
-			continue
-		case !closed:
-			w.flush() // nothing else is ready: the client gets what is done
-			<-c.notify
-			continue
+		w := c.writer() // anew after a pause: a writer that parked the client let go of it
+		m := w.cur
+		if m == nil {
+			var ok, closed bool
+			if m, ok, closed = c.queue.pop(); !ok && !closed {
+				w.flush() // nothing else is ready: the client gets what is done
+				c.parkSoon(w.o)
+				if c.pauseWriter(w) {
+					return
+				}
+				continue
+			}
+			if closed {
+				if c.writerStopped(w) {
+					return
+				}
+				continue
+			}
+			w.cur = m
 		}
-		w.flush()
-		if c.stop == stopPark && !w.failed {
-			if c.park(w.o) {
+		switch {
+		case w.failed || !m.done.Load() && c.abandoned.Load():
+			// dropped, or answered with an error (take)
+		case !m.done.Load():
+			w.flush()
+			if c.pauseWriter(w) {
 				return
 			}
-			continue // it reads again
+			continue
+		case c.resend(m): // a cluster's redirection: m went again
+			continue
 		}
-		handedOver := c.stop == stopLeave && w.o.wait() == nil && !w.failed &&
-			!c.abandoned.Load() && c.handOff()
-		c.end(handedOver)
-		return
+		w.cur = nil
+		w.take(m)
 	}
+}
+
+// writerStopped is the writer's once the reader has stopped and every
+// request is taken: the client parks, hands over or closes. It reports
+// whether the writer ends; false when it goes on (the client reads again).
+func (c *client) writerStopped(w *writer) bool {
+	w.flush()
+	if c.stop == stopPark && !w.failed {
+		// A parked client holds no writer state (a TLS client's output
+		// stays: its TLS connection writes through it). Let go of it
+		// before parking: once parked, the client may read again and
+		// start another writer at once.
+		if c.tlsSock == nil {
+			c.w = nil
+		}
+		if c.park(w.o) {
+			return c.pauseWriter(nil)
+		}
+		c.w = w
+		return false // it reads again
+	}
+	handedOver := c.stop == stopLeave && w.o.wait() == nil && !w.failed &&
+		!c.abandoned.Load() && c.handOff()
+	c.end(handedOver)
+	return true // and no writer starts again: writing stays set
+}
+
+// wakeWriter tells the writer something changed: it starts one if none
+// runs; one that runs re-checks before it ends (pauseWriter).
+func (c *client) wakeWriter() {
+	if !c.writing.Load() && c.writing.CompareAndSwap(false, true) {
+		c.p.goroutines.Add(1) // as Proxy.spawn does, without a closure each time
+		go c.startWriter()
+	}
+}
+
+// pauseWriter is the writer's where it would wait, with w its state (nil
+// once let go of): it reports true when it is to end, false when work
+// came meanwhile and it goes on. Whoever gives it work does so before
+// wakeWriter, so either this check sees the work or wakeWriter sees the
+// writer gone and starts another.
+//
+// Once writing is clear another writer may start and change the writer
+// state, so what the check needs of it is read before.
+func (c *client) pauseWriter(w *writer) bool {
+	var cur *msg
+	if w != nil {
+		cur = w.cur
+		if cap(w.out) > maxIdleOut {
+			w.out = nil // a burst's buffer goes back
+		}
+	}
+	c.writing.Store(false)
+	if !c.writerHasWork(cur) {
+		return true
+	}
+	return !c.writing.CompareAndSwap(false, true) // another one started meanwhile
+}
+
+// writerHasWork reports whether a writer waiting for cur's reply (or, if
+// nil, for a request) would not wait now. A cur that another writer took
+// meanwhile (and recycled) may be misread; that writer then does the work.
+func (c *client) writerHasWork(cur *msg) bool {
+	if c.abandoned.Load() {
+		return true
+	}
+	if cur != nil {
+		return cur.done.Load()
+	}
+	return c.queue.ready()
+}
+
+// writer returns the client's writer state, made on first use.
+func (c *client) writer() *writer {
+	if c.w == nil {
+		c.w = &writer{c: c, o: c.newOutput()}
+	}
+	return c.w
 }
 
 // newOutput returns the output of a writer starting: on the socket, and
@@ -49,12 +146,14 @@ func (c *client) newOutput() *output {
 	return o
 }
 
-// writer is the state of a client's writeLoop: the replies encoded and
-// not yet sent, and whether the connection failed.
+// writer is the state of a client's writeLoop, kept from one writer
+// goroutine to the next: the replies encoded and not yet sent, the
+// request whose reply it waits for, and whether the connection failed.
 type writer struct {
 	c      *client
 	o      *output
 	out    []byte // replies encoded, sent when nothing else is ready
+	cur    *msg   // taken from the queue, its reply not written yet
 	failed bool   // the connection failed or closes: replies are discarded
 }
 
@@ -66,10 +165,13 @@ func (w *writer) send(b []byte) (owned bool) {
 	owned, err := w.o.send(b)
 	if err != nil {
 		w.failed = true
-		w.c.socket().Close() // unblocks the reader (a failed TLS connection gets no close_notify)
+		w.c.breakSocket() // ends the reader
 	}
 	return owned
 }
+
+// maxIdleOut is the largest reply buffer a writer keeps while it waits.
+const maxIdleOut = 16 << 10
 
 // flush sends the replies encoded so far.
 func (w *writer) flush() {
@@ -80,35 +182,26 @@ func (w *writer) flush() {
 	}
 }
 
-// take waits for the reply to m, the oldest request, and encodes it.
+// take encodes the reply to m, the oldest request: it has its reply, or
+// the connection failed, or the client is abandoned (HandOver's grace is
+// over).
 func (w *writer) take(m *msg) {
 	c := w.c
+	c.answered()
 	if w.failed {
-		c.answered()
 		if m.done.Load() {
 			releaseMsg(m)
 		} // else a backend still owns it: leave it to the GC
 		return
 	}
-	for {
-		for !m.done.Load() {
-			if c.abandoned.Load() {
-				// Closing during a handover: the reply will not come in time.
-				// A backend still owns m: leave it to the GC.
-				c.answered()
-				if !m.NoReply {
-					w.out = c.proto.AppendError(w.out, errHandOverTimeout)
-				}
-				return
-			}
-			w.flush()
-			<-c.notify
+	if !m.done.Load() {
+		// Closing during a handover: the reply will not come in time.
+		// A backend still owns m: leave it to the GC.
+		if !m.NoReply {
+			w.out = c.proto.AppendError(w.out, errHandOverTimeout)
 		}
-		if !c.resend(m) { // a cluster's redirection: m went again
-			break
-		}
+		return
 	}
-	c.answered()
 	c.noticeDemoted(m)
 	if m.Silent {
 		// CLIENT REPLY OFF or SKIP: done, and not written
