@@ -419,27 +419,6 @@ else:
     inflight(sys.argv[2], int(sys.argv[3]), sys.argv[4], *map(int, sys.argv[5:9]))
 PY
 
-# wait_line FILE REGEX SECONDS: wait for a line matching REGEX in FILE; fails after SECONDS.
-wait_line() {
-	local i
-	for ((i = 0; i < $3 * 20; i++)); do
-		grep -qE "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# wait_fds PID MIN MAX SECONDS: wait until PID's tree has between MIN and MAX descriptors open.
-wait_fds() {
-	local i n
-	for ((i = 0; i < $4 * 10; i++)); do
-		n=$(fd_count "$1")
-		((n >= $2 && n <= $3)) && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # rss_run PROTO TARGET: the memory steps on a fresh proxy; one line to rss_samples.
 rss_run() {
 	local proto=$1 t=$2 pid idle=NA conns=NA open=NA peak=NA after=NA replies=NA errors=NA note='' fd0 cpid out kb i still
