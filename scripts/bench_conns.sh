@@ -32,6 +32,7 @@
 #   LOAD_CPU [0], SERVER_CPU [1]   taskset cores (no pinning on a 1-core machine)
 #   TWEMPROXY_BIN [/usr/sbin/nutcracker]; PREDIXY_BIN (optional); NUTCRACKER_BIN (default: build)
 #   OURS_ARGS [-n 0]    flags for our binary only
+#   TARGETS ["direct twemproxy predixy ours"]   the targets to run, e.g. TARGETS=ours after a change
 #   RESULTS             also write the steps (TSV: target, step, rss_kb, conns, busy, requests,
 #                       rps, p50_us, p99_us, note) to RESULTS.conns
 #
@@ -58,7 +59,8 @@ STEP_TIMEOUT=${STEP_TIMEOUT:-120}
 OURS_ARGS=${OURS_ARGS--n 0}
 SOURCES=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5
 
-TARGETS=(direct twemproxy predixy ours)
+# shellcheck disable=SC2206 # a list of names
+TARGETS=(${TARGETS:-direct twemproxy predixy ours})
 
 bash scripts/deps.sh bench
 tmp_setup nutcracker-bench-conns
@@ -195,6 +197,17 @@ record() {
 	echo "$*" >>"$steps"
 }
 
+# record_na TARGET STEP CONNS WHY: a step that did not run.
+record_na() {
+	record "$1" "$2" NA "$3" NA NA NA NA NA "$4"
+}
+# memory_na TARGET WHY: none of the memory steps ran.
+memory_na() {
+	record_na "$1" start 0 "$2"
+	record_na "$1" "idle$MEM_CONNS" "$MEM_CONNS" "$2"
+	record_na "$1" "ping$MEM_CONNS" "$MEM_CONNS" "$2"
+}
+
 # result_field LINE KEY: KEY's value in connload's "result k=v ... [first_error="..."]" LINE
 # (first_error, last, runs to the end of the line).
 result_field() {
@@ -220,20 +233,20 @@ load_stop() {
 	exec 4>&-
 	stop_tree "$load_pid"
 }
-# load_error: connload's own complaint (its last line), or that it ran out of time.
+# load_error: connload's own complaint, or that the step ran out of time.
 load_error() {
-	if kill -0 "$load_pid" 2>/dev/null; then
-		echo "no reply in time (STEP_TIMEOUT=$STEP_TIMEOUT)"
+	if grep -q '^connload: ' "$load_out"; then
+		grep -m 1 '^connload: ' "$load_out" | sed 's/^connload: //' | cut -c1-140
 	else
-		tail -n 1 "$load_out" | sed 's/^connload: //' | cut -c1-140
+		echo "not done within STEP_TIMEOUT=$STEP_TIMEOUT s"
 	fi
 }
 
 # memory_steps TARGET: start and idle on one fresh proxy, ping on another.
 memory_steps() {
-	local t=$1 step start_kb fd0 why='' rss
+	local t=$1 start_kb fd0 why='' rss
 	if ! start_target "$t" idle; then
-		for step in start "idle$MEM_CONNS" "ping$MEM_CONNS"; do record "$t" "$step" NA "$MEM_CONNS" NA NA NA NA NA "$why"; done
+		memory_na "$t" "$why"
 		return
 	fi
 	start_kb=$(rss_kb "$proxy_pid")
@@ -285,8 +298,7 @@ scaling_step() {
 		fi
 		line=$(grep -m 1 '^result ' "$load_out" || true)
 		if [ -z "$line" ]; then
-			why=$(load_error)
-			record "$t" "conns$n" NA "$n" NA NA NA NA NA "$why"
+			record_na "$t" "conns$n" "$n" "$(load_error)"
 		else
 			[ "$(result_field "$line" errors)" = 0 ] || why="$(result_field "$line" errors) busy connections failed: $(result_field "$line" first_error)"
 			record "$t" "conns$n" "$peak" "$n" "$(result_field "$line" busy)" "$(result_field "$line" requests)" \
@@ -296,7 +308,7 @@ scaling_step() {
 		[ -z "$proxy_pid" ] || stop_tree "$proxy_pid"
 		return
 	fi
-	record "$t" "conns$n" NA "$n" NA NA NA NA NA "$why"
+	record_na "$t" "conns$n" "$n" "$why"
 }
 
 steps=$tmp/conns.tsv
@@ -309,6 +321,8 @@ start=$SECONDS
 for t in "${TARGETS[@]}"; do
 	if [ -n "${NA[$t]:-}" ]; then
 		log "$t: n/a (${NA[$t]})"
+		memory_na "$t" "${NA[$t]}"
+		for n in $SCALE_CONNS; do record_na "$t" "conns$n" "$n" "${NA[$t]}"; done
 		continue
 	fi
 	if [ "$t" != direct ]; then
@@ -330,21 +344,20 @@ echo "nutcracker bench, connections: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) co
 echo "  ours: $ours_bin $OURS_ARGS; twemproxy: $TWEMPROXY_BIN; predixy: ${PREDIXY_BIN:-none}; file limit $fd_limit"
 echo "  pinned: connload on cpu ${pin_load[2]:-any}, proxies and backends on cpu ${pin_server[2]:-any};" \
 	"load average before: $load_before"
-for t in "${TARGETS[@]}"; do [ -z "${NA[$t]:-}" ] || echo "  $t: n/a (${NA[$t]})"; done
 echo
 echo "Proxy memory, VmRSS MB, a fresh proxy per step: at start (after a smoke check), with $MEM_CONNS idle"
 echo "  client connections, with $MEM_CONNS that have each just answered one PING (all at once)"
-awk -F'\t' -v conns="$MEM_CONNS" '
-	NR == 1 { next }
+awk -F'\t' -v conns="$MEM_CONNS" -v targets="${TARGETS[*]}" '
+	NR == 1 || $2 ~ /^conns/ { next }
 	{ val[$1, $2] = $3 }
 	$10 != "" && !(($1, $10) in said) { said[$1, $10] = 1; note[$1] = note[$1] (note[$1] == "" ? "" : "; ") $2 ": " $10 }
 	function mb(kb) { return kb == "" || kb == "NA" ? "n/a" : sprintf("%.1f", kb / 1024) }
 	END {
 		fmt = "%-10s %8s %12s %12s%s\n"
 		printf fmt, "target", "start", "idle " conns, "ping " conns, ""
-		n = split("twemproxy predixy ours", T, " ")
+		n = split(targets, T, " ")
 		for (i = 1; i <= n; i++) {
-			t = T[i]
+			if ((t = T[i]) == "direct") continue
 			printf fmt, t, mb(val[t, "start"]), mb(val[t, "idle" conns]), mb(val[t, "ping" conns]), note[t] == "" ? "" : "  (" note[t] ")"
 		}
 	}' "$steps"
