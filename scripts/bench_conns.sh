@@ -125,19 +125,7 @@ StandaloneServerPool {
 }
 EOF
 		;;
-	*)
-		cat <<EOF
-bench_conns:
-  listen: 127.0.0.1:$2
-  hash: fnv1a_64
-  distribution: ketama
-  timeout: 5000
-  redis: true
-  servers:
-   - 127.0.0.1:$r1:1
-   - 127.0.0.1:$r2:1
-EOF
-		;;
+	*) redis_pool_yaml bench_conns "$2" "$r1" "$r2" ;;
 	esac
 }
 

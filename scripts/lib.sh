@@ -184,6 +184,15 @@ start_redis() {
 	wait_port $! "$1" || die "redis-server on port $1 did not start (see $tmp/redis-$1.log)"
 }
 
+# redis_pool_yaml NAME PORT BACKEND_PORT...: the configuration of a pool NAME listening on
+# 127.0.0.1:PORT, of the redis-servers on 127.0.0.1:BACKEND_PORT... (weight 1), with the settings
+# the benchmarks compare (ketama, fnv1a_64, timeout 5000).
+redis_pool_yaml() {
+	printf '%s:\n  listen: 127.0.0.1:%s\n  hash: fnv1a_64\n  distribution: ketama\n  timeout: 5000\n  redis: true\n  servers:\n' "$1" "$2"
+	shift 2
+	printf '   - 127.0.0.1:%s:1\n' "$@"
+}
+
 # redis_preload PORT: SET key:000000000000 .. key:<KEYSPACE-1> to "xxx" on the redis at PORT.
 redis_preload() {
 	awk -v n="$KEYSPACE" 'BEGIN { for (i = 0; i < n; i++) printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$3\r\nxxx\r\n", i }' |
