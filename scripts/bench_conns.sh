@@ -24,7 +24,7 @@
 # STEP_TIMEOUT) is n/a with the reason; the script goes on.
 #
 # Environment (defaults in brackets):
-#   QUICK=1             smoke run (about a minute): SCALE_CONNS "1000 5000", BUSY_SECONDS 3
+#   QUICK=1             smoke run (one or two minutes): SCALE_CONNS "1000 5000", BUSY_SECONDS 3
 #   MEM_CONNS [5000]    connections of the memory steps
 #   SCALE_CONNS ["1000 10000 50000"], BUSY_FRACTION [0.1], BUSY_SECONDS [10]
 #   STEP_TIMEOUT [120]  seconds one step may take
