@@ -65,13 +65,16 @@ soak:
 # Direct redis vs Debian's twemproxy vs ours on the same backends (throughput and CPU, then
 # latency p50/p99, a 10000-key MGET and proxy RSS), then ours with -n 0, 1 and 2 workers, then a
 # 3-master Redis Cluster through ours vs redis-benchmark --cluster, then TLS: ours vs stunnel around
-# twemproxy vs ours in plaintext (QUICK=1 ROUNDS=N, see the scripts).
+# twemproxy vs ours in plaintext, then what 5,000 idle or just-pinged clients and 1,000 to 50,000
+# connections (10% busy) cost ours, twemproxy and predixy (PREDIXY_BIN) in memory and latency
+# (QUICK=1 ROUNDS=N, see the scripts).
 bench:
 	bash scripts/bench.sh
 	bash scripts/bench_extra.sh
 	bash scripts/bench_workers.sh
 	bash scripts/bench_cluster.sh
 	bash scripts/bench_tls.sh
+	bash scripts/bench_conns.sh
 
 # This tree against another revision of it, alternated on the same backends: BASE=<rev> make bench-ab.
 bench-ab:

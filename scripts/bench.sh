@@ -68,14 +68,7 @@ tmp_setup nutcracker-bench
 
 # ---------------------------------------------------------------- helpers
 
-if [ "$(nproc)" -ge 2 ]; then
-	pin_load=(taskset -c "$LOAD_CPU")
-	pin_server=(taskset -c "$SERVER_CPU")
-else
-	log "only one core: running unpinned"
-	pin_load=()
-	pin_server=()
-fi
+pin_setup
 clk_tck=$(getconf CLK_TCK)
 
 declare -A PORT    # "proto/target" -> port

@@ -36,13 +36,7 @@ read -ra workloads <<<"${WORKLOADS:-get_p1 set_p1 get_p16 mget}"
 bash scripts/deps.sh bench
 tmp_setup nutcracker-ab
 
-if [ "$(nproc)" -ge 2 ]; then
-	pin_load=(taskset -c "$LOAD_CPU")
-	pin_server=(taskset -c "$SERVER_CPU")
-else
-	pin_load=()
-	pin_server=()
-fi
+pin_setup
 
 # ---------------------------------------------------------------- the two binaries
 
@@ -75,17 +69,7 @@ for t in A B; do
 	[ "$t" = A ] || bin=$b_bin
 	alloc_port "PORT[$t]"
 	alloc_port stats
-	cat >"$tmp/$t.yml" <<EOF
-ab:
-  listen: 127.0.0.1:${PORT[$t]}
-  hash: fnv1a_64
-  distribution: ketama
-  timeout: 5000
-  redis: true
-  servers:
-   - 127.0.0.1:$r1:1
-   - 127.0.0.1:$r2:1
-EOF
+	redis_pool_yaml ab "${PORT[$t]}" "$r1" "$r2" >"$tmp/$t.yml"
 	"${pin_server[@]}" "$bin" -n 1 -c "$tmp/$t.yml" -s "$stats" -a 127.0.0.1 -o "$tmp/$t.log" \
 		</dev/null >"$tmp/$t.out" 2>&1 &
 	PID[$t]=$!

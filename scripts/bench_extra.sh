@@ -121,14 +121,7 @@ if [ "$(ulimit -n)" != unlimited ] && (($(ulimit -n) < need_fds)); then
 	fi
 fi
 
-if [ "$(nproc)" -ge 2 ]; then
-	pin_load=(taskset -c "$LOAD_CPU")
-	pin_server=(taskset -c "$SERVER_CPU")
-else
-	log "only one core: running unpinned"
-	pin_load=()
-	pin_server=()
-fi
+pin_setup
 
 have_python=0
 python3 -c 'import selectors, socket' 2>/dev/null && have_python=1
@@ -418,27 +411,6 @@ if sys.argv[1] == "hold":
 else:
     inflight(sys.argv[2], int(sys.argv[3]), sys.argv[4], *map(int, sys.argv[5:9]))
 PY
-
-# wait_line FILE REGEX SECONDS: wait for a line matching REGEX in FILE; fails after SECONDS.
-wait_line() {
-	local i
-	for ((i = 0; i < $3 * 20; i++)); do
-		grep -qE "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# wait_fds PID MIN MAX SECONDS: wait until PID's tree has between MIN and MAX descriptors open.
-wait_fds() {
-	local i n
-	for ((i = 0; i < $4 * 10; i++)); do
-		n=$(fd_count "$1")
-		((n >= $2 && n <= $3)) && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # rss_run PROTO TARGET: the memory steps on a fresh proxy; one line to rss_samples.
 rss_run() {

@@ -64,6 +64,39 @@ await_exit() {
 # These read or set the globals tmp (temp dir), pids (processes to stop on exit) and KEYSPACE,
 # N, N_PIPE, N_MGET, MGET_KEYS, CLIENTS, RUN_TIMEOUT (the benchmark's settings).
 
+# pin_setup: the arrays pin_load and pin_server, taskset commands for LOAD_CPU and SERVER_CPU; both
+# empty (and said so) on a one-core machine.
+# shellcheck disable=SC2034 # used by the scripts that source this
+pin_setup() {
+	if [ "$(nproc)" -ge 2 ]; then
+		pin_load=(taskset -c "$LOAD_CPU")
+		pin_server=(taskset -c "$SERVER_CPU")
+	else
+		log "only one core: running unpinned"
+		pin_load=()
+		pin_server=()
+	fi
+}
+
+# raise_fd_limit: ulimit -n up to the hard limit (for this shell and what it starts); prints the
+# limit then in force.
+raise_fd_limit() {
+	[ "$(ulimit -n)" = unlimited ] || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+	ulimit -n
+}
+
+# wait_line FILE REGEX SECONDS [PID]: wait for a line matching REGEX in FILE; fails after SECONDS,
+# or as soon as PID, when given, has exited without writing it.
+wait_line() {
+	local i
+	for ((i = 0; i < $3 * 20; i++)); do
+		grep -qE "$2" "$1" 2>/dev/null && return 0
+		[ -z "${4:-}" ] || kill -0 "$4" 2>/dev/null || break
+		sleep 0.05
+	done
+	grep -qE "$2" "$1" 2>/dev/null
+}
+
 # log MSG...: MSG on stderr after the script's name ("bench: ..." for scripts/bench.sh).
 log() {
 	local name=${0##*/}
@@ -142,12 +175,22 @@ cpu_ticks() {
 }
 
 # start_redis PORT [WRAPPER...]: a redis-server on 127.0.0.1:PORT (run through WRAPPER, e.g. taskset),
-# its pid added to pids, dir and log in tmp.
+# its pid added to pids, dir and log in tmp; the array redis_args, when set, adds directives.
+# shellcheck disable=SC2154 # redis_args: set by the caller, if at all
 start_redis() {
 	"${@:2}" redis-server --port "$1" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly no \
-		--daemonize no --logfile "$tmp/redis-$1.log" </dev/null &
+		--daemonize no --logfile "$tmp/redis-$1.log" ${redis_args[@]+"${redis_args[@]}"} </dev/null &
 	pids+=($!)
 	wait_port $! "$1" || die "redis-server on port $1 did not start (see $tmp/redis-$1.log)"
+}
+
+# redis_pool_yaml NAME PORT BACKEND_PORT...: the configuration of a pool NAME listening on
+# 127.0.0.1:PORT, of the redis-servers on 127.0.0.1:BACKEND_PORT... (weight 1), with the settings
+# the benchmarks compare (ketama, fnv1a_64, timeout 5000).
+redis_pool_yaml() {
+	printf '%s:\n  listen: 127.0.0.1:%s\n  hash: fnv1a_64\n  distribution: ketama\n  timeout: 5000\n  redis: true\n  servers:\n' "$1" "$2"
+	shift 2
+	printf '   - 127.0.0.1:%s:1\n' "$@"
 }
 
 # redis_preload PORT: SET key:000000000000 .. key:<KEYSPACE-1> to "xxx" on the redis at PORT.
@@ -262,6 +305,17 @@ fd_count() {
 		[ -e "${fds[0]}" ] && n=$((n + ${#fds[@]}))
 	done
 	echo "$n"
+}
+
+# wait_fds PID MIN MAX SECONDS: wait until PID's tree has between MIN and MAX descriptors open.
+wait_fds() {
+	local i n
+	for ((i = 0; i < $4 * 10; i++)); do
+		n=$(fd_count "$1")
+		((n >= $2 && n <= $3)) && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # stop_tree PID: SIGTERM to PID, up to 5 s for it and its descendants to exit, then SIGKILL for
