@@ -208,7 +208,7 @@ if [ -n "${NUTCRACKER_BIN:-}" ]; then
 	ours_bin=$NUTCRACKER_BIN
 else
 	ours_bin=bin/nutcracker
-	if ! go build -o bin/nutcracker ./cmd/nutcracker >"$tmp/build.log" 2>&1; then
+	if ! build_ours bin/nutcracker >"$tmp/build.log" 2>&1; then
 		NA[ours]="build failed: $(head -n 1 "$tmp/build.log")"
 	fi
 fi

@@ -46,11 +46,11 @@ if [ -z "$a_bin" ]; then
 	[ -n "${BASE:-}" ] || die "set BASE=<git revision> (or A_BIN=<binary>) to compare with"
 	git worktree add -q --detach "$tmp/base" "$BASE" || die "no revision $BASE"
 	trap 'git -C "$root" worktree remove --force "$tmp/base" 2>/dev/null; tmp_cleanup' EXIT
-	(cd "$tmp/base" && go build -o "$tmp/a" ./cmd/nutcracker) || die "building $BASE failed"
+	(cd "$tmp/base" && build_ours "$tmp/a") || die "building $BASE failed"
 	a_bin=$tmp/a
 fi
 if [ -z "$b_bin" ]; then
-	go build -o "$tmp/b" ./cmd/nutcracker || die "building the work tree failed"
+	build_ours "$tmp/b" || die "building the work tree failed"
 	b_bin=$tmp/b
 fi
 

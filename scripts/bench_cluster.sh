@@ -135,7 +135,7 @@ if [ -n "${NUTCRACKER_BIN:-}" ]; then
 	bin=$NUTCRACKER_BIN
 else
 	bin=bin/nutcracker
-	go build -o bin/nutcracker ./cmd/nutcracker >"$tmp/build.log" 2>&1 || NA[ours]="build failed: $(head -n 1 "$tmp/build.log")"
+	build_ours bin/nutcracker >"$tmp/build.log" 2>&1 || NA[ours]="build failed: $(head -n 1 "$tmp/build.log")"
 fi
 [ -n "${NA[ours]:-}" ] || [ -x "$bin" ] || NA[ours]="$bin not found"
 

@@ -89,7 +89,7 @@ if [ -n "${NUTCRACKER_BIN:-}" ]; then
 	bin=$NUTCRACKER_BIN
 else
 	bin=bin/nutcracker
-	go build -o bin/nutcracker ./cmd/nutcracker >"$tmp/build.log" 2>&1 || build_na="build failed: $(head -n 1 "$tmp/build.log")"
+	build_ours bin/nutcracker >"$tmp/build.log" 2>&1 || build_na="build failed: $(head -n 1 "$tmp/build.log")"
 fi
 [ -n "$build_na" ] || [ -x "$bin" ] || build_na="$bin not found"
 

@@ -61,6 +61,14 @@ await_exit() {
 }
 
 # ---------------------------------------------------------------- for scripts/bench*.sh
+
+# build_ours OUT: build the proxy into OUT as packaging/build-deb.sh ships it, without cgo. A cgo
+# build maps libc and ld.so and starts its threads through them: 1.9 MB more RSS at start (12.9 MB
+# against 11.0 MB, measured), which no installed proxy pays.
+build_ours() {
+	CGO_ENABLED=0 go build -o "$1" ./cmd/nutcracker
+}
+
 # These read or set the globals tmp (temp dir), pids (processes to stop on exit) and KEYSPACE,
 # N, N_PIPE, N_MGET, MGET_KEYS, CLIENTS, RUN_TIMEOUT (the benchmark's settings).
 

@@ -232,6 +232,7 @@ func runProxy(opts *options, signals <-chan os.Signal) int {
 	}
 	logging.Noticef("stats on %s", statsAddr)
 	notifySystemd(sdnotify.SdNotifyReady)
+	releaseStartupPages()
 	grace := cfg.Global.Grace() // how long a graceful stop may take
 	reload := func() {
 		next, err := loadConfig(opts.confFile)
@@ -299,6 +300,7 @@ func runMaster(opts *options, signals <-chan os.Signal, upgraded bool) int {
 	}
 	logging.Noticef("stats on %s, %d workers", statsAddr, opts.workers)
 	notifySystemd(sdnotify.SdNotifyReady)
+	releaseStartupPages()
 	code := handleSignals(signals, signalHooks{
 		reload:  m.Reload,
 		reopen:  m.Reopen,
@@ -311,6 +313,14 @@ func runMaster(opts *options, signals <-chan os.Signal, upgraded bool) int {
 		daemon.RemovePIDFile(opts.pidFile)
 	}
 	return code
+}
+
+// releaseStartupPages gives back the pages of the binary that start-up
+// alone used; a failure costs only memory, so it is a warning.
+func releaseStartupPages() {
+	if err := daemon.ReleaseStartupPages(); err != nil {
+		logging.Warnf("%v", err)
+	}
 }
 
 // signalHooks are what signals do beyond this process's log; nil ones do

@@ -1,7 +1,8 @@
 //go:build linux
 
 // Package daemon detaches the process from its terminal and manages the
-// pid file, as twemproxy's -d and -p do.
+// pid file, as twemproxy's -d and -p do, and gives back the pages of the
+// binary that only start-up used (ReleaseStartupPages).
 //
 // Go cannot fork a running runtime, so Daemonize re-executes the program:
 // same executable, same arguments, same working directory (twemproxy's

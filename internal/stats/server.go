@@ -79,7 +79,7 @@ var httpMethods = []string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS
 func Serve(ln net.Listener, view func() *Process, health func() error, extra ...prometheus.Collector) error {
 	hl := &handoffListener{addr: ln.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
 	srv := &http.Server{
-		Handler:           markAnswering(newHandler(view, health, extra)),
+		Handler:           markAnswering(lazyHandler(func() http.Handler { return newHandler(view, health, extra) })),
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadHeaderTimeout,
 		WriteTimeout:      writeTimeout,
@@ -372,6 +372,16 @@ func (l *handoffListener) Close() error {
 }
 
 func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+// lazyHandler serves with the handler build returns, built on the first
+// request: a proxy whose stats port only twemproxy clients read (or nobody)
+// never builds the routes, the registry and the collectors at all.
+func lazyHandler(build func() http.Handler) http.Handler {
+	handler := sync.OnceValue(build)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handler().ServeHTTP(w, r)
+	})
+}
 
 // newHandler routes the stats port's HTTP requests.
 func newHandler(view func() *Process, health func() error, extra []prometheus.Collector) http.Handler {

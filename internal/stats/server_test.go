@@ -11,10 +11,12 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -114,6 +116,33 @@ func checkDocument(t *testing.T, doc string) {
 	}
 	if testutil.StatsShape(doc) != testutil.StatsShape(strings.TrimRight(string(want), "\n")+"\n") {
 		t.Fatalf("not twemproxy's document:\ngot  %q\nwant %q", doc, want)
+	}
+}
+
+// The stats port's routes, registry and collectors are built on the first
+// HTTP request, once, however many arrive together.
+func TestHandlerBuiltOnFirstRequest(t *testing.T) {
+	var builds atomic.Int32
+	h := lazyHandler(func() http.Handler {
+		builds.Add(1)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "built") })
+	})
+	if n := builds.Load(); n != 0 {
+		t.Fatalf("built %d times before any request", n)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			if rec.Body.String() != "built" {
+				t.Errorf("response %q, want the built handler's", rec.Body.String())
+			}
+		})
+	}
+	wg.Wait()
+	if n := builds.Load(); n != 1 {
+		t.Fatalf("built %d times for 8 requests, want 1", n)
 	}
 }
 

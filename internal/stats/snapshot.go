@@ -230,14 +230,14 @@ func (m matcher) next(name string) int {
 func (s *Snapshot) WithoutGauges() *Snapshot {
 	c := &Snapshot{TotalConnections: s.TotalConnections, Pools: make([]PoolSnapshot, len(s.Pools))}
 	for i, ps := range s.Pools {
-		for j, f := range poolFamilies {
+		for j, f := range poolSpecs {
 			if f.typ == gauge {
 				ps.Values[j] = 0
 			}
 		}
 		ps.Servers = slices.Clone(ps.Servers)
 		for k := range ps.Servers {
-			for j, f := range serverFamilies {
+			for j, f := range serverSpecs {
 				if f.typ == gauge {
 					ps.Servers[k].Values[j] = 0
 				}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // The status page (GET /) is one document with its style and script
@@ -21,12 +22,12 @@ var (
 	statusJS string
 )
 
-// statusPage is the page served, and its Content-Security-Policy: the
-// inline style and script are allowed by their hashes, and the page may
-// only fetch from its own origin, so nothing it shows can run code.
-var statusPage, statusPolicy = buildStatusPage()
-
-func buildStatusPage() (page []byte, policy string) {
+// statusPage returns the page served, and its Content-Security-Policy:
+// the inline style and script are allowed by their hashes, and the page
+// may only fetch from its own origin, so nothing it shows can run code.
+// It is built on the first request for it, not at start: 170 KB of heap
+// that a proxy nobody opens in a browser does not hold.
+var statusPage = sync.OnceValues(func() (page []byte, policy string) {
 	hash := func(s string) string {
 		sum := sha256.Sum256([]byte(s))
 		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
@@ -35,14 +36,15 @@ func buildStatusPage() (page []byte, policy string) {
 	policy = "default-src 'none'; connect-src 'self'; style-src " + hash(statusCSS) +
 		"; script-src " + hash(statusJS) + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 	return []byte(html), policy
-}
+})
 
 // serveStatusPage writes the status page.
 func serveStatusPage(w http.ResponseWriter, r *http.Request) {
+	page, policy := statusPage()
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", statusPolicy)
+	h.Set("Content-Security-Policy", policy)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-cache")
-	w.Write(statusPage)
+	w.Write(page)
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/control"
+	"github.com/nutcracker-go/nutcracker/internal/daemon"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/proto"
 	"github.com/nutcracker-go/nutcracker/internal/proxy"
@@ -86,6 +87,9 @@ func run(ctl *control.Conn, lns map[string]*os.File, opts Options) int {
 		return 1
 	}
 	logging.Noticef("serving, pid %d", os.Getpid())
+	if err := daemon.ReleaseStartupPages(); err != nil {
+		logging.Warnf("%v", err)
+	}
 	return w.serve()
 }
 
