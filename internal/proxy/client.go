@@ -159,13 +159,22 @@ func newClient(ps *poolServer, conn net.Conn, sock *tlsSocket) *client {
 			c.raw.Control(func(fd uintptr) { c.fd = int(fd) })
 		}
 	}
-	st := ps.state.Load()
-	c.h = c.proto.NewClient(&st.settings)
-	c.fragOf = make([]int32, len(st.pool.Servers))
-	for i := range c.fragOf {
-		c.fragOf[i] = -1
-	}
 	return c
+}
+
+// protocolState returns the protocol's state of the client, made when it
+// first reads (or is adopted): a connection opened and never used costs
+// none.
+func (c *client) protocolState() proto.Client {
+	if c.h == nil {
+		st := c.ps.state.Load()
+		c.h = c.proto.NewClient(&st.settings)
+		c.fragOf = make([]int32, len(st.pool.Servers))
+		for i := range c.fragOf {
+			c.fragOf[i] = -1
+		}
+	}
+	return c.h
 }
 
 // socket returns the client's socket: conn, or the TCP socket under a
@@ -225,7 +234,7 @@ func (c *client) parkLocked() bool {
 // proxy closes).
 func (c *client) park(o *output) bool {
 	c.queue.reopen()
-	c.h.Release() // before a resume can start a reader
+	c.protocolState().Release() // before a resume can start a reader
 	c.mu.Lock()
 	parked := !o.busy() && c.parkLocked()
 	c.mu.Unlock()

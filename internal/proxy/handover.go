@@ -152,7 +152,7 @@ func (c *client) adopt(h *HandOff) {
 		copy(buf, h.Unparsed)
 		c.unparsed = buf
 	}
-	c.h.Resume(h.Session)
+	c.protocolState().Resume(h.Session)
 }
 
 // handOff gives the connection away, from the writer, with every reply

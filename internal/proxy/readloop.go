@@ -20,6 +20,7 @@ func (c *client) readLoop() {
 	c.st = c.ps.state.Load() // no request is out: the current state
 	c.st.users.add(1)
 	defer func() { c.st.users.add(-1) }()
+	c.protocolState()
 	r := newConnReader(c.conn, &c.p.readBufs, c.p.opts.MbufSize, c.parseRequests)
 	c.in = r
 	defer func() { r.release(); c.in = nil }()
