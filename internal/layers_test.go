@@ -59,6 +59,8 @@ var layers = map[string]place{
 	"internal/supervisor": {layer: 6, never: []string{"internal/proxy", "internal/worker"}},
 
 	"cmd/nutcracker": {layer: 7},
+	// The bench's load tool: nothing of the module.
+	"cmd/connload": {layer: 0},
 }
 
 // testOnly are the packages that no non-test file may import.
