@@ -36,13 +36,7 @@ read -ra workloads <<<"${WORKLOADS:-get_p1 set_p1 get_p16 mget}"
 bash scripts/deps.sh bench
 tmp_setup nutcracker-ab
 
-if [ "$(nproc)" -ge 2 ]; then
-	pin_load=(taskset -c "$LOAD_CPU")
-	pin_server=(taskset -c "$SERVER_CPU")
-else
-	pin_load=()
-	pin_server=()
-fi
+pin_setup
 
 # ---------------------------------------------------------------- the two binaries
 

@@ -121,14 +121,7 @@ if [ "$(ulimit -n)" != unlimited ] && (($(ulimit -n) < need_fds)); then
 	fi
 fi
 
-if [ "$(nproc)" -ge 2 ]; then
-	pin_load=(taskset -c "$LOAD_CPU")
-	pin_server=(taskset -c "$SERVER_CPU")
-else
-	log "only one core: running unpinned"
-	pin_load=()
-	pin_server=()
-fi
+pin_setup
 
 have_python=0
 python3 -c 'import selectors, socket' 2>/dev/null && have_python=1

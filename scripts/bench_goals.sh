@@ -69,7 +69,6 @@ bash scripts/deps.sh bench
 
 tmp_setup nutcracker-bench-goals
 pin_setup
-clk_tck=$(getconf CLK_TCK)
 
 declare -A PORT # target -> listen port
 declare -A PID  # proxy target -> pid
@@ -161,21 +160,18 @@ label() { redis_label "$1"; }
 
 # run_sample WORKLOAD TARGET ROUND: one run, a line of samples.
 run_sample() {
-	local w=$1 t=$2 pid=${PID[$2]:-} before after out p99 cpu=NA log
+	local w=$1 t=$2 out n rps cpu p99 log
 	usable "$t" || return 0
-	[ -z "$pid" ] || before=$(cpu_ticks "$pid")
 	runs=$((runs + 1))
 	log=$tmp/run-$runs.log
-	if ! out=$(redis_load "$w" "${PORT[$t]}" "$log" "${pin_load[@]}") || ! p99=$(bench_csv "$log" p99_latency_ms); then
+	if ! out=$(load_with_cpu "${PID[$t]:-}" redis_load "$w" "${PORT[$t]}" "$log" "${pin_load[@]}") ||
+		! p99=$(bench_csv "$log" p99_latency_ms); then
 		log "$(label "$w") on $t: run failed: $(run_error "$log" | cut -c1-100)"
 		usable "$t" || true
 		return 0
 	fi
-	if [ -n "$pid" ]; then
-		after=$(cpu_ticks "$pid")
-		cpu=$(awk -v d=$((after - before)) -v hz="$clk_tck" -v n="${out% *}" 'BEGIN { printf "%.3f", d / hz * 1e6 / n }')
-	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" "$3" "${out% *}" "${out#* }" "$cpu" "$p99" >>"$samples"
+	read -r n rps cpu <<<"$out"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" "$3" "$n" "$rps" "$cpu" "$p99" >>"$samples"
 }
 
 log "rounds=$ROUNDS clients=$CLIENTS keyspace=$KEYSPACE n=$N n_pipe=$N_PIPE n_mget=$N_MGET (load on cpu ${pin_load[2]:-any}, servers on cpu ${pin_server[2]:-any})"

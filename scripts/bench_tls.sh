@@ -65,14 +65,7 @@ tmp_setup nutcracker-bench-tls
 
 # ---------------------------------------------------------------- helpers
 
-if [ "$(nproc)" -ge 2 ]; then
-	pin_load=(taskset -c "$LOAD_CPU")
-	pin_server=(taskset -c "$SERVER_CPU")
-else
-	log "only one core: running unpinned"
-	pin_load=()
-	pin_server=()
-fi
+pin_setup
 clk_tck=$(getconf CLK_TCK)
 
 declare -A PORT      # target -> the port redis-benchmark is given

@@ -167,6 +167,23 @@ cpu_ticks() {
 		}'
 }
 
+# load_with_cpu PID LOAD ARGS...: runs LOAD ARGS (redis_load or the like, printing "requests rps")
+# and prints "requests rps cpu", cpu being the µs of CPU time PID and its descendants spent per
+# request over the run (NA when PID is empty).
+load_with_cpu() {
+	local pid=$1 before after out
+	shift
+	[ -z "$pid" ] || before=$(cpu_ticks "$pid")
+	out=$("$@") || return 1
+	if [ -z "$pid" ]; then
+		echo "$out NA"
+		return
+	fi
+	after=$(cpu_ticks "$pid")
+	awk -v d=$((after - before)) -v hz="$(getconf CLK_TCK)" -v out="$out" \
+		'BEGIN { split(out, f, " "); printf "%s %.3f\n", out, d / hz * 1e6 / f[1] }'
+}
+
 # start_redis PORT [WRAPPER...]: a redis-server on 127.0.0.1:PORT (run through WRAPPER, e.g. taskset),
 # its pid added to pids, dir and log in tmp.
 start_redis() {
