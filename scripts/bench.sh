@@ -69,6 +69,7 @@ tmp_setup nutcracker-bench
 # ---------------------------------------------------------------- helpers
 
 pin_setup
+clk_tck=$(getconf CLK_TCK)
 
 declare -A PORT    # "proto/target" -> port
 declare -A PID     # proxy target -> pid

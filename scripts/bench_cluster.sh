@@ -63,6 +63,7 @@ tmp_setup nutcracker-bench-cluster
 # ---------------------------------------------------------------- helpers
 
 pin_setup
+clk_tck=$(getconf CLK_TCK)
 
 declare -A PORT # target -> the port redis-benchmark is given
 declare -A NA   # target -> why it is not measured

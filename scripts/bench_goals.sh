@@ -69,6 +69,7 @@ bash scripts/deps.sh bench
 
 tmp_setup nutcracker-bench-goals
 pin_setup
+clk_tck=$(getconf CLK_TCK)
 
 declare -A PORT # target -> listen port
 declare -A PID  # proxy target -> pid
@@ -182,8 +183,8 @@ run_seconds=$((SECONDS - start))
 
 # The big MGET: its keys back to "xxx" (redis-benchmark's SETs wrote random values), checked on
 # each target.
-redis_preload "$b1"
-redis_preload "$b2"
+KEYSPACE=$BIG_MGET_KEYS redis_preload "$b1"
+KEYSPACE=$BIG_MGET_KEYS redis_preload "$b2"
 big_keys=()
 for ((i = 0; i < BIG_MGET_KEYS; i++)); do printf -v 'big_keys[i]' 'key:%012d' "$i"; done
 # big_mget TARGET N LOG: N MGETs of the big_keys in a row on one connection.
@@ -259,7 +260,7 @@ echo "  ratios: median over the rounds of each round's ratio (a round's figure: 
 echo
 
 for w in "${WORKLOADS[@]}"; do printf '%s\t%s\n' "$w" "$(label "$w")"; done >"$tmp/labels.tsv"
-awk -F'\t' -v big_keys="$BIG_MGET_KEYS" -v mget_keys="$MGET_KEYS" -v conns_note="$conns_note" "$report_awk"'
+awk -F'\t' -v big_keys="$BIG_MGET_KEYS" -v conns_note="$conns_note" "$report_awk"'
 	FILENAME == ARGV[1] { wl[++nw] = $1; label[$1] = $2; next }
 	FNR == 1 { next }
 	FILENAME == ARGV[2] {
@@ -310,12 +311,15 @@ awk -F'\t' -v big_keys="$BIG_MGET_KEYS" -v mget_keys="$MGET_KEYS" -v conns_note=
 	function row(figure, tw, pdx, ours, goal, v) { printf "%-50s %-22s %-22s %-22s %-22s %s\n", figure, tw, pdx, ours, goal, v }
 	END {
 		# Per workload: medians over every run, for orientation.
+		split("direct twemproxy predixy ours", T, " ")
 		fmt = "%-22s %10s %10s %10s %10s   %8s %8s %8s\n"
 		printf fmt, "workload (median)", "direct rps", "twemproxy", "predixy", "ours", "tw us/rq", "pdx", "ours"
 		for (i = 1; i <= nw; i++) {
-			k = wl[i]; line = ""
-			for (j = split("direct twemproxy predixy ours", T, " "); j >= 1; j--) { m = median(k SUBSEP T[j] SUBSEP "rps"); R[T[j]] = m == "" ? "n/a" : sprintf("%d", m) }
-			for (j = 2; j <= 4; j++) { m = median(k SUBSEP T[j] SUBSEP "cpu"); C[T[j]] = m == "" ? "n/a" : sprintf("%.2f", m) }
+			k = wl[i]
+			for (j = 1; j <= 4; j++) {
+				t = T[j]; m = median(k SUBSEP t SUBSEP "rps"); R[t] = m == "" ? "n/a" : sprintf("%d", m)
+				m = median(k SUBSEP t SUBSEP "cpu"); C[t] = m == "" ? "n/a" : sprintf("%.2f", m)
+			}
 			printf fmt, label[k], R["direct"], R["twemproxy"], R["predixy"], R["ours"], C["twemproxy"], C["predixy"], C["ours"]
 		}
 		print ""
@@ -339,7 +343,7 @@ awk -F'\t' -v big_keys="$BIG_MGET_KEYS" -v mget_keys="$MGET_KEYS" -v conns_note=
 		row("GET -P 1 p99, vs twemproxy", "1", f2(x), f2(y), "<= 0.85", verdict(y <= 0.85, y != ""))
 		for (j = 1; j <= 3; j++) {
 			x = rr("big", "big", P[j], "direct")
-			B[P[j]] = x == "" ? "n/a" : rounds > 1 ? sprintf("%.2f (%.2f-%.2f)", rhi, rlo, rhi) : sprintf("%.2f", rhi)
+			B[P[j]] = x == "" ? "n/a" : rlo < rhi ? sprintf("%.2f (best %.2f)", rhi, rlo) : sprintf("%.2f", rhi)
 			if (P[j] == "ours") { worst = x == "" ? "" : rhi }
 		}
 		row("one MGET of " big_keys " keys, vs direct, worst round", B["twemproxy"], B["predixy"], B["ours"], "<= 1.3 in every round",

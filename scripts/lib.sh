@@ -64,8 +64,9 @@ await_exit() {
 # These read or set the globals tmp (temp dir), pids (processes to stop on exit) and KEYSPACE,
 # N, N_PIPE, N_MGET, MGET_KEYS, CLIENTS, RUN_TIMEOUT (the benchmark's settings).
 
-# pin_setup: pin_load and pin_server, the wrappers (taskset) that put the load generator on
-# LOAD_CPU and the proxies and backends on SERVER_CPU; both empty on a 1-core machine.
+# pin_setup: the arrays pin_load and pin_server, taskset commands for LOAD_CPU and SERVER_CPU; both
+# empty (and said so) on a one-core machine.
+# shellcheck disable=SC2034 # used by the scripts that source this
 pin_setup() {
 	if [ "$(nproc)" -ge 2 ]; then
 		pin_load=(taskset -c "$LOAD_CPU")
@@ -75,19 +76,6 @@ pin_setup() {
 		pin_load=()
 		pin_server=()
 	fi
-}
-
-# ours_build: ours_bin set to our binary: NUTCRACKER_BIN, else bin/nutcracker built from this tree
-# (its log in tmp); fails with the reason in OURS_NA.
-ours_build() {
-	OURS_NA=''
-	ours_bin=${NUTCRACKER_BIN:-bin/nutcracker}
-	if [ -z "${NUTCRACKER_BIN:-}" ] && ! go build -o bin/nutcracker ./cmd/nutcracker >"$tmp/build.log" 2>&1; then
-		OURS_NA="build failed: $(head -n 1 "$tmp/build.log")"
-	elif [ ! -x "$ours_bin" ]; then
-		OURS_NA="$ours_bin not found"
-	fi
-	[ -z "$OURS_NA" ]
 }
 
 # log MSG...: MSG on stderr after the script's name ("bench: ..." for scripts/bench.sh).
@@ -169,7 +157,7 @@ cpu_ticks() {
 
 # load_with_cpu PID LOAD ARGS...: runs LOAD ARGS (redis_load or the like, printing "requests rps")
 # and prints "requests rps cpu", cpu being the µs of CPU time PID and its descendants spent per
-# request over the run (NA when PID is empty).
+# request over the run (NA when PID is empty). clk_tck: the caller's $(getconf CLK_TCK).
 load_with_cpu() {
 	local pid=$1 before after out
 	shift
@@ -180,7 +168,7 @@ load_with_cpu() {
 		return
 	fi
 	after=$(cpu_ticks "$pid")
-	awk -v d=$((after - before)) -v hz="$(getconf CLK_TCK)" -v out="$out" \
+	awk -v d=$((after - before)) -v hz="$clk_tck" -v out="$out" \
 		'BEGIN { split(out, f, " "); printf "%s %.3f\n", out, d / hz * 1e6 / f[1] }'
 }
 
@@ -418,6 +406,19 @@ run_rounds() {
 		done
 		rounds_done=$round
 	done
+}
+
+# ours_build: ours_bin set to our binary: NUTCRACKER_BIN, else bin/nutcracker built from this tree
+# (its log in tmp); fails with the reason in OURS_NA.
+ours_build() {
+	OURS_NA=''
+	ours_bin=${NUTCRACKER_BIN:-bin/nutcracker}
+	if [ -z "${NUTCRACKER_BIN:-}" ] && ! go build -o bin/nutcracker ./cmd/nutcracker >"$tmp/build.log" 2>&1; then
+		OURS_NA="build failed: $(head -n 1 "$tmp/build.log")"
+	elif [ ! -x "$ours_bin" ]; then
+		OURS_NA="$ours_bin not found"
+	fi
+	[ -z "$OURS_NA" ]
 }
 
 # ---------------------------------------------------------------- predixy, an optional target
