@@ -222,7 +222,8 @@ done
 # scripts/bench_conns.sh measures the proxies' RSS with many client connections and, given
 # RESULTS, writes RESULTS.conns: a header line, then columns target (twemproxy, predixy, ours),
 # step (start: after a smoke check; idle5000: 5,000 idle clients; ping5000: 5,000 clients that
-# have each just answered one PING), rss_kb, and more that this table does not read. make bench
+# have each just answered one PING), rss_kb (NA for a step that did not run), and more that this
+# table does not read. make bench
 # runs it before this script with the same RESULTS; without the file these rows are n/a.
 conns_tsv=/dev/null
 conns_note="n/a: RESULTS unset, so no RESULTS.conns from scripts/bench_conns.sh"
@@ -269,7 +270,7 @@ awk -F'\t' -v big_keys="$BIG_MGET_KEYS" -v conns_note="$conns_note" "$report_awk
 		next
 	}
 	FILENAME == ARGV[3] { acc("big", "big", $1, $2, $3); next }
-	{ rss[$1, $2] = $3 }
+	$3 ~ /^[0-9]+$/ { rss[$1, $2] = $3 }
 	# acc(KIND, WORKLOAD, TARGET, ROUND, X): X summed into its round; rounds counts them.
 	function acc(kind, w, t, r, x) {
 		if (x == "NA") return
