@@ -223,8 +223,8 @@ done
 # RESULTS, writes RESULTS.conns: a header line, then columns target (twemproxy, predixy, ours),
 # step (start: after a smoke check; idle5000: 5,000 idle clients; ping5000: 5,000 clients that
 # have each just answered one PING), rss_kb (NA for a step that did not run), and more that this
-# table does not read. make bench
-# runs it before this script with the same RESULTS; without the file these rows are n/a.
+# table does not read. make bench runs it before this script with the same RESULTS; without the
+# file these rows are n/a.
 conns_tsv=/dev/null
 conns_note="n/a: RESULTS unset, so no RESULTS.conns from scripts/bench_conns.sh"
 if [ -n "${RESULTS:-}" ]; then
