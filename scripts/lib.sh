@@ -158,6 +158,7 @@ cpu_ticks() {
 # load_with_cpu PID LOAD ARGS...: runs LOAD ARGS (redis_load or the like, printing "requests rps")
 # and prints "requests rps cpu", cpu being the µs of CPU time PID and its descendants spent per
 # request over the run (NA when PID is empty). clk_tck: the caller's $(getconf CLK_TCK).
+# shellcheck disable=SC2154 # clk_tck: set by the caller
 load_with_cpu() {
 	local pid=$1 before after out
 	shift
