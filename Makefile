@@ -66,15 +66,23 @@ soak:
 # latency p50/p99, a 10000-key MGET and proxy RSS), then ours with -n 0, 1 and 2 workers, then a
 # 3-master Redis Cluster through ours vs redis-benchmark --cluster, then TLS: ours vs stunnel around
 # twemproxy vs ours in plaintext, then what 5,000 idle or just-pinged clients and 1,000 to 50,000
-# connections (10% busy) cost ours, twemproxy and predixy (PREDIXY_BIN) in memory and latency
-# (QUICK=1 ROUNDS=N, see the scripts).
+# connections (10% busy) cost ours, twemproxy and predixy in memory and latency (QUICK=1 ROUNDS=N,
+# see the scripts). Last, issue 21's goals table (scripts/bench_goals.sh): ours as -n 0 against
+# twemproxy, direct redis and predixy, each goal met or not; predixy counts when given as
+# PREDIXY_BIN, or PREDIXY_SRC (its source, built once into PREDIXY_CACHE), else its cells are n/a.
+# Its raw samples go to BENCH_RESULTS.goals*, and its RSS rows come from BENCH_RESULTS.conns
+# (scripts/bench_conns.sh), removed first so none is stale.
+BENCH_RESULTS ?= $(CURDIR)/artifacts/bench/results
 bench:
+	mkdir -p $(dir $(BENCH_RESULTS))
+	rm -f $(BENCH_RESULTS).conns
 	bash scripts/bench.sh
 	bash scripts/bench_extra.sh
 	bash scripts/bench_workers.sh
 	bash scripts/bench_cluster.sh
 	bash scripts/bench_tls.sh
-	bash scripts/bench_conns.sh
+	RESULTS=$(BENCH_RESULTS) bash scripts/bench_conns.sh
+	RESULTS=$(BENCH_RESULTS) bash scripts/bench_goals.sh
 
 # This tree against another revision of it, alternated on the same backends: BASE=<rev> make bench-ab.
 bench-ab:

@@ -233,12 +233,11 @@ start=$SECONDS
 
 # run_sample PROTO WORKLOAD TARGET ROUND
 run_sample() {
-	local proto=$1 w=$2 t=$3 pid=${PID[$1/$3]:-} before after out cpu=NA
+	local proto=$1 w=$2 t=$3 pid=${PID[$1/$3]:-} out n rps cpu
 	[ -z "${NA[$t]:-}" ] && [ -z "${NA[$proto/$t]:-}" ] || return 0
 	[[ $t != twemproxy || $w != *_resp3 ]] || return 0 # twemproxy answers HELLO with an error
-	[ -z "$pid" ] || before=$(cpu_ticks "$pid")
 	runs=$((runs + 1))
-	if ! out=$("${proto}_load" "$w" "${PORT[$proto/$t]}" "$tmp/run-$runs.log" "${pin_load[@]}"); then
+	if ! out=$(load_with_cpu "$pid" "${proto}_load" "$w" "${PORT[$proto/$t]}" "$tmp/run-$runs.log" "${pin_load[@]}"); then
 		log "$("${proto}_label" "$w") on $t: run failed: $(run_error "$tmp/run-$runs.log")"
 		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
 			NA[$proto/$t]="died during the runs"
@@ -246,11 +245,7 @@ run_sample() {
 		fi
 		return 0
 	fi
-	local n=${out% *} rps=${out#* }
-	if [ -n "$pid" ]; then
-		after=$(cpu_ticks "$pid")
-		cpu=$(awk -v d=$((after - before)) -v hz="$clk_tck" -v n="$n" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
-	fi
+	read -r n rps cpu <<<"$out"
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$proto" "$w" "$t" "$4" "$n" "$rps" "$cpu" >>"$samples"
 }
 

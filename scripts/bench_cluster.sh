@@ -192,16 +192,15 @@ start=$SECONDS
 
 # run_sample WORKLOAD TARGET ROUND
 run_sample() {
-	local w=$1 t=$2 load=$1 pid='' before after out cpu=NA
+	local w=$1 t=$2 load=$1 pid='' out n rps cpu
 	[ -z "${NA[$t]:-}" ] || return 0
 	if [ "$t" = direct ]; then
 		load=${w}_cluster
 	else
 		pid=$ours_pid
-		before=$(cpu_ticks "$pid")
 	fi
 	runs=$((runs + 1))
-	if ! out=$(redis_load "$load" "${PORT[$t]}" "$tmp/run-$runs.log" "${pin_load[@]}"); then
+	if ! out=$(load_with_cpu "$pid" redis_load "$load" "${PORT[$t]}" "$tmp/run-$runs.log" "${pin_load[@]}"); then
 		log "$(label "$w") on $t: run failed: $(run_error "$tmp/run-$runs.log")"
 		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
 			NA[$t]="died during the runs"
@@ -209,11 +208,7 @@ run_sample() {
 		fi
 		return 0
 	fi
-	local n=${out% *} rps=${out#* }
-	if [ -n "$pid" ]; then
-		after=$(cpu_ticks "$pid")
-		cpu=$(awk -v d=$((after - before)) -v hz="$clk_tck" -v n="$n" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
-	fi
+	read -r n rps cpu <<<"$out"
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" "$3" "$n" "$rps" "$cpu" >>"$samples"
 }
 

@@ -69,21 +69,11 @@ fd_limit=$(raise_fd_limit)
 read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
 
 declare -A NA # target -> why it is not measured
-if [ -n "${NUTCRACKER_BIN:-}" ]; then
-	ours_bin=$NUTCRACKER_BIN
-elif ! go build -o bin/nutcracker ./cmd/nutcracker >"$tmp/build.log" 2>&1; then
-	NA[ours]="build failed: $(head -n 1 "$tmp/build.log")"
-else
-	ours_bin=bin/nutcracker
-fi
+ours_build || NA[ours]=$OURS_NA
 go build -o "$tmp/connload" ./cmd/connload >"$tmp/build-connload.log" 2>&1 ||
 	die "building cmd/connload failed: $(head -n 3 "$tmp/build-connload.log")"
 [ -x "$TWEMPROXY_BIN" ] || NA[twemproxy]="$TWEMPROXY_BIN not found"
-if [ -z "${PREDIXY_BIN:-}" ]; then
-	NA[predixy]="not built: set PREDIXY_BIN"
-elif [ ! -x "$PREDIXY_BIN" ]; then
-	NA[predixy]="$PREDIXY_BIN not found"
-fi
+predixy_resolve || NA[predixy]=$PREDIXY_NA
 
 # Both backends take every client the file limit allows (redis's own default is 10000), so direct
 # runs the largest steps too, and from any loopback address (protected mode admits 127.0.0.1 only).

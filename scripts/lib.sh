@@ -182,6 +182,24 @@ cpu_ticks() {
 		}'
 }
 
+# load_with_cpu PID LOAD ARGS...: runs LOAD ARGS (redis_load or the like, printing "requests rps")
+# and prints "requests rps cpu", cpu being the µs of CPU time PID and its descendants spent per
+# request over the run (NA when PID is empty). clk_tck: the caller's $(getconf CLK_TCK).
+# shellcheck disable=SC2154 # clk_tck: set by the caller
+load_with_cpu() {
+	local pid=$1 before after out
+	shift
+	[ -z "$pid" ] || before=$(cpu_ticks "$pid")
+	out=$("$@") || return 1
+	if [ -z "$pid" ]; then
+		echo "$out NA"
+		return
+	fi
+	after=$(cpu_ticks "$pid")
+	awk -v d=$((after - before)) -v hz="$clk_tck" -v out="$out" \
+		'BEGIN { split(out, f, " "); printf "%s %.3f\n", out, d / hz * 1e6 / f[1] }'
+}
+
 # start_redis PORT [WRAPPER...]: a redis-server on 127.0.0.1:PORT (run through WRAPPER, e.g. taskset),
 # its pid added to pids, dir and log in tmp; the array redis_args, when set, adds directives.
 # shellcheck disable=SC2154 # redis_args: set by the caller, if at all
@@ -216,11 +234,12 @@ redis_smoke() {
 }
 
 # redis_load WORKLOAD PORT LOG [WRAPPER...]: one redis-benchmark run (through WRAPPER, e.g.
-# taskset) of WORKLOAD (get_p1 set_p1 get_p16 set_p16 mget, each also with _resp3 appended: the
+# taskset) of WORKLOAD (get_p1 set_p1 get_p16 set_p16, and mget and mset of MGET_KEYS random keys,
+# mset writing "xxx" as the preload and -t set do; each also with _resp3 appended: the
 # same over RESP3, every connection opening with HELLO 3; or with _cluster appended: redis-benchmark
 # --cluster, PORT being a node of a Redis Cluster); prints "requests rps".
 redis_load() {
-	local w=$1 n args=()
+	local w=$1 n i args=()
 	case $w in *_cluster) args=(--cluster) w=${w%_cluster} ;; esac
 	case $w in *_resp3) args+=(-3) w=${w%_resp3} ;; esac
 	case $w in
@@ -230,8 +249,11 @@ redis_load() {
 	set_p16) n=$N_PIPE args+=(-t set -P 16) ;;
 	mget)
 		n=$N_MGET args+=(MGET)
-		local i
 		for ((i = 0; i < MGET_KEYS; i++)); do args+=("key:__rand_int__"); done
+		;;
+	mset)
+		n=$N_MGET args+=(MSET)
+		for ((i = 0; i < MGET_KEYS; i++)); do args+=("key:__rand_int__" xxx); done
 		;;
 	esac
 	timeout "$RUN_TIMEOUT" "${@:4}" redis-benchmark -h 127.0.0.1 -p "$2" -c "$CLIENTS" -n "$n" \
@@ -411,6 +433,7 @@ redis_label() {
 	get_p16) echo "redis GET -P 16$resp3" ;;
 	set_p16) echo "redis SET -P 16$resp3" ;;
 	mget) echo "redis MGET $MGET_KEYS keys$resp3" ;;
+	mset) echo "redis MSET $MGET_KEYS keys$resp3" ;;
 	esac
 }
 
@@ -432,4 +455,94 @@ run_rounds() {
 		done
 		rounds_done=$round
 	done
+}
+
+# ours_build: ours_bin set to our binary: NUTCRACKER_BIN, else bin/nutcracker built from this tree
+# (its log in tmp); fails with the reason in OURS_NA.
+ours_build() {
+	OURS_NA=''
+	ours_bin=${NUTCRACKER_BIN:-bin/nutcracker}
+	if [ -z "${NUTCRACKER_BIN:-}" ] && ! build_ours bin/nutcracker >"$tmp/build.log" 2>&1; then
+		OURS_NA="build failed: $(head -n 1 "$tmp/build.log")"
+	elif [ ! -x "$ours_bin" ]; then
+		OURS_NA="$ours_bin not found"
+	fi
+	[ -z "$OURS_NA" ]
+}
+
+# ---------------------------------------------------------------- predixy, an optional target
+# predixy (C++, github.com/joyieldInc/predixy) is not in Debian: a benchmark measures it only when
+# given a binary (PREDIXY_BIN) or its source (PREDIXY_SRC: a checkout, or a git repository whose HEAD
+# is taken), which predixy_resolve builds once into PREDIXY_CACHE, outside this repository.
+
+# predixy_resolve: PREDIXY_BIN set to a runnable predixy, built from PREDIXY_SRC unless the cache
+# holds a build of that source already; fails with the reason in PREDIXY_NA.
+predixy_resolve() {
+	PREDIXY_NA=''
+	if [ -n "${PREDIXY_BIN:-}" ]; then
+		[ -x "$PREDIXY_BIN" ] || PREDIXY_NA="PREDIXY_BIN=$PREDIXY_BIN is not executable"
+	elif [ -z "${PREDIXY_SRC:-}" ]; then
+		PREDIXY_NA="not built: set PREDIXY_SRC or PREDIXY_BIN"
+	else
+		predixy_build
+	fi
+	[ -z "$PREDIXY_NA" ]
+}
+
+# predixy_build: PREDIXY_SRC built into PREDIXY_CACHE [${XDG_CACHE_HOME:-~/.cache}/nutcracker/predixy],
+# in a copy of the source there; a build is reused while it was made from the same source (the
+# tree's path with nothing in it newer than the binary, or the same git commit).
+predixy_build() {
+	local cache=${PREDIXY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nutcracker/predixy} src=$PREDIXY_SRC from commit
+	if [ -f "$src/src/Makefile" ]; then
+		from="tree $(cd "$src" && pwd)"
+	elif commit=$(git --git-dir="$src" rev-parse --verify -q 'HEAD^{commit}' 2>/dev/null); then
+		from="git $commit"
+	else
+		PREDIXY_NA="PREDIXY_SRC=$src is neither predixy's source tree (src/Makefile) nor a git repository"
+		return
+	fi
+	if [ -x "$cache/predixy" ] && [ "$(cat "$cache/built-from" 2>/dev/null)" = "$from" ] &&
+		{ [ "${from%% *}" = git ] || [ -z "$(find "$src" -newer "$cache/predixy" -print -quit)" ]; }; then
+		PREDIXY_BIN=$cache/predixy
+		return
+	fi
+	log "predixy: building $src into $cache (once, about a minute)"
+	rm -rf "$cache/build" "$cache/predixy" "$cache/built-from"
+	mkdir -p "$cache/build"
+	if [ "${from%% *}" = tree ]; then
+		cp -R "$src/." "$cache/build"
+	else
+		git --git-dir="$src" archive "$commit" | tar -x -C "$cache/build"
+	fi
+	# Its own flags (-g -O3) plus -include ctime: String.h calls strftime and localtime_r without
+	# including <ctime>, which g++ 12's C++ headers no longer bring in along the way.
+	if ! make -C "$cache/build/src" -j "$(nproc)" LVL='-g -O3 -include ctime' >"$cache/build.log" 2>&1; then
+		PREDIXY_NA="building $src failed (see $cache/build.log)"
+		return
+	fi
+	cp "$cache/build/src/predixy" "$cache/predixy"
+	echo "$from" >"$cache/built-from"
+	rm -rf "$cache/build"
+	PREDIXY_BIN=$cache/predixy
+}
+
+# predixy_conf PORT TIMEOUT_MS BACKEND_PORT...: a predixy config listening on 127.0.0.1:PORT, one
+# worker thread, one pool of the redis backends on 127.0.0.1. predixy has no ketama and no fnv1a_64:
+# crc16 with modula places keys otherwise than the twemproxy pools, as evenly.
+predixy_conf() {
+	local b i=0
+	cat <<EOF
+Name bench
+Bind 127.0.0.1:$1
+WorkerThreads 1
+ClientTimeout 0
+StandaloneServerPool {
+    Hash crc16
+    Distribution modula
+    RefreshMethod fixed
+    ServerTimeout ${2}ms
+EOF
+	for b in "${@:3}"; do printf '    Group shard%d {\n        + 127.0.0.1:%s\n    }\n' $((i++)) "$b"; done
+	echo "}"
 }
