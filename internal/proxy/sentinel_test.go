@@ -53,6 +53,13 @@ func startSentinels(t *testing.T, heartbeat int) *sentinelSetup {
 	}
 	st.yaml = b.String()
 	st.p = runProxy(t, st.yaml, DefaultMbufSize)
+	t.Cleanup(func() { // before the sentinels' directories go
+		if t.Failed() {
+			for _, s := range st.sentinels {
+				t.Logf("sentinel %s events:\n%s", s.Addr, testutil.SentinelEvents(s))
+			}
+		}
+	})
 	return st
 }
 
@@ -77,10 +84,7 @@ func (st *sentinelSetup) switches() func(group, addr string) time.Time {
 	var mu sync.Mutex
 	first := map[string]time.Time{}
 	by := map[string]time.Time{} // group + " " + sentinel
-	for _, s := range st.sentinels {
-		if st.down[s] {
-			continue
-		}
+	for _, s := range st.running() {
 		c := testutil.Dial(st.t, s.Addr)
 		if got := c.Do("SUBSCRIBE", "+switch-master"); !strings.HasPrefix(got, "*3\r\n") {
 			st.t.Fatalf("SUBSCRIBE +switch-master: %q", got)
@@ -120,16 +124,25 @@ func (st *sentinelSetup) switches() func(group, addr string) time.Time {
 
 // failOver kills group g's master and returns once the proxy writes to
 // its new master (the replica), and how long after the sentinel the proxy
-// follows (or the first, when it follows a paused one) announced the
-// switch that was. (A sentinel that did not lead
+// follows announced the switch that was. (A sentinel that did not lead
 // the failover learns of it from the leader's hello, which took up to
-// 0.8 s here: the proxy cannot know sooner than its sentinel does.) The old master is restarted: the
-// sentinels make it the new master's replica.
+// 0.8 s here: the proxy cannot know sooner than its sentinel does.) The
+// master dies once the proxy follows a running sentinel: it leaves a dead
+// one at once, a paused one when its heartbeat goes unanswered. The old
+// master is restarted: the sentinels make it the new master's replica.
 func (st *sentinelSetup) failOver(g string, writer *groupWriter) time.Duration {
 	t := st.t
 	t.Helper()
+	var followed string
+	start := time.Now()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		followed = st.followed()
+		return followed != ""
+	}, "the proxy follows none of the running sentinels")
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Logf("failover of %s: the proxy followed a running sentinel (%s) after %v", g, followed, d.Round(time.Millisecond))
+	}
 	announced := st.switches()
-	followed := st.followed()
 	old, next := st.masters[g], st.replicas[g]
 	since := writer.mark()
 	old.Kill()
@@ -137,16 +150,19 @@ func (st *sentinelSetup) failOver(g string, writer *groupWriter) time.Duration {
 	testutil.Eventually(t, 30*time.Second, func() bool {
 		switched = announced(g, followed)
 		return !switched.IsZero()
-	}, "sentinel %q never announced a switch of %s", followed, g)
+	}, "sentinel %s never announced a switch of %s", followed, g)
 	if first := announced(g, ""); switched.Sub(first) > 100*time.Millisecond {
 		t.Logf("failover of %s: sentinel %s announced it %v after the first", g, followed, switched.Sub(first))
 	}
 	ok := writer.firstOKAfter(t, since, switched)
-	// Every running sentinel must know the new master before the old one
-	// comes back: one that still took the old one for the master would
-	// make the new master its replica, and the new master would sync the
-	// old one's empty dataset (a CI run lost acknowledged writes so).
-	st.waitMaster(g, next)
+	// The old master comes back once no running sentinel can undo the
+	// failover: one that still took the old one for the master would make
+	// the new master its replica, and the new master would sync the old
+	// one's empty dataset (a CI run lost acknowledged writes so); one that
+	// could fail the new master over on its own would promote the old one
+	// (a run here found the old master the master again, the new one its
+	// replica, emptied).
+	testutil.WaitSettled(t, st.running(), g, next)
 	// Back as a replica, as its operator would make it at once (the
 	// sentinels would too, but only at their next look, up to 10 s on).
 	old.Restart()
@@ -158,25 +174,42 @@ func (st *sentinelSetup) failOver(g string, writer *groupWriter) time.Duration {
 		info := replication(old.Addr) // the sentinels close its clients when they reconfigure it
 		return strings.Contains(info, "role:slave") && strings.Contains(info, "master_port:"+fmt.Sprint(next.Port)) &&
 			strings.Contains(info, "master_link_status:up")
-	}, "old master %s of %s never became the replica of %s:\n%s\nnew master:\n%s", old.Addr, g, next.Addr, lazy(func() string { return replication(old.Addr) }), lazy(func() string { return replication(next.Addr) }))
+	}, "old master %s of %s never became the replica of %s:\n%s\nnew master:\n%s", old.Addr, g, next.Addr, testutil.Lazy(func() string { return replication(old.Addr) }), testutil.Lazy(func() string { return replication(next.Addr) }))
 	st.masters[g], st.replicas[g] = next, old
 	st.waitReplica(g)
 	return ok.Sub(switched)
 }
 
 // followed returns the address of the running sentinel the proxy
-// follows (the one with a pattern subscription, psub=1: the test's own
-// are plain ones; its last command is the heartbeat's PING, not
-// PSUBSCRIBE), or "" when it follows none of them (it is stuck on a
-// paused one).
+// follows (the one with a client subscribed to patterns, psub=3 for the
+// proxy's three: the test's own subscriptions are plain ones, and the
+// proxy's last command there is the heartbeat's PING, not PSUBSCRIBE),
+// or "" when it follows none of them (it has not left a dead or paused
+// one yet).
 func (st *sentinelSetup) followed() string {
 	st.t.Helper()
-	for _, s := range st.sentinels {
-		if !st.down[s] && strings.Contains(testutil.Dial(st.t, s.Addr).Do("CLIENT", "LIST"), " psub=1 ") {
-			return s.Addr
+	for _, s := range st.running() {
+		c := testutil.Dial(st.t, s.Addr)
+		list := c.Do("CLIENT", "LIST")
+		c.Conn.Close()
+		for _, client := range strings.Split(list, "\n") {
+			if strings.Contains(client, " psub=") && !strings.Contains(client, " psub=0 ") {
+				return s.Addr
+			}
 		}
 	}
 	return ""
+}
+
+// running returns the sentinels neither killed nor paused.
+func (st *sentinelSetup) running() []*testutil.Process {
+	var running []*testutil.Process
+	for _, s := range st.sentinels {
+		if !st.down[s] {
+			running = append(running, s)
+		}
+	}
+	return running
 }
 
 // waitMaster returns once every sentinel that runs names master as
@@ -184,10 +217,7 @@ func (st *sentinelSetup) followed() string {
 func (st *sentinelSetup) waitMaster(g string, master *testutil.Process) {
 	st.t.Helper()
 	want := testutil.EncodeCmd(strings.Split(master.Addr, ":")...)
-	for _, s := range st.sentinels {
-		if st.down[s] {
-			continue
-		}
+	for _, s := range st.running() {
 		c := testutil.Dial(st.t, s.Addr)
 		testutil.Eventually(st.t, 30*time.Second, func() bool {
 			return c.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", g) == want
@@ -199,10 +229,7 @@ func (st *sentinelSetup) waitMaster(g string, master *testutil.Process) {
 // replica up, so that it can fail g over again.
 func (st *sentinelSetup) waitReplica(g string) {
 	st.t.Helper()
-	for _, s := range st.sentinels {
-		if st.down[s] {
-			continue
-		}
+	for _, s := range st.running() {
 		c := testutil.Dial(st.t, s.Addr)
 		testutil.Eventually(st.t, 30*time.Second, func() bool {
 			f := testutil.SentinelFields(c.Do("SENTINEL", "REPLICAS", g)) // one replica: its fields
@@ -314,11 +341,12 @@ func (w *groupWriter) errors() []string {
 
 // TestSentinelFailover runs failovers of real sentinel groups under
 // writes through the proxy, with correctness checkers: each group's
-// writes work again within 500 ms of the first +switch-master, the other
-// group sees no error, replicated keys read back, and no checker client
-// gets a reply that is not its own. It fails over through the sentinel
-// the proxy listens to, then with that one killed, then with the next one
-// paused (the heartbeat must notice), and logs the recovery times.
+// writes work again within 500 ms of the +switch-master of the sentinel
+// the proxy follows, the other group sees no error, replicated keys read
+// back, and no checker client gets a reply that is not its own. It fails
+// over through the sentinel the proxy listens to, then with that one
+// killed, then with the next one paused (the heartbeat must notice), and
+// logs the recovery times.
 func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("failovers take seconds each")
@@ -346,7 +374,7 @@ func TestSentinelFailover(t *testing.T) {
 		errs := len(writers[other].errors())
 		checkers.uncertain(g, func() {
 			d := st.failOver(g, writers[g])
-			t.Logf("failover %d (%s): writes again %v after the first +switch-master", len(times)+1, g, d)
+			t.Logf("failover %d (%s): writes again %v after the +switch-master", len(times)+1, g, d)
 			times = append(times, d)
 		})
 		if got := writers[other].errors(); len(got) != errs {
@@ -622,9 +650,3 @@ func TestSentinelNoneAnswers(t *testing.T) {
 		t.Errorf("Health: %v", err)
 	}
 }
-
-// lazy formats as what its function returns when formatted: a failure
-// message's state as it is at the failure.
-type lazy func() string
-
-func (l lazy) String() string { return l() }

@@ -113,7 +113,6 @@ func clusterNodeArgs(t testing.TB) []string {
 		"--cluster-config-file", "nodes.conf", // in the node's own directory
 		"--cluster-node-timeout", strconv.FormatInt(ClusterNodeTimeout.Milliseconds(), 10),
 		"--cluster-require-full-coverage", "no",
-		"--repl-diskless-sync-delay", "0",
 		// Redis calls a replica "loading" and leaves it out of CLUSTER
 		// SLOTS until its replication offset is not 0: the first ping down
 		// the replication stream moves it, every second instead of ten.

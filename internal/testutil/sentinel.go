@@ -94,10 +94,6 @@ func Addrs(ps []*Process) string {
 // the replica's link to it is up. Extra arguments are as StartRedis's.
 func StartReplica(t testing.TB, master *Process, extra ...string) *Process {
 	t.Helper()
-	// Redis waits 5 s by default for more replicas before a full sync.
-	if r := Dial(t, master.Addr).Do("CONFIG", "SET", "repl-diskless-sync-delay", "0"); r != "+OK\r\n" {
-		t.Fatalf("master %s: CONFIG SET repl-diskless-sync-delay 0: %q", master.Addr, r)
-	}
 	host, port, _ := strings.Cut(master.Addr, ":")
 	r := StartRedis(t, append([]string{"--replicaof", host, port}, extra...)...)
 	c := Dial(t, r.Addr)
@@ -158,4 +154,50 @@ func infoField(raw, field string) string {
 		}
 	}
 	return ""
+}
+
+// WaitSettled returns once every sentinel names master as group's master
+// and could not fail it over again on its own: it sees the master up,
+// runs no failover of it, and counts no other sentinel's vote that it is
+// down. A test brings a failed master back only then. Right after a
+// switch, redis-sentinel 7.0 may mark the new master down: its link
+// there connects up to a second (its ping period) after the switch, and
+// the down-after clock, SentinelDownAfter here, runs from the switch.
+// And it still counts the other sentinels' votes that the old master was
+// down, kept for five seconds: with its own, a quorum. It then fails the
+// new master over to the only replica it has, the old master back (a run
+// of TestSentinelFailover promoted it before its first sync, empty).
+func WaitSettled(t testing.TB, sentinels []*Process, group string, master *Process) {
+	t.Helper()
+	host, port, _ := strings.Cut(master.Addr, ":")
+	for _, s := range sentinels {
+		c := Dial(t, s.Addr)
+		var state, peers string
+		Eventually(t, 30*time.Second, func() bool {
+			f := SentinelFields(c.Do("SENTINEL", "MASTER", group))
+			state = fmt.Sprintf("%s:%s flags %s", f["ip"], f["port"], f["flags"])
+			peers = c.Do("SENTINEL", "SENTINELS", group)
+			return f["ip"] == host && f["port"] == port && f["flags"] == "master" &&
+				!strings.Contains(peers, "master_down")
+		}, "sentinel %s has not settled on %s as %s's master: it has %s, and of the other sentinels:\n%s",
+			s.Addr, master.Addr, group, Lazy(func() string { return state }), Lazy(func() string { return peers }))
+		c.Conn.Close()
+	}
+}
+
+// SentinelEvents returns the events a sentinel logged (its lines of
+// warning level: +sdown, +odown, +switch-master, votes, ...), for a
+// failure to show what the sentinels did.
+func SentinelEvents(p *Process) string {
+	log, err := os.ReadFile(filepath.Join(p.Dir, "server.log"))
+	if err != nil {
+		return err.Error()
+	}
+	var events []string
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.Contains(line, " # ") {
+			events = append(events, line)
+		}
+	}
+	return strings.Join(events, "\n")
 }

@@ -29,10 +29,6 @@ func StartRedisTLSOnly(t testing.TB, f TLSFiles, extra ...string) *Process {
 // the replica's link to it is up.
 func StartReplicaTLSOnly(t testing.TB, f TLSFiles, master *Process, extra ...string) *Process {
 	t.Helper()
-	// Redis waits 5 s by default for more replicas before a full sync.
-	if r := DialTLS(t, master.Addr, f.ClientConfig(t)).Do("CONFIG", "SET", "repl-diskless-sync-delay", "0"); r != "+OK\r\n" {
-		t.Fatalf("master %s: CONFIG SET repl-diskless-sync-delay 0: %q", master.Addr, r)
-	}
 	host, port, _ := strings.Cut(master.Addr, ":")
 	r := StartRedisTLSOnly(t, f, append([]string{"--replicaof", host, port}, extra...)...)
 	c := DialTLS(t, r.Addr, f.ClientConfig(t))

@@ -120,9 +120,12 @@ func start(t testing.TB, kind string, port int, extra []string) *Process {
 }
 
 // redisArgs are the arguments of every test redis-server but its ports:
-// loopback only, no persistence, its files in dir.
+// loopback only, no persistence, its files in dir, and a replica's full
+// sync started at once (Redis waits 5 s by default for more replicas to
+// sync with: after a failover the new master, a replica before, would).
 func redisArgs(dir string) []string {
-	return []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no"}
+	return []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no",
+		"--repl-diskless-sync-delay", "0"}
 }
 
 func (p *Process) launch() {
@@ -133,7 +136,8 @@ func (p *Process) launch() {
 	}
 	cmd := exec.Command(bin, p.args[1:]...)
 	cmd.Dir = p.Dir
-	log, err := os.Create(p.Dir + "/server.log")
+	// Appended to: a restarted process's log keeps its earlier runs.
+	log, err := os.OpenFile(p.Dir+"/server.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		p.t.Fatalf("create log: %v", err)
 	}
@@ -232,6 +236,12 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg strin
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Lazy formats as what its function returns when formatted: a failure
+// message's state as it is at the failure, not when Eventually was called.
+type Lazy func() string
+
+func (l Lazy) String() string { return l() }
 
 // Client is a raw RESP or memcached text connection for tests: it writes
 // bytes as given and reads replies frame by frame, so tests see exactly
