@@ -278,21 +278,28 @@ func confirmMaster(ctx context.Context, opts Options, addr string) error {
 		return err
 	}
 	if r[0] == '-' {
-		return fmt.Errorf("ROLE: %s%s", text(r), authFailed)
+		return notMasterError{fmt.Errorf("ROLE: %s%s", text(r), authFailed)}
 	}
 	spans, err := resp.ArrayElems(r, nil)
 	if err != nil || len(spans) == 0 {
-		return fmt.Errorf("ROLE: %w %s", errUnexpected, text(r))
+		return notMasterError{fmt.Errorf("ROLE: %w %s", errUnexpected, text(r))}
 	}
 	role, ok := bulk(spans[0])
 	if !ok {
-		return fmt.Errorf("ROLE: %w %s", errUnexpected, text(r))
+		return notMasterError{fmt.Errorf("ROLE: %w %s", errUnexpected, text(r))}
 	}
 	if string(role) != "master" {
-		return fmt.Errorf("ROLE says %.32q", role)
+		return notMasterError{fmt.Errorf("ROLE says %.32q", role)}
 	}
 	return nil
 }
+
+// notMasterError is confirmMaster's error when the server answered, and
+// not as a master would: a verdict, where a failure to reach the server in
+// time (a stall, a loaded machine) is not one.
+type notMasterError struct{ error }
+
+func (e notMasterError) Unwrap() error { return e.error }
 
 // Watcher follows the masters of the groups until Close.
 type Watcher struct {
@@ -499,6 +506,16 @@ func (w *Watcher) apply(res askResult, from string) (unconfirmed bool) {
 		subject := "sentinel: confirming the master of group " + a.group
 		if a.err != nil {
 			unconfirmed = true
+			var verdict notMasterError
+			if a.known && a.addr != "" && a.addr == w.masters[a.group] && !errors.As(a.err, &verdict) {
+				// The master in use, named again, did not answer ROLE: it is
+				// kept (its requests fail by themselves if it is gone)
+				// until it answers as something else or the sentinels
+				// switch; dropping it failed every request of the group
+				// for a stall of one ROLE round trip.
+				w.confirmLog[a.group].Fail(logging.Warn, subject, fmt.Errorf("%s named by sentinel %s, kept: %w", a.addr, from, a.err))
+				continue
+			}
 			if a.known {
 				w.confirmLog[a.group].Fail(logging.Warn, subject, fmt.Errorf("%s named by sentinel %s: %w", a.addr, from, a.err))
 			} else {

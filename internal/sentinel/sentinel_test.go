@@ -381,6 +381,37 @@ func TestWatcherConfirmsWithRole(t *testing.T) {
 	noWatcherGoroutines(t)
 }
 
+// TestWatcherKeepsUnansweringMaster: the master in use stops answering
+// (SIGSTOP, as a stalled machine would) while the sentinel still names it:
+// ROLE times out at each ask, and the group keeps its master instead of
+// being left with none, which failed all of its requests for a stall of
+// one ROLE round trip. It answers again: nothing changed.
+func TestWatcherKeepsUnansweringMaster(t *testing.T) {
+	master := testutil.StartRedis(t)
+	s := testutil.StartSentinel(t, []testutil.SentinelMaster{{Name: "stalled", Addr: master.Addr, Quorum: 1}})
+	rec := &recorder{}
+	opts := sentinel.Options{
+		Sentinels: []string{s.Addr}, Groups: []string{"stalled"},
+		Heartbeat: 50 * time.Millisecond, Timeout: 100 * time.Millisecond,
+		Master: rec.master, Known: map[string]string{"stalled": master.Addr},
+	}
+	w := sentinel.Start(opts)
+	t.Cleanup(w.Close)
+	master.Pause()
+	// Asked at every heartbeat while unconfirmed, until the sentinel too
+	// finds the master down (down-after 1 s): some twenty asks.
+	kept := fmt.Sprintf("%s named by sentinel %s, kept: ", master.Addr, s.Addr)
+	down := fmt.Sprintf("group stalled master %s is objectively down", master.Addr)
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(logLines(t, kept)) == 1 && len(logLines(t, down)) == 1 },
+		"the paused master was not found kept, or the sentinel never found it down")
+	master.Resume()
+	w.Close()
+	if calls := rec.of("stalled"); len(calls) != 0 {
+		t.Errorf("Master calls while the master in use did not answer ROLE: %v, want none", calls)
+	}
+	noWatcherGoroutines(t)
+}
+
 func orNone(addr string) string {
 	if addr == "" {
 		return "none"
