@@ -103,9 +103,6 @@ func (c *client) pauseWriter(w *writer) bool {
 	var cur *msg
 	if w != nil {
 		cur = w.cur
-		if cap(w.out) > maxIdleOut {
-			w.out = nil // a burst's buffer goes back
-		}
 	}
 	c.writing.Store(false)
 	if !c.writerHasWork(cur) {
@@ -169,9 +166,6 @@ func (w *writer) send(b []byte) (owned bool) {
 	}
 	return owned
 }
-
-// maxIdleOut is the largest reply buffer a writer keeps while it waits.
-const maxIdleOut = 16 << 10
 
 // flush sends the replies encoded so far.
 func (w *writer) flush() {
