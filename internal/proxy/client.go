@@ -234,7 +234,7 @@ func (c *client) parkLocked() bool {
 // proxy closes).
 func (c *client) park(o *output) bool {
 	c.queue.reopen()
-	c.protocolState().Release() // before a resume can start a reader
+	c.h.Release() // before a resume can start a reader
 	c.mu.Lock()
 	parked := !o.busy() && c.parkLocked()
 	c.mu.Unlock()

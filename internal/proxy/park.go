@@ -16,19 +16,20 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 )
 
-// An idle client costs the proxy its two goroutines' stacks, several
-// kilobytes, where twemproxy pays a few hundred bytes. So a client with
-// nothing to do is parked: its reader and writer goroutines end at a
-// request boundary, with every reply written, and its socket waits in an
-// epoll instance of the proxy's own until the client sends something (or
-// closes); then both goroutines start again, as for a new client. A parked
-// client costs its socket and its client struct.
+// An idle client costs the proxy its reader goroutine's stack (its writer
+// runs only while a reply is ready), some kilobytes, where twemproxy pays a
+// few hundred bytes. So a client with nothing to do is parked: its reader
+// ends at a request boundary, with every reply written, and its socket
+// waits in an epoll instance of the proxy's own until the client sends
+// something (or closes); then its reader starts again, as for a new
+// client. A parked client costs its socket and its client struct.
 //
 // A new client is parked as soon as it is accepted, so a connection that
-// is opened and never used never costs a goroutine; one that served and
-// then had no read for a whole parkSweep (between one and two sweeps) is
-// asked to park by the sweeper, which wakes its reader with a passed read
-// deadline (the way HandOver does).
+// is opened and never used never costs a goroutine. One that served is
+// asked to park, with a passed read deadline that wakes its reader (the
+// way HandOver does): by its writer as soon as every reply is written, if
+// it is eager (client.parkSoon), else by the sweeper once it had no read
+// for a whole parkSweep (between one and two sweeps).
 //
 // The epoll instance is itself a descriptor of the Go poller, so waiting
 // for parked clients costs no thread: parker.run waits like any read.

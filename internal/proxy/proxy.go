@@ -372,7 +372,6 @@ func (ps *poolServer) serveClient(conn net.Conn, sock *tlsSocket, h *HandOff) er
 		ps.clients.add(-1)
 		return errProxyClosed
 	}
-	defer ps.proxy.goroutines.Done() // see track
 	ps.proxy.stats.AddConn()
 	ps.pool().Stats.ClientConnections.Add(1)
 	if sock != nil {
@@ -388,9 +387,10 @@ func (ps *poolServer) serveClient(conn net.Conn, sock *tlsSocket, h *HandOff) er
 }
 
 // track adds a client to the registry, unless the proxy closed. It counts
-// the admission among the proxy's goroutines (the caller ends it), so
-// that Close, which may have begun meanwhile, waits for the client's
-// goroutines to start and end.
+// the client among the proxy's goroutines until untrack, so that Close,
+// which may have begun meanwhile, waits for the client to end: its writer
+// runs only while a reply is ready, and a reply still owed by a server
+// must not start one after Close returned.
 func (p *Proxy) track(c *client) bool {
 	p.clientsMu.Lock()
 	defer p.clientsMu.Unlock()
@@ -423,6 +423,7 @@ func (p *Proxy) untrack(c *client) {
 	}
 	p.clientsMu.Unlock()
 	c.ps.clients.add(-1)
+	p.goroutines.Done() // see track
 }
 
 // clientList appends every client to buf: a snapshot, to act on without

@@ -67,6 +67,7 @@ func (c *client) writerStopped(w *writer) bool {
 		// stays: its TLS connection writes through it). Let go of it
 		// before parking: once parked, the client may read again and
 		// start another writer at once.
+		w.out = nil // a burst's reply buffer, a TLS client's too
 		if c.tlsSock == nil {
 			c.w = nil
 		}
