@@ -214,17 +214,11 @@ func Verbf(format string, args ...any) {
 // output writes msg as one line, naming the caller skip frames up.
 func output(skip int, msg string) {
 	now := time.Now()
-	_, file, lineNo, ok := runtime.Caller(skip)
-	if !ok {
-		file, lineNo = "?", 0
-	}
 	bp := bufs.Get().(*[]byte)
 	b := append((*bp)[:0], '[')
 	b = now.AppendFormat(b, "2006-01-02 15:04:05.000")
 	b = append(b, "] "...)
-	b = append(b, filepath.Base(file)...)
-	b = append(b, ':')
-	b = strconv.AppendInt(b, int64(lineNo), 10)
+	b = append(b, callSite(skip)...)
 	b = append(b, ' ')
 	if p := prefix.Load(); p != nil {
 		b = append(b, *p...)
@@ -246,4 +240,39 @@ func output(skip int, msg string) {
 		*bp = b
 		bufs.Put(bp)
 	}
+}
+
+// callSites caches callSite's answers by program counter: runtime.Caller
+// allocates some 250 bytes a call, and a proxy logs a line per connection.
+var callSites struct {
+	sync.RWMutex
+	byPC map[uintptr]string
+}
+
+// callSite is what runtime.Caller(skip) would say in callSite's caller,
+// as "file.go:line", or "?:0".
+func callSite(skip int) string {
+	var pcs [1]uintptr
+	if runtime.Callers(skip+2, pcs[:]) == 0 {
+		return "?:0"
+	}
+	pc := pcs[0]
+	callSites.RLock()
+	site, ok := callSites.byPC[pc]
+	callSites.RUnlock()
+	if ok {
+		return site
+	}
+	frame, _ := runtime.CallersFrames([]uintptr{pc}).Next()
+	site = "?:0"
+	if frame.File != "" {
+		site = filepath.Base(frame.File) + ":" + strconv.Itoa(frame.Line)
+	}
+	callSites.Lock()
+	if callSites.byPC == nil {
+		callSites.byPC = make(map[uintptr]string)
+	}
+	callSites.byPC[pc] = site
+	callSites.Unlock()
+	return site
 }

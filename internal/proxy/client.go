@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -167,9 +168,10 @@ func newClient(ps *poolServer, conn net.Conn, sock *tlsSocket) *client {
 // none.
 func (c *client) protocolState() proto.Client {
 	if c.h == nil {
-		st := c.ps.state.Load()
-		c.h = c.proto.NewClient(&st.settings)
-		c.fragOf = make([]int32, len(st.pool.Servers))
+		c.h = c.proto.NewClient(&c.ps.state.Load().settings)
+	}
+	if c.fragOf == nil { // a woken client's protocol state is its own from before
+		c.fragOf = make([]int32, len(c.ps.state.Load().pool.Servers))
 		for i := range c.fragOf {
 			c.fragOf[i] = -1
 		}
@@ -190,16 +192,14 @@ func (c *client) getState() clientState { return clientState(c.state.Load()) }
 
 func (c *client) setStateLocked(s clientState) { c.state.Store(uint32(s)) }
 
-// begin starts a client just tracked: parked when it has nothing to parse
-// yet and can park, else reading. A TLS client reads first: its handshake
-// may have read its first request (see tls.go).
+// begin starts a client just tracked (adopted, or accepted over TLS):
+// parked when it has nothing to parse yet and can park, else reading. A
+// TLS client reads first: its handshake may have read its first request
+// (see tls.go).
 func (c *client) begin() {
-	c.mu.Lock()
-	if c.unparsed == nil && c.tlsSock == nil && c.parkLocked() {
-		c.mu.Unlock()
+	if c.unparsed == nil && c.tlsSock == nil && c.parkAway(nil) {
 		return
 	}
-	c.mu.Unlock()
 	c.run()
 }
 
@@ -213,11 +213,10 @@ func (c *client) run() {
 	c.p.spawn(c.readLoop)
 }
 
-// parkLocked parks the client if it may: not leaving, the proxy open, the
-// socket added to the parker. It reports whether it did.
+// parkLocked parks a TLS client whole if it may: not leaving, the proxy
+// open, the socket added to the parker. It reports whether it did.
 func (c *client) parkLocked() bool {
-	k := c.p.parker
-	if k == nil || c.ho != nil || c.p.isClosed() || !k.add(c) {
+	if c.p.parker == nil || c.ho != nil || c.p.isClosed() || !c.p.parkWhole(c) {
 		return false
 	}
 	c.setStateLocked(stateParked)
@@ -235,13 +234,50 @@ func (c *client) parkLocked() bool {
 func (c *client) park(o *output) bool {
 	c.queue.reopen()
 	c.h.Release() // before a resume can start a reader
-	c.mu.Lock()
-	parked := !o.busy() && c.parkLocked()
-	c.mu.Unlock()
+	var parked bool
+	if c.tlsSock == nil {
+		parked = c.parkAway(o)
+	} else {
+		c.mu.Lock()
+		parked = !o.busy() && c.parkLocked()
+		c.mu.Unlock()
+	}
 	if !parked {
 		c.p.spawn(c.readLoop)
 	}
 	return parked
+}
+
+// parkAway parks a plaintext client as a parkedConn (see park.go): from
+// its writer, every reply written, or from begin, before it ran (o nil).
+// Its socket is kept as a dup; the client struct ends here, with writing
+// set so that no writer starts on it again, and its state closed. It
+// reports false when the client is to read instead: replies are still
+// being written, it is to leave, the proxy closes, it cannot be parked.
+func (c *client) parkAway(o *output) bool {
+	c.mu.Lock()
+	if c.p.parker == nil || o != nil && o.busy() || c.ho != nil || c.p.isClosed() || c.raw == nil {
+		c.mu.Unlock()
+		return false
+	}
+	fd, err := -1, error(nil)
+	if cerr := c.raw.Control(func(s uintptr) { fd, err = dupSocket(int(s)) }); cerr != nil || err != nil {
+		c.mu.Unlock()
+		return false
+	}
+	c.writing.Store(true)
+	c.setStateLocked(stateClosed)
+	c.mu.Unlock()
+	pc := &parkedConn{fd: int32(fd), ps: c.ps, affinity: c.affinity, h: c.h, since: c.since.UnixNano()}
+	if a, ok := c.conn.RemoteAddr().(*net.TCPAddr); ok {
+		pc.remote = netip.AddrPortFrom(a.AddrPort().Addr().Unmap(), uint16(a.Port))
+	}
+	if c.soonAsked.Swap(false) {
+		pc.parkedAt = time.Now().UnixNano()
+	}
+	c.conn.Close()
+	c.p.sleep(pc, c)
+	return true
 }
 
 // resume starts a parked client's goroutines again: its socket is
@@ -252,7 +288,7 @@ func (c *client) resume() {
 		c.mu.Unlock()
 		return
 	}
-	c.p.parker.remove(c)
+	c.p.unparkWhole(c)
 	c.setStateLocked(stateReading)
 	// A client back soon after parking right after a burst is busy: it
 	// parks again only once idle for a sweep.

@@ -95,6 +95,7 @@ func (p *Proxy) HandOver(give func(HandOff) error, grace time.Duration) {
 		p.handover = nil
 		p.clientsMu.Unlock()
 	}()
+	p.wakeParked() // they leave as they start
 	clients := p.clientList(nil)
 	for _, c := range clients {
 		c.leave(h)

@@ -11,13 +11,10 @@ import (
 
 // parkedClients counts the proxy's parked clients and all its clients.
 func parkedClients(p *Proxy) (parked, all int) {
-	clients := p.clientList(nil)
-	for _, c := range clients {
-		if c.getState() == stateParked {
-			parked++
-		}
-	}
-	return parked, len(clients)
+	p.clientsMu.Lock()
+	defer p.clientsMu.Unlock()
+	parked = len(p.parker.byFD)
+	return parked, len(p.clients) + p.asleep
 }
 
 func waitParked(t *testing.T, p *Proxy, want int) {
@@ -110,4 +107,35 @@ func TestParkedClientOfRemovedPool(t *testing.T) {
 	if !old.Closed(5 * time.Second) {
 		t.Fatal("parked client of the removed pool never let go")
 	}
+}
+
+// TestParkedClientKeepsItsState: a client parked after serving keeps what
+// it set up for itself (AUTH, RESP3, its name and id, CLIENT REPLY OFF),
+// and other clients' CLIENT LIST shows it while it is parked.
+func TestParkedClientKeepsItsState(t *testing.T) {
+	tp := startProxy(t, 1, "redis_auth: secret", "--requirepass", "secret")
+	cl := testutil.Dial(t, tp.addr)
+	expect(t, cl, "+OK\r\n", "AUTH", "secret")
+	cl.Send(testutil.EncodeCmd("HELLO", "3"))
+	if got := cl.Reply(); !strings.HasPrefix(got, "%") {
+		t.Fatalf("HELLO 3: %q, want a RESP3 map", got)
+	}
+	expect(t, cl, "+OK\r\n", "CLIENT", "SETNAME", "sleeper")
+	id := cl.Do("CLIENT", "ID")
+	cl.Send(testutil.EncodeCmd("CLIENT", "REPLY", "OFF")) // no reply
+	waitParked(t, tp.Proxy, 1)
+
+	other := testutil.Dial(t, tp.addr)
+	expect(t, other, "+OK\r\n", "AUTH", "secret")
+	list := other.Do("CLIENT", "LIST")
+	if !strings.Contains(list, " name=sleeper ") || !strings.Contains(list, " resp=3") {
+		t.Fatalf("CLIENT LIST while it is parked: %q", list)
+	}
+
+	cl.Send(testutil.EncodeCmd("SET", "k", "v")) // no reply: CLIENT REPLY OFF holds
+	expect(t, cl, "+OK\r\n", "CLIENT", "REPLY", "ON")
+	expect(t, cl, id, "CLIENT", "ID")
+	expect(t, cl, "$7\r\nsleeper\r\n", "CLIENT", "GETNAME")
+	expect(t, cl, "_\r\n", "GET", "missing") // RESP3's null: still RESP3, still authenticated
+	expect(t, cl, "$1\r\nv\r\n", "GET", "k")
 }

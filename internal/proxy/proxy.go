@@ -23,9 +23,9 @@
 //
 //	Proxy.reloadMu    one Reload, StopAccepting or Close at a time
 //	Proxy.handOverMu  one HandOver at a time
-//	Proxy.clientsMu   the client registry: clients, closed, handover
 //	client.mu         a client's state and leave request (client.go)
-//	parker.mu         the parked clients by socket
+//	Proxy.clientsMu   the client registry: clients, the parked ones
+//	                  (parker.byFD), closed, handover
 //	requests.mu, output.mu, pool and backend locks: each alone
 //
 // None is held across a blocking call (a socket write, a wait): the
@@ -39,17 +39,21 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nutcracker-go/nutcracker/internal/backoff"
 	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/pool"
 	"github.com/nutcracker-go/nutcracker/internal/proto"
+	"github.com/nutcracker-go/nutcracker/internal/rawio"
 	"github.com/nutcracker-go/nutcracker/internal/sockets"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
@@ -95,8 +99,11 @@ type Proxy struct {
 	handOverMu sync.Mutex // one HandOver at a time
 
 	clientsMu sync.Mutex
-	clients   map[*client]struct{}
-	handover  *handover // set while HandOver runs: new clients are handed over too
+	clients   map[*client]struct{} // with a client struct: served, or a TLS client parked whole
+	// asleep counts the plaintext clients parked (parker.byFD) or being
+	// woken: clients too, without a client struct.
+	asleep   int
+	handover *handover // set while HandOver runs: new clients are handed over too
 
 	goroutines sync.WaitGroup // every goroutine spawn started
 }
@@ -105,9 +112,15 @@ type Proxy struct {
 // servers are swapped as one by a reload; a request uses the state it
 // loaded when it was dispatched.
 type poolServer struct {
-	proxy    *Proxy
-	state    atomic.Pointer[poolState]
-	ln       net.Listener // nil for a pool added while draining
+	proxy *Proxy
+	state atomic.Pointer[poolState]
+	ln    net.Listener // nil for a pool added while draining
+	// lnFile is a dup of ln's socket, in the Go poller as a file, whose
+	// RawConn can wait to accept, which a listener's cannot: acceptor
+	// accepts plaintext clients through it, straight into the parker.
+	// nil when clients are not parked.
+	lnFile   *os.File
+	acceptor *rawio.Acceptor
 	lnClosed atomic.Bool
 	proto    proto.Protocol // the same for every state: see sameListener
 	clients  users          // retired when a reload removes the pool
@@ -137,6 +150,11 @@ func (ps *poolServer) peers(yield func(proto.Peer) bool) {
 			continue
 		}
 		if !yield(proto.Peer{Client: c.h, Addr: c.conn.RemoteAddr().String(), LocalAddr: c.conn.LocalAddr().String(), FD: c.fd, Since: c.since}) {
+			return
+		}
+	}
+	for _, peer := range ps.proxy.parkedPeers(ps) {
+		if !yield(peer) {
 			return
 		}
 	}
@@ -190,7 +208,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		stats:   &stats.Process{Source: host, Version: opts.Version, Start: time.Now()},
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	if k, err := newParker(); err != nil {
+	if k, err := newParker(p.parkedReady); err != nil {
 		logging.Warnf("idle clients will not be parked: %v", err)
 	} else {
 		p.parker = k
@@ -232,6 +250,9 @@ func (p *Proxy) newPoolServer(cfg *config.Pool, open bool) (*poolServer, error) 
 		p.stats.AddConn() // twemproxy counts listeners as connections
 	}
 	ps.state.Store(ps.newState(cfg, pl))
+	if ps.ln != nil {
+		ps.openListenerFile()
+	}
 	return ps, nil
 }
 
@@ -242,9 +263,33 @@ func (p *Proxy) listen(l config.Listen, backlog int) (net.Listener, error) {
 	return sockets.Listen(l, backlog)
 }
 
+// openListenerFile makes lnFile and acceptor, for a proxy that parks
+// clients; without them it accepts through ln.
+func (ps *poolServer) openListenerFile() {
+	fl, ok := ps.ln.(interface{ File() (*os.File, error) })
+	if !ok || ps.proxy.parker == nil {
+		return
+	}
+	f, err := fl.File()
+	if err != nil {
+		logging.Warnf("pool %s: accepting through the listener: %v", ps.cfg().Name, err)
+		return
+	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		logging.Warnf("pool %s: accepting through the listener: %v", ps.cfg().Name, err)
+		return
+	}
+	ps.lnFile, ps.acceptor = f, rawio.NewAcceptor(raw)
+}
+
 // closeListener stops accepting on the pool, once.
 func (ps *poolServer) closeListener() {
 	if ps.ln != nil && ps.lnClosed.CompareAndSwap(false, true) {
+		if ps.lnFile != nil {
+			ps.lnFile.Close()
+		}
 		ps.ln.Close()
 		ps.proxy.stats.DoneConn()
 	}
@@ -308,9 +353,19 @@ func (ps *poolServer) serve() {
 func (ps *poolServer) acceptLoop() {
 	var pause backoff.Accept
 	for {
-		conn, err := ps.ln.Accept()
+		var (
+			conn   net.Conn
+			fd     int
+			remote netip.AddrPort
+			err    error
+		)
+		if ps.acceptor != nil && ps.cfg().ClientTLS.Config == nil {
+			fd, remote, err = ps.acceptor.Accept()
+		} else {
+			conn, err = ps.ln.Accept()
+		}
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || ps.lnClosed.Load() {
 				return
 			}
 			wait, first := pause.Failed()
@@ -327,7 +382,12 @@ func (ps *poolServer) acceptLoop() {
 		if pause.OK() {
 			logging.Noticef("pool %s: accepting again", ps.cfg().Name)
 		}
-		if err := ps.admit(conn, nil); errors.Is(err, errProxyClosed) {
+		if conn != nil {
+			err = ps.admit(conn, nil)
+		} else {
+			err = ps.admitParked(fd, remote)
+		}
+		if errors.Is(err, errProxyClosed) {
 			return
 		}
 	}
@@ -342,9 +402,7 @@ var (
 // with the state of a client handed over by another process. It closes
 // conn when the pool is full or the proxy closed.
 func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
-	limit := int64(ps.cfg().ClientConnections)
-	if n := ps.clients.add(1); limit > 0 && n > limit {
-		ps.clients.add(-1)
+	if limit := ps.countClient(); limit > 0 {
 		logging.Warnf("pool %s: client connections limit %d reached, closing %s",
 			ps.cfg().Name, limit, conn.RemoteAddr())
 		conn.Close()
@@ -356,6 +414,64 @@ func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
 		return nil
 	}
 	return ps.serveClient(conn, nil, h)
+}
+
+// countClient counts a new client of the pool in, unless the pool's
+// client_connections limit is reached: it then returns the limit.
+func (ps *poolServer) countClient() (full int64) {
+	limit := int64(ps.cfg().ClientConnections)
+	if n := ps.clients.add(1); limit > 0 && n > limit {
+		ps.clients.add(-1)
+		return limit
+	}
+	return 0
+}
+
+// admitParked admits fd, a plaintext client's connection from remote
+// (zero for a Unix socket), just accepted, as a parked client (see
+// park.go): the first thing it sends wakes it.
+func (ps *poolServer) admitParked(fd int, remote netip.AddrPort) error {
+	pc := &parkedConn{fd: int32(fd), ps: ps, affinity: clientSeq.Add(1), remote: remote, since: time.Now().UnixNano()}
+	if limit := ps.countClient(); limit > 0 {
+		logging.Warnf("pool %s: client connections limit %d reached, closing %s",
+			ps.cfg().Name, limit, pc.remoteAddr())
+		unix.Close(fd)
+		return errClientLimit
+	}
+	if pc.remote.IsValid() {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // as Go does for its TCP sockets
+		if ps.cfg().TCPKeepalive {
+			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+		}
+	}
+	ps.connOpened(false)
+	if logging.Enabled(logging.Notice) { // not even the address's making otherwise
+		logging.Noticef("accepted client %s on pool %s", pc.remoteString(), ps.cfg().Name)
+	}
+	ps.proxy.sleep(pc, nil)
+	if ps.proxy.isClosed() {
+		return errProxyClosed
+	}
+	return nil
+}
+
+// connOpened counts a client connection in, with countClient;
+// connClosed out: closed, or handed over to another process.
+func (ps *poolServer) connOpened(tls bool) {
+	ps.proxy.stats.AddConn()
+	ps.pool().Stats.ClientConnections.Add(1)
+	if tls {
+		ps.pool().Stats.TLS.Clients.Add(1)
+	}
+}
+
+func (ps *poolServer) connClosed(tls bool) {
+	ps.pool().Stats.ClientConnections.Add(-1)
+	if tls {
+		ps.pool().Stats.TLS.Clients.Add(-1)
+	}
+	ps.proxy.stats.DoneConn()
+	ps.clients.add(-1)
 }
 
 // serveClient serves conn, admitted: over TLS on sock when sock is not
@@ -372,10 +488,8 @@ func (ps *poolServer) serveClient(conn net.Conn, sock *tlsSocket, h *HandOff) er
 		ps.clients.add(-1)
 		return errProxyClosed
 	}
-	ps.proxy.stats.AddConn()
-	ps.pool().Stats.ClientConnections.Add(1)
+	ps.connOpened(sock != nil)
 	if sock != nil {
-		ps.pool().Stats.TLS.Clients.Add(1)
 		verb += " TLS"
 	}
 	logging.Noticef("%s client %s on pool %s", verb, conn.RemoteAddr(), ps.cfg().Name)
@@ -409,24 +523,44 @@ func (p *Proxy) handoverNow() *handover {
 	return p.handover
 }
 
-// untrack forgets a client whose connection is closed.
-func (p *Proxy) untrack(c *client) {
-	c.ps.pool().Stats.ClientConnections.Add(-1)
-	if c.tlsSock != nil {
-		c.ps.pool().Stats.TLS.Clients.Add(-1)
-	}
-	p.stats.DoneConn()
+// trackWoken tracks a client woken from the parker (see track).
+func (p *Proxy) trackWoken(c *client) bool {
 	p.clientsMu.Lock()
-	delete(p.clients, c)
-	if h := p.handover; h != nil && len(p.clients) == 0 {
-		h.signalEmpty()
+	defer p.clientsMu.Unlock()
+	p.asleep--
+	if p.isClosed() {
+		p.signalIfEmptyLocked()
+		return false
 	}
+	p.clients[c] = struct{}{}
+	p.goroutines.Add(1)
+	return true
+}
+
+// untrack forgets a client whose connection is closed (or handed over).
+func (p *Proxy) untrack(c *client) {
+	c.ps.connClosed(c.tlsSock != nil)
+	p.clientsMu.Lock()
+	p.untrackLocked(c)
 	p.clientsMu.Unlock()
-	c.ps.clients.add(-1)
+}
+
+// untrackLocked forgets a client struct: its connection is closed, or
+// parked as a parkedConn.
+func (p *Proxy) untrackLocked(c *client) {
+	delete(p.clients, c)
+	p.signalIfEmptyLocked()
 	p.goroutines.Done() // see track
 }
 
-// clientList appends every client to buf: a snapshot, to act on without
+// signalIfEmptyLocked tells a HandOver under way that no client is left.
+func (p *Proxy) signalIfEmptyLocked() {
+	if h := p.handover; h != nil && len(p.clients)+p.asleep == 0 {
+		h.signalEmpty()
+	}
+}
+
+// clientList appends every client struct to buf: a snapshot, to act on without
 // the registry's lock.
 func (p *Proxy) clientList(buf []*client) []*client {
 	p.clientsMu.Lock()
@@ -437,11 +571,11 @@ func (p *Proxy) clientList(buf []*client) []*client {
 	return buf
 }
 
-// clientCount returns how many clients are tracked.
+// clientCount returns how many clients there are, parked ones too.
 func (p *Proxy) clientCount() int {
 	p.clientsMu.Lock()
 	defer p.clientsMu.Unlock()
-	return len(p.clients)
+	return len(p.clients) + p.asleep
 }
 
 // Health returns nil when every pool has a live server and every
@@ -479,6 +613,7 @@ func (p *Proxy) Close() error {
 	for _, ps := range p.poolList() {
 		ps.closeListener()
 	}
+	p.closeParked(func(*parkedConn) bool { return true })
 	for _, c := range p.clientList(nil) {
 		c.breakSocket() // a TLS client's too: no close_notify to wait on
 		c.resume()      // if parked: its goroutines end it

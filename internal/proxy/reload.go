@@ -147,6 +147,7 @@ func (p *Proxy) retirePool(ps *poolServer, grace time.Duration) {
 					c.shutdownRead()
 				}
 			}
+			p.closeParked(func(pc *parkedConn) bool { return pc.ps == ps })
 			timer.Reset(grace)
 			select {
 			case <-ps.clients.gone:

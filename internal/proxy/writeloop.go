@@ -72,6 +72,9 @@ func (c *client) writerStopped(w *writer) bool {
 			c.w = nil
 		}
 		if c.park(w.o) {
+			if c.tlsSock == nil {
+				return true // parked away: the client struct is done (parkAway)
+			}
 			return c.pauseWriter(nil)
 		}
 		c.w = w
