@@ -36,6 +36,7 @@ var layers = map[string]place{
 	"internal/proto":     {layer: 0}, // the protocol seam: neutral messages, the interfaces
 	"internal/daemon":    {layer: 0},
 	"internal/backoff":   {layer: 0}, // the pauses of a failing accept loop
+	"internal/tlsdial":   {layer: 0}, // the TLS handshake with a server the proxy dialled
 	"internal/testutil":  {layer: 0}, // imported by tests only
 
 	// The protocols, the counters (log).

@@ -31,6 +31,7 @@ import (
 
 	"github.com/nutcracker-go/nutcracker/internal/proto"
 	"github.com/nutcracker-go/nutcracker/internal/stats"
+	"github.com/nutcracker-go/nutcracker/internal/tlsdial"
 )
 
 // Typed failures a request can complete with. Their messages are Linux's
@@ -480,15 +481,10 @@ func (c *Conn) dialFailed(err error) error {
 // handshake makes conn, dialed to addr, a TLS connection; it closes conn
 // when the handshake fails.
 func (c *Conn) handshake(conn net.Conn, addr string, timeout time.Duration) (net.Conn, error) {
-	cfg := c.opts.TLS
-	if cfg.ServerName == "" {
-		cfg = cfg.Clone()
-		cfg.ServerName, _, _ = net.SplitHostPort(addr)
-	}
-	tc := tls.Client(conn, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := tc.HandshakeContext(ctx); err != nil {
+	tc, err := tlsdial.Client(ctx, conn, tlsdial.Host(addr), c.opts.TLS)
+	if err != nil {
 		conn.Close()
 		if c.opts.TLSFailures != nil {
 			c.opts.TLSFailures[stats.TLSFailureReason(err)].Add(1)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nutcracker-go/nutcracker/internal/proto/resp"
+	"github.com/nutcracker-go/nutcracker/internal/tlsdial"
 )
 
 // maxReply bounds a reply from a node. CLUSTER SLOTS repeats the nodes of
@@ -58,14 +59,10 @@ func dial(ctx context.Context, addr string, tlsConfig *tls.Config, timeout time.
 
 // handshake makes raw, dialled to host, a TLS connection within timeout.
 func handshake(ctx context.Context, raw net.Conn, host string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
-	if cfg.ServerName == "" {
-		cfg = cfg.Clone()
-		cfg.ServerName = host
-	}
-	tc := tls.Client(raw, cfg)
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
+	tc, err := tlsdial.Client(hctx, raw, host, cfg)
+	if err != nil {
 		if hctx.Err() != nil && ctx.Err() == nil {
 			err = fmt.Errorf("not done within %v", timeout)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nutcracker-go/nutcracker/internal/proto/resp"
+	"github.com/nutcracker-go/nutcracker/internal/tlsdial"
 )
 
 // maxReply bounds a reply from a sentinel or a master. The longest we ask
@@ -65,14 +66,10 @@ func dial(ctx context.Context, addr string, timeout time.Duration, tlsConfig *tl
 // handshake makes raw, dialed to addr, a TLS connection by deadline, the
 // end of the dial's timeout.
 func handshake(ctx context.Context, raw net.Conn, addr string, timeout time.Duration, deadline time.Time, cfg *tls.Config) (net.Conn, error) {
-	if cfg.ServerName == "" {
-		cfg = cfg.Clone()
-		cfg.ServerName, _, _ = net.SplitHostPort(addr)
-	}
 	hsCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	tc := tls.Client(raw, cfg)
-	if err := tc.HandshakeContext(hsCtx); err != nil {
+	tc, err := tlsdial.Client(hsCtx, raw, tlsdial.Host(addr), cfg)
+	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("not done within the %v timeout", timeout)
 		}
