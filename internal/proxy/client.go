@@ -97,7 +97,7 @@ type client struct {
 	// abandoned tells the writer to stop waiting for replies and close
 	// (HandOver's grace is over).
 	abandoned atomic.Bool
-	parkFD    int32 // the socket's descriptor while parked; under mu
+	parkFD    int32 // a TLS client's socket descriptor while parked whole; under mu
 	// Parking right after a burst (see parkSoon). eager: the client parks
 	// as soon as its replies are written and it sent nothing more;
 	// soonAsked: the writer asked that of the reader; parkedSoon and

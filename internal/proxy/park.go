@@ -30,8 +30,8 @@ import (
 // a request), about a hundred bytes. Its client struct and its Go socket
 // go, the descriptor kept by a dup; waking makes them again (newFileConn
 // costs no system call more than the poller's registration). The proxy
-// accepts a plaintext client's connection itself (acceptParked), straight
-// into a parkedConn, so a connection that is opened and never used costs
+// accepts a plaintext client's connection itself (rawio.Acceptor, then
+// admitParked), straight into a parkedConn, so a connection that is opened and never used costs
 // that and nothing else. A TLS client parks whole: its TLS state stays
 // with it.
 //
@@ -162,7 +162,7 @@ func (k *parker) unwatch(fd int32) {
 	unix.EpollCtl(k.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 }
 
-// add parks a TLS client whole (under c.mu).
+// parkWhole parks a TLS client whole (under c.mu).
 func (p *Proxy) parkWhole(c *client) bool {
 	k := p.parker
 	if c.raw == nil {
