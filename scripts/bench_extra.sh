@@ -243,15 +243,7 @@ lat_sample() {
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" "$3" "${out#* }" "${lat% *}" "${lat#* }" >>"$lat_samples"
 }
 
-big_keys=()
-for ((i = 0; i < BIG_MGET_KEYS; i++)); do printf -v 'big_keys[i]' 'key:%012d' "$i"; done
-
-# big_mget TARGET N LOG: one redis-benchmark run of N MGETs of the big_keys on one connection.
-big_mget() {
-	timeout "$RUN_TIMEOUT" "${pin_load[@]}" redis-benchmark -h 127.0.0.1 -p "${PORT[redis/$1]}" -c 1 -n "$2" \
-		--csv MGET "${big_keys[@]}" >"$3" 2>&1 || return 1
-	! grep -qiE '^(error|.*error from server)' "$3"
-}
+big_mget_keys "$BIG_MGET_KEYS"
 
 # big_sample TARGET ROUND
 big_sample() {
@@ -259,7 +251,7 @@ big_sample() {
 	usable "$t" || return 0
 	[ -z "${NA[big/$t]:-}" ] || return 0
 	runs=$((runs + 1))
-	if ! big_mget "$t" "$BIG_MGET_N" "$tmp/run-$runs.log" ||
+	if ! big_mget "${PORT[redis/$t]}" "$BIG_MGET_N" "$tmp/run-$runs.log" ||
 		! lat=$(bench_csv "$tmp/run-$runs.log" avg_latency_ms p50_latency_ms p99_latency_ms); then
 		log "MGET $BIG_MGET_KEYS keys on $t: run failed: $(run_error "$tmp/run-$runs.log" | cut -c1-100)"
 		usable "$t" || true
@@ -299,7 +291,7 @@ for t in direct "${PROXIES[@]}"; do
 	got=$(timeout 30 redis-cli -p "${PORT[redis/$t]}" mget "${big_keys[@]}" 2>&1 | grep -c '^xxx$') || true
 	if [ "$got" != "$BIG_MGET_KEYS" ]; then
 		NA[big/$t]="the reply held $got of the $BIG_MGET_KEYS values"
-	elif ! big_mget "$t" 10 "$tmp/warmup-$t.log"; then
+	elif ! big_mget "${PORT[redis/$t]}" 10 "$tmp/warmup-$t.log"; then
 		NA[big/$t]="warm-up failed: $(run_error "$tmp/warmup-$t.log" | cut -c1-100)"
 	fi
 	[ -z "${NA[big/$t]:-}" ] || log "MGET $BIG_MGET_KEYS keys on $t: n/a (${NA[big/$t]})"

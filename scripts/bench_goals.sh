@@ -185,21 +185,14 @@ run_seconds=$((SECONDS - start))
 # each target.
 KEYSPACE=$BIG_MGET_KEYS redis_preload "$b1"
 KEYSPACE=$BIG_MGET_KEYS redis_preload "$b2"
-big_keys=()
-for ((i = 0; i < BIG_MGET_KEYS; i++)); do printf -v 'big_keys[i]' 'key:%012d' "$i"; done
-# big_mget TARGET N LOG: N MGETs of the big_keys in a row on one connection.
-big_mget() {
-	timeout "$RUN_TIMEOUT" "${pin_load[@]}" redis-benchmark -h 127.0.0.1 -p "${PORT[$1]}" -c 1 -n "$2" \
-		--csv MGET "${big_keys[@]}" >"$3" 2>&1 || return 1
-	! grep -qiE '^(error|.*error from server)' "$3"
-}
+big_mget_keys "$BIG_MGET_KEYS"
 declare -A BIG_NA
 for t in direct "${PROXIES[@]}"; do
 	usable "$t" || continue
 	got=$(timeout 30 redis-cli -p "${PORT[$t]}" mget "${big_keys[@]}" 2>&1 | grep -c '^xxx$') || true
 	if [ "$got" != "$BIG_MGET_KEYS" ]; then
 		BIG_NA[$t]="the reply held $got of the $BIG_MGET_KEYS values"
-	elif ! big_mget "$t" 10 "$tmp/warmup-$t.log"; then
+	elif ! big_mget "${PORT[$t]}" 10 "$tmp/warmup-$t.log"; then
 		BIG_NA[$t]="warm-up failed: $(run_error "$tmp/warmup-$t.log" | cut -c1-100)"
 	fi
 	[ -z "${BIG_NA[$t]:-}" ] || log "MGET $BIG_MGET_KEYS keys on $t: n/a (${BIG_NA[$t]})"
@@ -210,7 +203,7 @@ for ((round = 1; round <= rounds_done; round++)); do
 		[ -z "${BIG_NA[$t]:-}" ] || continue
 		usable "$t" || continue
 		runs=$((runs + 1))
-		if ! big_mget "$t" "$BIG_MGET_N" "$tmp/run-$runs.log" || ! p50=$(bench_csv "$tmp/run-$runs.log" p50_latency_ms); then
+		if ! big_mget "${PORT[$t]}" "$BIG_MGET_N" "$tmp/run-$runs.log" || ! p50=$(bench_csv "$tmp/run-$runs.log" p50_latency_ms); then
 			log "MGET $BIG_MGET_KEYS keys on $t: run failed: $(run_error "$tmp/run-$runs.log" | cut -c1-100)"
 			continue
 		fi

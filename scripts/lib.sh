@@ -266,6 +266,23 @@ redis_load() {
 	echo "$n $rps"
 }
 
+# big_mget_keys N: the keys of the big MGET in the array big_keys, "key:%012d" from 0, so that
+# redis_preload with KEYSPACE >= N has set them all to "xxx".
+big_mget_keys() {
+	local i
+	big_keys=()
+	for ((i = 0; i < $1; i++)); do printf -v 'big_keys[i]' 'key:%012d' "$i"; done
+}
+
+# big_mget PORT N LOG: one redis-benchmark run of N MGETs of the big_keys in a row on one connection
+# to 127.0.0.1:PORT, from the load core (pin_load), its --csv output in LOG; fails on an error reply.
+# shellcheck disable=SC2154 # pin_load: set by pin_setup
+big_mget() {
+	timeout "$RUN_TIMEOUT" "${pin_load[@]}" redis-benchmark -h 127.0.0.1 -p "$1" -c 1 -n "$2" \
+		--csv MGET "${big_keys[@]}" >"$3" 2>&1 || return 1
+	! grep -qiE '^(error|.*error from server)' "$3"
+}
+
 # run_error LOG: the first error line of a failed run's LOG (else its last line), one line, cut short.
 run_error() {
 	{ grep -i -m 1 error "$1" || grep -v '^WARNING' "$1" | tail -n 1; } | tr -d '\r' | cut -c1-160

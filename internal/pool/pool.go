@@ -55,6 +55,7 @@ type routing struct {
 	continuum dist.Continuum
 	live      []*Server  // continuum index -> server
 	index     []uint32   // continuum index -> index in Servers
+	allLive   bool       // no server is ejected: index is the identity
 	slots     *slotTable // a cluster pool's: slot -> index in Servers
 }
 
@@ -351,11 +352,7 @@ func (p *Pool) Route(key []byte) *Server {
 	if len(p.tag) > 0 { // TagKey is not inlined: most pools have no tag
 		key = hashkit.TagKey(key, p.tag)
 	}
-	var h uint32
-	if len(key) > 0 {
-		h = p.hash(key)
-	}
-	return rt.live[rt.continuum.Pick(h)]
+	return rt.live[rt.continuum.Pick(keyHash(p.hash, key))]
 }
 
 // RouteKeys routes the keys of a multi-key command, keys[0], keys[step],
@@ -372,23 +369,33 @@ func (p *Pool) RouteKeys(route []uint32, keys [][]byte, step int) bool {
 		return false
 	}
 	if len(rt.live) > 1 {
-		for i := range route {
-			key := keys[i*step]
-			if len(p.tag) > 0 {
-				key = hashkit.TagKey(key, p.tag)
+		hash := p.hash
+		if len(p.tag) > 0 {
+			for i := range route {
+				route[i] = keyHash(hash, hashkit.TagKey(keys[i*step], p.tag))
 			}
-			var h uint32
-			if len(key) > 0 {
-				h = p.hash(key)
+		} else {
+			for i := range route {
+				route[i] = keyHash(hash, keys[i*step])
 			}
-			route[i] = h
 		}
 	}
 	rt.continuum.PickEach(route)
-	for i, at := range route {
-		route[i] = rt.index[at]
+	if !rt.allLive { // else a live server's index is its index in Servers
+		for i, at := range route {
+			route[i] = rt.index[at]
+		}
 	}
 	return true
+}
+
+// keyHash is the hash a key routes by: none for an empty key, as in
+// twemproxy.
+func keyHash(hash hashkit.Func, key []byte) uint32 {
+	if len(key) == 0 {
+		return 0
+	}
+	return hash(key)
 }
 
 // ServerOf returns the index in Servers of the server for key, or -1 when
@@ -603,6 +610,7 @@ func (p *Pool) buildRouting(now int64) error {
 		rt.index = append(rt.index, uint32(i))
 		ring = append(ring, dist.Server{Name: s.Config.RingName, Weight: s.Config.Weight})
 	}
+	rt.allLive = len(rt.live) == len(p.Servers)
 	if len(ring) > 0 {
 		c, err := dist.New(p.Config.Distribution, ring)
 		if err != nil {
