@@ -135,7 +135,7 @@ func (p *RequestParser) parseMultibulk(buf []byte) (int, error) {
 			}
 			p.left = int(n)
 			if p.left > cap(p.spans) {
-				p.spans = takeSpans(p.spans, p.left)
+				p.spans = bigSpans.take(p.spans, p.left)
 			}
 			p.state = reqBulkLen
 		case reqBulkLen:
@@ -420,7 +420,7 @@ func (p *RequestParser) Args(buf []byte) [][]byte {
 	}
 	p.args = p.args[:0]
 	if len(p.spans) > cap(p.args) {
-		p.args = takeArgs(p.args, len(p.spans))
+		p.args = bigArgs.take(p.args, len(p.spans))
 	}
 	// Filled by index, not appended: a 10,000-key MGET has as many.
 	args := slices.Grow(p.args, len(p.spans))[:len(p.spans)]
@@ -457,39 +457,66 @@ func (p *RequestParser) Raw(buf []byte, i, j int) []byte {
 // keep past Reset, so that an idle client holds little. A table is taken
 // only from what was given back: a count read from the wire never sizes
 // an allocation.
-var bigSpans, bigArgs sync.Pool // *[]span, *[][]byte, length 0
+var (
+	bigSpans tableStore[span]
+	bigArgs  tableStore[[]byte]
+)
 
-// takeSpans returns a recycled table for n spans when one is at hand,
-// else cur.
-func takeSpans(cur []span, n int) []span {
-	if n <= maxRetainedArgs {
-		return cur
-	}
-	t, ok := bigSpans.Get().(*[]span)
-	if !ok {
-		return cur
-	}
-	if cap(*t) <= cap(cur) {
-		bigSpans.Put(t)
-		return cur
-	}
-	return append(*t, cur...)
+// maxSpareArgs bounds the table a tableStore keeps outside its pool: 16K
+// entries, some 400 KB of each kind, enough for a 10,000-key MGET.
+const maxSpareArgs = 16 << 10
+
+// tableStore recycles big tables of one kind. It keeps one of up to
+// maxSpareArgs entries aside, the others in a sync.Pool, which two
+// collections empty: a proxy whose heap is a few MB collects that often
+// between two big requests, and a client sending 10,000-key MGETs one
+// after another grew its tables again by doubling for most of them.
+type tableStore[T any] struct {
+	mu    sync.Mutex
+	spare []T       // length 0; nil when taken
+	pool  sync.Pool // *[]T, length 0
 }
 
-// takeArgs is takeSpans for the arguments.
-func takeArgs(cur [][]byte, n int) [][]byte {
+// take returns a recycled table for n entries when one bigger than cur
+// is at hand, with cur's entries, else cur.
+func (s *tableStore[T]) take(cur []T, n int) []T {
 	if n <= maxRetainedArgs {
 		return cur
 	}
-	t, ok := bigArgs.Get().(*[][]byte)
-	if !ok {
+	s.mu.Lock()
+	t := s.spare
+	s.spare = nil
+	s.mu.Unlock()
+	if t == nil {
+		if p, ok := s.pool.Get().(*[]T); ok {
+			t = *p
+		}
+	}
+	if cap(t) <= cap(cur) {
+		if t != nil {
+			s.give(t)
+		}
 		return cur
 	}
-	if cap(*t) <= cap(cur) {
-		bigArgs.Put(t)
-		return cur
+	return append(t, cur...)
+}
+
+// give takes t back, emptied.
+func (s *tableStore[T]) give(t []T) {
+	t = t[:0]
+	if cap(t) <= maxSpareArgs {
+		s.mu.Lock()
+		if cap(s.spare) < cap(t) { // keep the bigger: the smaller goes to the pool
+			s.spare, t = t, s.spare
+		}
+		s.mu.Unlock()
+		if t == nil {
+			return
+		}
 	}
-	return append(*t, cur...)
+	p := new([]T)
+	*p = t
+	s.pool.Put(p)
 }
 
 // Reset prepares the parser for the next request; call it once a frame has
@@ -497,15 +524,13 @@ func takeArgs(cur [][]byte, n int) [][]byte {
 func (p *RequestParser) Reset() {
 	spans, scratch, args := p.spans[:0], p.scratch[:0], p.args[:0]
 	if cap(spans) > maxRetainedArgs {
-		t := new([]span)
-		*t, spans = spans, nil
-		bigSpans.Put(t)
+		bigSpans.give(spans)
+		spans = nil
 	}
 	if cap(args) > maxRetainedArgs {
 		clear(args[:cap(args)]) // no hold on the client's buffer
-		t := new([][]byte)
-		*t, args = args, nil
-		bigArgs.Put(t)
+		bigArgs.give(args)
+		args = nil
 	}
 	if cap(scratch) > maxRetainedScratch {
 		scratch = nil

@@ -392,3 +392,41 @@ func TestBigRequestTables(t *testing.T) {
 		}
 	}
 }
+
+// TestBigTablesKeptAcrossCollections: a client sending 10,000-key MGETs
+// one after another gets the tables of the one before back, whatever the
+// collector did to the pools meanwhile; a table past maxSpareArgs is not
+// kept aside.
+func TestBigTablesKeptAcrossCollections(t *testing.T) {
+	frame := mgetFrame(10000)
+	var p RequestParser
+	request := func() {
+		if n, err := p.Parse(frame); n != len(frame) || err != nil {
+			t.Fatalf("Parse = (%d, %v)", n, err)
+		}
+		if args := p.Args(frame); len(args) != 10001 {
+			t.Fatalf("%d args", len(args))
+		}
+		p.Reset()
+	}
+	request()
+	if a := testing.AllocsPerRun(5, func() {
+		runtime.GC() // twice: a sync.Pool keeps what it holds through one
+		runtime.GC()
+		request()
+	}); a != 0 {
+		t.Errorf("%v allocations per request", a)
+	}
+
+	huge := mgetFrame(maxSpareArgs + 1)
+	if n, err := p.Parse(huge); n != len(huge) || err != nil {
+		t.Fatalf("Parse = (%d, %v)", n, err)
+	}
+	p.Args(huge)
+	p.Reset()
+	bigSpans.mu.Lock()
+	defer bigSpans.mu.Unlock()
+	if cap(bigSpans.spare) > maxSpareArgs {
+		t.Errorf("a table of %d spans kept aside, past maxSpareArgs", cap(bigSpans.spare))
+	}
+}
