@@ -78,9 +78,10 @@ func TestParkedClientCloses(t *testing.T) {
 	st := tp.Proxy.poolList()[0].pool().Stats
 	testutil.Eventually(t, 5*time.Second, func() bool { return st.ClientConnections.Load() == 1 },
 		"the closed parked client is still counted")
-	if parked, all := parkedClients(tp.Proxy); parked != 1 || all != 1 {
-		t.Fatalf("%d parked of %d clients, want the one left", parked, all)
-	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		parked, all := parkedClients(tp.Proxy)
+		return parked == 1 && all == 1
+	}, "want the one client left, parked")
 	done := make(chan struct{})
 	go func() { tp.Proxy.Close(); close(done) }()
 	select {

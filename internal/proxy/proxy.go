@@ -537,20 +537,27 @@ func (p *Proxy) trackWoken(c *client) bool {
 	return true
 }
 
-// untrack forgets a client whose connection is closed (or handed over).
+// untrack forgets a client whose connection is closed (or handed over):
+// out of the registry, then out of the counts, then out of what Close
+// waits for.
 func (p *Proxy) untrack(c *client) {
-	c.ps.connClosed(c.tlsSock != nil)
 	p.clientsMu.Lock()
-	p.untrackLocked(c)
+	p.forgetLocked(c)
 	p.clientsMu.Unlock()
+	c.ps.connClosed(c.tlsSock != nil)
+	p.goroutines.Done() // see track
 }
 
-// untrackLocked forgets a client struct: its connection is closed, or
-// parked as a parkedConn.
+// untrackLocked forgets a client struct whose connection is parked as a
+// parkedConn.
 func (p *Proxy) untrackLocked(c *client) {
+	p.forgetLocked(c)
+	p.goroutines.Done() // see track
+}
+
+func (p *Proxy) forgetLocked(c *client) {
 	delete(p.clients, c)
 	p.signalIfEmptyLocked()
-	p.goroutines.Done() // see track
 }
 
 // signalIfEmptyLocked tells a HandOver under way that no client is left.
