@@ -140,3 +140,25 @@ func TestParkedClientKeepsItsState(t *testing.T) {
 	expect(t, cl, "_\r\n", "GET", "missing") // RESP3's null: still RESP3, still authenticated
 	expect(t, cl, "$1\r\nv\r\n", "GET", "k")
 }
+
+// TestDrainServesRequestsSent: a request a client sent before Drain, still
+// in its socket when Drain comes (the client parked, or its reader not yet
+// reading), is answered before the client is closed, not reset with it.
+func TestDrainServesRequestsSent(t *testing.T) {
+	r := testutil.StartRedis(t)
+	for i := range 20 {
+		addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+		p := runProxy(t, poolYAML(addr, "", r.Addr+":1"), DefaultMbufSize)
+		cl := testutil.Dial(t, addr)
+		expect(t, cl, "+OK\r\n", "SET", "k", fmt.Sprint(i))
+		waitParked(t, p, 1)
+		cl.Send(testutil.EncodeCmd("GET", "k"))
+		p.Drain(5 * time.Second)
+		if got, want := cl.Reply(), fmt.Sprintf("$%d\r\n%d\r\n", len(fmt.Sprint(i)), i); got != want {
+			t.Fatalf("round %d: GET sent before Drain: %q, want %q", i, got, want)
+		}
+		if !cl.Closed(5 * time.Second) {
+			t.Fatalf("round %d: the client outlived Drain", i)
+		}
+	}
+}

@@ -55,13 +55,17 @@ type connReader struct {
 	// State of the raw read in progress; readFn is readOnce bound once, so
 	// that a read allocates nothing.
 	readFn  func(fd uintptr) bool
+	// readReadyFn is readReady bound once; ended: its readOnce ended
+	// (consume stopped, the read failed or found the end).
+	readReadyFn func(fd uintptr) bool
+	ended       bool
 	err     error // the failed read's
 	stopped bool  // consume asked to stop
 }
 
 func newConnReader(conn net.Conn, pool *sync.Pool, size int, consume func() bool) *connReader {
 	r := &connReader{conn: conn, pool: pool, size: size, consume: consume}
-	r.readFn = r.readOnce
+	r.readFn, r.readReadyFn = r.readOnce, r.readReady
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			r.raw = raw
@@ -88,6 +92,34 @@ func (r *connReader) run() error {
 		return &net.OpError{Op: "read", Net: "tcp", Err: r.err}
 	}
 	return io.EOF
+}
+
+// runReady reads and consumes what the socket holds now, as run does, but
+// returns where run would wait: stopped when consume asked to stop, else
+// nil when the socket is empty. A connection without a descriptor (a TLS
+// client's) is not read here.
+func (r *connReader) runReady() (stopped bool, err error) {
+	if r.raw == nil {
+		return false, nil
+	}
+	r.stopped, r.err, r.ended = false, nil, false
+	if err := r.raw.Read(r.readReadyFn); err != nil {
+		return false, err
+	}
+	switch {
+	case !r.ended:
+		return false, nil
+	case r.stopped:
+		return true, nil
+	case r.err != nil:
+		return false, &net.OpError{Op: "read", Net: "tcp", Err: r.err}
+	}
+	return false, io.EOF
+}
+
+func (r *connReader) readReady(fd uintptr) bool {
+	r.ended = r.readOnce(fd)
+	return true // never waits
 }
 
 // runConn is run for a connection without a descriptor of its own (a TLS

@@ -48,6 +48,9 @@ func (c *client) readLoop() {
 					return
 				}
 			}
+			if c.serveSent(r) {
+				return
+			}
 			c.stopLeaving(r.unconsumed())
 		case errors.Is(err, io.EOF):
 			c.ps.pool().Stats.ClientEOF.Add(1)
@@ -56,6 +59,27 @@ func (c *client) readLoop() {
 		}
 		return
 	}
+}
+
+// serveSent is the reader's when its client is to leave (HandOver,
+// Drain): the requests the client sent before, still in its socket, are
+// served first, so that it gets their replies rather than a connection
+// closed under them. It reports true when the client is not to be read
+// any more anyway: it QUIT, broke the framing, closed or failed.
+func (c *client) serveSent(r *connReader) bool {
+	c.conn.SetReadDeadline(time.Time{})
+	stopped, err := r.runReady()
+	switch {
+	case stopped:
+		return true
+	case err == nil, errors.Is(err, os.ErrDeadlineExceeded): // emptied, or asked to leave once more meanwhile
+		return false
+	case errors.Is(err, io.EOF):
+		c.ps.pool().Stats.ClientEOF.Add(1)
+	case !errors.Is(err, net.ErrClosed):
+		c.ps.pool().Stats.ClientErr.Add(1)
+	}
+	return true
 }
 
 // parseRequests parses and dispatches the requests the reader holds
