@@ -264,6 +264,9 @@ func (p *Proxy) wake(pc *parkedConn) {
 	if h := p.handoverNow(); h != nil {
 		c.leave(h) // a handover began meanwhile: this client goes too
 	}
+	if pc.ps.letGo.Load() {
+		c.shutdownRead() // its pool was removed meanwhile
+	}
 }
 
 // closeParked closes the plaintext clients parked for which is reports

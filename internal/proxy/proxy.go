@@ -124,6 +124,9 @@ type poolServer struct {
 	lnClosed atomic.Bool
 	proto    proto.Protocol // the same for every state: see sameListener
 	clients  users          // retired when a reload removes the pool
+	// letGo: the pool was removed and its grace is over: its clients stop
+	// being read (retirePool), a client woken from the parker too.
+	letGo atomic.Bool
 }
 
 // poolState is a pool's configuration and the servers built from it.

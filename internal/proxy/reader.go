@@ -54,13 +54,13 @@ type connReader struct {
 
 	// State of the raw read in progress; readFn is readOnce bound once, so
 	// that a read allocates nothing.
-	readFn  func(fd uintptr) bool
+	readFn func(fd uintptr) bool
 	// readReadyFn is readReady bound once; ended: its readOnce ended
 	// (consume stopped, the read failed or found the end).
 	readReadyFn func(fd uintptr) bool
 	ended       bool
-	err     error // the failed read's
-	stopped bool  // consume asked to stop
+	err         error // the failed read's
+	stopped     bool  // consume asked to stop
 }
 
 func newConnReader(conn net.Conn, pool *sync.Pool, size int, consume func() bool) *connReader {

@@ -142,6 +142,7 @@ func (p *Proxy) retirePool(ps *poolServer, grace time.Duration) {
 		defer timer.Stop()
 		select {
 		case <-timer.C:
+			ps.letGo.Store(true) // before the list: a client woken after it sees this
 			for _, c := range p.clientList(nil) {
 				if c.ps == ps {
 					c.shutdownRead()
