@@ -269,46 +269,43 @@ func (p *Proxy) wake(pc *parkedConn) {
 	}
 }
 
-// closeParked closes the plaintext clients parked for which is reports
-// true (every one: Close; a removed pool's: retirePool).
-func (p *Proxy) closeParked(is func(pc *parkedConn) bool) {
+// takeParkedWhere takes the plaintext clients parked for which is
+// reports true out of the parker (still counted asleep).
+func (p *Proxy) takeParkedWhere(is func(pc *parkedConn) bool) []*parkedConn {
 	if p.parker == nil {
-		return
+		return nil
 	}
-	var closing []*parkedConn
+	var taken []*parkedConn
 	p.clientsMu.Lock()
+	defer p.clientsMu.Unlock()
 	for fd, pc := range p.parker.byFD {
 		if pc.c == nil && is(pc) {
 			delete(p.parker.byFD, fd)
-			p.asleep--
-			closing = append(closing, pc)
+			taken = append(taken, pc)
 		}
 	}
-	p.signalIfEmptyLocked()
-	p.clientsMu.Unlock()
+	return taken
+}
+
+// closeParked closes the plaintext clients parked for which is reports
+// true (every one: Close; a removed pool's: retirePool).
+func (p *Proxy) closeParked(is func(pc *parkedConn) bool) {
+	closing := p.takeParkedWhere(is)
 	for _, pc := range closing {
 		p.parker.unwatch(pc.fd)
 		unix.Close(int(pc.fd))
 		pc.ps.connClosed(false)
 		logging.Noticef("closed client %s on pool %s", pc.remoteAddr(), pc.ps.cfg().Name)
 	}
+	p.clientsMu.Lock()
+	p.asleep -= len(closing)
+	p.signalIfEmptyLocked()
+	p.clientsMu.Unlock()
 }
 
 // wakeParked wakes every plaintext client parked, for a handover.
 func (p *Proxy) wakeParked() {
-	if p.parker == nil {
-		return
-	}
-	var waking []*parkedConn
-	p.clientsMu.Lock()
-	for fd, pc := range p.parker.byFD {
-		if pc.c == nil {
-			delete(p.parker.byFD, fd)
-			waking = append(waking, pc)
-		}
-	}
-	p.clientsMu.Unlock()
-	for _, pc := range waking {
+	for _, pc := range p.takeParkedWhere(func(*parkedConn) bool { return true }) {
 		p.wake(pc)
 	}
 }
@@ -340,14 +337,19 @@ func (p *Proxy) parkedPeers(ps *poolServer) []proto.Peer {
 	if p.parker == nil {
 		return nil
 	}
-	var peers []proto.Peer
+	var parked []*parkedConn
 	p.clientsMu.Lock()
-	defer p.clientsMu.Unlock()
 	for _, pc := range p.parker.byFD {
-		if pc.c != nil || pc.ps != ps || pc.h == nil {
-			continue
+		if pc.c == nil && pc.ps == ps && pc.h != nil {
+			parked = append(parked, pc)
 		}
-		local, _ := unix.Getsockname(int(pc.fd)) // the descriptor stays open while under the lock
+	}
+	p.clientsMu.Unlock()
+	peers := make([]proto.Peer, 0, len(parked))
+	for _, pc := range parked {
+		// Asked outside the lock: a client woken meanwhile keeps its
+		// descriptor, and one that closed since gets no address.
+		local, _ := unix.Getsockname(int(pc.fd))
 		peers = append(peers, proto.Peer{Client: pc.h, Addr: pc.remoteAddr().String(), LocalAddr: sockaddrAddr(local).String(),
 			FD: int(pc.fd), Since: time.Unix(0, pc.since)})
 	}

@@ -405,9 +405,7 @@ var (
 // with the state of a client handed over by another process. It closes
 // conn when the pool is full or the proxy closed.
 func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
-	if limit := ps.countClient(); limit > 0 {
-		logging.Warnf("pool %s: client connections limit %d reached, closing %s",
-			ps.cfg().Name, limit, conn.RemoteAddr())
+	if !ps.countClient(conn.RemoteAddr) {
 		conn.Close()
 		return errClientLimit
 	}
@@ -419,15 +417,16 @@ func (ps *poolServer) admit(conn net.Conn, h *HandOff) error {
 	return ps.serveClient(conn, nil, h)
 }
 
-// countClient counts a new client of the pool in, unless the pool's
-// client_connections limit is reached: it then returns the limit.
-func (ps *poolServer) countClient() (full int64) {
+// countClient counts a new client of the pool, from remote, in; false
+// (and a warning) when the pool's client_connections limit is reached.
+func (ps *poolServer) countClient(remote func() net.Addr) bool {
 	limit := int64(ps.cfg().ClientConnections)
 	if n := ps.clients.add(1); limit > 0 && n > limit {
 		ps.clients.add(-1)
-		return limit
+		logging.Warnf("pool %s: client connections limit %d reached, closing %s", ps.cfg().Name, limit, remote())
+		return false
 	}
-	return 0
+	return true
 }
 
 // admitParked admits fd, a plaintext client's connection from remote
@@ -435,9 +434,7 @@ func (ps *poolServer) countClient() (full int64) {
 // park.go): the first thing it sends wakes it.
 func (ps *poolServer) admitParked(fd int, remote netip.AddrPort) error {
 	pc := &parkedConn{fd: int32(fd), ps: ps, affinity: clientSeq.Add(1), remote: remote, since: time.Now().UnixNano()}
-	if limit := ps.countClient(); limit > 0 {
-		logging.Warnf("pool %s: client connections limit %d reached, closing %s",
-			ps.cfg().Name, limit, pc.remoteAddr())
+	if !ps.countClient(pc.remoteAddr) {
 		unix.Close(fd)
 		return errClientLimit
 	}
