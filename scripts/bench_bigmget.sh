@@ -35,16 +35,13 @@ cd "$root"
 . scripts/lib.sh
 bench_defaults 100000
 if [ "$QUICK" = 1 ]; then
-	BIG_MGET_N=${BIG_MGET_N:-20}
 	LOAD_N=${LOAD_N:-50000}
 fi
-BIG_MGET_KEYS=${BIG_MGET_KEYS:-10000}
-BIG_MGET_N=${BIG_MGET_N:-50}
+big_mget_defaults
 LOAD_N=${LOAD_N:-300000}
 SETTLE=${SETTLE:-6}
 OURS_ARGS=${OURS_ARGS--n 0}
 
-((BIG_MGET_KEYS <= KEYSPACE)) || die "BIG_MGET_KEYS=$BIG_MGET_KEYS needs KEYSPACE >= it (the keys are preloaded)"
 
 bash scripts/deps.sh bench
 tmp_setup nutcracker-bench-bigmget

@@ -62,7 +62,6 @@ if [ "$QUICK" = 1 ]; then
 	N=${N:-10000}
 	N_PIPE=${N_PIPE:-50000}
 	N_MGET=${N_MGET:-2000}
-	BIG_MGET_N=${BIG_MGET_N:-20}
 	CONNS=${CONNS:-2000} # a loopback connect takes up to 1 ms on a small VM
 	HOLD=${HOLD:-1}
 	AFTER=${AFTER:-1}
@@ -74,8 +73,6 @@ N_MGET=${N_MGET:-20000}
 MGET_KEYS=${MGET_KEYS:-100}
 CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
-BIG_MGET_KEYS=${BIG_MGET_KEYS:-10000}
-BIG_MGET_N=${BIG_MGET_N:-50}
 CONNS=${CONNS:-5000}
 INFLIGHT_CONNS=${INFLIGHT_CONNS:-50}
 INFLIGHT_PER_CONN=${INFLIGHT_PER_CONN:-2000}
@@ -98,7 +95,7 @@ WORKLOADS=(get_p1 set_p1 get_p16 set_p16 mget)
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-((BIG_MGET_KEYS <= KEYSPACE)) || die "BIG_MGET_KEYS=$BIG_MGET_KEYS needs KEYSPACE >= it (the keys are preloaded)"
+big_mget_defaults
 
 bash scripts/deps.sh bench
 

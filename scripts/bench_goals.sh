@@ -50,16 +50,13 @@ MAX_SECONDS=${MAX_SECONDS:-480}
 bench_defaults 100000
 if [ "$QUICK" = 1 ]; then
 	N_MGET=${N_MGET:-2000}
-	BIG_MGET_N=${BIG_MGET_N:-20}
 fi
 N_MGET=${N_MGET:-20000}
 MGET_KEYS=${MGET_KEYS:-100}
-BIG_MGET_KEYS=${BIG_MGET_KEYS:-10000}
-BIG_MGET_N=${BIG_MGET_N:-50}
+big_mget_defaults
 OURS_ARGS=${OURS_ARGS--n 0}
 POOL_TIMEOUT=5000
 
-((BIG_MGET_KEYS <= KEYSPACE)) || die "BIG_MGET_KEYS=$BIG_MGET_KEYS needs KEYSPACE >= it (the keys are preloaded)"
 
 PROXIES=(twemproxy predixy ours)
 ORDER=(direct twemproxy predixy ours ours predixy twemproxy direct)

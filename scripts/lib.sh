@@ -266,6 +266,17 @@ redis_load() {
 	echo "$n $rps"
 }
 
+# big_mget_defaults: BIG_MGET_KEYS [10000] keys per big MGET, BIG_MGET_N [50; QUICK=1: 20] MGETs
+# a run; after bench_defaults (KEYSPACE), which must hold the keys, as they are preloaded.
+big_mget_defaults() {
+	if [ "$QUICK" = 1 ]; then
+		BIG_MGET_N=${BIG_MGET_N:-20}
+	fi
+	BIG_MGET_KEYS=${BIG_MGET_KEYS:-10000}
+	BIG_MGET_N=${BIG_MGET_N:-50}
+	((BIG_MGET_KEYS <= KEYSPACE)) || die "BIG_MGET_KEYS=$BIG_MGET_KEYS needs KEYSPACE >= it (the keys are preloaded)"
+}
+
 # big_mget_keys N: the keys of the big MGET in the array big_keys, "key:%012d" from 0, so that
 # redis_preload with KEYSPACE >= N has set them all to "xxx".
 big_mget_keys() {
