@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -120,6 +121,11 @@ func (k *parker) run() {
 			k.onReady(fd)
 		}
 		k.ready = k.ready[:0]
+		// The clients just woken are served before more are: in a flood
+		// of parked clients sending at once, a parker that went on
+		// waking would have every one awake at the same time, each with
+		// its client struct and goroutine stack (TestWakeFloodMemory).
+		runtime.Gosched()
 		if err != nil {
 			if !k.closed.Load() && !errors.Is(err, os.ErrClosed) {
 				logging.Errorf("parked clients: %v", err)
