@@ -68,7 +68,8 @@ soak:
 # twemproxy vs ours in plaintext, then what 5,000 idle or just-pinged clients and 1,000 to 50,000
 # connections (10% busy) cost ours, twemproxy and predixy in memory and latency (QUICK=1 ROUNDS=N,
 # see the scripts). Last, issue 21's goals table (scripts/bench_goals.sh): ours as -n 0 against
-# twemproxy, direct redis and predixy, each goal met or not; predixy counts when given as
+# twemproxy, direct redis and predixy, each goal met or not, and what bounds its CPU, -P 16 and
+# big MGET rows (the proxies' kernel time, the backends' own CPU); predixy counts when given as
 # PREDIXY_BIN, or PREDIXY_SRC (its source, built once into PREDIXY_CACHE), else its cells are n/a.
 # Its raw samples go to BENCH_RESULTS.goals*, and its RSS rows come from BENCH_RESULTS.conns
 # (scripts/bench_conns.sh), removed first so none is stale.

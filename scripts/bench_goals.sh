@@ -11,9 +11,16 @@
 # Six workloads from redis-benchmark (CLIENTS connections, random keys of KEYSPACE, all preloaded on
 # both backends): GET and SET at -P 1 and -P 16, MGET and MSET of MGET_KEYS keys. Per round and
 # workload the targets run in the order direct, twemproxy, predixy, ours, ours, predixy, twemproxy,
-# direct; a run gives rps, redis-benchmark's p99, and for a proxy its utime+stime per request (from
-# /proc, its whole process). Then, per round in the same order, BIG_MGET_N MGETs of BIG_MGET_KEYS
-# keys in a row on one connection: that run's p50.
+# direct; a run gives rps, redis-benchmark's p99, for a proxy its utime+stime per request and its
+# stime alone (from /proc, its whole process), and the CPU time per request of both backends. Then,
+# per round in the same order, BIG_MGET_N MGETs of BIG_MGET_KEYS keys in a row on one connection:
+# that run's p50, and the CPU time per MGET of the proxy and of the backends (from schedstat).
+#
+# After the table, the figures that bound the rows where the proxy shares a core with the backends:
+# at -P 1, the proxies' kernel time per request (what ours would cost with no user-space time at
+# all); at -P 16 and for the big MGET, the backends' own CPU per request direct and through ours,
+# which on one saturated core gives ours/direct ~ direct / (backends + ours), and that ratio with
+# ours at its kernel time alone.
 #
 # Every ratio is the median over the rounds of a per-round ratio, each round's figure being the mean
 # of its two runs of a target. The geometric means are over the six workloads' ratios.
@@ -79,6 +86,7 @@ alloc_port b1
 alloc_port b2
 start_redis "$b1" "${pin_server[@]}"
 start_redis "$b2" "${pin_server[@]}"
+backend_pids=("${pids[@]: -2}")
 redis_preload "$b1"
 redis_preload "$b2"
 PORT[direct]=$b1
@@ -148,20 +156,48 @@ usable() {
 
 # ---------------------------------------------------------------- runs
 
+# stat_ticks PID...: "USER SYS", the clock ticks the processes PID... have run in user space and in
+# the kernel (their threads, not their children).
+stat_ticks() {
+	local p
+	for p; do cat /proc/"$p"/stat 2>/dev/null || true; done | awk '{
+		p = 0; while ((q = index(substr($0, p + 1), ")")) > 0) p += q # comm may hold ")"
+		split(substr($0, p + 2), f, " "); u += f[12]; s += f[13]   # f[1] = field 3
+	} END { print u + 0, s + 0 }'
+}
+
+# run_ns PID...: the nanoseconds the processes PID... (all their threads) have run, from schedstat:
+# finer than clock ticks, for the big MGET's short runs.
+run_ns() {
+	local p
+	for p; do cat /proc/"$p"/task/*/schedstat 2>/dev/null || true; done | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
+# per_req BEFORE AFTER N: the ticks from BEFORE to AFTER ("USER SYS" pairs) in µs per request of
+# N, as "SYS BOTH".
+per_req() {
+	awk -v b="$1" -v a="$2" -v n="$3" -v hz="$clk_tck" 'BEGIN {
+		split(b, x, " "); split(a, y, " "); k = 1e6 / hz / n
+		printf "%.3f %.3f\n", (y[2] - x[2]) * k, (y[1] - x[1] + y[2] - x[2]) * k
+	}'
+}
+
 samples=$tmp/samples.tsv
 big_samples=$tmp/bigmget.tsv
-printf 'workload\ttarget\tround\trequests\trps\tcpu_us_per_req\tp99_ms\n' >"$samples"
-printf 'target\tround\tp50_ms\n' >"$big_samples"
+printf 'workload\ttarget\tround\trequests\trps\tcpu_us_per_req\tp99_ms\tsys_us_per_req\tbackends_us_per_req\n' >"$samples"
+printf 'target\tround\tp50_ms\tcpu_us_per_mget\tbackends_us_per_mget\n' >"$big_samples"
 runs=0
 
 label() { redis_label "$1"; }
 
 # run_sample WORKLOAD TARGET ROUND: one run, a line of samples.
 run_sample() {
-	local w=$1 t=$2 out n rps cpu p99 log
+	local w=$1 t=$2 out n rps cpu p99 log proxy0 backends0 sys _ backends
 	usable "$t" || return 0
 	runs=$((runs + 1))
 	log=$tmp/run-$runs.log
+	proxy0=$(stat_ticks "${PID[$t]:-}")
+	backends0=$(stat_ticks "${backend_pids[@]}")
 	if ! out=$(load_with_cpu "${PID[$t]:-}" redis_load "$w" "${PORT[$t]}" "$log" "${pin_load[@]}") ||
 		! p99=$(bench_csv "$log" p99_latency_ms); then
 		log "$(label "$w") on $t: run failed: $(run_error "$log" | cut -c1-100)"
@@ -169,7 +205,10 @@ run_sample() {
 		return 0
 	fi
 	read -r n rps cpu <<<"$out"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" "$3" "$n" "$rps" "$cpu" "$p99" >>"$samples"
+	read -r sys _ <<<"$(per_req "$proxy0" "$(stat_ticks "${PID[$t]:-}")" "$n")"
+	[ -n "${PID[$t]:-}" ] || sys=NA
+	read -r _ backends <<<"$(per_req "$backends0" "$(stat_ticks "${backend_pids[@]}")" "$n")"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" "$3" "$n" "$rps" "$cpu" "$p99" "$sys" "$backends" >>"$samples"
 }
 
 log "rounds=$ROUNDS clients=$CLIENTS keyspace=$KEYSPACE n=$N n_pipe=$N_PIPE n_mget=$N_MGET (load on cpu ${pin_load[2]:-any}, servers on cpu ${pin_server[2]:-any})"
@@ -200,11 +239,16 @@ for ((round = 1; round <= rounds_done; round++)); do
 		[ -z "${BIG_NA[$t]:-}" ] || continue
 		usable "$t" || continue
 		runs=$((runs + 1))
+		proxy0=$(run_ns "${PID[$t]:-}")
+		backends0=$(run_ns "${backend_pids[@]}")
 		if ! big_mget "${PORT[$t]}" "$BIG_MGET_N" "$tmp/run-$runs.log" || ! p50=$(bench_csv "$tmp/run-$runs.log" p50_latency_ms); then
 			log "MGET $BIG_MGET_KEYS keys on $t: run failed: $(run_error "$tmp/run-$runs.log" | cut -c1-100)"
 			continue
 		fi
-		printf '%s\t%s\t%s\n' "$t" "$round" "$p50" >>"$big_samples"
+		proxy_us=NA
+		[ -z "${PID[$t]:-}" ] || proxy_us=$((($(run_ns "${PID[$t]}") - proxy0) / 1000 / BIG_MGET_N))
+		backends_us=$((($(run_ns "${backend_pids[@]}") - backends0) / 1000 / BIG_MGET_N))
+		printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$round" "$p50" "$proxy_us" "$backends_us" >>"$big_samples"
 	done
 done
 
@@ -257,9 +301,14 @@ awk -F'\t' -v big_keys="$BIG_MGET_KEYS" -v conns_note="$conns_note" "$report_awk
 	FILENAME == ARGV[2] {
 		acc("rps", $1, $2, $3, $5); acc("cpu", $1, $2, $3, $6); acc("p99", $1, $2, $3, $7)
 		add($1 SUBSEP $2 SUBSEP "rps", $5); add($1 SUBSEP $2 SUBSEP "cpu", $6)
+		add($1 SUBSEP $2 SUBSEP "sys", $8); add($1 SUBSEP $2 SUBSEP "bk", $9)
 		next
 	}
-	FILENAME == ARGV[3] { acc("big", "big", $1, $2, $3); next }
+	FILENAME == ARGV[3] {
+		acc("big", "big", $1, $2, $3)
+		add("big" SUBSEP $1 SUBSEP "cpu", $4); add("big" SUBSEP $1 SUBSEP "bk", $5)
+		next
+	}
 	$3 ~ /^[0-9]+$/ { rss[$1, $2] = $3 }
 	# acc(KIND, WORKLOAD, TARGET, ROUND, X): X summed into its round; rounds counts them.
 	function acc(kind, w, t, r, x) {
@@ -297,6 +346,11 @@ awk -F'\t' -v big_keys="$BIG_MGET_KEYS" -v conns_note="$conns_note" "$report_awk
 	}
 	function short(l) { sub(/^redis /, "", l); sub(/ keys$/, "", l); return l }
 	function f2(x) { return x == "" ? "n/a" : sprintf("%.2f", x) }
+	# med(WORKLOAD, TARGET, WHAT): the median over every run of a figure (cpu, sys, bk), "" if none.
+	function med(w, t, what) { return median(w SUBSEP t SUBSEP what) }
+	# pair(X, Y): "X / Y" to 2 decimals; q(A, B): A / B, "" when either is unknown.
+	function pair(x, y) { return f2(x) " / " f2(y) }
+	function q(a, b) { return a == "" || b == "" || b == 0 ? "" : a / b }
 	function verdict(ok, known) { return !known ? "n/a" : ok ? "met" : "NOT MET" }
 	function mb(t, step) { return (t, step) in rss ? sprintf("%.1f MB", rss[t, step] / 1024) : "n/a" }
 	function row(figure, tw, pdx, ours, goal, v) { printf "%-50s %-22s %-22s %-22s %-22s %s\n", figure, tw, pdx, ours, goal, v }
@@ -347,4 +401,29 @@ awk -F'\t' -v big_keys="$BIG_MGET_KEYS" -v conns_note="$conns_note" "$report_awk
 				verdict(rss["ours", S[j]] <= G[j] * 1024, known))
 		}
 		print "  RSS rows " conns_note
+
+		# What bounds the CPU, -P 16 and big MGET rows: the time the proxies spend in the kernel
+		# (stime) and the CPU time of both redis-servers, per request, medians over every run.
+		print ""
+		print "what bounds the CPU, -P 16 and big MGET rows (CPU µs per request, medians over every run; kernel = stime):"
+		split("get_p1 set_p1", W1, " ")
+		for (j = 1; j <= 2; j++) {
+			PC[j] = med(W1[j], "predixy", "cpu"); PK[j] = med(W1[j], "predixy", "sys")
+			OC[j] = med(W1[j], "ours", "cpu"); OK[j] = med(W1[j], "ours", "sys")
+		}
+		printf "  -P 1 GET / SET: predixy %s, of which kernel %s; ours %s, of which kernel %s\n", pair(PC[1], PC[2]), pair(PK[1], PK[2]), pair(OC[1], OC[2]), pair(OK[1], OK[2])
+		printf "    ours with no user-space time at all: %s of predixy (goal 0.9)\n", pair(q(OK[1], PC[1]), q(OK[2], PC[2]))
+		split("get_p16 set_p16", W16, " ")
+		for (j = 1; j <= 2; j++) {
+			D[j] = med(W16[j], "direct", "bk"); BK[j] = med(W16[j], "ours", "bk")
+			OC[j] = med(W16[j], "ours", "cpu"); OK[j] = med(W16[j], "ours", "sys")
+			MOD[j] = q(D[j], BK[j] + OC[j]); CEIL[j] = q(D[j], BK[j] + OK[j])
+			if (D[j] == "" || BK[j] == "" || OC[j] == "") MOD[j] = CEIL[j] = ""
+		}
+		printf "  -P 16 GET / SET: direct redis %s; through ours the backends %s and ours %s, of which kernel %s\n", pair(D[1], D[2]), pair(BK[1], BK[2]), pair(OC[1], OC[2]), pair(OK[1], OK[2])
+		printf "    one shared core: vs direct ~ direct / (backends + ours) = %s (measured %s); with ours at its kernel time alone %s (goal 0.75)\n", pair(MOD[1], MOD[2]), pair(rr("rps", "get_p16", "ours", "direct"), rr("rps", "set_p16", "ours", "direct")), pair(CEIL[1], CEIL[2])
+		D[1] = med("big", "direct", "bk"); BK[1] = med("big", "ours", "bk"); OC[1] = med("big", "ours", "cpu")
+		MOD[1] = D[1] == "" || BK[1] == "" || OC[1] == "" ? "" : q(BK[1] + OC[1], D[1])
+		printf "  MGET of %s keys, µs per MGET: direct redis %s; through ours the backends %s and ours %s\n", big_keys, D[1] == "" ? "n/a" : sprintf("%d", D[1]), BK[1] == "" ? "n/a" : sprintf("%d", BK[1]), OC[1] == "" ? "n/a" : sprintf("%d", OC[1])
+		printf "    one shared core: vs direct ~ (backends + ours) / direct = %s (goal 1.3 in every round)\n", f2(MOD[1])
 	}' "$tmp/labels.tsv" "$samples" "$big_samples" "$conns_tsv"
