@@ -29,6 +29,9 @@ type session struct {
 	// reading is the head request whose reply the reader reads straight
 	// into its Reply (see readLarge): fail leaves it to the reader.
 	reading *proto.Request
+	// batch is what the owners of the replies of one read left to be
+	// done after it (the reader's only).
+	batch proto.Batch
 
 	readerDone chan struct{}
 }
@@ -195,7 +198,9 @@ func (s *session) readLoop() {
 			// unless it is a handshake's.
 			if r := s.peek(); r != nil && r.Owner != nil && s.startReading(r) {
 				var ok bool
-				if buf, ok = s.readLarge(framer, r, buf); !ok {
+				buf, ok = s.readLarge(framer, r, buf)
+				s.batch.Run()
+				if !ok {
 					return
 				}
 				if opts.Events != nil {
@@ -221,6 +226,7 @@ func (s *session) readLoop() {
 			}
 		}
 		off, ok := s.complete(framer, buf, time.Now())
+		s.batch.Run() // the owners of the replies just handed over
 		if !ok {
 			return
 		}
@@ -293,7 +299,11 @@ func (s *session) counted(r *proto.Request, n int, now time.Time) {
 func (s *session) deliver(r *proto.Request, now time.Time) {
 	s.counted(r, len(r.Reply), now)
 	r.DoneAt = now
-	r.Owner.Complete(r)
+	if o, ok := r.Owner.(proto.BatchOwner); ok {
+		o.CompleteIn(r, &s.batch)
+	} else {
+		r.Owner.Complete(r)
+	}
 	if s.c.opts.OneInFlight {
 		s.c.Connect() // the writer sends the next
 	}

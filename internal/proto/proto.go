@@ -333,6 +333,38 @@ type Owner interface {
 	Complete(r *Request)
 }
 
+// BatchOwner is an Owner that can leave the rest of Complete to a Batch:
+// a server connection handing over the replies of one read completes
+// each with CompleteIn, then runs the batch once.
+type BatchOwner interface {
+	Owner
+	CompleteIn(r *Request, b *Batch)
+}
+
+// A Batch holds what owners left to be done once a server connection has
+// handed over every whole reply of one read: a client with several
+// replies in the read is woken once, when all of them are in.
+type Batch struct {
+	waiting []Waker
+}
+
+// Waker is what an owner leaves in a Batch.
+type Waker interface {
+	Wake()
+}
+
+// Add leaves w to be woken when the batch runs.
+func (b *Batch) Add(w Waker) { b.waiting = append(b.waiting, w) }
+
+// Run wakes what was left, in the order it was left, and empties b.
+func (b *Batch) Run() {
+	for i, w := range b.waiting {
+		b.waiting[i] = nil
+		w.Wake()
+	}
+	b.waiting = b.waiting[:0]
+}
+
 // Framer frames the replies of one server connection, in order. It is
 // stateful, so that a reply arriving in pieces is scanned once; a new
 // connection gets a new one.

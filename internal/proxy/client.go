@@ -77,10 +77,14 @@ type client struct {
 	since   time.Time       // accepted (or adopted)
 
 	queue requests // in arrival order, read by the writer
-	// writing: a writer goroutine runs (see writeLoop); w is its state.
+	// writing: a writer runs, a writer goroutine (writeLoop) or a server
+	// connection's reader (writeReady); w is its state.
 	writing     atomic.Bool
 	w           *writer
 	startWriter func() // runs writeLoop, tracked as Proxy.spawn does: made once
+	// inBatch: a backend reader's batch holds the client, to wake it once
+	// the replies of its read are all in (msg.CompleteIn, client.Wake).
+	inBatch atomic.Bool
 
 	proto    proto.Protocol
 	affinity uint32       // picks this client's connection to each server

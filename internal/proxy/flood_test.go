@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nutcracker-go/nutcracker/internal/config"
 	"github.com/nutcracker-go/nutcracker/internal/testutil"
 )
 
@@ -148,5 +150,52 @@ func checkPeak(t *testing.T, peak *atomic.Uint64) {
 	t.Logf("peak heap growth: %.1f MB", float64(peak.Load())/(1<<20))
 	if peak.Load() > 64<<20 {
 		t.Fatalf("peak heap %d MB, want under 64 MB", peak.Load()>>20)
+	}
+}
+
+// TestClientNotReadingHoldsUpNoOne: a client that pipelines GETs of a
+// large value and reads nothing fills its output up to the limit, while
+// another client on the same server connection is served as usual. The
+// server connection's reader writes replies to their clients itself
+// (client.Wake): it must leave a client whose output is queuing to that
+// client's own writer, which waits at the limit, and never wait itself.
+func TestClientNotReadingHoldsUpNoOne(t *testing.T) {
+	r := testutil.StartRedis(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	cfg, err := config.Parse("test.yml", []byte(poolYAML(addr, "", r.Addr+":1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(cfg, Options{MbufSize: DefaultMbufSize, OutputLimit: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Serve()
+	t.Cleanup(func() { p.Close() })
+	value := strings.Repeat("v", 32<<10) // under DirectWriteSize: written by the connection's reader
+	c := testutil.Dial(t, addr)
+	expect(t, c, "+OK\r\n", "SET", "big", value)
+
+	// 8 MB of replies, more than the sockets hold, to a client not reading.
+	stuck := testutil.Dial(t, addr)
+	const gets = 256
+	stuck.Send(strings.Repeat(testutil.EncodeCmd("GET", "big"), gets))
+	pl := p.poolList()[0].pool()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		return pl.Servers[0].Stats.Responses.Load() >= gets // the server answered them all
+	}, "the server did not answer the stuck client's GETs")
+
+	for i := range 50 {
+		c.Conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if got := c.Do("GET", "big"); got != fmt.Sprintf("$%d\r\n%s\r\n", len(value), value) {
+			t.Fatalf("GET %d of the other client while one does not read: %.40q", i, got)
+		}
+	}
+	// The stuck client gets all its replies, in order, once it reads.
+	stuck.Conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for i := range gets {
+		if got, err := testutil.ReadReply(stuck.R); err != nil || got != fmt.Sprintf("$%d\r\n%s\r\n", len(value), value) {
+			t.Fatalf("reply %d to the client that did not read: %.40q %v", i, got, err)
+		}
 	}
 }

@@ -89,6 +89,20 @@ func (m *msg) Complete(r *proto.Request) {
 	m.finish()
 }
 
+// CompleteIn is Complete for a server connection handing over the
+// replies of one read (proto.BatchOwner): the client's writer is woken
+// once they are all in, and then writes them itself (client.Wake).
+func (m *msg) CompleteIn(r *proto.Request, b *proto.Batch) {
+	if r != &m.Request && m.pending.Add(-1) != 0 {
+		return
+	}
+	c := m.c
+	m.done.Store(true) // m is not touched after this (finish)
+	if c.inBatch.CompareAndSwap(false, true) {
+		b.Add(c)
+	}
+}
+
 // finish marks m done and wakes its client's writer. The writer may
 // recycle m as soon as done is set, so m is not touched after that.
 func (m *msg) finish() {
