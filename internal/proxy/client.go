@@ -78,7 +78,7 @@ type client struct {
 
 	queue requests // in arrival order, read by the writer
 	// writing: a writer runs, a writer goroutine (writeLoop) or a server
-	// connection's reader (writeReady); w is its state.
+	// connection's reader (writeReplies inline, Wake); w is its state.
 	writing     atomic.Bool
 	w           *writer
 	startWriter func() // runs writeLoop, tracked as Proxy.spawn does: made once

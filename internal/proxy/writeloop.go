@@ -16,14 +16,36 @@ import (
 // the oldest request's reply, or for a request), it ends, and whatever
 // gives it work again starts a new one (wakeWriter). Replies from a
 // server are mostly written without it: the server connection's reader
-// writes them itself (Wake, writeReady), and starts it only to go on
-// with what could wait. A client that waits
-// for its reply, or sends nothing, so holds one goroutine, its reader,
-// not two; and a reply costs the starting of a goroutine where it cost
-// the waking of one.
-func (c *client) writeLoop() {
+// runs the same loop itself (Wake), and starts it only to go on with
+// what could wait. A client that waits for its reply, or sends nothing,
+// so holds one goroutine, its reader, not two; and a reply costs the
+// starting of a goroutine where it cost the waking of one.
+func (c *client) writeLoop() { c.writeReplies(false) }
+
+// writeReplies is the writer's loop, with writing set. It reports true
+// when it ended where the writer pauses (writing then clear, or the
+// client done with), false when inline stopped it.
+//
+// inline is the loop as a server connection's reader runs it (Wake): it
+// never waits, and never does more than write replies. It stops, with
+// writing still set, for a writer goroutine to go on from there, at a TLS
+// client (its TLS connection writes), a cluster pool's (a redirection
+// sends the request again), a failed or abandoned client, the queue
+// closed (the client parks, leaves or closes), a request that closes the
+// connection, a large reply, or replies still being written out (the
+// output would queue, and past its limit wait). Without those it cannot
+// wait: each write it makes is less than flushSize (take writes at that)
+// plus a reply under DirectWriteSize, and with no sender running the
+// output waits only when one write leaves more than its limit queued.
+func (c *client) writeReplies(inline bool) bool {
+	if inline && (c.tlsSock != nil || c.ps.pool().IsCluster()) {
+		return false
+	}
 	for {
 		w := c.writer() // anew after a pause: a writer that parked the client let go of it
+		if inline && (w.failed || c.abandoned.Load() || w.o.busy() || w.o.limit < 2*(flushSize+backend.DirectWriteSize)) {
+			return false
+		}
 		m := w.cur
 		if m == nil {
 			var ok, closed bool
@@ -31,13 +53,16 @@ func (c *client) writeLoop() {
 				w.flush() // nothing else is ready: the client gets what is done
 				c.parkSoon(w.o)
 				if c.pauseWriter(w) {
-					return
+					return true
 				}
 				continue
 			}
 			if closed {
+				if inline {
+					return false
+				}
 				if c.writerStopped(w) {
-					return
+					return true
 				}
 				continue
 			}
@@ -49,15 +74,28 @@ func (c *client) writeLoop() {
 		case !m.done.Load():
 			w.flush()
 			if c.pauseWriter(w) {
-				return
+				return true
 			}
 			continue
+		case inline && (m.Closes || replySize(m) >= backend.DirectWriteSize):
+			return false
 		case c.resend(m): // a cluster's redirection: m went again
 			continue
 		}
 		w.cur = nil
 		w.take(m)
 	}
+}
+
+// replySize bounds the size of the reply a client gets to m, which has
+// its replies: what was read for it and for its fragments, and what the
+// proxy answered itself, with room for a merged reply's header.
+func replySize(m *msg) int {
+	n := len(m.Reply) + len(m.Local) + 64
+	for _, f := range m.Frags {
+		n += len(f.Reply)
+	}
+	return n
 }
 
 // writerStopped is the writer's once the reader has stopped and every
@@ -93,95 +131,27 @@ func (c *client) writerStopped(w *writer) bool {
 // runs; one that runs re-checks before it ends (pauseWriter).
 func (c *client) wakeWriter() {
 	if !c.writing.Load() && c.writing.CompareAndSwap(false, true) {
-		c.p.goroutines.Add(1) // as Proxy.spawn does, without a closure each time
-		go c.startWriter()
+		c.spawnWriter()
 	}
+}
+
+// spawnWriter starts a writer goroutine, writing being set.
+func (c *client) spawnWriter() {
+	c.p.goroutines.Add(1) // as Proxy.spawn does, without a closure each time
+	go c.startWriter()
 }
 
 // Wake is wakeWriter for a backend's reader that has handed over the
 // replies of one read, some of them this client's (proto.Waker). With no
-// writer running, that reader writes what is ready itself (writeReady)
+// writer running, that reader runs the writer's loop itself (inline)
 // rather than start a writer, which costs a goroutine and leaves the
-// replies to wait for it; it starts one only to go on where writeReady
-// stops.
+// replies to wait for it; it starts one only to go on where the inline
+// loop stops.
 func (c *client) Wake() {
 	c.inBatch.Store(false) // before looking for work: a reply done later is woken again
-	if c.writing.Load() || !c.writing.CompareAndSwap(false, true) {
-		return
+	if !c.writing.Load() && c.writing.CompareAndSwap(false, true) && !c.writeReplies(true) {
+		c.spawnWriter()
 	}
-	if !c.writeReady() {
-		c.p.goroutines.Add(1) // as wakeWriter does
-		go c.startWriter()
-	}
-}
-
-// writeReady is writeLoop as a backend's reader runs it, with writing
-// set: it writes the replies that are ready and reports true once it
-// paused as the writer does. It never waits: it reports false, with
-// writing still set, where it would, or where what comes next is more
-// than writing a reply, and a writer goroutine goes on from there: a TLS
-// client (its TLS connection writes), a cluster pool's (a redirection
-// sends the request again), a failed or abandoned client, the queue
-// closed (the client parks, leaves or closes), a request that closes the
-// connection, a large reply, or replies still being written out (the
-// output would queue, and past its limit wait).
-//
-// Without those it cannot wait: each write it makes is less than
-// flushSize (take writes at that) plus a reply under DirectWriteSize, and
-// with no sender running the output waits only when one write leaves
-// more than its limit queued.
-func (c *client) writeReady() bool {
-	if c.tlsSock != nil || c.ps.pool().IsCluster() {
-		return false
-	}
-	w := c.writer()
-	if w.o.limit < 2*(flushSize+backend.DirectWriteSize) {
-		return false
-	}
-	for {
-		if w.failed || c.abandoned.Load() || w.o.busy() {
-			return false
-		}
-		m := w.cur
-		if m == nil {
-			var ok, closed bool
-			if m, ok, closed = c.queue.pop(); !ok {
-				if closed {
-					return false
-				}
-				w.flush()
-				c.parkSoon(w.o)
-				if c.pauseWriter(w) {
-					return true
-				}
-				continue
-			}
-			w.cur = m
-		}
-		if !m.done.Load() {
-			w.flush()
-			if c.pauseWriter(w) {
-				return true
-			}
-			continue
-		}
-		if m.Closes || replySize(m) >= backend.DirectWriteSize {
-			return false
-		}
-		w.cur = nil
-		w.take(m)
-	}
-}
-
-// replySize bounds the size of the reply a client gets to m, which has
-// its replies: what was read for it and for its fragments, and what the
-// proxy answered itself, with room for a merged reply's header.
-func replySize(m *msg) int {
-	n := len(m.Reply) + len(m.Local) + 64
-	for _, f := range m.Frags {
-		n += len(f.Reply)
-	}
-	return n
 }
 
 // pauseWriter is the writer's where it would wait, with w its state (nil
