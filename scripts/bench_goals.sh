@@ -159,11 +159,10 @@ usable() {
 # stat_ticks PID...: "USER SYS", the clock ticks the processes PID... have run in user space and in
 # the kernel (their threads, not their children).
 stat_ticks() {
-	local p
-	for p; do cat /proc/"$p"/stat 2>/dev/null || true; done | awk '{
-		p = 0; while ((q = index(substr($0, p + 1), ")")) > 0) p += q # comm may hold ")"
-		split(substr($0, p + 2), f, " "); u += f[12]; s += f[13]   # f[1] = field 3
-	} END { print u + 0, s + 0 }'
+	local p files=()
+	for p; do [ -z "$p" ] || files+=("/proc/$p/stat"); done
+	((${#files[@]})) || files=(/dev/null)
+	proc_stats "${files[@]}" | awk '{ u += $5; s += $6 } END { print u + 0, s + 0 }'
 }
 
 # run_ns PID...: the nanoseconds the processes PID... (all their threads) have run, from schedstat:

@@ -152,12 +152,18 @@ port_used() {
 	fi
 }
 
-# proc_table: a line "PID PPID STATE TICKS" per process, TICKS = utime+stime in clock ticks.
+# proc_table: a line "PID PPID STATE TICKS UTIME STIME" per process, TICKS = utime+stime in clock
+# ticks (proc_stats of every process).
 proc_table() {
-	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '{
+	proc_stats /proc/[0-9]*/stat
+}
+
+# proc_stats FILE...: proc_table's lines for the /proc/PID/stat FILEs (those gone are skipped).
+proc_stats() {
+	{ cat "$@" 2>/dev/null || true; } | awk '{
 		p = 0; while ((q = index(substr($0, p + 1), ")")) > 0) p += q # comm may hold ")"
 		split(substr($0, p + 2), f, " ")                            # f[1] = field 3 (state)
-		print $1, f[2], f[1], f[12] + f[13]                          # ppid, utime + stime
+		print $1, f[2], f[1], f[12] + f[13], f[12], f[13]            # ppid, utime + stime, each
 	}'
 }
 
