@@ -219,26 +219,44 @@ func (c *Conn) Broken() bool { return c.broken.Load() }
 
 // Send queues r for the server. It never blocks on I/O.
 func (c *Conn) Send(r *proto.Request) {
-	if c.outstanding.Add(1) > int64(c.opts.maxOutstanding()) {
-		c.outstanding.Add(-1)
-		r.Err = ErrQueueFull
-		r.Owner.Complete(r)
+	one := [1]*proto.Request{r}
+	c.SendBatch(one[:])
+}
+
+// SendBatch queues rs for the server, in order, as Send does each, for
+// the cost of one Send: a client's pipelined requests to one server,
+// read at once, take the connection's lock once. It keeps no reference
+// to rs.
+func (c *Conn) SendBatch(rs []*proto.Request) {
+	n := int64(len(rs))
+	if c.outstanding.Add(n) > int64(c.opts.maxOutstanding()) {
+		c.outstanding.Add(-n)
+		if n > 1 { // as many as fit
+			for _, r := range rs {
+				c.Send(r)
+			}
+			return
+		}
+		failAll(rs, ErrQueueFull)
 		return
+	}
+	var size int64
+	for _, r := range rs {
+		size += int64(len(r.Wire))
 	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		c.outstanding.Add(-1)
-		r.Err = ErrClosed
-		r.Owner.Complete(r)
+		c.outstanding.Add(-n)
+		failAll(rs, ErrClosed)
 		return
 	}
-	// Counted before it is queued: from then on the writer owns r.
+	// Counted before they are queued: from then on the writer owns them.
 	st := c.opts.Stats
-	st.InQueue.Add(1)
-	st.InQueueBytes.Add(int64(len(r.Wire)))
+	st.InQueue.Add(n)
+	st.InQueueBytes.Add(size)
 	first := len(c.queue) == 0
-	c.queue = append(c.queue, r)
+	c.queue = append(c.queue, rs...)
 	c.mu.Unlock()
 	if first {
 		select {
@@ -532,10 +550,18 @@ func (c *Conn) failBatch(err error) {
 	clear(c.batch)
 }
 
-// replied takes a request that got its reply or failed off the server's
-// out_queue and the connection's outstanding count.
+// replied takes a request that failed, or was sent and wants no reply,
+// off the server's out_queue and the connection's outstanding count.
 func (c *Conn) replied(r *proto.Request) {
-	if c.outstanding.Add(-1) == 0 {
+	c.opts.Stats.OutQueue.Add(-1)
+	c.opts.Stats.OutQueueBytes.Add(-int64(len(r.Wire)))
+	c.repliedN(1)
+}
+
+// repliedN takes n requests that got their reply or failed off the
+// connection's outstanding count (their stats are the caller's).
+func (c *Conn) repliedN(n int64) {
+	if c.outstanding.Add(-n) == 0 {
 		if idle := c.idle.Load(); idle != nil {
 			select {
 			case *idle <- struct{}{}:
@@ -543,8 +569,6 @@ func (c *Conn) replied(r *proto.Request) {
 			}
 		}
 	}
-	c.opts.Stats.OutQueue.Add(-1)
-	c.opts.Stats.OutQueueBytes.Add(-int64(len(r.Wire)))
 }
 
 func failAll(rs []*proto.Request, err error) {

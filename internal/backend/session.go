@@ -10,6 +10,7 @@ import (
 	"github.com/nutcracker-go/nutcracker/internal/logging"
 	"github.com/nutcracker-go/nutcracker/internal/proto"
 	"github.com/nutcracker-go/nutcracker/internal/rawio"
+	"github.com/nutcracker-go/nutcracker/internal/stats"
 )
 
 // session is one established TCP or unix connection of a Conn. It ends at
@@ -29,9 +30,13 @@ type session struct {
 	// reading is the head request whose reply the reader reads straight
 	// into its Reply (see readLarge): fail leaves it to the reader.
 	reading *proto.Request
-	// batch is what the owners of the replies of one read left to be
-	// done after it (the reader's only).
-	batch proto.Batch
+	// The reader's own: batch is what the owners of the replies of one
+	// read left to be done after it; replies tallies them for the
+	// server's stats (counted); heads and ends are complete's scratch.
+	batch   proto.Batch
+	replies stats.Replies
+	heads   []*proto.Request
+	ends    []int
 
 	readerDone chan struct{}
 }
@@ -82,13 +87,8 @@ func (s *session) push(batch []*proto.Request, now time.Time, timeout time.Durat
 	return true
 }
 
-// pop removes the oldest in-flight request; nil when none is in flight.
-func (s *session) pop() *proto.Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.popLocked()
-}
-
+// popLocked removes the oldest in-flight request; nil when none is in
+// flight.
 func (s *session) popLocked() *proto.Request {
 	if s.head == len(s.inflight) {
 		return nil
@@ -199,6 +199,7 @@ func (s *session) readLoop() {
 			if r := s.peek(); r != nil && r.Owner != nil && s.startReading(r) {
 				var ok bool
 				buf, ok = s.readLarge(framer, r, buf)
+				s.countReplies()
 				s.batch.Run()
 				if !ok {
 					return
@@ -226,6 +227,7 @@ func (s *session) readLoop() {
 			}
 		}
 		off, ok := s.complete(framer, buf, time.Now())
+		s.countReplies()
 		s.batch.Run() // the owners of the replies just handed over
 		if !ok {
 			return
@@ -245,53 +247,114 @@ func (s *session) readLoop() {
 
 // complete hands every whole reply in buf to its request and returns the
 // bytes consumed; false when the session failed.
+//
+// It takes the requests in flight in runs (heads), frames their replies
+// without the lock, and takes the run framed off the FIFO at once
+// (popFramed): two lockings of the session per run rather than per
+// reply. A failure meanwhile (fail) took the FIFO and failed them; the
+// replies framed are then moot.
 func (s *session) complete(framer proto.Framer, buf []byte, now time.Time) (int, bool) {
 	off := 0
 	for off < len(buf) {
-		r := s.peek()
-		if r == nil && s.isBroken() {
+		heads, ok := s.peekHeads()
+		if !ok {
 			return off, false // failed meanwhile (closed, timed out): its replies are moot
 		}
-		if r == nil {
+		if len(heads) == 0 {
 			logging.Warnf("server %s sent %d bytes with no request in flight", s.addr, len(buf)-off)
 			s.fail(ErrBadReply)
 			return off, false
 		}
-		n, err := framer.Frame(r, buf[off:])
-		if err != nil {
-			logging.Warnf("server %s sent a bad reply: %v", s.addr, err)
+		s.ends = s.ends[:0]
+		end := off
+		var bad error
+		for _, r := range heads {
+			n, err := framer.Frame(r, buf[end:])
+			if err != nil {
+				bad = err
+				break
+			}
+			if n == 0 {
+				break
+			}
+			end += n
+			s.ends = append(s.ends, end)
+		}
+		framed := heads[:len(s.ends)]
+		if len(framed) > 0 && !s.popFramed(framed) {
+			clear(s.heads)
+			return off, false
+		}
+		for i, r := range framed {
+			reply := buf[off:s.ends[i]]
+			off = s.ends[i]
+			if r.Owner == nil {
+				s.counted(r, len(reply), now)
+				if len(reply) > 0 && reply[0] == '-' {
+					logging.Warnf("server %s rejected a connection handshake: %s", s.addr, trimCRLF(reply))
+				}
+				continue
+			}
+			r.Reply = append(r.Reply[:0], reply...)
+			s.deliver(r, now)
+		}
+		clear(s.heads) // holds no request past its reply
+		if bad != nil {
+			logging.Warnf("server %s sent a bad reply: %v", s.addr, bad)
 			s.fail(ErrBadReply)
 			return off, false
 		}
-		if n == 0 {
-			break
+		if len(framed) < len(heads) {
+			break // the next reply is not whole yet
 		}
-		if s.pop() != r {
-			// fail() took the FIFO while we parsed; r was failed there.
-			return off, false
-		}
-		reply := buf[off : off+n]
-		off += n
-		if r.Owner == nil {
-			s.counted(r, n, now)
-			if len(reply) > 0 && reply[0] == '-' {
-				logging.Warnf("server %s rejected a connection handshake: %s", s.addr, trimCRLF(reply))
-			}
-			continue
-		}
-		r.Reply = append(r.Reply[:0], reply...)
-		s.deliver(r, now)
 	}
 	return off, true
 }
 
-// counted counts r, which has its reply of n bytes, off the connection.
+// maxHeads is the most requests in flight complete takes at once.
+const maxHeads = 64
+
+// peekHeads returns the oldest requests in flight, up to maxHeads, in
+// s.heads; false when the session is broken.
+func (s *session) peekHeads() ([]*proto.Request, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broken {
+		return nil, false
+	}
+	s.heads = append(s.heads[:0], s.inflight[s.head:min(len(s.inflight), s.head+maxHeads)]...)
+	return s.heads, true
+}
+
+// popFramed takes framed, the oldest requests in flight, off the FIFO;
+// false when the session failed since peekHeads (and failed them).
+func (s *session) popFramed(framed []*proto.Request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broken {
+		return false
+	}
+	for range framed {
+		s.popLocked()
+	}
+	return true
+}
+
+// counted counts r, which has its reply of n bytes, off the connection:
+// in the session's tally, which countReplies adds to the server's stats.
 func (s *session) counted(r *proto.Request, n int, now time.Time) {
-	s.c.replied(r)
-	st := s.c.opts.Stats
-	st.Responses.Add(1)
-	st.ResponseBytes.Add(int64(n))
-	st.ObserveLatency(now.Sub(r.SentAt))
+	s.replies.Add(n, len(r.Wire), now.Sub(r.SentAt))
+}
+
+// countReplies adds the replies tallied since the last call to the
+// server's stats and takes them off the connection's outstanding count:
+// after each read, before the clients are woken, and before an owner
+// outside a batch is told of its reply.
+func (s *session) countReplies() {
+	if n := s.replies.Len(); n > 0 {
+		s.c.opts.Stats.AddReplies(&s.replies)
+		s.c.repliedN(n)
+	}
 }
 
 // deliver hands r, taken off the FIFO with its reply in r.Reply, to its
@@ -302,6 +365,7 @@ func (s *session) deliver(r *proto.Request, now time.Time) {
 	if o, ok := r.Owner.(proto.BatchOwner); ok {
 		o.CompleteIn(r, &s.batch)
 	} else {
+		s.countReplies()
 		r.Owner.Complete(r)
 	}
 	if s.c.opts.OneInFlight {

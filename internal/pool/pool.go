@@ -432,21 +432,26 @@ func (s *Server) Index() int { return s.index }
 // Name is the server's name in logs and stats.
 func (s *Server) Name() string { return s.Config.RingName }
 
-// Send queues r on one of the server's connections of dialect d. A
-// client always uses the same connection of a server (chosen by its
-// affinity number), so its requests to that server run in order and it
-// reads its own writes, which twemproxy does not promise with
-// server_connections > 1.
+// Send queues r on the server's connection of dialect d for a client of
+// affinity (Conn).
 func (s *Server) Send(r *proto.Request, affinity uint32, d uint8) {
+	s.Conn(affinity, d).Send(r)
+}
+
+// Conn returns the server's connection of dialect d a client of affinity
+// sends on. A client always uses the same connection of a server (chosen
+// by its affinity number), so its requests to that server run in order
+// and it reads its own writes, which twemproxy does not promise with
+// server_connections > 1.
+func (s *Server) Conn(affinity uint32, d uint8) *backend.Conn {
 	conns := s.conns
 	if d != 0 {
 		conns = s.sets.get(d)
 	}
-	c := conns[0]
 	if len(conns) > 1 {
-		c = conns[affinity%uint32(len(conns))]
+		return conns[affinity%uint32(len(conns))]
 	}
-	c.Send(r)
+	return conns[0]
 }
 
 // maxIdlePins bounds the connections of clients' transactions a server

@@ -2,8 +2,9 @@
 // order and descriptions as twemproxy's nc_stats.h has them), the atomic
 // counters the request path updates, and the stats port.
 //
-// The request path only does atomic adds (and ObserveLatency, a fixed
-// bucket histogram with no locks). Everything else reads the atomics when
+// The request path only does atomic adds (a server connection's reader
+// tallies its replies and adds them once per read: Replies). The latency
+// histogram is of fixed buckets, with no locks. Everything else reads the atomics when
 // asked: AppendJSON renders twemproxy's document, and the Prometheus
 // collector behind /metrics builds its metrics at scrape time. Serve runs
 // the stats port: twemproxy's document for plain TCP clients, HTTP for

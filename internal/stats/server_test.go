@@ -248,7 +248,7 @@ func TestHTTPMetrics(t *testing.T) {
 	beta.ClientConnections.Add(3)
 	beta.SlowRequests.Add(4)
 	for _, d := range []time.Duration{50 * time.Microsecond, 100 * time.Microsecond, 3 * time.Millisecond, 2 * time.Second} {
-		s1.ObserveLatency(d)
+		observe(s1, d)
 	}
 	addr := startServer(t, p, nil)
 
@@ -344,7 +344,7 @@ func TestHTTPStats(t *testing.T) {
 	p := testProcess()
 	p.Pools[0].Servers[0].Requests.Add(2)
 	p.Pools[0].SlowRequests.Add(1)
-	p.Pools[0].Servers[0].ObserveLatency(time.Millisecond)
+	observe(p.Pools[0].Servers[0], time.Millisecond)
 	addr := startServer(t, p, nil)
 	resp, body := get(t, http.DefaultClient, "http://"+addr+"/stats")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
@@ -446,7 +446,18 @@ func TestHTTPHeaderTooLarge(t *testing.T) {
 	}
 }
 
-func TestObserveLatency(t *testing.T) {
+// observe counts one request sent, and its reply after d, as a server
+// connection does.
+func observe(s *Server, d time.Duration) {
+	if s != nil {
+		s.OutQueue.Add(1)
+	}
+	var t Replies
+	t.Add(0, 0, d)
+	s.AddReplies(&t)
+}
+
+func TestRepliesLatency(t *testing.T) {
 	s := &Server{}
 	for _, tc := range []struct {
 		d      time.Duration
@@ -463,7 +474,7 @@ func TestObserveLatency(t *testing.T) {
 		{time.Hour, len(latencyBounds)},
 	} {
 		before, _, _ := s.latencySnapshot()
-		s.ObserveLatency(tc.d)
+		observe(s, tc.d)
 		after, _, _ := s.latencySnapshot()
 		for i := range after {
 			want := before[i]
@@ -471,25 +482,71 @@ func TestObserveLatency(t *testing.T) {
 				want++
 			}
 			if after[i] != want {
-				t.Errorf("ObserveLatency(%v): bucket %d went %d -> %d", tc.d, i, before[i], after[i])
+				t.Errorf("a reply after %v: bucket %d went %d -> %d", tc.d, i, before[i], after[i])
 			}
 		}
 	}
 	if _, count, _ := s.latencySnapshot(); count != 9 {
 		t.Errorf("count %d, want 9", count)
 	}
-	if allocs := testing.AllocsPerRun(1000, func() { s.ObserveLatency(3 * time.Millisecond) }); allocs != 0 {
-		t.Errorf("ObserveLatency allocates %v times", allocs)
-	}
 	var nilServer *Server
-	nilServer.ObserveLatency(time.Millisecond) // must not panic
+	observe(nilServer, time.Millisecond) // must not panic
 }
 
-func BenchmarkObserveLatency(b *testing.B) {
+// TestRepliesCounters: a tally of several replies moves every counter it
+// covers by their total at once, and is empty after.
+func TestRepliesCounters(t *testing.T) {
 	s := &Server{}
+	s.OutQueue.Add(5)
+	s.OutQueueBytes.Add(500)
+	var r Replies
+	r.Add(10, 100, time.Millisecond)
+	r.Add(20, 150, 2*time.Millisecond)
+	r.Add(30, 200, 3*time.Millisecond)
+	if r.Len() != 3 {
+		t.Fatalf("Len %d, want 3", r.Len())
+	}
+	s.AddReplies(&r)
+	if r.Len() != 0 {
+		t.Errorf("the tally holds %d replies after AddReplies", r.Len())
+	}
+	for _, c := range []struct {
+		name      string
+		got, want int64
+	}{
+		{"responses", s.Responses.Load(), 3},
+		{"response_bytes", s.ResponseBytes.Load(), 60},
+		{"out_queue", s.OutQueue.Load(), 2},
+		{"out_queue_bytes", s.OutQueueBytes.Load(), 50},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s %d, want %d", c.name, c.got, c.want)
+		}
+	}
+	if _, count, sum := s.latencySnapshot(); count != 3 || sum != 6*time.Millisecond {
+		t.Errorf("histogram count %d sum %v, want 3 and 6ms", count, sum)
+	}
+	s.AddReplies(&r) // empty: counts nothing
+	if s.Responses.Load() != 3 {
+		t.Errorf("an empty tally counted: responses %d", s.Responses.Load())
+	}
+	if allocs := testing.AllocsPerRun(1000, func() {
+		r.Add(10, 100, 3*time.Millisecond)
+		s.AddReplies(&r)
+	}); allocs != 0 {
+		t.Errorf("Replies allocates %v times", allocs)
+	}
+}
+
+func BenchmarkReplies(b *testing.B) {
+	s := &Server{}
+	var r Replies
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		s.ObserveLatency(time.Duration(i&0xffff) * time.Microsecond)
+		r.Add(5, 40, time.Duration(i&0xffff)*time.Microsecond)
+		if i%16 == 15 {
+			s.AddReplies(&r)
+		}
 	}
 }
 

@@ -30,7 +30,7 @@ func fill(p *Process) {
 				f.Store(next())
 			}
 			for _, d := range []time.Duration{time.Duration(next()) * time.Microsecond, time.Duration(next()) * time.Millisecond} {
-				s.ObserveLatency(d)
+				observe(s, d)
 			}
 			s.Ejected.Store(next()%3 == 0)
 		}

@@ -41,7 +41,7 @@ type Server struct {
 	Failovers atomic.Int64
 	master    atomic.Pointer[string]
 
-	// latency is the request latency histogram fed by ObserveLatency;
+	// latency is the request latency histogram fed by AddReplies;
 	// only /metrics shows it, not the twemproxy document.
 	latency struct {
 		counts   [len(latencyBounds) + 1]atomic.Int64 // per bucket, last is +Inf
