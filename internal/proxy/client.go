@@ -126,6 +126,7 @@ type client struct {
 	in     *connReader  // while it runs
 	st     *poolState   // the pool state its requests use (see follow)
 	h      proto.Client // the protocol's state of this client: parser, AUTH
+	out    outbox       // dispatched from the read being parsed, not handed on yet
 	fragOf []int32      // scratch: server index -> fragment index
 	// fragOfSlot is a cluster pool's scratch: slot -> fragment index.
 	fragOfSlot map[uint32]int32
@@ -428,24 +429,10 @@ func (c *client) end(handedOver bool) {
 	logging.Noticef("%s client %s on pool %s", verb, c.conn.RemoteAddr(), c.ps.cfg().Name)
 }
 
-// enqueue hands m to the writer, in request order. The writer is woken
-// only for a reply already made: for a forwarded request the wake-up
-// comes with the reply (finish), so a request costs the writer one
-// wake-up, not two.
-func (c *client) enqueue(m *msg) {
-	m.Key, m.Keys = nil, nil // the reader's bytes: not kept past dispatch
-	done := m.done.Load()    // before m is the writer's, which may recycle it
-	c.pending.Add(1)
-	c.queue.push(m)
-	if done {
-		c.wakeWriter()
-	}
-}
-
-// answered counts a request of pending out, from the writer: its reply
-// is written (or dropped), and tells a reader waiting in settle.
-func (c *client) answered() {
-	if c.pending.Add(-1) == 0 && c.settling.Load() {
+// answered counts n requests of pending out, from the writer: their
+// replies are written (or dropped), and tells a reader waiting in settle.
+func (c *client) answered(n int64) {
+	if c.pending.Add(-n) == 0 && c.settling.Load() {
 		select {
 		case c.settled <- struct{}{}:
 		default:
@@ -458,6 +445,7 @@ func (c *client) answered() {
 // transaction's) and those that go on the shared ones could otherwise
 // reach one server out of order: a GET sent after EXEC read before it.
 func (c *client) settle() {
+	c.flushOut()
 	if c.settled == nil { // made the first time: before settling tells answered of it
 		c.settled = make(chan struct{}, 1)
 	}
@@ -479,13 +467,14 @@ func (c *client) closeQueue() {
 }
 
 // follow moves the client to its pool's current state after a reload,
-// once none of its requests is still out on the old one: requests sent
+// once none of its requests is still out on the old one (or waiting in
+// the outbox to go there): requests sent
 // before and after the switch could otherwise run out of order on the
 // old and new connections to one server. A client holding a connection
 // of its own (a transaction) follows once it gives it back.
 func (c *client) follow() {
 	cur := c.ps.state.Load()
-	if cur == c.st || c.pending.Load() != 0 || c.pin != nil {
+	if cur == c.st || c.pending.Load() != 0 || len(c.out.msgs) > 0 || c.pin != nil {
 		return // (a transaction ends on the servers it began with)
 	}
 	cur.users.add(1)

@@ -59,7 +59,9 @@ func releaseMsg(m *msg) {
 	m.c, m.start, m.server, m.servers = nil, time.Time{}, nil, m.servers[:0]
 	m.redirects, m.paused = 0, 0
 	m.done.Store(false)
-	m.pending.Store(0)
+	if m.pending.Load() != 0 { // a whole request's never moved: no atomic store
+		m.pending.Store(0)
+	}
 	msgPool.Put(m)
 }
 
@@ -98,7 +100,7 @@ func (m *msg) CompleteIn(r *proto.Request, b *proto.Batch) {
 	}
 	c := m.c
 	m.done.Store(true) // m is not touched after this (finish)
-	if c.inBatch.CompareAndSwap(false, true) {
+	if !c.inBatch.Load() && c.inBatch.CompareAndSwap(false, true) {
 		b.Add(c)
 	}
 }
@@ -192,7 +194,7 @@ func (c *client) forward(m *msg, s *pool.Server, frame []byte) {
 	m.server = s
 	c.h.Encode(&m.Msg, frame)
 	c.enqueue(m)
-	s.Send(&m.Request, c.affinity, m.Dialect)
+	c.send(s.Conn(c.affinity, m.Dialect), &m.Request)
 }
 
 // forwardPinned sends m on the client's own connection to a server (see
@@ -215,6 +217,7 @@ func (c *client) forwardPinned(m *msg, s *pool.Server, frame []byte) {
 	c.h.Encode(&m.Msg, frame)
 	last := m.Pin == proto.PinClose // before m is the writer's
 	c.enqueue(m)
+	c.flushOut() // queued first, and what went before sent first
 	c.pin.Send(&m.Request)
 	if last {
 		c.pinServer.Unpin(c.pin, c.pinDialect)
@@ -258,7 +261,7 @@ func (c *client) split(m *msg, frame []byte) {
 	c.st.pool.Stats.Fragments.Add(int64(len(m.Frags)))
 	c.enqueue(m)
 	for i, f := range m.Frags {
-		m.servers[i].Send(&f.Request, c.affinity, m.Dialect)
+		c.send(m.servers[i].Conn(c.affinity, m.Dialect), &f.Request)
 	}
 }
 
@@ -281,7 +284,7 @@ func (c *client) fanOut(m *msg, frame []byte) {
 	c.st.pool.Stats.Fragments.Add(int64(len(m.Frags)))
 	c.enqueue(m)
 	for i, f := range m.Frags {
-		m.servers[i].Send(&f.Request, c.affinity, m.Dialect)
+		c.send(m.servers[i].Conn(c.affinity, m.Dialect), &f.Request)
 	}
 }
 

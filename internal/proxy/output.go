@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/nutcracker-go/nutcracker/internal/rawio"
@@ -42,8 +43,9 @@ type output struct {
 	queue     net.Buffers // owned by output once queued
 	lastOwned bool        // the last buffer of queue is a chunk output made, with room to append
 	queued    int
-	sending   bool
-	err       error
+	// sending: a sender runs; written under mu, read without it by busy.
+	sending atomic.Bool
+	err     error
 }
 
 func newOutput(conn net.Conn, limit int, spawn func(func())) *output {
@@ -79,7 +81,7 @@ func (o *output) sendRaw(b []byte, mayKeep bool) (owned bool, err error) {
 	if o.err != nil {
 		return false, o.err
 	}
-	if !o.sending {
+	if !o.sending.Load() {
 		// The write never blocks, and while no sender runs nobody else
 		// takes mu (only this goroutine starts one): it delays no one.
 		n, err := o.tryWrite(b)
@@ -91,7 +93,7 @@ func (o *output) sendRaw(b []byte, mayKeep bool) (owned bool, err error) {
 			return false, nil
 		}
 		b = b[n:]
-		o.sending = true
+		o.sending.Store(true)
 		o.spawn(o.sendLoop)
 	}
 	owned = o.enqueue(b, mayKeep)
@@ -167,23 +169,20 @@ func (o *output) sendLoop() {
 		}
 		o.drained.Broadcast()
 	}
-	o.sending = false
+	o.sending.Store(false)
 	o.drained.Broadcast()
 	o.mu.Unlock()
 }
 
-// busy reports whether queued replies are still being written.
-func (o *output) busy() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.sending
-}
+// busy reports whether queued replies are still being written. It takes
+// no lock: the writer asks before each reply it writes inline.
+func (o *output) busy() bool { return o.sending.Load() }
 
 // wait blocks until everything queued is written or the connection failed.
 func (o *output) wait() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for o.sending && o.err == nil {
+	for o.sending.Load() && o.err == nil {
 		o.drained.Wait()
 	}
 	return o.err

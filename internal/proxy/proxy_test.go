@@ -366,6 +366,69 @@ func TestPipelinedClients(t *testing.T) {
 	}
 }
 
+// TestPipelineMixesAnsweredAndForwarded: one write of 2,000 requests
+// (past the reader's outbox and the client's pipeline bound) mixes
+// requests the proxy answers itself, refuses, forwards whole to either
+// server and splits across both; every reply comes back in order, and the
+// servers' stats add up once the last reply is in.
+func TestPipelineMixesAnsweredAndForwarded(t *testing.T) {
+	tp := startProxy(t, 2, "")
+	c := testutil.Dial(t, tp.addr)
+	k0, k1 := keyOn(t, tp.Proxy, 0, "a"), keyOn(t, tp.Proxy, 1, "b")
+	const rounds = 400
+	var batch strings.Builder
+	var want []string
+	for i := 0; i < rounds; i++ {
+		v := fmt.Sprint(i)
+		k := k0
+		if i%2 == 1 {
+			k = k1
+		}
+		batch.WriteString(testutil.EncodeCmd("SET", k, v))
+		batch.WriteString(testutil.EncodeCmd("PING"))
+		batch.WriteString(testutil.EncodeCmd("GET", k))
+		batch.WriteString(testutil.EncodeCmd("CONFIG", "GET", "x"))
+		batch.WriteString(testutil.EncodeCmd("MGET", k0, k1))
+		want = append(want, "+OK\r\n", "+PONG\r\n", fmt.Sprintf("$%d\r\n%s\r\n", len(v), v),
+			"-ERR 'config' is a Redis command this proxy does not serve\r\n", "")
+	}
+	c.Send(batch.String())
+	last := map[string]string{}
+	for i, w := range want {
+		got := c.Reply()
+		if w == "" { // the MGET: both keys as the SETs before it left them
+			r := i / 5
+			if r%2 == 0 {
+				last[k0] = fmt.Sprint(r)
+			} else {
+				last[k1] = fmt.Sprint(r)
+			}
+			w = "*2\r\n"
+			for _, k := range []string{k0, k1} {
+				if v, ok := last[k]; ok {
+					w += fmt.Sprintf("$%d\r\n%s\r\n", len(v), v)
+				} else {
+					w += "$-1\r\n"
+				}
+			}
+		}
+		if got != w {
+			t.Fatalf("reply %d: got %q, want %q", i, got, w)
+		}
+	}
+	pool := tp.Proxy.Stats().Pools[0]
+	for i, s := range pool.Servers {
+		// Per server: a SET and a GET every other round, a fragment of every MGET.
+		if n := int64(rounds + rounds); s.Requests.Load() != n || s.Responses.Load() != n {
+			t.Errorf("server %d: requests %d, responses %d, want %d each", i, s.Requests.Load(), s.Responses.Load(), n)
+		}
+		if s.InQueue.Load() != 0 || s.OutQueue.Load() != 0 || s.InQueueBytes.Load() != 0 || s.OutQueueBytes.Load() != 0 {
+			t.Errorf("server %d: queues not empty: in %d (%d bytes), out %d (%d bytes)", i,
+				s.InQueue.Load(), s.InQueueBytes.Load(), s.OutQueue.Load(), s.OutQueueBytes.Load())
+		}
+	}
+}
+
 func TestUnixSocketAndClientLimit(t *testing.T) {
 	r := testutil.StartRedis(t)
 	sock := filepath.Join(t.TempDir(), "proxy.sock")

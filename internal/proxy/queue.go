@@ -5,7 +5,8 @@ import "sync"
 // requests is a client's FIFO of requests from its reader to its writer.
 // It is a ring that grows on demand up to maxPipeline slots, so an idle
 // client holds a few slots, not maxPipeline; the reader waits for room
-// when it is full. The writer is started for a reply ready, a request
+// when it is full. The reader pushes what it dispatched from one read at
+// once (outbox). The writer is started for a reply ready, a request
 // answered by the proxy, or the close (client.wakeWriter).
 type requests struct {
 	mu     sync.Mutex
@@ -21,10 +22,12 @@ type requests struct {
 // pipelines get theirs back when they need it.
 const keptRing = 64
 
-// push appends m, waiting while maxPipeline requests are queued.
-func (q *requests) push(m *msg) {
+// pushAll appends ms, in order, waiting until there is room for all of
+// them: len(ms) is at most maxOutboxMsgs, well under maxPipeline, and
+// every request queued before is already sent, so the writer makes room.
+func (q *requests) pushAll(ms []*msg) {
 	q.mu.Lock()
-	for q.n == maxPipeline {
+	for q.n+len(ms) > maxPipeline {
 		if q.room == nil { // made once needed: most clients never fill the queue
 			q.room = make(chan struct{}, 1)
 		}
@@ -34,11 +37,13 @@ func (q *requests) push(m *msg) {
 		<-room
 		q.mu.Lock()
 	}
-	if q.n == len(q.ring) {
+	for q.n+len(ms) > len(q.ring) {
 		q.grow()
 	}
-	q.ring[(q.head+q.n)%len(q.ring)] = m
-	q.n++
+	for _, m := range ms {
+		q.ring[(q.head+q.n)%len(q.ring)] = m
+		q.n++
+	}
 	q.mu.Unlock()
 }
 
@@ -51,18 +56,21 @@ func (q *requests) grow() {
 	q.ring, q.head = ring, 0
 }
 
-// pop takes the oldest request. ok is false when none is queued; then
-// closed reports that none will be.
-func (q *requests) pop() (m *msg, ok, closed bool) {
+// popBatch appends the oldest requests, up to maxTaken, to dst. None
+// appended: closed reports that none will be.
+func (q *requests) popBatch(dst []*msg) (taken []*msg, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n == 0 {
-		return nil, false, q.closed
+		return dst, q.closed
 	}
-	m = q.ring[q.head]
-	q.ring[q.head] = nil
-	q.head = (q.head + 1) % len(q.ring)
-	if q.n--; q.n == 0 {
+	k := min(q.n, maxTaken)
+	for range k {
+		dst = append(dst, q.ring[q.head])
+		q.ring[q.head] = nil
+		q.head = (q.head + 1) % len(q.ring)
+	}
+	if q.n -= k; q.n == 0 {
 		q.head = 0
 		if len(q.ring) > keptRing {
 			q.ring = nil
@@ -75,10 +83,13 @@ func (q *requests) pop() (m *msg, ok, closed bool) {
 		default:
 		}
 	}
-	return m, true, false
+	return dst, false
 }
 
-// ready reports whether pop would return a request or the close.
+// maxTaken is the most requests the writer takes off the queue at once.
+const maxTaken = 64
+
+// ready reports whether popBatch would return a request or the close.
 func (q *requests) ready() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -23,7 +23,7 @@ func (c *client) readLoop() {
 	c.protocolState()
 	r := newConnReader(c.conn, &c.p.readBufs, c.p.opts.MbufSize, c.parseRequests)
 	c.in = r
-	defer func() { r.release(); c.in = nil }()
+	defer func() { r.release(); c.in = nil; c.out.release() }()
 	if c.unparsed != nil { // an adopted client's first bytes, parsed before anything is read
 		r.prime(c.unparsed)
 		c.unparsed = nil
@@ -83,9 +83,17 @@ func (c *client) serveSent(r *connReader) bool {
 }
 
 // parseRequests parses and dispatches the requests the reader holds
-// whole (connReader.consume); it reports true when the client is not to
-// be read any more: it QUIT, or broke the framing.
+// whole (connReader.consume), and hands them on (flushOut); it reports
+// true when the client is not to be read any more: it QUIT, or broke the
+// framing.
 func (c *client) parseRequests() (stop bool) {
+	stop = c.parseRead()
+	c.flushOut()
+	return stop
+}
+
+// parseRead is parseRequests up to the hand-on.
+func (c *client) parseRead() (stop bool) {
 	r := c.in
 	c.reads.Add(1)
 	if c.st.cfg.SlowReqDuration > 0 {

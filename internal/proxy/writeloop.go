@@ -46,10 +46,12 @@ func (c *client) writeReplies(inline bool) bool {
 		if inline && (w.failed || c.abandoned.Load() || w.o.busy() || w.o.limit < 2*(flushSize+backend.DirectWriteSize)) {
 			return false
 		}
-		m := w.cur
+		m := w.current()
 		if m == nil {
-			var ok, closed bool
-			if m, ok, closed = c.queue.pop(); !ok && !closed {
+			var closed bool
+			w.taken, closed = c.queue.popBatch(w.taken[:0])
+			w.next = 0
+			if len(w.taken) == 0 && !closed {
 				w.flush() // nothing else is ready: the client gets what is done
 				c.parkSoon(w.o)
 				if c.pauseWriter(w) {
@@ -66,7 +68,7 @@ func (c *client) writeReplies(inline bool) bool {
 				}
 				continue
 			}
-			w.cur = m
+			m = w.taken[0]
 		}
 		switch {
 		case w.failed || !m.done.Load() && c.abandoned.Load():
@@ -82,7 +84,8 @@ func (c *client) writeReplies(inline bool) bool {
 		case c.resend(m): // a cluster's redirection: m went again
 			continue
 		}
-		w.cur = nil
+		w.taken[w.next] = nil
+		w.next++
 		w.take(m)
 	}
 }
@@ -108,7 +111,7 @@ func (c *client) writerStopped(w *writer) bool {
 		// stays: its TLS connection writes through it). Let go of it
 		// before parking: once parked, the client may read again and
 		// start another writer at once.
-		w.out = nil // a burst's reply buffer, a TLS client's too
+		w.out, w.taken = nil, nil // a burst's reply buffer, a TLS client's too
 		if c.tlsSock == nil {
 			c.w = nil
 		}
@@ -165,7 +168,7 @@ func (c *client) Wake() {
 func (c *client) pauseWriter(w *writer) bool {
 	var cur *msg
 	if w != nil {
-		cur = w.cur
+		cur = w.current()
 	}
 	c.writing.Store(false)
 	if !c.writerHasWork(cur) {
@@ -208,13 +211,27 @@ func (c *client) newOutput() *output {
 
 // writer is the state of a client's writeLoop, kept from one writer
 // goroutine to the next: the replies encoded and not yet sent, the
-// request whose reply it waits for, and whether the connection failed.
+// requests taken off the queue whose replies are not written yet (the
+// first is the one it waits for), and whether the connection failed.
 type writer struct {
 	c      *client
 	o      *output
 	out    []byte // replies encoded, sent when nothing else is ready
-	cur    *msg   // taken from the queue, its reply not written yet
-	failed bool   // the connection failed or closes: replies are discarded
+	taken  []*msg // off the queue at once (popBatch); those from next on are not written yet
+	next   int
+	failed bool // the connection failed or closes: replies are discarded
+	// answered counts the requests taken since the last flush, for
+	// client.answered: once per flush, not per reply.
+	answered int64
+}
+
+// current returns the oldest request taken whose reply is not written
+// yet; nil when it has written every one taken.
+func (w *writer) current() *msg {
+	if w.next < len(w.taken) {
+		return w.taken[w.next]
+	}
+	return nil
 }
 
 // send hands b to the output; it reports whether the output keeps b.
@@ -230,12 +247,17 @@ func (w *writer) send(b []byte) (owned bool) {
 	return owned
 }
 
-// flush sends the replies encoded so far.
+// flush sends the replies encoded so far, and counts their requests
+// answered.
 func (w *writer) flush() {
 	if w.send(w.out) || cap(w.out) > maxKeptBuffer {
 		w.out = nil
 	} else {
 		w.out = w.out[:0]
+	}
+	if w.answered > 0 {
+		w.c.answered(w.answered)
+		w.answered = 0
 	}
 }
 
@@ -244,7 +266,7 @@ func (w *writer) flush() {
 // over).
 func (w *writer) take(m *msg) {
 	c := w.c
-	c.answered()
+	w.answered++
 	if w.failed {
 		if m.done.Load() {
 			releaseMsg(m)
