@@ -99,7 +99,10 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Act
 			c.replies = repliesOn
 		}
 	}
-	cmd := Lookup(args[0])
+	cmd := c.cmd // a pipeline mostly repeats its command: no lookup then
+	if cmd == nil || !cmd.named(args[0]) {
+		cmd = Lookup(args[0])
+	}
 	var reason string
 	switch {
 	case cmd == nil, cmd.Kind == KindCluster && !s.Cluster:

@@ -193,3 +193,21 @@ func TestLookupNoAlloc(t *testing.T) {
 		t.Fatalf("%v allocations", a)
 	}
 }
+
+// TestCommandNamed: the check Decode makes before looking a command up
+// again matches the command's name in any letter case, and nothing else.
+func TestCommandNamed(t *testing.T) {
+	get := Lookup([]byte("get"))
+	for _, c := range []struct {
+		name string
+		want bool
+	}{
+		{"get", true}, {"GET", true}, {"gEt", true},
+		{"ge", false}, {"gets", false}, {"set", false}, {"GET\x00", false}, {"", false},
+		{"g\xc5t", false}, {"G%T", false},
+	} {
+		if got := get.named([]byte(c.name)); got != c.want {
+			t.Errorf("get.named(%q) = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
