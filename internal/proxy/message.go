@@ -50,12 +50,13 @@ func releaseMsg(m *msg) {
 		resetFrag(f)
 	}
 	clear(m.servers)
-	m.Msg = proto.Msg{
-		Request: proto.Request{Wire: keep(m.Wire), Reply: keep(m.Reply), Marks: m.Marks[:0], Owner: m},
-		Local:   keep(m.Local),
-		Frags:   m.Frags[:0],
-		KeyFrag: m.KeyFrag[:0],
-	}
+	// Zeroed, then given back its buffers: a composite literal assigned
+	// whole is built on the stack and copied, twice the stores.
+	wire, reply, marks, local := keep(m.Wire), keep(m.Reply), m.Marks[:0], keep(m.Local)
+	frags, keyFrag := m.Frags[:0], m.KeyFrag[:0]
+	m.Msg = proto.Msg{}
+	m.Wire, m.Reply, m.Marks, m.Owner = wire, reply, marks, m
+	m.Local, m.Frags, m.KeyFrag = local, frags, keyFrag
 	m.c, m.start, m.server, m.servers = nil, time.Time{}, nil, m.servers[:0]
 	m.redirects, m.paused = 0, 0
 	m.done.Store(false)
