@@ -3,9 +3,13 @@
 // replies back to every client in its own order.
 //
 // Each client connection has a reader goroutine (parse, route, forward)
-// and a writer goroutine (wait for the oldest request's reply, encode it,
-// flush when nothing else is ready), joined by a bounded FIFO of messages.
-// A slow server delays only the replies queued behind its request. An
+// and a writer (wait for the oldest request's reply, encode it, flush when
+// nothing else is ready), joined by a bounded FIFO of messages that each
+// side takes in runs: the reader hands on what one read brought at once
+// (outbox.go), the writer takes what is queued. The writer is mostly the
+// reader of the server connection that read the replies (writeloop.go),
+// and a goroutine of its own only where it could wait. A slow server
+// delays only the replies queued behind its request. An
 // idle client is parked (park.go): no goroutine until it sends again.
 // Client and server sockets are read and written with raw system calls
 // (internal/rawio), waiting in the runtime's poller.
