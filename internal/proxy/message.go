@@ -50,8 +50,9 @@ func releaseMsg(m *msg) {
 		resetFrag(f)
 	}
 	clear(m.servers)
-	// Zeroed, then given back its buffers: a composite literal assigned
-	// whole is built on the stack and copied, twice the stores.
+	// Zeroed in place, then given back its buffers: a literal with them
+	// is built on the stack and copied over m, and that copy's wide loads
+	// wait on the narrow stores that built it.
 	wire, reply, marks, local := keep(m.Wire), keep(m.Reply), m.Marks[:0], keep(m.Local)
 	frags, keyFrag := m.Frags[:0], m.KeyFrag[:0]
 	m.Msg = proto.Msg{}
@@ -69,11 +70,9 @@ func releaseMsg(m *msg) {
 // resetFrag empties a fragment for reuse, keeping its buffers.
 func resetFrag(f *proto.Frag) {
 	clear(f.Elems)
-	*f = proto.Frag{
-		Request: proto.Request{Wire: keep(f.Wire), Reply: keep(f.Reply), Marks: f.Marks[:0]},
-		Spans:   f.Spans[:0],
-		Elems:   f.Elems[:0],
-	}
+	wire, reply, marks, spans, elems := keep(f.Wire), keep(f.Reply), f.Marks[:0], f.Spans[:0], f.Elems[:0]
+	*f = proto.Frag{} // in place, then the buffers: see releaseMsg
+	f.Wire, f.Reply, f.Marks, f.Spans, f.Elems = wire, reply, marks, spans, elems
 }
 
 func keep(b []byte) []byte {

@@ -457,5 +457,7 @@ func (p *RequestParser) Reset() {
 		tokens, keyBufs = nil, nil
 	}
 	clear(p.keyBufs) // drop references into the old buffer
-	*p = RequestParser{MaxValueLen: p.MaxValueLen, tokens: tokens, keyBufs: keyBufs}
+	maxValueLen := p.MaxValueLen
+	*p = RequestParser{} // in place, then the kept fields: see resp.RequestParser.Reset
+	p.MaxValueLen, p.tokens, p.keyBufs = maxValueLen, tokens, keyBufs
 }

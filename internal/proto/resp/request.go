@@ -535,5 +535,9 @@ func (p *RequestParser) Reset() {
 	if cap(scratch) > maxRetainedScratch {
 		scratch = nil
 	}
-	*p = RequestParser{spans: spans, scratch: scratch, args: args}
+	// Zeroed in place, then given back its buffers: a literal with them
+	// is built on the stack and copied over p, and that copy's wide loads
+	// wait on the narrow stores that built it.
+	*p = RequestParser{}
+	p.spans, p.scratch, p.args = spans, scratch, args
 }
