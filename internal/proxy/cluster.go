@@ -78,7 +78,7 @@ func (c *client) resend(m *msg) bool {
 		}
 		m.redirects++
 		m.server = s
-		m.done.Store(false)
+		m.gen++ // not done: it waits for the reply again
 		s.Send(&m.Request, c.affinity, m.Dialect)
 		return true
 	}
@@ -93,7 +93,7 @@ func (c *client) resend(m *msg) bool {
 		return false
 	}
 	m.redirects++
-	m.done.Store(false)
+	m.gen++
 	m.pending.Store(int32(len(again)))
 	for _, i := range again {
 		m.servers[i].Send(&m.Frags[i].Request, c.affinity, m.Dialect)

@@ -16,7 +16,11 @@ type msg struct {
 	proto.Msg
 	c     *client
 	start time.Time // when its bytes were read; zero unless slow requests are logged
-	done  atomic.Bool
+	// gen numbers the message's uses; it is done (has every reply, or
+	// the proxy's own) when doneGen holds its gen. releaseMsg and resend
+	// advance gen, so that no reset of done costs an atomic store.
+	gen     uint64
+	doneGen atomic.Uint64
 
 	server  *pool.Server   // where it went whole
 	servers []*pool.Server // where each fragment went, as Frags
@@ -29,10 +33,18 @@ type msg struct {
 }
 
 var msgPool = sync.Pool{New: func() any {
-	m := &msg{}
+	m := &msg{gen: 1}
 	m.Owner = m
 	return m
 }}
+
+// done reports whether m has its replies (or the proxy's own). A writer
+// asks it of the message it owns; pauseWriter, which may look at one
+// another writer took meanwhile, asks doneGen itself.
+func (m *msg) done() bool { return m.doneGen.Load() == m.gen }
+
+// markDone makes m done; whoever waits on m may recycle it from then on.
+func (m *msg) markDone() { m.doneGen.Store(m.gen) }
 
 func (c *client) newMsg() *msg {
 	m := msgPool.Get().(*msg)
@@ -60,7 +72,7 @@ func releaseMsg(m *msg) {
 	m.Local, m.Frags, m.KeyFrag = local, frags, keyFrag
 	m.c, m.start, m.server, m.servers = nil, time.Time{}, nil, m.servers[:0]
 	m.redirects, m.paused = 0, 0
-	m.done.Store(false)
+	m.gen++ // not done, for its next use
 	if m.pending.Load() != 0 { // a whole request's never moved: no atomic store
 		m.pending.Store(0)
 	}
@@ -99,7 +111,7 @@ func (m *msg) CompleteIn(r *proto.Request, b *proto.Batch) {
 		return
 	}
 	c := m.c
-	m.done.Store(true) // m is not touched after this (finish)
+	m.markDone() // m is not touched after this (finish)
 	if !c.inBatch.Load() && c.inBatch.CompareAndSwap(false, true) {
 		b.Add(c)
 	}
@@ -109,7 +121,7 @@ func (m *msg) CompleteIn(r *proto.Request, b *proto.Batch) {
 // recycle m as soon as done is set, so m is not touched after that.
 func (m *msg) finish() {
 	c := m.c
-	m.done.Store(true)
+	m.markDone()
 	c.wakeWriter()
 }
 
@@ -170,7 +182,7 @@ func (c *client) pinStep(m *msg, act proto.Action) {
 
 // answer queues a request answered by the proxy (m.Local).
 func (c *client) answer(m *msg) {
-	m.done.Store(true)
+	m.markDone()
 	c.enqueue(m)
 }
 

@@ -42,7 +42,7 @@ func (c *client) enqueue(m *msg) {
 	m.Key, m.Keys = nil, nil // the reader's bytes: not kept past dispatch
 	o := &c.out
 	o.msgs = append(o.msgs, m)
-	if m.done.Load() {
+	if m.done() {
 		o.done = true
 	}
 	if len(o.msgs) >= maxOutboxMsgs {

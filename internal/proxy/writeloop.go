@@ -71,9 +71,9 @@ func (c *client) writeReplies(inline bool) bool {
 			m = w.taken[0]
 		}
 		switch {
-		case w.failed || !m.done.Load() && c.abandoned.Load():
+		case w.failed || !m.done() && c.abandoned.Load():
 			// dropped, or answered with an error (take)
-		case !m.done.Load():
+		case !m.done():
 			w.flush()
 			if c.pauseWriter(w) {
 				return true
@@ -167,25 +167,30 @@ func (c *client) Wake() {
 // state, so what the check needs of it is read before.
 func (c *client) pauseWriter(w *writer) bool {
 	var cur *msg
+	var gen uint64
 	if w != nil {
-		cur = w.current()
+		if cur = w.current(); cur != nil {
+			gen = cur.gen
+		}
 	}
 	c.writing.Store(false)
-	if !c.writerHasWork(cur) {
+	if !c.writerHasWork(cur, gen) {
 		return true
 	}
 	return !c.writing.CompareAndSwap(false, true) // another one started meanwhile
 }
 
-// writerHasWork reports whether a writer waiting for cur's reply (or, if
-// nil, for a request) would not wait now. A cur that another writer took
-// meanwhile (and recycled) may be misread; that writer then does the work.
-func (c *client) writerHasWork(cur *msg) bool {
+// writerHasWork reports whether a writer waiting for the reply to cur's
+// use gen (or, if nil, for a request) would not wait now. A cur that
+// another writer took meanwhile (and recycled) may be misread; that
+// writer then does the work. (Hence gen, read while cur was the writer's:
+// cur.done would read a recycled message's gen as it changes.)
+func (c *client) writerHasWork(cur *msg, gen uint64) bool {
 	if c.abandoned.Load() {
 		return true
 	}
 	if cur != nil {
-		return cur.done.Load()
+		return cur.doneGen.Load() == gen
 	}
 	return c.queue.ready()
 }
@@ -268,12 +273,12 @@ func (w *writer) take(m *msg) {
 	c := w.c
 	w.answered++
 	if w.failed {
-		if m.done.Load() {
+		if m.done() {
 			releaseMsg(m)
 		} // else a backend still owns it: leave it to the GC
 		return
 	}
-	if !m.done.Load() {
+	if !m.done() {
 		// Closing during a handover: the reply will not come in time.
 		// A backend still owns m: leave it to the GC.
 		if !m.NoReply {
