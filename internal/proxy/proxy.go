@@ -542,13 +542,14 @@ func (p *Proxy) trackWoken(c *client) bool {
 }
 
 // untrack forgets a client whose connection is closed (or handed over):
-// out of the registry, then out of the counts, then out of what Close
-// waits for.
+// out of the counts, then out of the registry, then out of what Close
+// waits for. Counted out first, so that a HandOver that finds no client
+// left (forgetLocked tells it) finds the pool's stats without it too.
 func (p *Proxy) untrack(c *client) {
+	c.ps.connClosed(c.tlsSock != nil)
 	p.clientsMu.Lock()
 	p.forgetLocked(c)
 	p.clientsMu.Unlock()
-	c.ps.connClosed(c.tlsSock != nil)
 	p.goroutines.Done() // see track
 }
 
