@@ -72,8 +72,10 @@ func releaseMsg(m *msg) {
 	m.Local, m.Frags, m.KeyFrag = local, frags, keyFrag
 	m.c, m.start, m.server, m.servers = nil, time.Time{}, nil, m.servers[:0]
 	m.redirects, m.paused = 0, 0
-	m.gen++ // not done, for its next use
-	if m.pending.Load() != 0 { // a whole request's never moved: no atomic store
+	// Not done, for its next use; and pending is stored only when a split
+	// request left it non-zero.
+	m.gen++
+	if m.pending.Load() != 0 {
 		m.pending.Store(0)
 	}
 	msgPool.Put(m)
