@@ -100,7 +100,7 @@ func (c *Client) Decode(frame []byte, m *proto.Msg, s *proto.Settings) proto.Act
 		}
 	}
 	cmd := c.cmd // a pipeline mostly repeats its command: no lookup then
-	if cmd == nil || !cmd.named(args[0]) {
+	if cmd == nil || !isWord(args[0], cmd.Name) {
 		cmd = Lookup(args[0])
 	}
 	var reason string

@@ -318,22 +318,6 @@ var byName = func() map[string]*Command {
 	return m
 }()
 
-// named reports whether name, in any letter case, is the command's.
-func (c *Command) named(name []byte) bool {
-	if len(name) != len(c.Name) {
-		return false
-	}
-	for i, b := range name {
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		if b != c.Name[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // Lookup returns the supported command called name, in any letter case, or
 // nil. It does not allocate. The Command is shared: do not modify it.
 func Lookup(name []byte) *Command {

@@ -195,7 +195,8 @@ func TestLookupNoAlloc(t *testing.T) {
 }
 
 // TestCommandNamed: the check Decode makes before looking a command up
-// again matches the command's name in any letter case, and nothing else.
+// again (isWord with the last command's name) matches the command's name
+// in any letter case, and nothing else.
 func TestCommandNamed(t *testing.T) {
 	get := Lookup([]byte("get"))
 	for _, c := range []struct {
@@ -206,8 +207,8 @@ func TestCommandNamed(t *testing.T) {
 		{"ge", false}, {"gets", false}, {"set", false}, {"GET\x00", false}, {"", false},
 		{"g\xc5t", false}, {"G%T", false},
 	} {
-		if got := get.named([]byte(c.name)); got != c.want {
-			t.Errorf("get.named(%q) = %v, want %v", c.name, got, c.want)
+		if got := isWord([]byte(c.name), get.Name); got != c.want {
+			t.Errorf("isWord(%q, %q) = %v, want %v", c.name, get.Name, got, c.want)
 		}
 	}
 }
