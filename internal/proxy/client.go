@@ -468,10 +468,10 @@ func (c *client) closeQueue() {
 
 // follow moves the client to its pool's current state after a reload,
 // once none of its requests is still out on the old one (or waiting in
-// the outbox to go there): requests sent
-// before and after the switch could otherwise run out of order on the
-// old and new connections to one server. A client holding a connection
-// of its own (a transaction) follows once it gives it back.
+// the outbox to go there): requests sent before and after the switch
+// could otherwise run out of order on the old and new connections to one
+// server. A client holding a connection of its own (a transaction)
+// follows once it gives it back.
 func (c *client) follow() {
 	cur := c.ps.state.Load()
 	if cur == c.st || c.pending.Load() != 0 || len(c.out.msgs) > 0 || c.pin != nil {

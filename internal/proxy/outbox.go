@@ -12,7 +12,9 @@ import (
 // count and each server connection's lock once, not once per request.
 //
 // A request is queued before it is sent, as one at a time would be: its
-// reply cannot come before the writer can find it.
+// reply cannot come before the writer can find it. The outbox is handed
+// on only between requests, so every request queued is wholly sent by
+// the time the reader queues more.
 type outbox struct {
 	msgs  []*msg
 	done  bool // one of msgs has its reply already (answered by the proxy)
@@ -27,12 +29,18 @@ type outSend struct {
 }
 
 // The outbox is handed on once it holds this many requests, or sends,
-// even within a read: it bounds the requests the reader holds unqueued,
-// which pushAll needs well under maxPipeline.
+// even within a read (full): it bounds the requests the reader holds
+// unqueued, which pushAll needs well under maxPipeline.
 const (
 	maxOutboxMsgs  = 64
 	maxOutboxSends = 256
 )
+
+// full reports whether the outbox is to be handed on before the next
+// request is dispatched.
+func (o *outbox) full() bool {
+	return len(o.msgs) >= maxOutboxMsgs || len(o.sends) >= maxOutboxSends
+}
 
 // enqueue hands m to the writer, in request order, through the outbox.
 // The writer is woken only for a reply already made: for a forwarded
@@ -45,18 +53,11 @@ func (c *client) enqueue(m *msg) {
 	if m.done() {
 		o.done = true
 	}
-	if len(o.msgs) >= maxOutboxMsgs {
-		c.flushOut()
-	}
 }
 
 // send sends r, part of a request enqueued, on conn through the outbox.
 func (c *client) send(conn *backend.Conn, r *proto.Request) {
-	o := &c.out
-	o.sends = append(o.sends, outSend{conn, r})
-	if len(o.sends) >= maxOutboxSends {
-		c.flushOut()
-	}
+	c.out.sends = append(c.out.sends, outSend{conn, r})
 }
 
 // flushOut hands on what the outbox holds: the requests are counted

@@ -24,7 +24,8 @@ const keptRing = 64
 
 // pushAll appends ms, in order, waiting until there is room for all of
 // them: len(ms) is at most maxOutboxMsgs, well under maxPipeline, and
-// every request queued before is already sent, so the writer makes room.
+// every request queued before is already sent (see outbox), so the
+// writer makes room.
 func (q *requests) pushAll(ms []*msg) {
 	q.mu.Lock()
 	for q.n+len(ms) > maxPipeline {

@@ -119,6 +119,9 @@ func (c *client) parseRead() (stop bool) {
 		if quit {
 			return true
 		}
+		if c.out.full() {
+			c.flushOut()
+		}
 	}
 	return false
 }
