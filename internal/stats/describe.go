@@ -4,12 +4,12 @@
 //
 // The request path only does atomic adds (a server connection's reader
 // tallies its replies and adds them once per read: Replies). The latency
-// histogram is of fixed buckets, with no locks. Everything else reads the atomics when
-// asked: AppendJSON renders twemproxy's document, and the Prometheus
-// collector behind /metrics builds its metrics at scrape time. Serve runs
-// the stats port: twemproxy's document for plain TCP clients, HTTP for
-// clients that send an HTTP request first (a status page for browsers,
-// /metrics, /stats and /healthz).
+// histogram is of fixed buckets, with no locks. Everything else reads the
+// atomics when asked: AppendJSON renders twemproxy's document, and the
+// Prometheus collector behind /metrics builds its metrics at scrape time.
+// Serve runs the stats port: twemproxy's document for plain TCP clients,
+// HTTP for clients that send an HTTP request first (a status page for
+// browsers, /metrics, /stats and /healthz).
 //
 // Several processes serve one document by summing Snapshots: each worker
 // copies its counters into a Snapshot, the master merges them and serves

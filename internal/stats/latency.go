@@ -78,7 +78,7 @@ func (s *Server) AddReplies(t *Replies) {
 //
 // The count is the buckets' total rather than an atomic of its own, so a
 // scrape that races with AddReplies still sees a count equal to its
-// +Inf bucket; only the sum may be one observation ahead or behind.
+// +Inf bucket; only the sum may be one read's replies ahead or behind.
 func (s *Server) latencySnapshot() (counts [len(latencyBounds) + 1]uint64, count uint64, sum time.Duration) {
 	for i := range counts {
 		counts[i] = uint64(s.latency.counts[i].Load())
